@@ -1,0 +1,63 @@
+# Shared by .ci/dev and .ci/test (sourced, not run): installs whatever is missing into the
+# project's git-ignored folders, puts the tools on PATH and builds. Needs only rustup/cargo,
+# Node >= 20 and npm; every download comes from crates.io or npm.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+TOOLS="$ROOT/.tools"
+WORKER_BUILD_VERSION=0.8.7
+
+# Wrangler would otherwise phone home (metrics, banner check, cf fetch) and wait on timeouts.
+export WRANGLER_SEND_METRICS=false WRANGLER_HIDE_BANNER=true CLOUDFLARE_CF_FETCH_ENABLED=false
+# node_modules/.bin first: it carries Node 22 (wrangler needs it), wrangler, wasm-opt, esbuild.
+export PATH="$ROOT/node_modules/.bin:$TOOLS/bin:$HOME/.cargo/bin:$PATH"
+# worker-build would download these from GitHub; point it at the local ones.
+export WASM_BINDGEN_BIN="$TOOLS/bin/wasm-bindgen"
+export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
+export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+
+locked_version() { # the version of crate $1 in Cargo.lock
+  awk -v want="$1" '$0 == "name = \"" want "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+ensure_tools() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  for component in rustfmt clippy; do
+    rustup component list --installed | grep -q "^$component" || rustup component add "$component"
+  done
+  if ! "$TOOLS/bin/worker-build" --version 2>/dev/null | grep -qF "$WORKER_BUILD_VERSION"; then
+    say "installing worker-build $WORKER_BUILD_VERSION into .tools (about 3 minutes, once)"
+    cargo install --quiet --root "$TOOLS" worker-build --version "$WORKER_BUILD_VERSION" --locked
+  fi
+  local wbg
+  wbg=$(locked_version wasm-bindgen)
+  if ! "$TOOLS/bin/wasm-bindgen" --version 2>/dev/null | grep -qF "$wbg"; then
+    # Without --locked: its lockfile pins a dependency that is no longer published.
+    say "installing wasm-bindgen-cli $wbg into .tools (about 2 minutes, once)"
+    cargo install --quiet --root "$TOOLS" wasm-bindgen-cli --version "$wbg"
+  fi
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    say "npm ci (wrangler, Node 22, binaryen)"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+}
+
+build_worker() {
+  say "building the worker (release wasm)"
+  worker-build --release >"$ROOT/target/worker-build.log" 2>&1 || { cat "$ROOT/target/worker-build.log"; return 1; }
+}
+
+build_model_server() {
+  cargo build --quiet --bin model-server
+}
+
+wasm_size() {
+  local wasm=build/index_bg.wasm
+  printf 'wasm size: %s bytes raw, %s bytes gzip\n' "$(wc -c <"$wasm")" "$(gzip -9 -c "$wasm" | wc -c)"
+}

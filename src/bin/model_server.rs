@@ -1,0 +1,481 @@
+//! A small OpenAI-compatible Chat Completions server for local development and tests.
+//!
+//! Replies are deterministic: the persona named in the system prompt answers in the language
+//! of the question (Vietnamese in, Vietnamese out). Knobs, as flags (server-wide) or as
+//! markers in the last user message (per request):
+//!
+//! | marker          | flag            | effect                                                   |
+//! |-----------------|-----------------|----------------------------------------------------------|
+//! | `[[pace:MS]]`   | `--pace-ms MS`  | sleep MS between streamed events                         |
+//! | `[[split:N]]`   | `--split N`     | write the SSE body N bytes at a time (splits UTF-8 chars) |
+//! | `[[words:N]]`   |                 | reply with N words                                       |
+//! | `[[fail:CODE]]` |                 | answer HTTP CODE with an OpenAI-style error              |
+//! | `[[cut:N]]`     |                 | drop the connection after N content deltas               |
+//! | `[[stall:N]]`   |                 | go silent after N content deltas (0: before any byte)    |
+//!
+//! `--api-key K` makes it require `Authorization: Bearer K`.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Clone, Default)]
+struct Config {
+    pace_ms: u64,
+    split: usize,
+    api_key: Option<String>,
+}
+
+fn main() {
+    let mut host = "127.0.0.1".to_owned();
+    let mut port = 8788u16;
+    let mut config = Config::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
+        };
+        match flag.as_str() {
+            "--host" => host = value(),
+            "--port" => port = value().parse().unwrap_or_else(|_| usage("bad --port")),
+            "--pace-ms" => {
+                config.pace_ms = value().parse().unwrap_or_else(|_| usage("bad --pace-ms"))
+            }
+            "--split" => config.split = value().parse().unwrap_or_else(|_| usage("bad --split")),
+            "--api-key" => config.api_key = Some(value()),
+            _ => usage(&format!("unknown flag {flag}")),
+        }
+    }
+    let listener =
+        TcpListener::bind((host.as_str(), port)).unwrap_or_else(|e| usage(&format!("bind: {e}")));
+    let addr = listener.local_addr().expect("local addr");
+    // The first line on stdout is how test harnesses learn the port (with --port 0).
+    println!("model-server listening on http://{addr}");
+    std::io::stdout().flush().ok();
+    for stream in listener.incoming().flatten() {
+        let config = config.clone();
+        std::thread::spawn(move || {
+            let _ = serve(stream, &config);
+        });
+    }
+}
+
+fn usage(msg: &str) -> ! {
+    eprintln!("model-server: {msg}\nusage: model-server [--host H] [--port P] [--pace-ms MS] [--split N] [--api-key K]");
+    std::process::exit(2)
+}
+
+struct HttpRequest {
+    method: String,
+    path: String,
+    authorization: Option<String>,
+    body: Vec<u8>,
+}
+
+fn read_request(stream: &TcpStream) -> std::io::Result<HttpRequest> {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let path = parts.next().unwrap_or_default().to_owned();
+    let (mut length, mut authorization) = (0usize, None);
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            let value = value.trim().to_owned();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "content-length" => length = value.parse().unwrap_or(0),
+                "authorization" => authorization = Some(value),
+                _ => {}
+            }
+        }
+    }
+    let mut body = vec![0; length.min(8 << 20)];
+    reader.read_exact(&mut body)?;
+    Ok(HttpRequest {
+        method,
+        path,
+        authorization,
+        body,
+    })
+}
+
+fn respond(stream: &mut TcpStream, status: u16, body: &Value) -> std::io::Result<()> {
+    let text = body.to_string();
+    write!(
+        stream,
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        reason(status),
+        text.len()
+    )
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+fn error_body(message: &str, kind: &str) -> Value {
+    json!({ "error": { "message": message, "type": kind, "code": null } })
+}
+
+fn serve(mut stream: TcpStream, config: &Config) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let req = read_request(&stream)?;
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/health") => respond(&mut stream, 200, &json!({ "status": "ok" })),
+        ("GET", "/v1/models") => respond(
+            &mut stream,
+            200,
+            &json!({ "object": "list", "data": [{ "id": "twin-local-1", "object": "model", "owned_by": "twinexpert" }] }),
+        ),
+        ("POST", "/v1/chat/completions") => {
+            if let Some(key) = &config.api_key {
+                if req.authorization.as_deref() != Some(&format!("Bearer {key}")) {
+                    return respond(
+                        &mut stream,
+                        401,
+                        &error_body("Incorrect API key provided", "invalid_request_error"),
+                    );
+                }
+            }
+            match serde_json::from_slice::<Value>(&req.body) {
+                Ok(body) => chat(&mut stream, config, &body),
+                Err(_) => respond(
+                    &mut stream,
+                    400,
+                    &error_body("We could not parse the JSON body", "invalid_request_error"),
+                ),
+            }
+        }
+        _ => respond(
+            &mut stream,
+            404,
+            &error_body("Unknown endpoint", "invalid_request_error"),
+        ),
+    }
+}
+
+/// A knob from `[[name:value]]` in the text.
+fn knob(text: &str, name: &str) -> Option<u64> {
+    let start = text.find(&format!("[[{name}:"))? + name.len() + 3;
+    let end = start + text[start..].find("]]")?;
+    text[start..end].trim().parse().ok()
+}
+
+fn strip_knobs(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("[[") {
+        out.push_str(&rest[..i]);
+        match rest[i..].find("]]") {
+            Some(j) => rest = &rest[i + j + 2..],
+            None => {
+                rest = &rest[i..];
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn chat(stream: &mut TcpStream, config: &Config, body: &Value) -> std::io::Result<()> {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let Some(question) = messages
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .and_then(|m| m["content"].as_str())
+    else {
+        return respond(
+            stream,
+            400,
+            &error_body(
+                "messages must include a user message",
+                "invalid_request_error",
+            ),
+        );
+    };
+    let question = question.to_owned();
+    if let Some(code) = knob(&question, "fail") {
+        let code = code.clamp(400, 599) as u16;
+        return respond(
+            stream,
+            code,
+            &error_body("Injected failure", "server_error"),
+        );
+    }
+    let system = messages
+        .iter()
+        .find(|m| m["role"] == "system")
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("");
+    let words = knob(&question, "words").map(|n| n as usize);
+    let reply = compose_reply(system, &strip_knobs(&question), words);
+    let pieces = pieces(&reply);
+    let model = body["model"].as_str().unwrap_or("twin-local-1").to_owned();
+    let prompt_tokens: usize = messages
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .map(approx_tokens)
+        .sum();
+    let usage = json!({
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": pieces.len(),
+        "total_tokens": prompt_tokens + pieces.len(),
+    });
+    let id = format!("chatcmpl-{:016x}", fnv(question.as_bytes()));
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+
+    if body["stream"] != true {
+        return respond(
+            stream,
+            200,
+            &json!({
+                "id": id, "object": "chat.completion", "created": created, "model": model,
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply }, "finish_reason": "stop" }],
+                "usage": usage,
+            }),
+        );
+    }
+
+    let pace = Duration::from_millis(knob(&question, "pace").unwrap_or(config.pace_ms));
+    let split = knob(&question, "split").map_or(config.split, |n| n as usize);
+    let cut = knob(&question, "cut").map(|n| n as usize);
+    let stall = knob(&question, "stall").map(|n| n as usize);
+    if stall == Some(0) {
+        std::thread::sleep(Duration::from_secs(300));
+        return Ok(());
+    }
+    write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )?;
+    let chunk = |delta: Value, finish: Value| {
+        json!({ "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] })
+    };
+    let mut out = SseWriter { stream, split };
+    out.event(&chunk(json!({ "role": "assistant", "content": "" }), Value::Null).to_string())?;
+    for (n, piece) in pieces.iter().enumerate() {
+        if cut == Some(n) {
+            return stream_shutdown(out.stream);
+        }
+        if stall == Some(n) {
+            std::thread::sleep(Duration::from_secs(300));
+            return Ok(());
+        }
+        std::thread::sleep(pace);
+        out.event(&chunk(json!({ "content": piece }), Value::Null).to_string())?;
+    }
+    out.event(&chunk(json!({}), json!("stop")).to_string())?;
+    if body["stream_options"]["include_usage"] == true {
+        let usage_chunk = json!({ "id": id, "object": "chat.completion.chunk", "created": created,
+                                  "model": model, "choices": [], "usage": usage });
+        out.event(&usage_chunk.to_string())?;
+    }
+    out.event("[DONE]")?;
+    out.stream.write_all(b"0\r\n\r\n")?;
+    out.stream.flush()
+}
+
+fn stream_shutdown(stream: &mut TcpStream) -> std::io::Result<()> {
+    stream.flush()?;
+    stream.shutdown(std::net::Shutdown::Both)
+}
+
+/// Writes SSE events as HTTP chunks, `split` bytes at a time when set, so a reader sees
+/// events and UTF-8 characters cut at arbitrary byte boundaries.
+struct SseWriter<'a> {
+    stream: &'a mut TcpStream,
+    split: usize,
+}
+
+impl SseWriter<'_> {
+    fn event(&mut self, data: &str) -> std::io::Result<()> {
+        let bytes = format!("data: {data}\n\n").into_bytes();
+        let size = if self.split == 0 {
+            bytes.len()
+        } else {
+            self.split
+        };
+        for part in bytes.chunks(size) {
+            write!(self.stream, "{:x}\r\n", part.len())?;
+            self.stream.write_all(part)?;
+            self.stream.write_all(b"\r\n")?;
+            self.stream.flush()?;
+        }
+        Ok(())
+    }
+}
+
+fn approx_tokens(text: &str) -> usize {
+    text.chars().count().div_ceil(4)
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Vietnamese is recognised by its letters outside basic Latin (ă â đ ê ô ơ ư and the
+/// tone-marked vowels), which English text does not use.
+fn is_vietnamese(text: &str) -> bool {
+    text.chars().any(|c| {
+        matches!(
+            c,
+            'ă' | 'Ă' | 'â' | 'Â' | 'đ' | 'Đ' | 'ê' | 'Ê' | 'ô' | 'Ô' | 'ơ' | 'Ơ' | 'ư' | 'Ư'
+        ) || ('\u{1EA0}'..='\u{1EF9}').contains(&c)
+    })
+}
+
+/// The persona's name: what follows "You are" / "Bạn là" up to the first comma or period.
+fn persona_name(system: &str) -> String {
+    for marker in ["You are ", "you are ", "Bạn là ", "bạn là "] {
+        if let Some(i) = system.find(marker) {
+            let rest = &system[i + marker.len()..];
+            let end = rest.find([',', '.', '\n', ';']).unwrap_or(rest.len());
+            let name = rest[..end].trim();
+            if !name.is_empty() {
+                return name.to_owned();
+            }
+        }
+    }
+    "Your twin".to_owned()
+}
+
+const EN: &[&str] = &[
+    "Start from what you can measure today, then change one thing at a time.",
+    "In my experience the simplest plan that you will actually follow beats the perfect one.",
+    "Write down the trade-offs before you decide; it makes the choice honest.",
+    "Look at the last three times this went wrong and you will see the pattern.",
+    "Ask who depends on the answer and what they need from it.",
+    "Small, steady steps compound faster than occasional heroic efforts.",
+    "Check the assumption that everyone agrees on; that is usually where the risk hides.",
+    "Keep a short feedback loop so you learn within days, not months.",
+];
+
+const VI: &[&str] = &[
+    "Hãy bắt đầu từ những gì bạn đo được hôm nay, rồi thay đổi từng việc một.",
+    "Theo kinh nghiệm của tôi, kế hoạch đơn giản mà bạn thực sự làm theo tốt hơn kế hoạch hoàn hảo.",
+    "Hãy viết ra những đánh đổi trước khi quyết định; điều đó giúp lựa chọn trung thực hơn.",
+    "Nhìn lại ba lần gần nhất mọi việc không ổn, bạn sẽ thấy quy luật.",
+    "Hãy hỏi ai phụ thuộc vào câu trả lời và họ cần gì từ nó.",
+    "Những bước nhỏ và đều đặn tích lũy nhanh hơn những nỗ lực lớn thỉnh thoảng.",
+    "Kiểm tra giả định mà ai cũng đồng ý; rủi ro thường ẩn ở đó.",
+    "Giữ vòng phản hồi ngắn để bạn học được sau vài ngày, không phải vài tháng.",
+];
+
+fn compose_reply(system: &str, question: &str, words: Option<usize>) -> String {
+    let name = persona_name(system);
+    let topic: String = question.chars().take(60).collect();
+    let vietnamese = is_vietnamese(question);
+    let h = fnv(question.as_bytes()) as usize;
+    let bank = if vietnamese { VI } else { EN };
+    let body: Vec<&str> = (0..3).map(|i| bank[(h + i * 3) % bank.len()]).collect();
+    let text = if vietnamese {
+        format!(
+            "Chào bạn, tôi là {name}. Bạn hỏi: “{topic}”. {} Chúc bạn thành công! 🙂",
+            body.join(" ")
+        )
+    } else {
+        format!(
+            "Hi, {name} here. You asked: “{topic}”. {} Good luck! 🙂",
+            body.join(" ")
+        )
+    };
+    match words {
+        Some(n) => {
+            let all: Vec<&str> = text.split_whitespace().collect();
+            (0..n.max(1))
+                .map(|i| all[i % all.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+        None => text,
+    }
+}
+
+/// Splits a reply into streamed pieces: each word with the space before it, so that the
+/// concatenation of pieces is exactly the reply.
+fn pieces(reply: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, word) in reply.split(' ').enumerate() {
+        out.push(if i == 0 {
+            word.to_owned()
+        } else {
+            format!(" {word}")
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_in_the_language_of_the_question() {
+        let sys = "You are Dr. Minh Tran, a cardiologist.";
+        let vi = compose_reply(sys, "Tôi nên ăn gì để tốt cho tim?", None);
+        assert!(vi.starts_with("Chào bạn, tôi là Dr"));
+        assert!(is_vietnamese(&vi));
+        let en = compose_reply(sys, "What should I eat for a healthy heart?", None);
+        assert!(en.starts_with("Hi, Dr"));
+        assert!(!is_vietnamese(&en));
+    }
+
+    #[test]
+    fn deterministic_and_pieces_concatenate_exactly() {
+        let a = compose_reply("You are Lan, a coach.", "How do I start?", None);
+        assert_eq!(
+            a,
+            compose_reply("You are Lan, a coach.", "How do I start?", None)
+        );
+        assert_eq!(pieces(&a).concat(), a);
+        assert!(a.contains("Lan"));
+    }
+
+    #[test]
+    fn knobs_are_read_and_stripped() {
+        let q = "hello [[pace:20]] world [[cut:3]]";
+        assert_eq!(knob(q, "pace"), Some(20));
+        assert_eq!(knob(q, "cut"), Some(3));
+        assert_eq!(knob(q, "stall"), None);
+        assert_eq!(strip_knobs(q), "hello world");
+        assert_eq!(
+            compose_reply("", "x [[words:5]]", Some(5))
+                .split(' ')
+                .count(),
+            5
+        );
+    }
+
+    #[test]
+    fn persona_names() {
+        assert_eq!(
+            persona_name("Bạn là Nguyễn Thu Hà, chuyên gia."),
+            "Nguyễn Thu Hà"
+        );
+        assert_eq!(persona_name("no persona"), "Your twin");
+    }
+}

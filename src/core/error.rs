@@ -1,0 +1,238 @@
+//! The one error type of the API. Every failure a handler can meet ends up here, and
+//! `envelope::error_body` is the one place it becomes the JSON error envelope.
+
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+use super::credentials::Scope;
+
+/// Field name -> reason, reported together so a client can fix every field at once.
+pub type FieldErrors = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitReason {
+    Hourly,
+    Burst,
+}
+
+impl LimitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitReason::Hourly => "hourly",
+            LimitReason::Burst => "burst",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    Validation(FieldErrors),
+    InvalidJson(String),
+    Unauthorized,
+    InvalidApiKeyFormat,
+    InvalidApiKey,
+    ApiKeyExpired,
+    InvalidToken,
+    InvalidCredentials,
+    InsufficientScope {
+        required: Scope,
+        granted: Scope,
+    },
+    Forbidden(&'static str),
+    NotFound(&'static str),
+    MethodNotAllowed {
+        allow: Vec<&'static str>,
+    },
+    Conflict(String),
+    PayloadTooLarge {
+        limit: usize,
+    },
+    UnsupportedMediaType,
+    RateLimited {
+        reason: LimitReason,
+        retry_after: u64,
+        limit: u64,
+    },
+    /// The string is for the log line only; clients see a generic message.
+    Internal(String),
+    Upstream(String),
+    UpstreamTimeout,
+}
+
+impl ApiError {
+    pub fn field(name: &str, reason: &str) -> Self {
+        let mut fields = FieldErrors::new();
+        fields.insert(name.to_owned(), reason.to_owned());
+        ApiError::Validation(fields)
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        ApiError::Internal(detail.to_string())
+    }
+
+    pub fn status(&self) -> u16 {
+        use ApiError::*;
+        match self {
+            Validation(_) | InvalidJson(_) => 400,
+            Unauthorized | InvalidApiKeyFormat | InvalidApiKey | ApiKeyExpired | InvalidToken
+            | InvalidCredentials => 401,
+            InsufficientScope { .. } | Forbidden(_) => 403,
+            NotFound(_) => 404,
+            MethodNotAllowed { .. } => 405,
+            Conflict(_) => 409,
+            PayloadTooLarge { .. } => 413,
+            UnsupportedMediaType => 415,
+            RateLimited { .. } => 429,
+            Internal(_) => 500,
+            Upstream(_) => 502,
+            UpstreamTimeout => 504,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            Validation(_) => "VALIDATION_ERROR",
+            InvalidJson(_) => "INVALID_JSON",
+            Unauthorized => "UNAUTHORIZED",
+            InvalidApiKeyFormat => "INVALID_API_KEY_FORMAT",
+            InvalidApiKey => "INVALID_API_KEY",
+            ApiKeyExpired => "API_KEY_EXPIRED",
+            InvalidToken => "INVALID_TOKEN",
+            InvalidCredentials => "INVALID_CREDENTIALS",
+            InsufficientScope { .. } => "INSUFFICIENT_SCOPE",
+            Forbidden(_) => "FORBIDDEN",
+            NotFound(_) => "NOT_FOUND",
+            MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            Conflict(_) => "CONFLICT",
+            PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
+            Internal(_) => "INTERNAL_ERROR",
+            Upstream(_) => "UPSTREAM_ERROR",
+            UpstreamTimeout => "UPSTREAM_TIMEOUT",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        use ApiError::*;
+        match self {
+            Validation(fields) if fields.len() == 1 => {
+                let (name, reason) = fields.iter().next().expect("one field");
+                format!("Validation failed: {name} {reason}")
+            }
+            Validation(fields) => format!("Validation failed for {} fields", fields.len()),
+            InvalidJson(why) => format!("Request body is not valid JSON: {why}"),
+            Unauthorized => {
+                "Authentication required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+                    .into()
+            }
+            InvalidApiKeyFormat => "Invalid API key format".into(),
+            InvalidApiKey => "Invalid API key".into(),
+            ApiKeyExpired => "API key has expired".into(),
+            InvalidToken => "Invalid or expired token".into(),
+            InvalidCredentials => "Invalid email or password".into(),
+            InsufficientScope { required, .. } => {
+                format!("This endpoint requires the '{}' scope", required.as_str())
+            }
+            Forbidden(why) => (*why).into(),
+            NotFound(what) => format!("{what} not found"),
+            MethodNotAllowed { allow } => {
+                format!("Method not allowed; this path accepts {}", allow.join(", "))
+            }
+            Conflict(why) => why.clone(),
+            PayloadTooLarge { limit } => format!("Request body exceeds {limit} bytes"),
+            UnsupportedMediaType => "Request body must be application/json".into(),
+            RateLimited {
+                reason,
+                retry_after,
+                ..
+            } => format!(
+                "Rate limit exceeded ({} limit); retry after {retry_after} s",
+                reason.as_str()
+            ),
+            Internal(_) => {
+                "An internal error occurred; quote the request id when reporting it".into()
+            }
+            Upstream(_) => "The model provider returned an error".into(),
+            UpstreamTimeout => "The model provider did not answer in time".into(),
+        }
+    }
+
+    pub fn details(&self) -> Value {
+        use ApiError::*;
+        match self {
+            Validation(fields) => json!({ "fields": fields }),
+            InsufficientScope { required, granted } => {
+                json!({ "required": required.as_str(), "granted": granted.as_str() })
+            }
+            MethodNotAllowed { allow } => json!({ "allow": allow }),
+            PayloadTooLarge { limit } => json!({ "limit": limit }),
+            RateLimited {
+                reason,
+                retry_after,
+                limit,
+            } => {
+                json!({ "reason": reason.as_str(), "retryAfter": retry_after, "limit": limit })
+            }
+            _ => Value::Object(Map::new()),
+        }
+    }
+
+    /// What the log line may say beyond the code: never secrets, never message text.
+    pub fn log_detail(&self) -> Option<&str> {
+        match self {
+            ApiError::Internal(d) | ApiError::Upstream(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_never_expose_their_detail() {
+        let err = ApiError::internal("D1_ERROR: no such table: users");
+        assert_eq!(err.status(), 500);
+        assert!(!err.message().contains("users"));
+        assert_eq!(err.log_detail(), Some("D1_ERROR: no such table: users"));
+    }
+
+    #[test]
+    fn validation_details_name_every_field() {
+        let mut fields = FieldErrors::new();
+        fields.insert("email".into(), "is required".into());
+        fields.insert("password".into(), "must be at least 10 characters".into());
+        let err = ApiError::Validation(fields);
+        assert_eq!(err.details()["fields"]["email"], "is required");
+        assert_eq!(
+            err.details()["fields"]["password"],
+            "must be at least 10 characters"
+        );
+        assert_eq!(err.code(), "VALIDATION_ERROR");
+    }
+
+    #[test]
+    fn rate_limit_details_match_the_spec() {
+        let err = ApiError::RateLimited {
+            reason: LimitReason::Burst,
+            retry_after: 2,
+            limit: 50,
+        };
+        assert_eq!(
+            err.details(),
+            json!({"reason": "burst", "retryAfter": 2, "limit": 50})
+        );
+        assert_eq!(err.status(), 429);
+    }
+
+    #[test]
+    fn seed_example_message_is_exact() {
+        assert_eq!(
+            ApiError::InvalidApiKeyFormat.message(),
+            "Invalid API key format"
+        );
+    }
+}

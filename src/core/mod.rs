@@ -1,0 +1,16 @@
+//! The pure core: everything that decides what the API does, with no `worker` imports,
+//! so it compiles and is unit-tested natively with `cargo test`.
+
+pub mod api_key;
+pub mod body;
+pub mod credentials;
+pub mod envelope;
+pub mod error;
+pub mod ids;
+pub mod password;
+pub mod rate_limit;
+pub mod request_id;
+pub mod routes;
+pub mod time;
+pub mod token;
+pub mod validate;

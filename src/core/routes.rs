@@ -1,0 +1,192 @@
+//! The one route table of the API. The edge dispatches on `RouteId`; everything else a
+//! route needs to know before its handler runs (who may call it) is declared here.
+
+use super::credentials::Scope;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    Health,
+    Register,
+    Login,
+    Me,
+    CreateApiKey,
+    ListApiKeys,
+    RevokeApiKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credentials needed.
+    Public,
+    /// No credentials; attempts are limited per client IP (login, register).
+    PublicPerIp,
+    /// An API key with at least this scope, or a session JWT (which acts as `full_access`).
+    Scoped(Scope),
+    /// A session JWT only; an API key gets 403 FORBIDDEN.
+    SessionOnly,
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub method: &'static str,
+    pub pattern: &'static str,
+    pub id: RouteId,
+    pub access: Access,
+}
+
+const fn route(method: &'static str, pattern: &'static str, id: RouteId, access: Access) -> Route {
+    Route {
+        method,
+        pattern,
+        id,
+        access,
+    }
+}
+
+pub const BASE: &str = "/api/v1";
+
+use Access::*;
+use RouteId::*;
+
+pub static ROUTES: &[Route] = &[
+    route("GET", "/health", Health, Public),
+    route("POST", "/auth/register", Register, PublicPerIp),
+    route("POST", "/auth/login", Login, PublicPerIp),
+    route("GET", "/auth/me", Me, Scoped(Scope::ReadOnly)),
+    route("POST", "/auth/api-keys", CreateApiKey, SessionOnly),
+    route("GET", "/auth/api-keys", ListApiKeys, SessionOnly),
+    route("DELETE", "/auth/api-keys/{id}", RevokeApiKey, SessionOnly),
+];
+
+#[derive(Debug, PartialEq)]
+pub enum Resolved {
+    Found {
+        route: &'static Route,
+        id_param: Option<String>,
+    },
+    /// The path exists but not with this method; `allow` lists the methods it has.
+    MethodNotAllowed {
+        allow: Vec<&'static str>,
+    },
+    NotFound,
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+/// Matches `path` (already known to start with `/api/v1`) against the table.
+/// `{id}` matches one non-empty segment; a single trailing slash is ignored.
+pub fn resolve(method: &str, path: &str) -> Resolved {
+    let Some(rest) = path.strip_prefix(BASE) else {
+        return Resolved::NotFound;
+    };
+    let rest = if rest.len() > 1 {
+        rest.strip_suffix('/').unwrap_or(rest)
+    } else {
+        rest
+    };
+    let mut allow = Vec::new();
+    for route in ROUTES {
+        let Some(id_param) = match_pattern(route.pattern, rest) else {
+            continue;
+        };
+        if route.method == method || (method == "HEAD" && route.method == "GET") {
+            return Resolved::Found { route, id_param };
+        }
+        allow.push(route.method);
+    }
+    if allow.is_empty() {
+        Resolved::NotFound
+    } else {
+        allow.push("OPTIONS");
+        Resolved::MethodNotAllowed { allow }
+    }
+}
+
+/// The methods a path answers to, for `Allow` and CORS preflight.
+pub fn methods_for(path: &str) -> Vec<&'static str> {
+    match resolve("\u{0}", path) {
+        Resolved::MethodNotAllowed { allow } => allow,
+        _ => Vec::new(),
+    }
+}
+
+/// `Some(param)` when the pattern matches; the inner option holds the `{id}` segment.
+fn match_pattern(pattern: &str, path: &str) -> Option<Option<String>> {
+    let mut param = None;
+    let mut pat = pattern.split('/');
+    let mut seg = path.split('/');
+    loop {
+        match (pat.next(), seg.next()) {
+            (None, None) => return Some(param),
+            (Some("{id}"), Some(s)) if !s.is_empty() => param = Some(s.to_owned()),
+            (Some(p), Some(s)) if p == s => {}
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_routes_and_params() {
+        let Resolved::Found { route, id_param } = resolve("DELETE", "/api/v1/auth/api-keys/key_1")
+        else {
+            panic!()
+        };
+        assert_eq!(route.id, RevokeApiKey);
+        assert_eq!(id_param.as_deref(), Some("key_1"));
+        assert!(matches!(
+            resolve("GET", "/api/v1/health/"),
+            Resolved::Found { .. }
+        ));
+        assert!(matches!(
+            resolve("HEAD", "/api/v1/health"),
+            Resolved::Found { .. }
+        ));
+    }
+
+    #[test]
+    fn wrong_method_lists_allowed_ones() {
+        assert_eq!(
+            resolve("PUT", "/api/v1/auth/api-keys"),
+            Resolved::MethodNotAllowed {
+                allow: vec!["POST", "GET", "OPTIONS"]
+            }
+        );
+        assert_eq!(methods_for("/api/v1/health"), vec!["GET", "OPTIONS"]);
+    }
+
+    #[test]
+    fn unknown_paths_are_not_found() {
+        assert_eq!(resolve("GET", "/api/v1/nope"), Resolved::NotFound);
+        assert_eq!(
+            resolve("GET", "/api/v1/auth/api-keys//"),
+            Resolved::NotFound
+        );
+        assert_eq!(
+            resolve("DELETE", "/api/v1/auth/api-keys/"),
+            Resolved::MethodNotAllowed {
+                allow: vec!["POST", "GET", "OPTIONS"]
+            }
+        );
+        assert_eq!(resolve("GET", "/elsewhere"), Resolved::NotFound);
+    }
+
+    #[test]
+    fn patterns_are_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.pattern == b.pattern),
+                    "{a:?} twice"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Field validation that collects every fault, so one 400 names every bad field.
+
+use serde_json::{Map, Value};
+
+use super::error::{ApiError, FieldErrors};
+
+pub struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    errors: FieldErrors,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(obj: &'a Map<String, Value>) -> Self {
+        Fields {
+            obj,
+            errors: FieldErrors::new(),
+        }
+    }
+
+    pub fn fail(&mut self, name: &str, reason: impl Into<String>) {
+        self.errors
+            .entry(name.to_owned())
+            .or_insert_with(|| reason.into());
+    }
+
+    fn present(&self, name: &str) -> Option<&'a Value> {
+        self.obj.get(name).filter(|v| !v.is_null())
+    }
+
+    /// A string of `min..=max` characters (counted as Unicode scalar values, so Vietnamese
+    /// text is measured as people read it). Leading/trailing whitespace is trimmed.
+    pub fn string(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
+        let v = self.opt_string(name, min, max);
+        if v.is_none() && self.present(name).is_none() {
+            self.fail(name, "is required");
+        }
+        v
+    }
+
+    pub fn opt_string(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
+        let value = self.present(name)?;
+        let Some(s) = value.as_str() else {
+            self.fail(name, "must be a string");
+            return None;
+        };
+        let s = s.trim();
+        let len = s.chars().count();
+        if len < min {
+            self.fail(
+                name,
+                if min == 1 {
+                    "must not be empty".to_owned()
+                } else {
+                    format!("must be at least {min} characters")
+                },
+            );
+            None
+        } else if len > max {
+            self.fail(name, format!("must be at most {max} characters"));
+            None
+        } else {
+            Some(s.to_owned())
+        }
+    }
+
+    /// Like `string` but kept byte-exact (passwords, message content).
+    pub fn raw_string(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
+        let Some(value) = self.present(name) else {
+            self.fail(name, "is required");
+            return None;
+        };
+        let Some(s) = value.as_str() else {
+            self.fail(name, "must be a string");
+            return None;
+        };
+        let len = s.chars().count();
+        if len < min {
+            self.fail(name, format!("must be at least {min} characters"));
+            None
+        } else if len > max {
+            self.fail(name, format!("must be at most {max} characters"));
+            None
+        } else {
+            Some(s.to_owned())
+        }
+    }
+
+    pub fn one_of(&mut self, name: &str, allowed: &[&str]) -> Option<String> {
+        let value = self.present(name)?;
+        match value.as_str() {
+            Some(s) if allowed.contains(&s) => Some(s.to_owned()),
+            _ => {
+                self.fail(name, format!("must be one of: {}", allowed.join(", ")));
+                None
+            }
+        }
+    }
+
+    pub fn opt_int(&mut self, name: &str, min: i64, max: i64) -> Option<i64> {
+        let value = self.present(name)?;
+        match value.as_i64() {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                self.fail(name, format!("must be an integer from {min} to {max}"));
+                None
+            }
+        }
+    }
+
+    pub fn email(&mut self, name: &str) -> Option<String> {
+        let raw = self.string(name, 3, 254)?;
+        if is_email(&raw) {
+            Some(raw.to_lowercase())
+        } else {
+            self.fail(name, "must be a valid email address");
+            None
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}
+
+/// Deliberately simple: one `@`, a non-empty local part, a dotted domain, no spaces.
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(char::is_whitespace)
+}
+
+/// Parses one query parameter as an integer in range; `None` value means absent.
+pub fn query_int(
+    errors: &mut FieldErrors,
+    name: &str,
+    raw: Option<&str>,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> i64 {
+    match raw {
+        None => default,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => n,
+            _ => {
+                errors.insert(
+                    name.to_owned(),
+                    format!("must be an integer from {min} to {max}"),
+                );
+                default
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn collects_every_fault() {
+        let o = obj(json!({"name": 5, "password": "short", "scope": "root"}));
+        let mut f = Fields::new(&o);
+        f.string("name", 1, 100);
+        f.raw_string("password", 10, 256);
+        f.email("email");
+        f.one_of("scope", &["read_only", "full_access"]);
+        let ApiError::Validation(errs) = f.finish().unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(errs["name"], "must be a string");
+        assert_eq!(errs["password"], "must be at least 10 characters");
+        assert_eq!(errs["email"], "is required");
+        assert!(errs["scope"].starts_with("must be one of"));
+    }
+
+    #[test]
+    fn counts_characters_not_bytes() {
+        let o = obj(json!({"title": "Xin chào thế giới"}));
+        let mut f = Fields::new(&o);
+        assert_eq!(
+            f.opt_string("title", 1, 17).as_deref(),
+            Some("Xin chào thế giới")
+        );
+        assert!(f.finish().is_ok());
+    }
+
+    #[test]
+    fn emails_are_lowercased_and_checked() {
+        let o = obj(json!({"a": "Lan@Example.COM", "b": "nope", "c": "x@y"}));
+        let mut f = Fields::new(&o);
+        assert_eq!(f.email("a").as_deref(), Some("lan@example.com"));
+        assert_eq!(f.email("b"), None);
+        assert_eq!(f.email("c"), None);
+    }
+
+    #[test]
+    fn query_ints() {
+        let mut e = FieldErrors::new();
+        assert_eq!(query_int(&mut e, "limit", None, 20, 1, 100), 20);
+        assert_eq!(query_int(&mut e, "limit", Some("100"), 20, 1, 100), 100);
+        assert!(e.is_empty());
+        query_int(&mut e, "limit", Some("101"), 20, 1, 100);
+        query_int(&mut e, "page", Some("x"), 1, 1, i64::MAX);
+        assert_eq!(e.len(), 2);
+    }
+}

@@ -1,0 +1,59 @@
+//! Settings from `[vars]` and secrets, each with the default SPEC.md gives.
+
+use worker::Env;
+
+use crate::core::credentials::Scope;
+use crate::core::error::ApiError;
+use crate::core::rate_limit::Policy;
+
+pub fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+pub fn var_u64(env: &Env, name: &str, default: u64) -> u64 {
+    var(env, name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn secret(env: &Env, name: &'static str) -> Result<String, ApiError> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .ok()
+        .or_else(|| var(env, name))
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::internal(format!("{name} is not configured")))
+}
+
+pub fn key_policy(env: &Env, scope: Scope) -> Policy {
+    let (limit, burst) = match scope {
+        Scope::ReadOnly => (
+            var_u64(env, "RATE_LIMIT_READ_ONLY_HOURLY", 200),
+            var_u64(env, "RATE_LIMIT_READ_ONLY_BURST", 50),
+        ),
+        Scope::FullAccess => (
+            var_u64(env, "RATE_LIMIT_FULL_ACCESS_HOURLY", 500),
+            var_u64(env, "RATE_LIMIT_FULL_ACCESS_BURST", 100),
+        ),
+    };
+    Policy {
+        limit,
+        window_secs: var_u64(env, "RATE_LIMIT_WINDOW_SECS", 3600),
+        burst,
+        burst_period_secs: var_u64(env, "RATE_LIMIT_BURST_PERIOD_SECS", 60),
+    }
+}
+
+/// Login and register attempts per client IP: a one-minute window.
+pub fn auth_attempt_policy(env: &Env) -> Policy {
+    let n = var_u64(env, "AUTH_ATTEMPTS_PER_MINUTE", 10);
+    Policy {
+        limit: n,
+        window_secs: 60,
+        burst: n,
+        burst_period_secs: 60,
+    }
+}

@@ -1,0 +1,128 @@
+//! What a handler gets: the environment, who is calling, and helpers to read the request.
+
+use serde_json::{Map, Value};
+use worker::{Env, Request, Response};
+
+use crate::core::body;
+use crate::core::credentials::Scope;
+use crate::core::envelope::Pagination;
+use crate::core::error::ApiError;
+
+use super::store::Store;
+
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A dashboard session (JWT); acts as `full_access` for its user.
+    Session { user_id: String },
+    Key {
+        user_id: String,
+        key_id: String,
+        key_name: String,
+        scope: Scope,
+    },
+}
+
+impl Principal {
+    pub fn user_id(&self) -> &str {
+        match self {
+            Principal::Session { user_id } | Principal::Key { user_id, .. } => user_id,
+        }
+    }
+
+    pub fn scope(&self) -> Scope {
+        match self {
+            Principal::Session { .. } => Scope::FullAccess,
+            Principal::Key { scope, .. } => *scope,
+        }
+    }
+
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            Principal::Key { key_id, .. } => Some(key_id),
+            Principal::Session { .. } => None,
+        }
+    }
+}
+
+pub struct Ctx {
+    pub env: Env,
+    pub worker: worker::Context,
+    pub request_id: String,
+    pub now_ms: i64,
+    pub principal: Option<Principal>,
+    pub id_param: Option<String>,
+}
+
+impl Ctx {
+    pub fn store(&self) -> Result<Store, ApiError> {
+        Store::new(&self.env)
+    }
+
+    /// The caller; only called on routes whose access rule guarantees one.
+    pub fn principal(&self) -> Result<&Principal, ApiError> {
+        self.principal.as_ref().ok_or(ApiError::Unauthorized)
+    }
+
+    pub fn id(&self) -> &str {
+        self.id_param.as_deref().unwrap_or_default()
+    }
+
+    pub fn client_ip(req: &Request) -> String {
+        header(req, "CF-Connecting-IP").unwrap_or_else(|| "unknown".into())
+    }
+}
+
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// Reads the body as a JSON object, applying SPEC §1's size and media-type rules.
+pub async fn json_body(req: &mut Request) -> Result<Map<String, Value>, ApiError> {
+    if let Some(len) = header(req, "Content-Length").and_then(|l| l.parse::<usize>().ok()) {
+        body::check_length(len)?;
+    }
+    let content_type = header(req, "Content-Type");
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|e| ApiError::InvalidJson(format!("unreadable body: {e}")))?;
+    body::parse_object(content_type.as_deref(), &bytes)
+}
+
+pub enum Reply {
+    Json {
+        status: u16,
+        data: Value,
+        pagination: Option<Pagination>,
+    },
+    /// A response built by the handler itself (the SSE stream).
+    Raw(Response),
+}
+
+impl Reply {
+    pub fn ok(data: impl serde::Serialize) -> Result<Reply, ApiError> {
+        Self::with_status(200, data)
+    }
+
+    pub fn created(data: impl serde::Serialize) -> Result<Reply, ApiError> {
+        Self::with_status(201, data)
+    }
+
+    pub fn with_status(status: u16, data: impl serde::Serialize) -> Result<Reply, ApiError> {
+        let data = serde_json::to_value(data).map_err(ApiError::internal)?;
+        Ok(Reply::Json {
+            status,
+            data,
+            pagination: None,
+        })
+    }
+
+    pub fn page(data: impl serde::Serialize, pagination: Pagination) -> Result<Reply, ApiError> {
+        let data = serde_json::to_value(data).map_err(ApiError::internal)?;
+        Ok(Reply::Json {
+            status: 200,
+            data,
+            pagination: Some(pagination),
+        })
+    }
+}

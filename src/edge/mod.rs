@@ -1,0 +1,11 @@
+//! Edge adapters: the thin layer between workerd and the pure core.
+
+pub mod authn;
+pub mod config;
+pub mod context;
+pub mod crypto;
+pub mod limiter;
+pub mod log;
+pub mod pipeline;
+pub mod respond;
+pub mod store;

@@ -1,0 +1,150 @@
+//! The request pipeline: request id → route → credentials (401) → rate limit (429) →
+//! scope (403) → handler (400/413/415/404) → envelope, headers and one log line.
+
+use worker::{Date, Env, Request, Response};
+
+use crate::controllers;
+use crate::core::envelope::RequestMeta;
+use crate::core::error::ApiError;
+use crate::core::rate_limit::{Decision, Policy};
+use crate::core::routes::{self, Access, Resolved, Route};
+use crate::core::{request_id, time};
+
+use super::context::{header, Ctx, Principal, Reply};
+use super::crypto::random_bytes;
+use super::log::RequestLog;
+use super::{authn, config, limiter, respond};
+
+pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> Response {
+    let now_ms = Date::now().as_millis() as i64;
+    let request_id = request_id::accept(header(&req, "X-Request-Id").as_deref())
+        .unwrap_or_else(|| request_id::generate(&random_bytes::<24>()));
+    let method = req.method().to_string();
+    let path = req.path();
+    let allowed = config::var(&env, "ALLOWED_ORIGINS").unwrap_or_else(|| "*".into());
+    let cors_origin = respond::allowed_origin(&allowed, header(&req, "Origin").as_deref());
+
+    let mut ctx = Ctx {
+        env,
+        worker: worker_ctx,
+        request_id,
+        now_ms,
+        principal: None,
+        id_param: None,
+    };
+    let mut limit: Option<(Policy, Decision)> = None;
+    let outcome = if path == routes::BASE || path.starts_with("/api/v1/") {
+        match routes::resolve(&method, &path) {
+            Resolved::NotFound => Err(ApiError::NotFound("Route")),
+            Resolved::MethodNotAllowed { allow } if method == "OPTIONS" => Ok(Reply::Raw(
+                respond::preflight(cors_origin.as_deref(), &allow),
+            )),
+            Resolved::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed { allow }),
+            Resolved::Found { route, id_param } => {
+                ctx.id_param = id_param;
+                run(route, &mut ctx, &mut req, &mut limit).await
+            }
+        }
+    } else {
+        controllers::site::page(&method, &path)
+    };
+
+    let timestamp = time::rfc3339_ms(now_ms);
+    let meta = RequestMeta {
+        request_id: &ctx.request_id,
+        timestamp: &timestamp,
+        path: &path,
+        method: &method,
+    };
+    let (resp, error) = match outcome {
+        Ok(reply) => (respond::reply(reply, &meta), None),
+        Err(e) => (respond::error(&e, &meta), Some(e)),
+    };
+    let resp = respond::set(resp, "X-Request-Id", &ctx.request_id);
+    if let Some((policy, decision)) = &limit {
+        respond::rate_limit_headers(&resp, policy, decision);
+    }
+    if let Some(origin) = &cors_origin {
+        respond::cors(&resp, origin);
+    }
+
+    RequestLog {
+        request_id: &ctx.request_id,
+        method: &method,
+        path: &path,
+        status: resp.status_code(),
+        duration_ms: Date::now().as_millis() as i64 - now_ms,
+        user_id: ctx.principal.as_ref().map(Principal::user_id),
+        key_id: ctx.principal.as_ref().and_then(Principal::key_id),
+        error: error.as_ref().map(ApiError::code),
+        detail: error.as_ref().and_then(ApiError::log_detail),
+    }
+    .emit();
+    resp
+}
+
+async fn run(
+    route: &'static Route,
+    ctx: &mut Ctx,
+    req: &mut Request,
+    limit: &mut Option<(Policy, Decision)>,
+) -> Result<Reply, ApiError> {
+    match route.access {
+        Access::Public => {}
+        Access::PublicPerIp => {
+            let policy = config::auth_attempt_policy(&ctx.env);
+            let name = format!("ip:{}", Ctx::client_ip(req));
+            admit(ctx, &name, policy, limit).await?;
+        }
+        Access::Scoped(_) | Access::SessionOnly => {
+            let principal = authn::authenticate(ctx, req).await?;
+            let (name, policy) = match &principal {
+                Principal::Key { key_id, scope, .. } => (
+                    format!("key:{key_id}"),
+                    config::key_policy(&ctx.env, *scope),
+                ),
+                Principal::Session { user_id } => (
+                    format!("user:{user_id}"),
+                    config::key_policy(&ctx.env, crate::core::credentials::Scope::FullAccess),
+                ),
+            };
+            ctx.principal = Some(principal.clone());
+            admit(ctx, &name, policy, limit).await?;
+            authorize(route.access, &principal)?;
+        }
+    }
+    controllers::dispatch(route.id, ctx, req).await
+}
+
+async fn admit(
+    ctx: &Ctx,
+    name: &str,
+    policy: Policy,
+    limit: &mut Option<(Policy, Decision)>,
+) -> Result<(), ApiError> {
+    let decision = limiter::check(&ctx.env, name, policy).await?;
+    *limit = Some((policy, decision));
+    match decision.rejected_by {
+        Some(r) => Err(ApiError::RateLimited {
+            reason: r.reason.into(),
+            retry_after: r.retry_after,
+            limit: r.limit,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn authorize(access: Access, principal: &Principal) -> Result<(), ApiError> {
+    match (access, principal) {
+        (Access::SessionOnly, Principal::Key { .. }) => Err(ApiError::Forbidden(
+            "This endpoint needs a dashboard session token (JWT); API keys cannot use it",
+        )),
+        (Access::Scoped(required), p) if !p.scope().allows(required) => {
+            Err(ApiError::InsufficientScope {
+                required,
+                granted: p.scope(),
+            })
+        }
+        _ => Ok(()),
+    }
+}

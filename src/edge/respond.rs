@@ -1,0 +1,107 @@
+//! Turns replies and errors into HTTP responses: envelopes, request id, rate-limit and CORS
+//! headers. The only place a response is assembled.
+
+use worker::{Headers, Response};
+
+use crate::core::envelope::{self, RequestMeta};
+use crate::core::error::ApiError;
+use crate::core::rate_limit::{Decision, Policy};
+
+use super::context::Reply;
+
+fn json_response(status: u16, body: &serde_json::Value) -> Response {
+    let text = body.to_string();
+    let headers = Headers::new();
+    let _ = headers.set("Content-Type", "application/json; charset=utf-8");
+    Response::from_bytes(text.into_bytes())
+        .map(|r| r.with_status(status).with_headers(headers))
+        .unwrap_or_else(|_| Response::empty().expect("empty response").with_status(500))
+}
+
+pub fn reply(reply: Reply, meta: &RequestMeta) -> Response {
+    match reply {
+        Reply::Json {
+            status,
+            data,
+            pagination,
+        } => json_response(status, &envelope::success(data, pagination, meta)),
+        Reply::Raw(resp) => resp,
+    }
+}
+
+pub fn error(err: &ApiError, meta: &RequestMeta) -> Response {
+    let resp = json_response(err.status(), &envelope::error_body(err, meta));
+    match err {
+        ApiError::MethodNotAllowed { allow } => set(resp, "Allow", &allow.join(", ")),
+        ApiError::RateLimited { retry_after, .. } => {
+            set(resp, "Retry-After", &retry_after.to_string())
+        }
+        _ => resp,
+    }
+}
+
+pub fn set(resp: Response, name: &str, value: &str) -> Response {
+    let _ = resp.headers().set(name, value);
+    resp
+}
+
+/// `X-RateLimit-*` plus the IETF draft `RateLimit` / `RateLimit-Policy` headers.
+pub fn rate_limit_headers(resp: &Response, policy: &Policy, d: &Decision) {
+    let h = resp.headers();
+    let _ = h.set("X-RateLimit-Limit", &d.limit.to_string());
+    let _ = h.set("X-RateLimit-Remaining", &d.remaining.to_string());
+    let _ = h.set("X-RateLimit-Reset", &d.reset_at.to_string());
+    let _ = h.set("X-RateLimit-Window", &policy.window_secs.to_string());
+    let _ = h.set(
+        "RateLimit-Policy",
+        &format!(
+            "\"hourly\";q={};w={}, \"burst\";q={};w={}",
+            policy.limit, policy.window_secs, policy.burst, policy.burst_period_secs
+        ),
+    );
+    let _ = h.set(
+        "RateLimit",
+        &format!("\"hourly\";r={};t={}", d.remaining, d.reset_in),
+    );
+}
+
+const EXPOSED: &str = "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-RateLimit-Window, RateLimit, RateLimit-Policy, Retry-After";
+
+/// The `Access-Control-Allow-Origin` value for this origin, if it is allowed.
+pub fn allowed_origin(allowed: &str, origin: Option<&str>) -> Option<String> {
+    let origin = origin?;
+    let list = allowed.split(',').map(str::trim);
+    let mut any = false;
+    for o in list {
+        if o == origin {
+            return Some(origin.to_owned());
+        }
+        any |= o == "*";
+    }
+    any.then(|| "*".to_owned())
+}
+
+pub fn cors(resp: &Response, origin: &str) {
+    let h = resp.headers();
+    let _ = h.set("Access-Control-Allow-Origin", origin);
+    let _ = h.set("Access-Control-Expose-Headers", EXPOSED);
+    if origin != "*" {
+        let _ = h.append("Vary", "Origin");
+    }
+}
+
+pub fn preflight(origin: Option<&str>, methods: &[&str]) -> Response {
+    let resp = Response::empty().expect("empty response").with_status(204);
+    let h = resp.headers();
+    let _ = h.set("Allow", &methods.join(", "));
+    if let Some(origin) = origin {
+        cors(&resp, origin);
+        let _ = h.set("Access-Control-Allow-Methods", &methods.join(", "));
+        let _ = h.set(
+            "Access-Control-Allow-Headers",
+            "Authorization, X-API-Key, Content-Type, X-Request-Id",
+        );
+        let _ = h.set("Access-Control-Max-Age", "600");
+    }
+    resp
+}

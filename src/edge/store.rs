@@ -1,0 +1,193 @@
+//! D1 access. Every query that touches a user's data names the owner in its WHERE clause.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Env};
+
+use crate::core::error::ApiError;
+
+pub struct Store {
+    db: D1Database,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub scope: String,
+    pub prefix: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+const KEY_COLUMNS: &str =
+    "id, user_id, name, scope, prefix, created_at, expires_at, last_used_at, revoked_at";
+
+fn d1_err(e: worker::Error) -> ApiError {
+    ApiError::internal(format!("d1: {e}"))
+}
+
+fn is_unique_violation(e: &ApiError) -> bool {
+    matches!(e, ApiError::Internal(d) if d.contains("UNIQUE constraint failed"))
+}
+
+pub fn s(v: &str) -> JsValue {
+    JsValue::from_str(v)
+}
+
+pub fn opt(v: Option<&str>) -> JsValue {
+    v.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+impl Store {
+    pub fn new(env: &Env) -> Result<Self, ApiError> {
+        Ok(Store {
+            db: env.d1("DB").map_err(d1_err)?,
+        })
+    }
+
+    pub fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {
+        self.db.prepare(sql).bind(args).map_err(d1_err)
+    }
+
+    pub async fn first<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: &[JsValue],
+    ) -> Result<Option<T>, ApiError> {
+        self.stmt(sql, args)?.first::<T>(None).await.map_err(d1_err)
+    }
+
+    pub async fn all<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: &[JsValue],
+    ) -> Result<Vec<T>, ApiError> {
+        self.stmt(sql, args)?
+            .all()
+            .await
+            .map_err(d1_err)?
+            .results::<T>()
+            .map_err(d1_err)
+    }
+
+    /// Runs a write and returns how many rows it changed.
+    pub async fn run(&self, sql: &str, args: &[JsValue]) -> Result<usize, ApiError> {
+        let result = self.stmt(sql, args)?.run().await.map_err(d1_err)?;
+        Ok(result
+            .meta()
+            .ok()
+            .flatten()
+            .and_then(|m| m.changes)
+            .unwrap_or(0))
+    }
+
+    // --- users ---
+
+    pub async fn insert_user(&self, user: &UserRow) -> Result<(), ApiError> {
+        let res = self
+            .run(
+                "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                &[s(&user.id), s(&user.email), s(&user.name), s(&user.password_hash), s(&user.created_at)],
+            )
+            .await;
+        match res {
+            Err(e) if is_unique_violation(&e) => Err(ApiError::Conflict(
+                "An account with this email already exists".into(),
+            )),
+            other => other.map(|_| ()),
+        }
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, ApiError> {
+        self.first(
+            "SELECT id, email, name, password_hash, created_at FROM users WHERE email = ?1",
+            &[s(email)],
+        )
+        .await
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, ApiError> {
+        self.first(
+            "SELECT id, email, name, password_hash, created_at FROM users WHERE id = ?1",
+            &[s(id)],
+        )
+        .await
+    }
+
+    // --- api keys ---
+
+    pub async fn insert_api_key(&self, key: &ApiKeyRow, key_hash: &str) -> Result<(), ApiError> {
+        self.run(
+            "INSERT INTO api_keys (id, user_id, name, scope, key_hash, prefix, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            &[
+                s(&key.id),
+                s(&key.user_id),
+                s(&key.name),
+                s(&key.scope),
+                s(key_hash),
+                s(&key.prefix),
+                s(&key.created_at),
+                opt(key.expires_at.as_deref()),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeyRow>, ApiError> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ?1 ORDER BY created_at DESC, id"
+        );
+        self.all(&sql, &[s(user_id)]).await
+    }
+
+    pub async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, ApiError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1");
+        self.first(&sql, &[s(key_hash)]).await
+    }
+
+    /// Revokes one of the user's own keys; `None` when the user has no such key.
+    pub async fn revoke_api_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        now: &str,
+    ) -> Result<Option<ApiKeyRow>, ApiError> {
+        self.run(
+            "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+            &[s(key_id), s(user_id), s(now)],
+        )
+        .await?;
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1 AND user_id = ?2");
+        self.first(&sql, &[s(key_id), s(user_id)]).await
+    }
+
+    /// Writes `last_used_at` only if it is older than `stale_before`: at most once a minute.
+    pub async fn touch_api_key(
+        &self,
+        key_id: &str,
+        now: &str,
+        stale_before: &str,
+    ) -> Result<(), ApiError> {
+        self.run(
+            "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?3)",
+            &[s(key_id), s(now), s(stale_before)],
+        )
+        .await
+        .map(|_| ())
+    }
+}

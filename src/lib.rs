@@ -1,0 +1,28 @@
+//! TwinExpert API. `core` is pure and host-testable; `edge` (workerd adapters) and
+//! `controllers` (handlers) wrap it.
+
+pub mod core;
+
+#[cfg(target_arch = "wasm32")]
+mod controllers;
+#[cfg(target_arch = "wasm32")]
+mod edge;
+
+#[cfg(target_arch = "wasm32")]
+pub use edge::limiter::RateLimiter;
+
+#[cfg(target_arch = "wasm32")]
+#[worker::event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[cfg(target_arch = "wasm32")]
+#[worker::event(fetch)]
+async fn fetch(
+    req: worker::Request,
+    env: worker::Env,
+    ctx: worker::Context,
+) -> worker::Result<worker::Response> {
+    Ok(edge::pipeline::handle(req, env, ctx).await)
+}

@@ -1,0 +1,322 @@
+//! Accounts, JWTs and the API-key lifecycle (SPEC §2, §3) against the real worker.
+
+mod common;
+
+use common::{Auth, TestApp, JWT_SECRET};
+use serde_json::json;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use twinexpert::core::{api_key, token};
+
+fn app() -> &'static TestApp {
+    static APP: OnceLock<TestApp> = OnceLock::new();
+    APP.get_or_init(|| {
+        TestApp::spawn_with(common::Options {
+            vars: vec![("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into())],
+            ..Default::default()
+        })
+    })
+}
+
+#[test]
+fn register_returns_user_and_token_and_email_is_unique_ignoring_case() {
+    let email = format!("Mai.{}@Example.com", std::process::id());
+    let r = app().post(
+        "/api/v1/auth/register",
+        Auth::None,
+        json!({"email": email, "password": "0123456789", "name": "Mai"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let data = r.data();
+    assert_eq!(data["user"]["email"], email.to_lowercase());
+    assert_eq!(data["user"]["name"], "Mai");
+    assert!(data["user"]["id"].as_str().unwrap().starts_with("usr_"));
+    assert!(data["user"].get("passwordHash").is_none() && !r.text.contains("pbkdf2"));
+    assert_eq!(data["token"].as_str().unwrap().matches('.').count(), 2);
+
+    let again = app().post(
+        "/api/v1/auth/register",
+        Auth::None,
+        json!({"email": email.to_uppercase(), "password": "0123456789", "name": "Mai"}),
+    );
+    again.assert_error(409, "CONFLICT");
+}
+
+#[test]
+fn register_names_every_bad_field() {
+    let r = app().post(
+        "/api/v1/auth/register",
+        Auth::None,
+        json!({"email": "not-an-email", "password": "short"}),
+    );
+    r.assert_error(400, "VALIDATION_ERROR");
+    let fields = &r.body["details"]["fields"];
+    assert!(
+        fields["email"].is_string() && fields["password"].is_string() && fields["name"].is_string(),
+        "{fields}"
+    );
+    let r = app().post(
+        "/api/v1/auth/register",
+        Auth::None,
+        json!({"email": 5, "password": ["x"], "name": ""}),
+    );
+    assert_eq!(
+        r.body["details"]["fields"].as_object().unwrap().len(),
+        3,
+        "{}",
+        r.text
+    );
+}
+
+#[test]
+fn login_succeeds_and_fails_the_same_way_for_wrong_password_or_unknown_email() {
+    let (email, password, _) = app().user();
+    let r = app().post(
+        "/api/v1/auth/login",
+        Auth::None,
+        json!({"email": email.to_uppercase(), "password": password}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.data()["expiresIn"], 3600);
+    assert_eq!(r.data()["user"]["email"], email);
+    let jwt = r.data()["token"].as_str().unwrap();
+    assert_eq!(app().get("/api/v1/auth/me", Auth::Bearer(jwt)).status, 200);
+
+    let wrong = app().post(
+        "/api/v1/auth/login",
+        Auth::None,
+        json!({"email": email, "password": "wrong-password"}),
+    );
+    wrong.assert_error(401, "INVALID_CREDENTIALS");
+    let unknown = app().post(
+        "/api/v1/auth/login",
+        Auth::None,
+        json!({"email": "nobody@example.com", "password": password}),
+    );
+    unknown.assert_error(401, "INVALID_CREDENTIALS");
+    assert_eq!(wrong.body["message"], unknown.body["message"]);
+}
+
+#[test]
+fn credentials_are_checked_in_order_and_reported_precisely() {
+    app()
+        .get("/api/v1/auth/me", Auth::None)
+        .assert_error(401, "UNAUTHORIZED");
+    let seed = app().get("/api/v1/auth/me", Auth::Bearer("123456"));
+    seed.assert_error(401, "INVALID_API_KEY_FORMAT");
+    assert_eq!(seed.body["message"], "Invalid API key format");
+    // Right shape, right checksum, but never issued.
+    let body = "abcdefghijABCDEFGHIJ0123456789";
+    let unknown = format!("te_{body}{}", api_key::checksum(body));
+    app()
+        .get("/api/v1/auth/me", Auth::XApiKey(&unknown))
+        .assert_error(401, "INVALID_API_KEY");
+    app()
+        .get("/api/v1/auth/me", Auth::Bearer("a.b.c"))
+        .assert_error(401, "INVALID_TOKEN");
+}
+
+#[test]
+fn expired_tampered_and_foreign_tokens_are_invalid() {
+    let (_, _, jwt) = app().user();
+    let me = app().get("/api/v1/auth/me", Auth::Bearer(&jwt));
+    let user_id = me.data()["id"].as_str().unwrap().to_owned();
+
+    let past = chrono::Utc::now() - chrono::Duration::hours(2);
+    let expired = token::issue(JWT_SECRET.as_bytes(), &user_id, past, 3600).unwrap();
+    app()
+        .get("/api/v1/auth/me", Auth::Bearer(&expired))
+        .assert_error(401, "INVALID_TOKEN");
+
+    let foreign = token::issue(b"some-other-secret", &user_id, chrono::Utc::now(), 3600).unwrap();
+    app()
+        .get("/api/v1/auth/me", Auth::Bearer(&foreign))
+        .assert_error(401, "INVALID_TOKEN");
+
+    let mut tampered = jwt.clone();
+    tampered.pop();
+    tampered.push(if jwt.ends_with('A') { 'B' } else { 'A' });
+    app()
+        .get("/api/v1/auth/me", Auth::Bearer(&tampered))
+        .assert_error(401, "INVALID_TOKEN");
+}
+
+#[test]
+fn api_key_lifecycle_create_use_list_revoke() {
+    let (_, _, jwt) = app().user();
+    let created = app().post(
+        "/api/v1/auth/api-keys",
+        Auth::Bearer(&jwt),
+        json!({"name": "My App", "scope": "full_access"}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text);
+    let d = created.data();
+    let key = d["key"].as_str().unwrap().to_owned();
+    let id = d["id"].as_str().unwrap().to_owned();
+    assert!(api_key::is_well_formed(&key), "{key}");
+    assert_eq!(key.len(), 39);
+    assert_eq!(d["prefix"], &key[3..11]);
+    assert_eq!(
+        (d["name"].as_str(), d["scope"].as_str()),
+        (Some("My App"), Some("full_access"))
+    );
+    assert!(d["createdAt"].is_string() && d["expiresAt"].is_null());
+
+    // Both headers work, and /auth/me names the key.
+    for auth in [Auth::Bearer(&key), Auth::XApiKey(&key)] {
+        let me = app().get("/api/v1/auth/me", auth);
+        assert_eq!(me.status, 200, "{}", me.text);
+        assert_eq!(
+            me.data()["apiKey"],
+            json!({"id": id, "name": "My App", "scope": "full_access"})
+        );
+    }
+
+    // Show once: the list never carries the plaintext; lastUsedAt is written off the hot path.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = app().get("/api/v1/auth/api-keys", Auth::Bearer(&jwt));
+        assert_eq!(list.status, 200);
+        assert!(!list.text.contains(&key) && !list.text.contains(&key[11..]));
+        let entry = list
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["id"] == id.as_str())
+            .unwrap()
+            .clone();
+        assert!(entry.get("key").is_none());
+        if entry["lastUsedAt"].is_string() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "lastUsedAt never written");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Revocation takes effect on the very next request.
+    let revoked = app().delete(&format!("/api/v1/auth/api-keys/{id}"), Auth::Bearer(&jwt));
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    assert!(revoked.data()["revokedAt"].is_string());
+    app()
+        .get("/api/v1/auth/me", Auth::Bearer(&key))
+        .assert_error(401, "INVALID_API_KEY");
+}
+
+#[test]
+fn default_scope_is_read_only_and_bad_input_is_named() {
+    let (_, _, jwt) = app().user();
+    let r = app().post(
+        "/api/v1/auth/api-keys",
+        Auth::Bearer(&jwt),
+        json!({"name": "reader"}),
+    );
+    assert_eq!(r.data()["scope"], "read_only");
+    let r = app().post(
+        "/api/v1/auth/api-keys",
+        Auth::Bearer(&jwt),
+        json!({"name": "", "scope": "admin", "expiresInDays": 0}),
+    );
+    r.assert_error(400, "VALIDATION_ERROR");
+    let f = &r.body["details"]["fields"];
+    assert!(
+        f["name"].is_string() && f["scope"].is_string() && f["expiresInDays"].is_string(),
+        "{f}"
+    );
+    let r = app().post(
+        "/api/v1/auth/api-keys",
+        Auth::Bearer(&jwt),
+        json!({"name": "year", "expiresInDays": 365}),
+    );
+    let expires =
+        twinexpert::core::time::parse_rfc3339_ms(r.data()["expiresAt"].as_str().unwrap()).unwrap();
+    let created =
+        twinexpert::core::time::parse_rfc3339_ms(r.data()["createdAt"].as_str().unwrap()).unwrap();
+    assert_eq!(expires - created, 365 * 86_400_000);
+}
+
+#[test]
+fn key_management_needs_a_session_not_a_key() {
+    let (_, _, jwt) = app().user();
+    let (key, id) = app().key(&jwt, "full_access");
+    let r = app().post(
+        "/api/v1/auth/api-keys",
+        Auth::Bearer(&key),
+        json!({"name": "x"}),
+    );
+    r.assert_error(403, "FORBIDDEN");
+    app()
+        .get("/api/v1/auth/api-keys", Auth::XApiKey(&key))
+        .assert_error(403, "FORBIDDEN");
+    app()
+        .delete(&format!("/api/v1/auth/api-keys/{id}"), Auth::Bearer(&key))
+        .assert_error(403, "FORBIDDEN");
+}
+
+#[test]
+fn another_users_key_cannot_be_revoked() {
+    let (_, _, alice) = app().user();
+    let (_, _, bob) = app().user();
+    let (alice_key, alice_key_id) = app().key(&alice, "read_only");
+    app()
+        .delete(
+            &format!("/api/v1/auth/api-keys/{alice_key_id}"),
+            Auth::Bearer(&bob),
+        )
+        .assert_error(404, "NOT_FOUND");
+    assert_eq!(
+        app()
+            .get("/api/v1/auth/me", Auth::Bearer(&alice_key))
+            .status,
+        200
+    );
+    let bobs_list = app().get("/api/v1/auth/api-keys", Auth::Bearer(&bob));
+    assert!(!bobs_list.text.contains(&alice_key_id));
+}
+
+#[test]
+fn an_expired_key_is_refused_as_expired() {
+    let (_, _, jwt) = app().user();
+    let (key, id) = app().key(&jwt, "read_only");
+    assert_eq!(app().get("/api/v1/auth/me", Auth::Bearer(&key)).status, 200);
+    app().d1(&format!(
+        "UPDATE api_keys SET expires_at = '2001-01-01T00:00:00.000Z' WHERE id = '{id}'"
+    ));
+    app()
+        .get("/api/v1/auth/me", Auth::Bearer(&key))
+        .assert_error(401, "API_KEY_EXPIRED");
+}
+
+#[test]
+fn logs_never_contain_passwords_keys_or_tokens() {
+    let (email, password, _) = app().user();
+    let login = app().post(
+        "/api/v1/auth/login",
+        Auth::None,
+        json!({"email": email, "password": password}),
+    );
+    let jwt = login.data()["token"].as_str().unwrap().to_owned();
+    let (key, key_id) = app().key(&jwt, "read_only");
+    let me = app().get("/api/v1/auth/me", Auth::Bearer(&key));
+    let rid = me.header("X-Request-Id").unwrap().to_owned();
+    // Wait until the keyed request's own log line is there, so the check covers it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = app().log();
+        if log.contains(&rid) {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "request {rid} never logged");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(log.contains(&key_id), "the key id should be logged");
+    for secret in [
+        password.as_str(),
+        key.as_str(),
+        jwt.as_str(),
+        &jwt[jwt.len() - 20..],
+        common::JWT_SECRET,
+    ] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
+}

@@ -1,0 +1,382 @@
+//! `TestApp`: the real worker in workerd (`wrangler dev`, prebuilt by the test command) with
+//! its own ports, its own local D1/Durable Object state folder, and its own model server.
+//! Processes run under a watchdog shell that stops their whole process group when the test
+//! process goes away, however it ends.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const JWT_SECRET: &str = "e2e-jwt-secret-0123456789abcdef0123456789abcdef";
+pub const UPSTREAM_KEY: &str = "e2e-upstream-key-never-logged";
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `program args…` in its own process group under a shell that kills that group as
+/// soon as its stdin (held by this process) closes.
+fn spawn_guarded(program: &Path, args: &[String], log: Option<&Path>) -> Child {
+    let redirect = match log {
+        Some(path) => format!(">'{}' 2>&1", path.display()),
+        None => String::new(),
+    };
+    let script = format!(
+        "set -m; \"$@\" {redirect} & child=$!; read -r _; kill -TERM -- -$child 2>/dev/null; wait"
+    );
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .arg("guard")
+        .arg(program)
+        .args(args)
+        .current_dir(root())
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("WRANGLER_HIDE_BANNER", "true")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        // Only bash's job-control notices land here; the program's output goes to its log.
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn guarded process")
+}
+
+fn bin(name: &str) -> PathBuf {
+    root().join("node_modules/.bin").join(name)
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub model_url: String,
+    pub state_dir: PathBuf,
+    pub log_path: PathBuf,
+    worker: Child,
+    model: Child,
+}
+
+pub struct Options {
+    pub vars: Vec<(String, String)>,
+    pub model_args: Vec<String>,
+    /// Reuse this state folder (to test that state survives a restart).
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            vars: Vec::new(),
+            model_args: Vec::new(),
+            state_dir: None,
+        }
+    }
+}
+
+impl TestApp {
+    pub fn spawn() -> TestApp {
+        Self::spawn_with(Options::default())
+    }
+
+    pub fn spawn_with(opts: Options) -> TestApp {
+        assert!(
+            root().join("build/worker/shim.mjs").exists(),
+            "the worker is not built: run the test command (npm test), which builds it first"
+        );
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let state_dir = opts.state_dir.clone().unwrap_or_else(|| {
+            let exe = std::env::current_exe().unwrap();
+            let name = exe.file_stem().unwrap().to_string_lossy().to_string();
+            root()
+                .join("target/e2e")
+                .join(format!("{name}-{}-{n}", std::process::id()))
+        });
+        std::fs::create_dir_all(&state_dir).unwrap();
+        let persist = state_dir.join("wrangler");
+
+        // The model server reports its port on its first line.
+        let mut model_args = vec![
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--api-key".to_owned(),
+            UPSTREAM_KEY.to_owned(),
+        ];
+        model_args.extend(opts.model_args.iter().cloned());
+        let mut model = spawn_guarded(
+            Path::new(env!("CARGO_BIN_EXE_model-server")),
+            &model_args,
+            None,
+        );
+        let mut first = String::new();
+        BufReader::new(model.stdout.as_mut().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let model_url = first.trim().rsplit(' ').next().unwrap().to_owned();
+
+        let status = Command::new(bin("wrangler"))
+            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+            .arg(&persist)
+            .current_dir(root())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CI", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .status()
+            .unwrap();
+        assert!(status.success(), "migrations failed");
+
+        let port = free_port();
+        let mut args: Vec<String> = vec![
+            "dev".into(),
+            "--ip".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--inspector-port".into(),
+            free_port().to_string(),
+            "--persist-to".into(),
+            persist.display().to_string(),
+            "--log-level".into(),
+            "log".into(),
+        ];
+        let mut vars = vec![
+            ("JWT_SECRET".to_owned(), JWT_SECRET.to_owned()),
+            ("UPSTREAM_API_KEY".to_owned(), UPSTREAM_KEY.to_owned()),
+            ("UPSTREAM_BASE_URL".to_owned(), format!("{model_url}/v1")),
+            ("DEFAULT_MODEL".to_owned(), "twin-local-1".to_owned()),
+        ];
+        vars.extend(opts.vars.iter().cloned());
+        for (k, v) in vars {
+            args.push("--var".into());
+            args.push(format!("{k}:{v}"));
+        }
+        let log_path = state_dir.join(format!("worker-{n}.log"));
+        let worker = spawn_guarded(&bin("wrangler"), &args, Some(&log_path));
+        let app = TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            model_url,
+            state_dir,
+            log_path,
+            worker,
+            model,
+        };
+        app.wait_ready();
+        app
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(r) = ureq::get(&format!("{}/api/v1/health", self.base))
+                .timeout(Duration::from_secs(2))
+                .call()
+            {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("worker not ready in 60 s; log:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str, auth: Auth) -> Reply {
+        self.send("GET", path, auth, None)
+    }
+
+    pub fn post(&self, path: &str, auth: Auth, body: Value) -> Reply {
+        self.send("POST", path, auth, Some(body))
+    }
+
+    pub fn patch(&self, path: &str, auth: Auth, body: Value) -> Reply {
+        self.send("PATCH", path, auth, Some(body))
+    }
+
+    pub fn delete(&self, path: &str, auth: Auth) -> Reply {
+        self.send("DELETE", path, auth, None)
+    }
+
+    pub fn send(&self, method: &str, path: &str, auth: Auth, body: Option<Value>) -> Reply {
+        let req =
+            auth.apply(ureq::request(method, &self.url(path)).timeout(Duration::from_secs(60)));
+        let result = match body {
+            Some(b) => req
+                .set("Content-Type", "application/json")
+                .send_string(&b.to_string()),
+            None => req.call(),
+        };
+        Reply::from(result)
+    }
+
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let mut req = ureq::request(method, &self.url(path)).timeout(Duration::from_secs(60));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        Reply::from(req.send_bytes(body))
+    }
+
+    /// Runs SQL against this app's local D1 (for states the API cannot reach quickly,
+    /// such as an expired key).
+    pub fn d1(&self, sql: &str) {
+        let status = Command::new(bin("wrangler"))
+            .args(["d1", "execute", "DB", "--local", "--persist-to"])
+            .arg(self.state_dir.join("wrangler"))
+            .args(["--command", sql])
+            .current_dir(root())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CI", "true")
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "d1 execute failed: {sql}");
+    }
+
+    // --- fixtures ---
+
+    /// Registers a fresh user; returns (email, password, JWT).
+    pub fn user(&self) -> (String, String, String) {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let email = format!("user{n}-{}@example.com", std::process::id());
+        let password = format!("pw-{n}-long-enough");
+        let r = self.post(
+            "/api/v1/auth/register",
+            Auth::None,
+            json!({"email": email, "password": password, "name": "Test User"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let token = r.body["data"]["token"].as_str().unwrap().to_owned();
+        (email, password, token)
+    }
+
+    /// A new API key of `scope` for the user behind `jwt`; returns (key, id).
+    pub fn key(&self, jwt: &str, scope: &str) -> (String, String) {
+        let r = self.post(
+            "/api/v1/auth/api-keys",
+            Auth::Bearer(jwt),
+            json!({"name": "test", "scope": scope}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        (
+            r.body["data"]["key"].as_str().unwrap().to_owned(),
+            r.body["data"]["id"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Closing stdin tells each watchdog to stop its process group.
+        for child in [&mut self.worker, &mut self.model] {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub enum Auth<'a> {
+    None,
+    Bearer(&'a str),
+    XApiKey(&'a str),
+}
+
+impl Auth<'_> {
+    fn apply(self, req: ureq::Request) -> ureq::Request {
+        match self {
+            Auth::None => req,
+            Auth::Bearer(v) => req.set("Authorization", &format!("Bearer {v}")),
+            Auth::XApiKey(v) => req.set("X-API-Key", v),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Reply {
+    fn from(result: Result<ureq::Response, ureq::Error>) -> Reply {
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("transport error: {e}"),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .map(|n| {
+                let v = resp.header(&n).unwrap_or_default().to_owned();
+                (n, v)
+            })
+            .collect();
+        let mut text = String::new();
+        resp.into_reader().read_to_string(&mut text).unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn code(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+
+    /// Asserts the full error envelope of SPEC §1 and returns self for more checks.
+    pub fn assert_error(&self, status: u16, code: &str) -> &Self {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(self.body["success"], false, "{}", self.text);
+        assert_eq!(self.body["error"], code, "{}", self.text);
+        assert_eq!(self.body["statusCode"], status);
+        assert!(self.body["message"].is_string());
+        assert!(self.body["timestamp"].is_string());
+        assert!(self.body["path"].is_string());
+        assert!(self.body["method"].is_string());
+        assert!(self.body["details"].is_object());
+        let rid = self.header("X-Request-Id").expect("X-Request-Id");
+        assert_eq!(self.body["meta"]["requestId"], rid);
+        self
+    }
+
+    pub fn data(&self) -> &Value {
+        assert_eq!(self.body["success"], true, "{}", self.text);
+        &self.body["data"]
+    }
+}
