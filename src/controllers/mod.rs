@@ -2,8 +2,10 @@
 
 mod api_keys;
 mod auth;
+mod conversations;
 mod health;
 pub mod site;
+mod twins;
 
 use worker::Request;
 
@@ -20,5 +22,17 @@ pub async fn dispatch(id: RouteId, ctx: &mut Ctx, req: &mut Request) -> Result<R
         RouteId::CreateApiKey => api_keys::create(ctx, req).await,
         RouteId::ListApiKeys => api_keys::list(ctx).await,
         RouteId::RevokeApiKey => api_keys::revoke(ctx).await,
+        RouteId::ListTwins => twins::list(ctx, req).await,
+        RouteId::CreateTwin => twins::create(ctx, req).await,
+        RouteId::GetTwin => twins::get(ctx).await,
+        RouteId::StartConversationWithTwin => conversations::create_for_twin(ctx, req).await,
+        RouteId::UpdateTwin => twins::update(ctx, req).await,
+        RouteId::DeleteTwin => twins::delete(ctx).await,
+        RouteId::CreateConversation => conversations::create(ctx, req).await,
+        RouteId::ListConversations => conversations::list(ctx, req).await,
+        RouteId::GetConversation => conversations::get(ctx).await,
+        RouteId::UpdateConversation => conversations::rename(ctx, req).await,
+        RouteId::DeleteConversation => conversations::delete(ctx).await,
+        RouteId::ListMessages => conversations::messages(ctx, req).await,
     }
 }

@@ -13,4 +13,5 @@ pub mod request_id;
 pub mod routes;
 pub mod time;
 pub mod token;
+pub mod twins;
 pub mod validate;

@@ -12,6 +12,18 @@ pub enum RouteId {
     CreateApiKey,
     ListApiKeys,
     RevokeApiKey,
+    ListTwins,
+    CreateTwin,
+    GetTwin,
+    StartConversationWithTwin,
+    UpdateTwin,
+    DeleteTwin,
+    CreateConversation,
+    ListConversations,
+    GetConversation,
+    UpdateConversation,
+    DeleteConversation,
+    ListMessages,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +68,53 @@ pub static ROUTES: &[Route] = &[
     route("POST", "/auth/api-keys", CreateApiKey, SessionOnly),
     route("GET", "/auth/api-keys", ListApiKeys, SessionOnly),
     route("DELETE", "/auth/api-keys/{id}", RevokeApiKey, SessionOnly),
+    route("GET", "/twins", ListTwins, Scoped(Scope::ReadOnly)),
+    route("POST", "/twins", CreateTwin, SessionOnly),
+    route("GET", "/twins/{id}", GetTwin, Scoped(Scope::ReadOnly)),
+    route(
+        "POST",
+        "/twins/{id}",
+        StartConversationWithTwin,
+        Scoped(Scope::FullAccess),
+    ),
+    route("PATCH", "/twins/{id}", UpdateTwin, SessionOnly),
+    route("DELETE", "/twins/{id}", DeleteTwin, SessionOnly),
+    route(
+        "POST",
+        "/conversations",
+        CreateConversation,
+        Scoped(Scope::FullAccess),
+    ),
+    route(
+        "GET",
+        "/conversations",
+        ListConversations,
+        Scoped(Scope::ReadOnly),
+    ),
+    route(
+        "GET",
+        "/conversations/{id}",
+        GetConversation,
+        Scoped(Scope::ReadOnly),
+    ),
+    route(
+        "PATCH",
+        "/conversations/{id}",
+        UpdateConversation,
+        Scoped(Scope::FullAccess),
+    ),
+    route(
+        "DELETE",
+        "/conversations/{id}",
+        DeleteConversation,
+        Scoped(Scope::FullAccess),
+    ),
+    route(
+        "GET",
+        "/conversations/{id}/messages",
+        ListMessages,
+        Scoped(Scope::ReadOnly),
+    ),
 ];
 
 #[derive(Debug, PartialEq)]

@@ -63,6 +63,11 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Optional free text that may be empty (headline, description, greeting).
+    pub fn opt_text(&mut self, name: &str, max: usize) -> Option<String> {
+        self.opt_string(name, 0, max)
+    }
+
     /// Like `string` but kept byte-exact (passwords, message content).
     pub fn raw_string(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
         let Some(value) = self.present(name) else {
@@ -163,6 +168,31 @@ pub fn query_int(
     }
 }
 
+/// `page` (>= 1) and `limit` (1..=100, default 20) of a list request.
+pub fn page_params(page: Option<&str>, limit: Option<&str>) -> Result<(u64, u64), ApiError> {
+    let mut errors = FieldErrors::new();
+    let page = query_int(&mut errors, "page", page, 1, 1, 1_000_000);
+    let limit = query_int(&mut errors, "limit", limit, 20, 1, 100);
+    if errors.is_empty() {
+        Ok((page as u64, limit as u64))
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally in `LIKE … ESCAPE '\'`.
+pub fn like_pattern(q: &str) -> String {
+    let mut out = String::from("%");
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +237,22 @@ mod tests {
         assert_eq!(f.email("a").as_deref(), Some("lan@example.com"));
         assert_eq!(f.email("b"), None);
         assert_eq!(f.email("c"), None);
+    }
+
+    #[test]
+    fn page_params_defaults_and_ranges() {
+        assert_eq!(page_params(None, None).unwrap(), (1, 20));
+        assert_eq!(page_params(Some("3"), Some("1")).unwrap(), (3, 1));
+        let ApiError::Validation(f) = page_params(Some("0"), Some("101")).unwrap_err() else {
+            panic!()
+        };
+        assert!(f.contains_key("page") && f.contains_key("limit"));
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_off"), "%50\\%\\_off%");
+        assert_eq!(like_pattern("a\\b"), "%a\\\\b%");
     }
 
     #[test]

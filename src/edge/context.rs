@@ -72,6 +72,13 @@ impl Ctx {
     }
 }
 
+/// Query parameters (the last value wins when one repeats).
+pub fn query(req: &Request) -> std::collections::HashMap<String, String> {
+    req.url()
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default()
+}
+
 pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }

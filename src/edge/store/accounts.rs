@@ -1,15 +1,9 @@
-//! D1 access. Every query that touches a user's data names the owner in its WHERE clause.
+//! Users and API keys.
 
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Env};
 
+use super::{is_unique_violation, opt, s, Store};
 use crate::core::error::ApiError;
-
-pub struct Store {
-    db: D1Database,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct UserRow {
@@ -33,70 +27,11 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<String>,
 }
 
+const USER_COLUMNS: &str = "id, email, name, password_hash, created_at";
 const KEY_COLUMNS: &str =
     "id, user_id, name, scope, prefix, created_at, expires_at, last_used_at, revoked_at";
 
-fn d1_err(e: worker::Error) -> ApiError {
-    ApiError::internal(format!("d1: {e}"))
-}
-
-fn is_unique_violation(e: &ApiError) -> bool {
-    matches!(e, ApiError::Internal(d) if d.contains("UNIQUE constraint failed"))
-}
-
-pub fn s(v: &str) -> JsValue {
-    JsValue::from_str(v)
-}
-
-pub fn opt(v: Option<&str>) -> JsValue {
-    v.map_or(JsValue::NULL, JsValue::from_str)
-}
-
 impl Store {
-    pub fn new(env: &Env) -> Result<Self, ApiError> {
-        Ok(Store {
-            db: env.d1("DB").map_err(d1_err)?,
-        })
-    }
-
-    pub fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {
-        self.db.prepare(sql).bind(args).map_err(d1_err)
-    }
-
-    pub async fn first<T: DeserializeOwned>(
-        &self,
-        sql: &str,
-        args: &[JsValue],
-    ) -> Result<Option<T>, ApiError> {
-        self.stmt(sql, args)?.first::<T>(None).await.map_err(d1_err)
-    }
-
-    pub async fn all<T: DeserializeOwned>(
-        &self,
-        sql: &str,
-        args: &[JsValue],
-    ) -> Result<Vec<T>, ApiError> {
-        self.stmt(sql, args)?
-            .all()
-            .await
-            .map_err(d1_err)?
-            .results::<T>()
-            .map_err(d1_err)
-    }
-
-    /// Runs a write and returns how many rows it changed.
-    pub async fn run(&self, sql: &str, args: &[JsValue]) -> Result<usize, ApiError> {
-        let result = self.stmt(sql, args)?.run().await.map_err(d1_err)?;
-        Ok(result
-            .meta()
-            .ok()
-            .flatten()
-            .and_then(|m| m.changes)
-            .unwrap_or(0))
-    }
-
-    // --- users ---
-
     pub async fn insert_user(&self, user: &UserRow) -> Result<(), ApiError> {
         let res = self
             .run(
@@ -114,7 +49,7 @@ impl Store {
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, ApiError> {
         self.first(
-            "SELECT id, email, name, password_hash, created_at FROM users WHERE email = ?1",
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1"),
             &[s(email)],
         )
         .await
@@ -122,13 +57,11 @@ impl Store {
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, ApiError> {
         self.first(
-            "SELECT id, email, name, password_hash, created_at FROM users WHERE id = ?1",
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
             &[s(id)],
         )
         .await
     }
-
-    // --- api keys ---
 
     pub async fn insert_api_key(&self, key: &ApiKeyRow, key_hash: &str) -> Result<(), ApiError> {
         self.run(
@@ -156,8 +89,11 @@ impl Store {
     }
 
     pub async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, ApiError> {
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1");
-        self.first(&sql, &[s(key_hash)]).await
+        self.first(
+            &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1"),
+            &[s(key_hash)],
+        )
+        .await
     }
 
     /// Revokes one of the user's own keys; `None` when the user has no such key.

@@ -1,0 +1,163 @@
+//! Conversations: created from a twin, listed by activity, renamed, deleted; and their history.
+
+use serde_json::{json, Value};
+use worker::Request;
+
+use crate::core::envelope::Pagination;
+use crate::core::error::ApiError;
+use crate::core::validate::{page_params, Fields};
+use crate::core::{ids, time};
+use crate::edge::context::{json_body, query, Ctx, Reply};
+use crate::edge::crypto::random_bytes;
+use crate::edge::store::{ConversationRow, MessageRow};
+
+pub const DEFAULT_TITLE: &str = "New conversation";
+
+pub fn conversation_json(c: &ConversationRow) -> Value {
+    json!({
+        "id": c.id,
+        "twinId": c.twin_id,
+        "title": c.title,
+        "messageCount": c.message_count,
+        "createdAt": c.created_at,
+        "updatedAt": c.updated_at,
+        "lastMessageAt": c.last_message_at,
+    })
+}
+
+pub fn message_json(m: &MessageRow) -> Value {
+    let usage = match (m.prompt_tokens, m.completion_tokens, m.total_tokens) {
+        (Some(p), Some(c), Some(t)) => {
+            json!({ "promptTokens": p, "completionTokens": c, "totalTokens": t })
+        }
+        _ => Value::Null,
+    };
+    json!({
+        "id": m.id,
+        "conversationId": m.conversation_id,
+        "role": m.role,
+        "content": m.content,
+        "status": m.status,
+        "model": m.model,
+        "usage": usage,
+        "latencyMs": m.latency_ms,
+        "createdAt": m.created_at,
+    })
+}
+
+/// `POST /conversations {twinId, title?}`.
+pub async fn create(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
+    let body = json_body(req).await?;
+    let mut f = Fields::new(&body);
+    let twin_id = f.string("twinId", 1, 100);
+    let title = f.opt_string("title", 1, 200);
+    f.finish()?;
+    start(ctx, &twin_id.unwrap_or_default(), title).await
+}
+
+/// `POST /twins/{id} {title?}`: the seed's route, same result.
+pub async fn create_for_twin(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
+    let body = json_body(req).await?;
+    let mut f = Fields::new(&body);
+    let title = f.opt_string("title", 1, 200);
+    f.finish()?;
+    let twin_id = ctx.id().to_owned();
+    start(ctx, &twin_id, title).await
+}
+
+async fn start(ctx: &mut Ctx, twin_id: &str, title: Option<String>) -> Result<Reply, ApiError> {
+    let user = ctx.principal()?.user_id().to_owned();
+    let store = ctx.store()?;
+    store
+        .twin_accessible(&user, twin_id)
+        .await?
+        .ok_or(ApiError::NotFound("Twin"))?;
+    let now = time::rfc3339_ms(ctx.now_ms);
+    let conversation = ConversationRow {
+        id: ids::prefixed("conv", &random_bytes::<24>()),
+        user_id: user,
+        twin_id: twin_id.to_owned(),
+        title: title.unwrap_or_else(|| DEFAULT_TITLE.to_owned()),
+        message_count: 0,
+        created_at: now.clone(),
+        updated_at: now,
+        last_message_at: None,
+    };
+    store.insert_conversation(&conversation).await?;
+    Reply::created(conversation_json(&conversation))
+}
+
+pub async fn list(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
+    let params = query(req);
+    let (page, limit) = page_params(
+        params.get("page").map(String::as_str),
+        params.get("limit").map(String::as_str),
+    )?;
+    let twin_id = params
+        .get("twinId")
+        .map(String::as_str)
+        .filter(|t| !t.is_empty());
+    let user = ctx.principal()?.user_id().to_owned();
+    let offset = Pagination::new(page, limit, 0).offset();
+    let (rows, total) = ctx
+        .store()?
+        .conversations_of(&user, twin_id, limit, offset)
+        .await?;
+    Reply::page(
+        rows.iter().map(conversation_json).collect::<Vec<_>>(),
+        Pagination::new(page, limit, total),
+    )
+}
+
+pub async fn get(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let user = ctx.principal()?.user_id().to_owned();
+    let c = ctx
+        .store()?
+        .conversation(&user, ctx.id())
+        .await?
+        .ok_or(ApiError::NotFound("Conversation"))?;
+    Reply::ok(conversation_json(&c))
+}
+
+pub async fn rename(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
+    let body = json_body(req).await?;
+    let mut f = Fields::new(&body);
+    let title = f.string("title", 1, 200);
+    f.finish()?;
+    let user = ctx.principal()?.user_id().to_owned();
+    let now = time::rfc3339_ms(ctx.now_ms);
+    let c = ctx
+        .store()?
+        .rename_conversation(&user, ctx.id(), &title.unwrap_or_default(), &now)
+        .await?
+        .ok_or(ApiError::NotFound("Conversation"))?;
+    Reply::ok(conversation_json(&c))
+}
+
+pub async fn delete(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let user = ctx.principal()?.user_id().to_owned();
+    if !ctx.store()?.delete_conversation(&user, ctx.id()).await? {
+        return Err(ApiError::NotFound("Conversation"));
+    }
+    Reply::ok(json!({ "id": ctx.id(), "deleted": true }))
+}
+
+pub async fn messages(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
+    let params = query(req);
+    let (page, limit) = page_params(
+        params.get("page").map(String::as_str),
+        params.get("limit").map(String::as_str),
+    )?;
+    let user = ctx.principal()?.user_id().to_owned();
+    let store = ctx.store()?;
+    store
+        .conversation(&user, ctx.id())
+        .await?
+        .ok_or(ApiError::NotFound("Conversation"))?;
+    let offset = Pagination::new(page, limit, 0).offset();
+    let (rows, total) = store.messages_of(&user, ctx.id(), limit, offset).await?;
+    Reply::page(
+        rows.iter().map(message_json).collect::<Vec<_>>(),
+        Pagination::new(page, limit, total),
+    )
+}

@@ -1,0 +1,126 @@
+//! D1 access, one module per resource. Every query that touches a user's data names the
+//! owner in its WHERE clause, so isolation does not depend on a check in a handler.
+
+mod accounts;
+mod conversations;
+mod twins;
+
+pub use accounts::{ApiKeyRow, UserRow};
+pub use conversations::{ConversationRow, MessageRow};
+pub use twins::TwinRow;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, Env};
+
+use crate::core::error::ApiError;
+
+pub struct Store {
+    db: D1Database,
+}
+
+pub(crate) fn d1_err(e: worker::Error) -> ApiError {
+    ApiError::internal(format!("d1: {e}"))
+}
+
+pub(crate) fn is_unique_violation(e: &ApiError) -> bool {
+    matches!(e, ApiError::Internal(d) if d.contains("UNIQUE constraint failed"))
+}
+
+pub fn s(v: &str) -> JsValue {
+    JsValue::from_str(v)
+}
+
+pub fn n(v: i64) -> JsValue {
+    JsValue::from_f64(v as f64)
+}
+
+pub fn opt(v: Option<&str>) -> JsValue {
+    v.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: u64,
+}
+
+impl Store {
+    pub fn new(env: &Env) -> Result<Self, ApiError> {
+        Ok(Store {
+            db: env.d1("DB").map_err(d1_err)?,
+        })
+    }
+
+    pub fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {
+        self.db.prepare(sql).bind(args).map_err(d1_err)
+    }
+
+    pub async fn first<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: &[JsValue],
+    ) -> Result<Option<T>, ApiError> {
+        self.stmt(sql, args)?.first::<T>(None).await.map_err(d1_err)
+    }
+
+    pub async fn all<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: &[JsValue],
+    ) -> Result<Vec<T>, ApiError> {
+        self.stmt(sql, args)?
+            .all()
+            .await
+            .map_err(d1_err)?
+            .results::<T>()
+            .map_err(d1_err)
+    }
+
+    /// Runs a write and returns how many rows it changed.
+    pub async fn run(&self, sql: &str, args: &[JsValue]) -> Result<usize, ApiError> {
+        let result = self.stmt(sql, args)?.run().await.map_err(d1_err)?;
+        Ok(result
+            .meta()
+            .ok()
+            .flatten()
+            .and_then(|m| m.changes)
+            .unwrap_or(0))
+    }
+
+    /// Statements in one round trip and one transaction.
+    pub async fn batch(
+        &self,
+        stmts: Vec<D1PreparedStatement>,
+    ) -> Result<Vec<worker::D1Result>, ApiError> {
+        self.db.batch(stmts).await.map_err(d1_err)
+    }
+
+    /// A page of rows and the total they come from, in one round trip:
+    /// `count_sql` must select `COUNT(*) AS n` under the same WHERE as `page_sql`.
+    pub async fn page<T: DeserializeOwned>(
+        &self,
+        count_sql: &str,
+        page_sql: &str,
+        args: &[JsValue],
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<T>, u64), ApiError> {
+        let mut page_args = args.to_vec();
+        page_args.push(n(limit as i64));
+        page_args.push(n(offset as i64));
+        let results = self
+            .batch(vec![
+                self.stmt(count_sql, args)?,
+                self.stmt(page_sql, &page_args)?,
+            ])
+            .await?;
+        let total = results[0]
+            .results::<Count>()
+            .map_err(d1_err)?
+            .first()
+            .map_or(0, |c| c.n);
+        let rows = results[1].results::<T>().map_err(d1_err)?;
+        Ok((rows, total))
+    }
+}

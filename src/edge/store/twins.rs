@@ -1,0 +1,156 @@
+//! Twins. "Accessible to a user" is `visibility = 'public' OR owner_id = user`, in SQL.
+
+use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
+
+use super::{is_unique_violation, opt, s, Store};
+use crate::core::error::ApiError;
+use crate::core::twins::TwinInput;
+use crate::core::validate::like_pattern;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TwinRow {
+    pub id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub slug: String,
+    pub headline: String,
+    pub description: String,
+    pub avatar_url: Option<String>,
+    pub expertise: String,
+    pub language: String,
+    pub greeting: String,
+    pub system_prompt: String,
+    pub visibility: String,
+    pub model: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const COLUMNS: &str = "id, owner_id, name, slug, headline, description, avatar_url, expertise, language, greeting, system_prompt, visibility, model, created_at, updated_at";
+const ACCESSIBLE: &str = "(visibility = 'public' OR owner_id = ?1)";
+
+fn slug_taken() -> ApiError {
+    ApiError::Conflict("You already have a twin with this slug".into())
+}
+
+impl Store {
+    pub async fn twins_accessible(
+        &self,
+        user_id: &str,
+        q: Option<&str>,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<TwinRow>, u64), ApiError> {
+        let mut filter = ACCESSIBLE.to_owned();
+        let mut args = vec![s(user_id)];
+        if let Some(q) = q {
+            filter.push_str(
+                " AND (name LIKE ?2 ESCAPE '\\' OR headline LIKE ?2 ESCAPE '\\' OR expertise LIKE ?2 ESCAPE '\\')",
+            );
+            args.push(s(&like_pattern(q)));
+        }
+        let next = args.len() + 1;
+        let count = format!("SELECT COUNT(*) AS n FROM twins WHERE {filter}");
+        let page = format!(
+            "SELECT {COLUMNS} FROM twins WHERE {filter} ORDER BY created_at DESC, id LIMIT ?{next} OFFSET ?{}",
+            next + 1
+        );
+        self.page(&count, &page, &args, limit, offset).await
+    }
+
+    pub async fn twin_accessible(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> Result<Option<TwinRow>, ApiError> {
+        let sql = format!("SELECT {COLUMNS} FROM twins WHERE id = ?2 AND {ACCESSIBLE}");
+        self.first(&sql, &[s(user_id), s(id)]).await
+    }
+
+    pub async fn insert_twin(&self, t: &TwinRow) -> Result<(), ApiError> {
+        let res = self
+            .run(
+                &format!("INSERT INTO twins ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+                &[
+                    s(&t.id),
+                    s(&t.owner_id),
+                    s(&t.name),
+                    s(&t.slug),
+                    s(&t.headline),
+                    s(&t.description),
+                    opt(t.avatar_url.as_deref()),
+                    s(&t.expertise),
+                    s(&t.language),
+                    s(&t.greeting),
+                    s(&t.system_prompt),
+                    s(&t.visibility),
+                    opt(t.model.as_deref()),
+                    s(&t.created_at),
+                    s(&t.updated_at),
+                ],
+            )
+            .await;
+        match res {
+            Err(e) if is_unique_violation(&e) => Err(slug_taken()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Applies the given fields to the owner's twin; `None` when the owner has no such twin.
+    pub async fn update_twin(
+        &self,
+        owner_id: &str,
+        id: &str,
+        input: &TwinInput,
+        now: &str,
+    ) -> Result<Option<TwinRow>, ApiError> {
+        let expertise = input
+            .expertise
+            .as_ref()
+            .map(|e| serde_json::Value::from(e.clone()).to_string());
+        let fields: [(&str, Option<&str>); 11] = [
+            ("name", input.name.as_deref()),
+            ("slug", input.slug.as_deref()),
+            ("headline", input.headline.as_deref()),
+            ("description", input.description.as_deref()),
+            ("avatar_url", input.avatar_url.as_deref()),
+            ("expertise", expertise.as_deref()),
+            ("language", input.language.as_deref()),
+            ("greeting", input.greeting.as_deref()),
+            ("system_prompt", input.system_prompt.as_deref()),
+            ("visibility", input.visibility.as_deref()),
+            ("model", input.model.as_deref()),
+        ];
+        let mut sets = vec!["updated_at = ?3".to_owned()];
+        let mut args: Vec<JsValue> = vec![s(id), s(owner_id), s(now)];
+        for (column, value) in fields {
+            if let Some(v) = value {
+                args.push(s(v));
+                sets.push(format!("{column} = ?{}", args.len()));
+            }
+        }
+        let sql = format!(
+            "UPDATE twins SET {} WHERE id = ?1 AND owner_id = ?2",
+            sets.join(", ")
+        );
+        match self.run(&sql, &args).await {
+            Err(e) if is_unique_violation(&e) => return Err(slug_taken()),
+            Err(e) => return Err(e),
+            Ok(0) => return Ok(None),
+            Ok(_) => {}
+        }
+        let sql = format!("SELECT {COLUMNS} FROM twins WHERE id = ?1 AND owner_id = ?2");
+        self.first(&sql, &[s(id), s(owner_id)]).await
+    }
+
+    pub async fn delete_twin(&self, owner_id: &str, id: &str) -> Result<bool, ApiError> {
+        Ok(self
+            .run(
+                "DELETE FROM twins WHERE id = ?1 AND owner_id = ?2",
+                &[s(id), s(owner_id)],
+            )
+            .await?
+            > 0)
+    }
+}
