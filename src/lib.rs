@@ -9,7 +9,7 @@ mod controllers;
 mod edge;
 
 #[cfg(target_arch = "wasm32")]
-pub use edge::limiter::RateLimiter;
+pub use edge::rate_limiter::RateLimiter;
 
 #[cfg(target_arch = "wasm32")]
 #[worker::event(start)]

@@ -12,7 +12,12 @@ fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
     APP.get_or_init(|| {
         TestApp::spawn_with(common::Options {
-            vars: vec![("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into())],
+            vars: vec![
+                ("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into()),
+                // Key records are re-read from D1 on every request here, so a test can expire
+                // a key by editing D1 (the rate-limit tests cover the cached path).
+                ("KEY_RECORD_TTL_SECS".into(), "0".into()),
+            ],
             ..Default::default()
         })
     })

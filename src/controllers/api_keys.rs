@@ -11,6 +11,7 @@ use crate::core::validate::Fields;
 use crate::core::{ids, time};
 use crate::edge::context::{json_body, Ctx, Reply};
 use crate::edge::crypto::random_bytes;
+use crate::edge::rate_limiter;
 use crate::edge::store::ApiKeyRow;
 
 const DAY_MS: i64 = 86_400_000;
@@ -72,10 +73,12 @@ pub async fn list(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 pub async fn revoke(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let user_id = ctx.principal()?.user_id().to_owned();
     let now = time::rfc3339_ms(ctx.now_ms);
-    let row = ctx
+    let revoked = ctx
         .store()?
         .revoke_api_key(&user_id, ctx.id(), &now)
         .await?;
-    let row = row.ok_or(ApiError::NotFound("API key"))?;
+    let (row, key_hash) = revoked.ok_or(ApiError::NotFound("API key"))?;
+    // Before answering, so the very next request with this key is refused everywhere.
+    rate_limiter::forget_key(&ctx.env, &key_hash).await?;
     Reply::ok(key_json(&row))
 }

@@ -1,7 +1,11 @@
 //! The API key format: `te_` + 30 random base62 chars + 6-char base62 CRC-32 of those 30.
 //! The checksum lets a mistyped or truncated key be refused before any storage lookup.
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use super::credentials::Scope;
+use super::error::ApiError;
 
 use super::ids::{base62_fixed, base62_from_random, is_base62};
 
@@ -46,6 +50,31 @@ pub fn display_prefix(key: &str) -> String {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What verifying a key needs, loaded once from D1 and kept by the key's Durable Object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRecord {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    pub scope: Scope,
+    pub expires_at_ms: Option<i64>,
+    pub revoked: bool,
+}
+
+impl KeyRecord {
+    /// Revoked keys are unknown keys to the caller; expired ones say so.
+    pub fn check(&self, now_ms: i64) -> Result<(), ApiError> {
+        if self.revoked {
+            return Err(ApiError::InvalidApiKey);
+        }
+        match self.expires_at_ms {
+            Some(t) if t <= now_ms => Err(ApiError::ApiKeyExpired),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -136,6 +165,25 @@ mod tests {
         assert!(!is_well_formed(&format!("{key}x")));
         assert!(!is_well_formed(&key[..key.len() - 1]));
         assert!(!is_well_formed(&key.replacen("te_", "TE_", 1)));
+    }
+
+    #[test]
+    fn records_refuse_revoked_and_expired_keys() {
+        let mut r = KeyRecord {
+            id: "key_1".into(),
+            user_id: "usr_1".into(),
+            name: "app".into(),
+            scope: Scope::ReadOnly,
+            expires_at_ms: Some(1_000),
+            revoked: false,
+        };
+        assert_eq!(r.check(999), Ok(()));
+        assert_eq!(r.check(1_000), Err(ApiError::ApiKeyExpired));
+        r.revoked = true;
+        assert_eq!(r.check(0), Err(ApiError::InvalidApiKey));
+        r.revoked = false;
+        r.expires_at_ms = None;
+        assert_eq!(r.check(i64::MAX), Ok(()));
     }
 
     #[test]

@@ -1,20 +1,26 @@
-//! Authentication: turns `Authorization: Bearer …` / `X-API-Key: …` into a principal.
-//! The key format and checksum are checked before any storage lookup.
+//! Authentication and admission: turns `Authorization: Bearer …` / `X-API-Key: …` into a
+//! principal and counts the request against its limits. The key format and checksum are
+//! checked before any lookup; a key is then verified and counted by its Durable Object in one
+//! round trip.
 
 use chrono::{TimeZone, Utc};
 use worker::Request;
 
 use crate::core::credentials::{self, Credential, Scope};
 use crate::core::error::ApiError;
-use crate::core::{api_key, time, token};
+use crate::core::rate_limit::{Decision, Policy};
+use crate::core::{api_key, token};
 
-use super::config;
 use super::context::{header, Ctx, Principal};
+use super::{config, rate_limiter};
 
-/// How often `lastUsedAt` may be written per key.
-const LAST_USED_GRANULARITY_MS: i64 = 60_000;
+pub struct Admission {
+    pub principal: Principal,
+    pub policy: Policy,
+    pub decision: Decision,
+}
 
-pub async fn authenticate(ctx: &Ctx, req: &Request) -> Result<Principal, ApiError> {
+pub async fn authenticate(ctx: &Ctx, req: &Request) -> Result<Admission, ApiError> {
     let credential = credentials::from_headers(
         header(req, "Authorization").as_deref(),
         header(req, "X-API-Key").as_deref(),
@@ -28,51 +34,38 @@ pub async fn authenticate(ctx: &Ctx, req: &Request) -> Result<Principal, ApiErro
                 .single()
                 .unwrap_or_default();
             let user_id = token::verify(secret.as_bytes(), &jwt, now)?;
-            Ok(Principal::Session { user_id })
+            // Sessions are limited per user with the full_access figures.
+            let policy = config::key_policy(&ctx.env, Scope::FullAccess);
+            let decision =
+                rate_limiter::limit(&ctx.env, &format!("user:{user_id}"), policy).await?;
+            Ok(Admission {
+                principal: Principal::Session { user_id },
+                policy,
+                decision,
+            })
         }
-        Credential::ApiKey(key) => verify_key(ctx, &key).await,
-    }
-}
-
-async fn verify_key(ctx: &Ctx, key: &str) -> Result<Principal, ApiError> {
-    if !api_key::is_well_formed(key) {
-        return Err(ApiError::InvalidApiKeyFormat);
-    }
-    let store = ctx.store()?;
-    let row = store
-        .api_key_by_hash(&api_key::hash(key))
-        .await?
-        .ok_or(ApiError::InvalidApiKey)?;
-    if row.revoked_at.is_some() {
-        return Err(ApiError::InvalidApiKey);
-    }
-    if let Some(expires) = row.expires_at.as_deref().and_then(time::parse_rfc3339_ms) {
-        if expires <= ctx.now_ms {
-            return Err(ApiError::ApiKeyExpired);
+        Credential::ApiKey(key) => {
+            if !api_key::is_well_formed(&key) {
+                return Err(ApiError::InvalidApiKeyFormat);
+            }
+            let admission = rate_limiter::admit_key(&ctx.env, &api_key::hash(&key)).await?;
+            let record = admission.record.ok_or(ApiError::InvalidApiKey)?;
+            record.check(ctx.now_ms)?;
+            let decision = admission
+                .decision
+                .ok_or_else(|| ApiError::internal("admitted key without a decision"))?;
+            let policy = config::key_policy(&ctx.env, record.scope);
+            let principal = Principal::Key {
+                user_id: record.user_id,
+                key_id: record.id,
+                key_name: record.name,
+                scope: record.scope,
+            };
+            Ok(Admission {
+                principal,
+                policy,
+                decision,
+            })
         }
     }
-    let scope =
-        Scope::parse(&row.scope).ok_or_else(|| ApiError::internal("unknown scope in api_keys"))?;
-    let stale = row
-        .last_used_at
-        .as_deref()
-        .and_then(time::parse_rfc3339_ms)
-        .is_none_or(|t| t <= ctx.now_ms - LAST_USED_GRANULARITY_MS);
-    if stale {
-        // Off the critical path: the response does not wait for this write.
-        let (id, now, before) = (
-            row.id.clone(),
-            time::rfc3339_ms(ctx.now_ms),
-            time::rfc3339_ms(ctx.now_ms - LAST_USED_GRANULARITY_MS + 1),
-        );
-        ctx.worker.wait_until(async move {
-            let _ = store.touch_api_key(&id, &now, &before).await;
-        });
-    }
-    Ok(Principal::Key {
-        user_id: row.user_id,
-        key_id: row.id,
-        key_name: row.name,
-        scope,
-    })
 }

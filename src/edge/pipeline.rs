@@ -13,7 +13,7 @@ use crate::core::{request_id, time};
 use super::context::{header, Ctx, Principal, Reply};
 use super::crypto::random_bytes;
 use super::log::RequestLog;
-use super::{authn, config, limiter, respond};
+use super::{authn, config, rate_limiter, respond};
 
 pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> Response {
     let now_ms = Date::now().as_millis() as i64;
@@ -94,36 +94,22 @@ async fn run(
         Access::PublicPerIp => {
             let policy = config::auth_attempt_policy(&ctx.env);
             let name = format!("ip:{}", Ctx::client_ip(req));
-            admit(ctx, &name, policy, limit).await?;
+            let decision = rate_limiter::limit(&ctx.env, &name, policy).await?;
+            *limit = Some((policy, decision));
+            reject_if_limited(&decision)?;
         }
         Access::Scoped(_) | Access::SessionOnly => {
-            let principal = authn::authenticate(ctx, req).await?;
-            let (name, policy) = match &principal {
-                Principal::Key { key_id, scope, .. } => (
-                    format!("key:{key_id}"),
-                    config::key_policy(&ctx.env, *scope),
-                ),
-                Principal::Session { user_id } => (
-                    format!("user:{user_id}"),
-                    config::key_policy(&ctx.env, crate::core::credentials::Scope::FullAccess),
-                ),
-            };
-            ctx.principal = Some(principal.clone());
-            admit(ctx, &name, policy, limit).await?;
-            authorize(route.access, &principal)?;
+            let admission = authn::authenticate(ctx, req).await?;
+            *limit = Some((admission.policy, admission.decision));
+            ctx.principal = Some(admission.principal.clone());
+            reject_if_limited(&admission.decision)?;
+            authorize(route.access, &admission.principal)?;
         }
     }
     controllers::dispatch(route.id, ctx, req).await
 }
 
-async fn admit(
-    ctx: &Ctx,
-    name: &str,
-    policy: Policy,
-    limit: &mut Option<(Policy, Decision)>,
-) -> Result<(), ApiError> {
-    let decision = limiter::check(&ctx.env, name, policy).await?;
-    *limit = Some((policy, decision));
+fn reject_if_limited(decision: &Decision) -> Result<(), ApiError> {
     match decision.rejected_by {
         Some(r) => Err(ApiError::RateLimited {
             reason: r.reason.into(),

@@ -3,7 +3,10 @@
 use serde::Deserialize;
 
 use super::{is_unique_violation, opt, s, Store};
+use crate::core::api_key::KeyRecord;
+use crate::core::credentials::Scope;
 use crate::core::error::ApiError;
+use crate::core::time;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct UserRow {
@@ -88,40 +91,60 @@ impl Store {
         self.all(&sql, &[s(user_id)]).await
     }
 
-    pub async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, ApiError> {
-        self.first(
-            &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1"),
-            &[s(key_hash)],
-        )
-        .await
+    pub async fn key_record_by_hash(&self, key_hash: &str) -> Result<Option<KeyRecord>, ApiError> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1");
+        let Some(row) = self.first::<ApiKeyRow>(&sql, &[s(key_hash)]).await? else {
+            return Ok(None);
+        };
+        let scope = Scope::parse(&row.scope)
+            .ok_or_else(|| ApiError::internal("unknown scope in api_keys"))?;
+        Ok(Some(KeyRecord {
+            id: row.id,
+            user_id: row.user_id,
+            name: row.name,
+            scope,
+            expires_at_ms: row.expires_at.as_deref().and_then(time::parse_rfc3339_ms),
+            revoked: row.revoked_at.is_some(),
+        }))
     }
 
-    /// Revokes one of the user's own keys; `None` when the user has no such key.
+    /// Revokes one of the user's own keys. Returns the key and its hash (to address its
+    /// Durable Object), or `None` when the user has no such key.
     pub async fn revoke_api_key(
         &self,
         user_id: &str,
         key_id: &str,
         now: &str,
-    ) -> Result<Option<ApiKeyRow>, ApiError> {
+    ) -> Result<Option<(ApiKeyRow, String)>, ApiError> {
+        #[derive(Deserialize)]
+        struct Hash {
+            key_hash: String,
+        }
         self.run(
             "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
             &[s(key_id), s(user_id), s(now)],
         )
         .await?;
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1 AND user_id = ?2");
-        self.first(&sql, &[s(key_id), s(user_id)]).await
+        let Some(row) = self
+            .first::<ApiKeyRow>(&sql, &[s(key_id), s(user_id)])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let hash: Option<Hash> = self
+            .first(
+                "SELECT key_hash FROM api_keys WHERE id = ?1 AND user_id = ?2",
+                &[s(key_id), s(user_id)],
+            )
+            .await?;
+        Ok(hash.map(|h| (row, h.key_hash)))
     }
 
-    /// Writes `last_used_at` only if it is older than `stale_before`: at most once a minute.
-    pub async fn touch_api_key(
-        &self,
-        key_id: &str,
-        now: &str,
-        stale_before: &str,
-    ) -> Result<(), ApiError> {
+    pub async fn touch_api_key(&self, key_id: &str, now: &str) -> Result<(), ApiError> {
         self.run(
-            "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?3)",
-            &[s(key_id), s(now), s(stale_before)],
+            "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
+            &[s(key_id), s(now)],
         )
         .await
         .map(|_| ())
