@@ -39,16 +39,12 @@ fn spawn_guarded(program: &Path, args: &[String], log: Option<&Path>) -> Child {
     let script = format!(
         "set -m; \"$@\" {redirect} & child=$!; read -r _; kill -TERM -- -$child 2>/dev/null; wait"
     );
-    Command::new("bash")
+    command("bash")
         .arg("-c")
         .arg(script)
         .arg("guard")
         .arg(program)
         .args(args)
-        .current_dir(root())
-        .env("WRANGLER_SEND_METRICS", "false")
-        .env("WRANGLER_HIDE_BANNER", "true")
-        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         // Only bash's job-control notices land here; the program's output goes to its log.
@@ -59,6 +55,24 @@ fn spawn_guarded(program: &Path, args: &[String], log: Option<&Path>) -> Child {
 
 fn bin(name: &str) -> PathBuf {
     root().join("node_modules/.bin").join(name)
+}
+
+/// A command with node_modules/.bin first on PATH: wrangler needs the Node 22 found there,
+/// not the system's Node 20, and must not phone home.
+fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let path = format!(
+        "{}:{}",
+        root().join("node_modules/.bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new(program);
+    cmd.current_dir(root())
+        .env("PATH", path)
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("WRANGLER_HIDE_BANNER", "true")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        .env("CI", "true");
+    cmd
 }
 
 pub struct TestApp {
@@ -127,12 +141,9 @@ impl TestApp {
             .unwrap();
         let model_url = first.trim().rsplit(' ').next().unwrap().to_owned();
 
-        let status = Command::new(bin("wrangler"))
+        let status = command(bin("wrangler"))
             .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
             .arg(&persist)
-            .current_dir(root())
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("CI", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .status()
@@ -241,13 +252,10 @@ impl TestApp {
     /// Runs SQL against this app's local D1 (for states the API cannot reach quickly,
     /// such as an expired key).
     pub fn d1(&self, sql: &str) {
-        let status = Command::new(bin("wrangler"))
+        let status = command(bin("wrangler"))
             .args(["d1", "execute", "DB", "--local", "--persist-to"])
             .arg(self.state_dir.join("wrangler"))
             .args(["--command", sql])
-            .current_dir(root())
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("CI", "true")
             .stdout(Stdio::null())
             .status()
             .unwrap();
