@@ -2,10 +2,11 @@
 // twins, one private twin and a full_access API key. Safe to run again: it logs in instead of
 // registering, skips twins whose slug exists, and reuses the saved key while it still works.
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 
 const base = process.argv[2] ?? "http://127.0.0.1:8787";
 const api = `${base}/api/v1`;
-const keyFile = ".wrangler/demo-api-key";
+const keyFile = process.argv[3] ?? ".wrangler/demo-api-key";
 const demo = { email: "demo@twinexpert.dev", password: "demo-password-2025", name: "Demo Expert" };
 
 const twins = [
@@ -106,7 +107,7 @@ if (!key || (await call("GET", "/auth/me", { token: key })).status !== 200) {
   const res = await call("POST", "/auth/api-keys", { token: jwt, body: { name: "Demo key", scope: "full_access" } });
   if (res.status !== 201) fail("api key", res);
   key = res.json.data.key;
-  mkdirSync(".wrangler", { recursive: true });
+  mkdirSync(dirname(keyFile), { recursive: true });
   writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
 }
 

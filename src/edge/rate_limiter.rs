@@ -1,11 +1,15 @@
 //! The rate-limit Durable Object, one instance per API key (named by the key's hash), per
-//! session user, or per client IP. It holds the counters of `core::rate_limit` in its storage,
-//! and for a key also the key's verification record, so a warm keyed request costs one Durable
-//! Object round trip and no D1 read. The runtime runs one event at a time per instance, so
-//! counts are exact across isolates and under concurrency.
+//! session user, or per client IP. It holds the counters of `core::rate_limit`, and for a key
+//! also the key's verification record, so a warm keyed request costs one Durable Object round
+//! trip and no D1 read. The runtime runs one event at a time per instance, and counting uses
+//! the synchronous SQL API with no await inside, so counts are exact under concurrency.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use worker::{durable_object, Date, Env, Method, Request, RequestInit, Response, State};
+use std::cell::{Cell, RefCell};
+use worker::{
+    durable_object, Date, Env, Method, Request, RequestInit, Response, SqlStorageValue, State,
+};
 
 use crate::core::api_key::KeyRecord;
 use crate::core::credentials::Scope;
@@ -42,10 +46,11 @@ enum Op {
 pub struct KeyAdmission {
     /// `None`: no such key.
     pub record: Option<KeyRecord>,
+    /// `None` when the key is refused (revoked, expired): 401 comes before 429.
     pub decision: Option<Decision>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CachedRecord {
     record: KeyRecord,
@@ -57,17 +62,28 @@ struct CachedRecord {
 pub struct RateLimiter {
     state: State,
     env: Env,
+    table_ready: Cell<bool>,
+    // Storage is read once per instance lifetime and written on every change; these copies
+    // spare a storage read on each request.
+    counters: RefCell<Option<rate_limit::State>>,
+    record: RefCell<Option<CachedRecord>>,
 }
 
 impl worker::DurableObject for RateLimiter {
     fn new(state: State, env: Env) -> Self {
-        RateLimiter { state, env }
+        RateLimiter {
+            state,
+            env,
+            table_ready: Cell::new(false),
+            counters: RefCell::new(None),
+            record: RefCell::new(None),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let now = Date::now().as_millis() as i64;
         match req.json::<Op>().await? {
-            Op::Limit { policy } => Response::from_json(&self.count(&policy, now).await?),
+            Op::Limit { policy } => Response::from_json(&self.count(&policy, now)?),
             Op::Key {
                 key_hash,
                 read_only,
@@ -79,7 +95,6 @@ impl worker::DurableObject for RateLimiter {
                         decision: None,
                     });
                 };
-                // A refused key is not counted: 401 comes before 429.
                 let decision = match record.check(now) {
                     Ok(()) => {
                         let policy = if record.scope == Scope::FullAccess {
@@ -87,7 +102,7 @@ impl worker::DurableObject for RateLimiter {
                         } else {
                             read_only
                         };
-                        Some(self.count(&policy, now).await?)
+                        Some(self.count(&policy, now)?)
                     }
                     Err(_) => None,
                 };
@@ -97,7 +112,8 @@ impl worker::DurableObject for RateLimiter {
                 })
             }
             Op::Revoke => {
-                self.state.storage().delete(RECORD).await?;
+                self.record.replace(None);
+                self.sql::<serde_json::Value>("DELETE FROM kv WHERE k = ?", vec![RECORD.into()])?;
                 Response::from_json(&true)
             }
         }
@@ -105,24 +121,65 @@ impl worker::DurableObject for RateLimiter {
 }
 
 impl RateLimiter {
-    async fn count(&self, policy: &Policy, now: i64) -> worker::Result<Decision> {
-        let storage = self.state.storage();
-        let current = storage
-            .get::<rate_limit::State>(COUNTERS)
-            .await?
-            .unwrap_or_default();
+    /// Runs one statement with the synchronous SQL API and returns its rows.
+    fn sql<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> worker::Result<Vec<T>> {
+        let sql = self.state.storage().sql();
+        if !self.table_ready.get() {
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+                None,
+            )?
+            .to_array::<serde_json::Value>()?;
+            self.table_ready.set(true);
+        }
+        sql.exec(query, args)?.to_array()
+    }
+
+    fn load<T: DeserializeOwned>(&self, key: &str) -> worker::Result<Option<T>> {
+        #[derive(Deserialize)]
+        struct Row {
+            v: String,
+        }
+        let rows: Vec<Row> = self.sql("SELECT v FROM kv WHERE k = ?", vec![key.into()])?;
+        Ok(rows.first().and_then(|r| serde_json::from_str(&r.v).ok()))
+    }
+
+    fn save<T: Serialize>(&self, key: &str, value: &T) -> worker::Result<()> {
+        let json = serde_json::to_string(value)?;
+        self.sql::<serde_json::Value>(
+            "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)",
+            vec![key.into(), json.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Synchronous from start to end: nothing else runs in this instance meanwhile.
+    fn count(&self, policy: &Policy, now: i64) -> worker::Result<Decision> {
+        let mut counters = self.counters.borrow_mut();
+        let current = match *counters {
+            Some(c) => c,
+            None => self.load(COUNTERS)?.unwrap_or_default(),
+        };
         let (decision, next) = rate_limit::check(policy, current, now);
-        storage.put(COUNTERS, next).await?;
+        self.save(COUNTERS, &next)?;
+        *counters = Some(next);
         Ok(decision)
     }
 
-    /// The key's record: from storage while fresh, else from D1 (and kept).
+    /// The key's record: kept while fresh, else (re)loaded from D1.
     async fn record(&self, key_hash: &str, now: i64) -> worker::Result<Option<KeyRecord>> {
-        let storage = self.state.storage();
         let ttl_ms = config::var_u64(&self.env, "KEY_RECORD_TTL_SECS", 300) as i64 * 1000;
-        let stored = storage.get::<CachedRecord>(RECORD).await?;
-        let mut cached = match stored {
-            Some(c) if now - c.loaded_ms < ttl_ms => c,
+        if self.record.borrow().is_none() {
+            let stored = self.load::<CachedRecord>(RECORD)?;
+            self.record.replace(stored);
+        }
+        let current = self.record.borrow().clone();
+        let (mut cached, mut changed) = match current {
+            Some(c) if now - c.loaded_ms < ttl_ms => (c, false),
             stale => {
                 let store = Store::new(&self.env).map_err(to_worker)?;
                 let Some(record) = store
@@ -134,17 +191,21 @@ impl RateLimiter {
                     return Ok(None);
                 };
                 let last_used_written_ms = stale.map_or(0, |c| c.last_used_written_ms);
-                CachedRecord {
-                    record,
-                    loaded_ms: now,
-                    last_used_written_ms,
-                }
+                (
+                    CachedRecord {
+                        record,
+                        loaded_ms: now,
+                        last_used_written_ms,
+                    },
+                    true,
+                )
             }
         };
         if now - cached.last_used_written_ms >= LAST_USED_EVERY_MS
             && cached.record.check(now).is_ok()
         {
             cached.last_used_written_ms = now;
+            changed = true;
             let (id, at) = (cached.record.id.clone(), time::rfc3339_ms(now));
             let env = self.env.clone();
             // Off the request's critical path.
@@ -154,7 +215,10 @@ impl RateLimiter {
                 }
             });
         }
-        storage.put(RECORD, &cached).await?;
+        if changed {
+            self.save(RECORD, &cached)?;
+            self.record.replace(Some(cached.clone()));
+        }
         Ok(Some(cached.record))
     }
 }
