@@ -337,15 +337,23 @@ fn fnv(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Vietnamese is recognised by its letters outside basic Latin (ă â đ ê ô ơ ư and the
-/// tone-marked vowels), which English text does not use.
+/// Vietnamese is recognised by its own letters (ă â đ ê ô ơ ư and the tone-marked
+/// vowels), which English does not use, or by a few common words.
 fn is_vietnamese(text: &str) -> bool {
-    text.chars().any(|c| {
+    // Short greetings ("Xin chào!") may carry none of the letters below.
+    const WORDS: &[&str] = &[
+        "xin", "chào", "bạn", "tôi", "không", "của", "và", "là", "gì", "cảm", "ơn",
+    ];
+    let letters = text.chars().any(|c| {
         matches!(
             c,
             'ă' | 'Ă' | 'â' | 'Â' | 'đ' | 'Đ' | 'ê' | 'Ê' | 'ô' | 'Ô' | 'ơ' | 'Ơ' | 'ư' | 'Ư'
         ) || ('\u{1EA0}'..='\u{1EF9}').contains(&c)
-    })
+    });
+    letters
+        || text
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| WORDS.contains(&w.to_lowercase().as_str()))
 }
 
 /// The persona's name: what follows "You are" / "Bạn là" up to the first comma or period.
@@ -442,6 +450,8 @@ mod tests {
         let en = compose_reply(sys, "What should I eat for a healthy heart?", None);
         assert!(en.starts_with("Hi, Dr"));
         assert!(!is_vietnamese(&en));
+        assert!(is_vietnamese("Xin chào!"));
+        assert!(!is_vietnamese("A café in Paris?"));
     }
 
     #[test]

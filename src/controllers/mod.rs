@@ -4,6 +4,7 @@ mod api_keys;
 mod auth;
 mod conversations;
 mod health;
+mod messages;
 pub mod site;
 mod twins;
 
@@ -34,5 +35,7 @@ pub async fn dispatch(id: RouteId, ctx: &mut Ctx, req: &mut Request) -> Result<R
         RouteId::UpdateConversation => conversations::rename(ctx, req).await,
         RouteId::DeleteConversation => conversations::delete(ctx).await,
         RouteId::ListMessages => conversations::messages(ctx, req).await,
+        RouteId::SendMessage => messages::send(ctx, req).await,
+        RouteId::StreamMessage => messages::stream(ctx, req).await,
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod body;
+pub mod chat;
 pub mod credentials;
 pub mod envelope;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod password;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
+pub mod sse;
 pub mod time;
 pub mod token;
 pub mod twins;

@@ -9,3 +9,4 @@ pub mod pipeline;
 pub mod rate_limiter;
 pub mod respond;
 pub mod store;
+pub mod upstream;

@@ -262,6 +262,30 @@ impl TestApp {
         assert!(status.success(), "d1 execute failed: {sql}");
     }
 
+    /// Opens a streaming POST; the reply's events can then be read one by one as they arrive.
+    pub fn open_stream(&self, path: &str, auth: Auth, body: Value) -> EventStream {
+        let started = Instant::now();
+        let result = auth
+            .apply(ureq::post(&self.url(path)).timeout(Duration::from_secs(60)))
+            .set("Content-Type", "application/json")
+            .send_string(&body.to_string());
+        match result {
+            Ok(resp) => EventStream {
+                status: resp.status(),
+                content_type: resp.header("Content-Type").unwrap_or_default().to_owned(),
+                reader: Some(resp.into_reader()),
+                parser: twinexpert::core::sse::Parser::new(),
+                pending: std::collections::VecDeque::new(),
+                started,
+                raw: String::new(),
+            },
+            Err(ureq::Error::Status(code, resp)) => {
+                panic!("stream refused: {code} {}", resp.into_string().unwrap())
+            }
+            Err(e) => panic!("transport error: {e}"),
+        }
+    }
+
     // --- fixtures ---
 
     /// Registers a fresh user; returns (email, password, JWT).
@@ -386,5 +410,66 @@ impl Reply {
     pub fn data(&self) -> &Value {
         assert_eq!(self.body["success"], true, "{}", self.text);
         &self.body["data"]
+    }
+}
+
+/// A Server-Sent Events reply read incrementally, each event stamped with its arrival time.
+pub struct EventStream {
+    pub status: u16,
+    pub content_type: String,
+    reader: Option<Box<dyn Read + Send + Sync + 'static>>,
+    parser: twinexpert::core::sse::Parser,
+    pending: std::collections::VecDeque<twinexpert::core::sse::Event>,
+    pub started: Instant,
+    /// Everything received so far, as text (to look for comments such as `: ping`).
+    pub raw: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ev {
+    pub id: u64,
+    pub event: String,
+    pub data: Value,
+    pub at: Duration,
+}
+
+impl EventStream {
+    pub fn next_event(&mut self) -> Option<Ev> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(Ev {
+                    id: e.id.as_deref().and_then(|i| i.parse().ok()).unwrap_or(0),
+                    event: e.event.unwrap_or_default(),
+                    data: serde_json::from_str(&e.data).unwrap_or(Value::Null),
+                    at: self.started.elapsed(),
+                });
+            }
+            let reader = self.reader.as_mut()?;
+            let mut buf = [0u8; 4096];
+            let n = reader.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                self.reader = None;
+                self.pending.extend(self.parser.finish());
+                if self.pending.is_empty() {
+                    return None;
+                }
+                continue;
+            }
+            self.raw.push_str(&String::from_utf8_lossy(&buf[..n]));
+            self.pending.extend(self.parser.feed(&buf[..n]));
+        }
+    }
+
+    pub fn collect(mut self) -> (Vec<Ev>, String) {
+        let mut out = Vec::new();
+        while let Some(e) = self.next_event() {
+            out.push(e);
+        }
+        (out, self.raw)
+    }
+
+    /// Closes the connection, as a client that goes away would.
+    pub fn disconnect(mut self) {
+        self.reader = None;
     }
 }

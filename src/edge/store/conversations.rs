@@ -2,7 +2,10 @@
 
 use serde::Deserialize;
 
-use super::{s, Store};
+use worker::wasm_bindgen::JsValue;
+
+use super::{n, opt, s, Store};
+use crate::core::chat::Turn;
 use crate::core::error::ApiError;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,5 +132,62 @@ impl Store {
             offset,
         )
         .await
+    }
+}
+
+impl Store {
+    /// The conversation's recent turns, oldest first (failed replies left out).
+    pub async fn recent_turns(
+        &self,
+        user_id: &str,
+        conversation_id: &str,
+        limit: u64,
+    ) -> Result<Vec<Turn>, ApiError> {
+        #[derive(Deserialize)]
+        struct Row {
+            role: String,
+            content: String,
+        }
+        let rows: Vec<Row> = self
+            .all(
+                "SELECT role, content FROM messages WHERE conversation_id = ?1 AND user_id = ?2 AND status != 'failed' ORDER BY created_at DESC, rowid DESC LIMIT ?3",
+                &[s(conversation_id), s(user_id), n(limit as i64)],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .rev()
+            .map(|r| Turn {
+                role: r.role,
+                content: r.content,
+            })
+            .collect())
+    }
+
+    /// Stores a message and moves the conversation's counters, in one transaction.
+    pub async fn add_message(&self, user_id: &str, m: &MessageRow) -> Result<(), ApiError> {
+        let usage = |v: Option<i64>| v.map_or(JsValue::NULL, |x| n(x));
+        let insert = self.stmt(
+            &format!("INSERT INTO messages (user_id, {MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+            &[
+                s(user_id),
+                s(&m.id),
+                s(&m.conversation_id),
+                s(&m.role),
+                s(&m.content),
+                s(&m.status),
+                opt(m.model.as_deref()),
+                usage(m.prompt_tokens),
+                usage(m.completion_tokens),
+                usage(m.total_tokens),
+                usage(m.latency_ms),
+                s(&m.created_at),
+            ],
+        )?;
+        let bump = self.stmt(
+            "UPDATE conversations SET message_count = message_count + 1, last_message_at = ?3, updated_at = ?3 WHERE id = ?1 AND user_id = ?2",
+            &[s(&m.conversation_id), s(user_id), s(&m.created_at)],
+        )?;
+        self.batch(vec![insert, bump]).await.map(|_| ())
     }
 }

@@ -1,0 +1,177 @@
+//! The upstream model client: one streamed Chat Completions call, parsed incrementally as bytes
+//! arrive, with a first-byte and an idle timeout. Neither the upstream key nor its response
+//! body ever leaves this module (errors name only the status).
+
+use futures::future::{select, Either};
+use futures::StreamExt;
+use serde_json::Value;
+use std::future::Future;
+use std::time::Duration;
+use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
+
+use crate::core::chat::{self, Chunk};
+use crate::core::error::ApiError;
+use crate::core::sse;
+
+use super::config;
+
+pub struct Upstream {
+    base_url: String,
+    api_key: Option<String>,
+    first_byte_ms: u64,
+    idle_ms: u64,
+    ping_ms: u64,
+}
+
+/// What the caller hears while a reply is produced.
+pub enum Progress<'a> {
+    /// The model answered 200: tokens are coming.
+    Generating,
+    Delta(&'a str),
+    /// Nothing arrived for a ping interval.
+    Idle,
+}
+
+impl Upstream {
+    pub fn from_env(env: &Env) -> Upstream {
+        Upstream {
+            base_url: config::var(env, "UPSTREAM_BASE_URL")
+                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            api_key: config::secret(env, "UPSTREAM_API_KEY").ok(),
+            first_byte_ms: config::var_u64(env, "UPSTREAM_FIRST_BYTE_TIMEOUT_MS", 30_000),
+            idle_ms: config::var_u64(env, "UPSTREAM_IDLE_TIMEOUT_MS", 60_000),
+            ping_ms: config::var_u64(env, "SSE_PING_SECS", 15) * 1000,
+        }
+    }
+
+    /// Runs one completion. Returns what arrived, and the error that cut it short if any: the
+    /// caller stores partial text either way.
+    pub async fn complete(
+        &self,
+        body: &Value,
+        mut on: impl FnMut(Progress),
+    ) -> (chat::Reply, Option<ApiError>) {
+        let mut reply = chat::Reply::default();
+        let controller = AbortController::default();
+        let result = self.run(body, &controller, &mut reply, &mut on).await;
+        if result.is_err() {
+            // Stop the upstream work we will not read.
+            controller.abort();
+        }
+        (reply, result.err())
+    }
+
+    async fn run(
+        &self,
+        body: &Value,
+        controller: &AbortController,
+        reply: &mut chat::Reply,
+        on: &mut impl FnMut(Progress),
+    ) -> Result<(), ApiError> {
+        let headers = Headers::new();
+        let _ = headers.set("Content-Type", "application/json");
+        let _ = headers.set("Accept", "text/event-stream");
+        if let Some(key) = &self.api_key {
+            let _ = headers.set("Authorization", &format!("Bearer {key}"));
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.to_string().into()));
+        let url = format!("{}/chat/completions", self.base_url.trim_end_matches('/'));
+        let request = Request::new_with_init(&url, &init)
+            .map_err(|_| ApiError::Upstream("bad upstream URL".into()))?;
+
+        let signal = controller.signal();
+        let fetch = Fetch::Request(request);
+        let mut sending = Box::pin(fetch.send_with_signal(&signal));
+        let started = worker::Date::now().as_millis();
+        let mut response = self
+            .wait(&mut sending, self.first_byte_ms, on)
+            .await
+            .ok_or(ApiError::UpstreamTimeout)?
+            .map_err(|_| ApiError::Upstream("upstream unreachable".into()))?;
+        let status = response.status_code();
+        if status != 200 {
+            return Err(ApiError::Upstream(format!("upstream answered {status}")));
+        }
+        on(Progress::Generating);
+
+        let mut bytes = response
+            .stream()
+            .map_err(|_| ApiError::Upstream("upstream sent no body".into()))?;
+        let mut parser = sse::Parser::new();
+        let mut first = true;
+        while !reply.done {
+            let spent = worker::Date::now().as_millis() - started;
+            let limit = if first {
+                self.first_byte_ms.saturating_sub(spent).max(1)
+            } else {
+                self.idle_ms
+            };
+            let mut next = bytes.next();
+            let chunk = match self
+                .wait(&mut next, limit, on)
+                .await
+                .ok_or(ApiError::UpstreamTimeout)?
+            {
+                None => break,
+                Some(Err(_)) => return Err(ApiError::Upstream("upstream stream broke off".into())),
+                Some(Ok(chunk)) => chunk,
+            };
+            first = false;
+            for event in parser.feed(&chunk) {
+                apply(reply, &event.data, on)?;
+            }
+        }
+        if let Some(event) = parser.finish() {
+            apply(reply, &event.data, on)?;
+        }
+        if !reply.is_complete() {
+            return Err(ApiError::Upstream("upstream stream ended early".into()));
+        }
+        Ok(())
+    }
+
+    /// Awaits `fut` for at most `total_ms`, reporting `Idle` every ping interval meanwhile.
+    async fn wait<F: Future + Unpin>(
+        &self,
+        fut: &mut F,
+        total_ms: u64,
+        on: &mut impl FnMut(Progress),
+    ) -> Option<F::Output> {
+        let mut left = total_ms;
+        loop {
+            let slice = left.min(self.ping_ms.max(1));
+            match select(
+                &mut *fut,
+                Box::pin(Delay::from(Duration::from_millis(slice))),
+            )
+            .await
+            {
+                Either::Left((value, _)) => return Some(value),
+                Either::Right(_) => {
+                    left -= slice;
+                    if left == 0 {
+                        return None;
+                    }
+                    on(Progress::Idle);
+                }
+            }
+        }
+    }
+}
+
+fn apply(
+    reply: &mut chat::Reply,
+    data: &str,
+    on: &mut impl FnMut(Progress),
+) -> Result<(), ApiError> {
+    for chunk in chat::parse_chunk(data)? {
+        if let Chunk::Delta(text) = &chunk {
+            on(Progress::Delta(text));
+        }
+        reply.apply(&chunk);
+    }
+    Ok(())
+}
