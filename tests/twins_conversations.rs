@@ -149,7 +149,7 @@ fn search_matches_name_headline_and_expertise_case_insensitively_and_literally()
         0
     );
     assert_eq!(search("%25").status, 200);
-    assert_eq!(search(&format!("{m}")).data().as_array().unwrap().len(), 2);
+    assert_eq!(search(&m).data().as_array().unwrap().len(), 2);
 }
 
 #[test]

@@ -84,21 +84,12 @@ pub struct TestApp {
     model: Child,
 }
 
+#[derive(Default)]
 pub struct Options {
     pub vars: Vec<(String, String)>,
     pub model_args: Vec<String>,
     /// Reuse this state folder (to test that state survives a restart).
     pub state_dir: Option<PathBuf>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            vars: Vec::new(),
-            model_args: Vec::new(),
-            state_dir: None,
-        }
-    }
 }
 
 impl TestApp {

@@ -166,7 +166,7 @@ impl Store {
 
     /// Stores a message and moves the conversation's counters, in one transaction.
     pub async fn add_message(&self, user_id: &str, m: &MessageRow) -> Result<(), ApiError> {
-        let usage = |v: Option<i64>| v.map_or(JsValue::NULL, |x| n(x));
+        let usage = |v: Option<i64>| v.map_or(JsValue::NULL, n);
         let insert = self.stmt(
             &format!("INSERT INTO messages (user_id, {MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
             &[
