@@ -44,29 +44,13 @@ async fn prepare(ctx: &mut Ctx, req: &mut Request) -> Result<Turnout, ApiError> 
 
     let user_id = ctx.principal()?.user_id().to_owned();
     let store = ctx.store()?;
-    let conversation = store
-        .conversation(&user_id, ctx.id())
+    let chat_context = store
+        .chat_context(&user_id, ctx.id())
         .await?
         .ok_or(ApiError::NotFound("Conversation"))?;
-    let twin = store
-        .twin_accessible(&user_id, &conversation.twin_id)
-        .await?
-        .ok_or(ApiError::NotFound("Twin"))?;
-    let history = store
-        .recent_turns(&user_id, &conversation.id, HISTORY_ROWS)
-        .await?;
-    let budget = config::var_u64(&ctx.env, "HISTORY_TOKEN_BUDGET", 3000) as usize;
-    let history: &[Turn] = chat::trim_history(&history, budget);
-    let model = twin
-        .model
-        .clone()
-        .or_else(|| config::var(&ctx.env, "DEFAULT_MODEL"))
-        .unwrap_or_else(|| "gpt-4o-mini".into());
-    let body = chat::request_body(&model, &twin.system_prompt, history, &content);
-
     let user_message = MessageRow {
         id: ids::prefixed("msg", &random_bytes::<24>()),
-        conversation_id: conversation.id,
+        conversation_id: chat_context.conversation_id,
         role: "user".into(),
         content,
         status: "completed".into(),
@@ -78,7 +62,21 @@ async fn prepare(ctx: &mut Ctx, req: &mut Request) -> Result<Turnout, ApiError> 
         created_at: time::rfc3339_ms(ctx.now_ms),
     };
     // Stored before the model is called: the question is never lost.
-    store.add_message(&user_id, &user_message).await?;
+    let history = store
+        .add_question(&user_id, &user_message, HISTORY_ROWS)
+        .await?;
+    let budget = config::var_u64(&ctx.env, "HISTORY_TOKEN_BUDGET", 3000) as usize;
+    let history: &[Turn] = chat::trim_history(&history, budget);
+    let model = chat_context
+        .model
+        .or_else(|| config::var(&ctx.env, "DEFAULT_MODEL"))
+        .unwrap_or_else(|| "gpt-4o-mini".into());
+    let body = chat::request_body(
+        &model,
+        &chat_context.system_prompt,
+        history,
+        &user_message.content,
+    );
     Ok(Turnout {
         env: ctx.env.clone(),
         user_id,

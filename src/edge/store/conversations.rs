@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use worker::wasm_bindgen::JsValue;
+use worker::D1PreparedStatement;
 
 use super::{n, opt, s, Store};
 use crate::core::chat::Turn;
@@ -18,6 +19,13 @@ pub struct ConversationRow {
     pub created_at: String,
     pub updated_at: String,
     pub last_message_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatContext {
+    pub conversation_id: String,
+    pub system_prompt: String,
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,24 +144,42 @@ impl Store {
 }
 
 impl Store {
-    /// The conversation's recent turns, oldest first (failed replies left out).
-    pub async fn recent_turns(
+    /// What a reply needs from a conversation: its twin's persona and model. `None` unless the
+    /// conversation is the user's and its twin is still accessible to them.
+    pub async fn chat_context(
         &self,
         user_id: &str,
         conversation_id: &str,
-        limit: u64,
+    ) -> Result<Option<ChatContext>, ApiError> {
+        self.first(
+            "SELECT c.id AS conversation_id, t.system_prompt, t.model FROM conversations c JOIN twins t ON t.id = c.twin_id \
+             WHERE c.id = ?1 AND c.user_id = ?2 AND (t.visibility = 'public' OR t.owner_id = ?2)",
+            &[s(conversation_id), s(user_id)],
+        )
+        .await
+    }
+
+    /// Stores the user's message and returns the turns before it (oldest first, failed
+    /// replies left out), in one round trip and one transaction.
+    pub async fn add_question(
+        &self,
+        user_id: &str,
+        m: &MessageRow,
+        history_rows: u64,
     ) -> Result<Vec<Turn>, ApiError> {
         #[derive(Deserialize)]
         struct Row {
             role: String,
             content: String,
         }
-        let rows: Vec<Row> = self
-            .all(
-                "SELECT role, content FROM messages WHERE conversation_id = ?1 AND user_id = ?2 AND status != 'failed' ORDER BY created_at DESC, rowid DESC LIMIT ?3",
-                &[s(conversation_id), s(user_id), n(limit as i64)],
-            )
-            .await?;
+        let history = self.stmt(
+            "SELECT role, content FROM messages WHERE conversation_id = ?1 AND user_id = ?2 AND status != 'failed' \
+             ORDER BY created_at DESC, rowid DESC LIMIT ?3",
+            &[s(&m.conversation_id), s(user_id), n(history_rows as i64)],
+        )?;
+        let [insert, bump] = self.message_statements(user_id, m)?;
+        let results = self.batch(vec![history, insert, bump]).await?;
+        let rows: Vec<Row> = results[0].results().map_err(super::d1_err)?;
         Ok(rows
             .into_iter()
             .rev()
@@ -166,6 +192,16 @@ impl Store {
 
     /// Stores a message and moves the conversation's counters, in one transaction.
     pub async fn add_message(&self, user_id: &str, m: &MessageRow) -> Result<(), ApiError> {
+        self.batch(self.message_statements(user_id, m)?.into())
+            .await
+            .map(|_| ())
+    }
+
+    fn message_statements(
+        &self,
+        user_id: &str,
+        m: &MessageRow,
+    ) -> Result<[D1PreparedStatement; 2], ApiError> {
         let usage = |v: Option<i64>| v.map_or(JsValue::NULL, n);
         let insert = self.stmt(
             &format!("INSERT INTO messages (user_id, {MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
@@ -185,9 +221,10 @@ impl Store {
             ],
         )?;
         let bump = self.stmt(
-            "UPDATE conversations SET message_count = message_count + 1, last_message_at = ?3, updated_at = ?3 WHERE id = ?1 AND user_id = ?2",
+            "UPDATE conversations SET message_count = message_count + 1, last_message_at = ?3, updated_at = ?3 \
+             WHERE id = ?1 AND user_id = ?2",
             &[s(&m.conversation_id), s(user_id), s(&m.created_at)],
         )?;
-        self.batch(vec![insert, bump]).await.map(|_| ())
+        Ok([insert, bump])
     }
 }

@@ -1,0 +1,104 @@
+// Streaming latency, side by side in one run: time to first token and the gaps between
+// tokens, straight from the model server vs. through the API's SSE endpoint.
+// Usage: node bench/stream.mjs API_BASE MODEL_BASE API_KEY UPSTREAM_KEY CONVERSATION_ID [runs]
+const [apiBase, modelBase, apiKey, upstreamKey, conversation, runsArg] = process.argv.slice(2);
+const runs = Number(runsArg ?? 30);
+const question = "How should I plan my week? [[pace:20]] [[words:25]]";
+
+// Reads an SSE body, calling onEvent(name, data) as each event completes.
+async function readSse(res, onEvent) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += decoder.decode(value, { stream: true });
+    let i;
+    while ((i = buf.indexOf("\n\n")) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      let name = "message";
+      let data = "";
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) name = line.slice(6).trim();
+        if (line.startsWith("data:")) data += line.slice(5).trim();
+      }
+      if (data) onEvent(name, data);
+    }
+  }
+}
+
+async function measure(open, isToken) {
+  const t0 = performance.now();
+  const res = await open();
+  const times = [];
+  let firstEvent = null;
+  await readSse(res, (name, data) => {
+    const t = performance.now() - t0;
+    firstEvent ??= t;
+    if (isToken(name, data)) times.push(t);
+  });
+  return { firstEvent, ttft: times[0], gaps: times.slice(1).map((t, i) => t - times[i]), tokens: times.length };
+}
+
+const direct = () =>
+  measure(
+    () =>
+      fetch(`${modelBase}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${upstreamKey}` },
+        body: JSON.stringify({
+          model: "twin-local-1",
+          stream: true,
+          stream_options: { include_usage: true },
+          messages: [{ role: "system", content: "You are Bench." }, { role: "user", content: question }],
+        }),
+      }),
+    (_, data) => data !== "[DONE]" && Boolean(JSON.parse(data).choices?.[0]?.delta?.content),
+  );
+
+const viaApi = () =>
+  measure(
+    () =>
+      fetch(`${apiBase}/api/v1/conversations/${conversation}/messages/stream`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${apiKey}` },
+        body: JSON.stringify({ content: question }),
+      }),
+    (name) => name === "delta",
+  );
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const f = (x) => x.toFixed(1);
+
+const results = { direct: [], api: [] };
+for (let i = 0; i < runs; i++) {
+  // Interleaved, so both see the same machine state.
+  results.direct.push(await direct());
+  results.api.push(await viaApi());
+}
+const summary = {};
+for (const [name, rs] of Object.entries(results)) {
+  const gaps = rs.flatMap((r) => r.gaps);
+  summary[name] = {
+    ttft50: pct(rs.map((r) => r.ttft), 50),
+    ttft95: pct(rs.map((r) => r.ttft), 95),
+    first50: pct(rs.map((r) => r.firstEvent), 50),
+    gap50: pct(gaps, 50),
+    gapMin: Math.min(...gaps),
+    gap99: pct(gaps, 99),
+    tokens: rs[0].tokens,
+  };
+}
+const d = summary.direct;
+const a = summary.api;
+console.log(`\n| path (${runs} runs, paced 20 ms) | first event p50 | first token p50 | p95 | token gap min / p50 / p99 | tokens |`);
+console.log("|---|---:|---:|---:|---:|---:|");
+for (const [name, s] of [["model server directly", d], ["API SSE stream", a]]) {
+  console.log(`| ${name} | ${f(s.first50)} ms | ${f(s.ttft50)} ms | ${f(s.ttft95)} ms | ${f(s.gapMin)} / ${f(s.gap50)} / ${f(s.gap99)} ms | ${s.tokens} |`);
+}
+console.log(`\nadded time to first token (median): ${f(a.ttft50 - d.ttft50)} ms; API first event (progress) at ${f(a.first50)} ms`);
