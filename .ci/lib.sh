@@ -48,6 +48,26 @@ ensure_tools() {
   fi
 }
 
+apt_install() {
+  say "apt-get install $*"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# What only the test command needs: a Python venv with the OpenAPI validator, schemathesis and
+# requests (for the seed's Python examples), and Debian's Chromium for the docs-page test.
+PY_PINS="schemathesis==4.32.5 openapi-spec-validator==0.9.0 requests==2.34.2"
+
+ensure_test_tools() {
+  if [ "$(cat "$TOOLS/py/.pins" 2>/dev/null)" != "$PY_PINS" ]; then
+    command -v python3 >/dev/null || apt_install python3 python3-venv
+    say "installing $PY_PINS into .tools/py"
+    python3 -m venv "$TOOLS/py"
+    "$TOOLS/py/bin/pip" install --quiet --disable-pip-version-check $PY_PINS
+    echo "$PY_PINS" >"$TOOLS/py/.pins"
+  fi
+  command -v chromium >/dev/null || apt_install chromium
+}
+
 build_worker() {
   say "building the worker (release wasm)"
   worker-build --release >"$ROOT/target/worker-build.log" 2>&1 || { cat "$ROOT/target/worker-build.log"; return 1; }

@@ -1,6 +1,9 @@
 //! TwinExpert API. `core` is pure and host-testable; `edge` (workerd adapters) and
 //! `controllers` (handlers) wrap it.
 
+// The OpenAPI document is one large `json!` literal.
+#![recursion_limit = "512"]
+
 pub mod core;
 
 #[cfg(target_arch = "wasm32")]

@@ -149,6 +149,9 @@ fn search_matches_name_headline_and_expertise_case_insensitively_and_literally()
         0
     );
     assert_eq!(search("%25").status, 200);
+    // The longest allowed query (200 characters, multi-byte) is an ordinary search, not a 500.
+    assert_eq!(search(&"ữ".repeat(200)).status, 200);
+    search(&"a".repeat(201)).assert_error(400, "VALIDATION_ERROR");
     assert_eq!(search(&m).data().as_array().unwrap().len(), 2);
 }
 

@@ -17,6 +17,7 @@ use crate::edge::context::{Ctx, Reply};
 pub async fn dispatch(id: RouteId, ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     match id {
         RouteId::Health => health::get(),
+        RouteId::OpenApi => health::openapi(),
         RouteId::Register => auth::register(ctx, req).await,
         RouteId::Login => auth::login(ctx, req).await,
         RouteId::Me => auth::me(ctx).await,

@@ -8,6 +8,9 @@ pub mod credentials;
 pub mod envelope;
 pub mod error;
 pub mod ids;
+// Generated natively into src/openapi.json; the worker embeds that file, not this code.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod openapi;
 pub mod password;
 pub mod rate_limit;
 pub mod request_id;

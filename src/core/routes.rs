@@ -6,6 +6,7 @@ use super::credentials::Scope;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteId {
     Health,
+    OpenApi,
     Register,
     Login,
     Me,
@@ -66,6 +67,7 @@ use RouteId::*;
 #[rustfmt::skip]
 pub static ROUTES: &[Route] = &[
     route("GET",    "/health",                            Health,                    Public),
+    route("GET",    "/openapi.json",                      OpenApi,                   Public),
     route("POST",   "/auth/register",                     Register,                  PublicPerIp),
     route("POST",   "/auth/login",                        Login,                     PublicPerIp),
     route("GET",    "/auth/me",                           Me,                        Scoped(Scope::ReadOnly)),

@@ -180,19 +180,6 @@ pub fn page_params(page: Option<&str>, limit: Option<&str>) -> Result<(u64, u64)
     }
 }
 
-/// Escapes `%`, `_` and `\` so user text matches literally in `LIKE … ESCAPE '\'`.
-pub fn like_pattern(q: &str) -> String {
-    let mut out = String::from("%");
-    for c in q.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,12 +234,6 @@ mod tests {
             panic!()
         };
         assert!(f.contains_key("page") && f.contains_key("limit"));
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("50%_off"), "%50\\%\\_off%");
-        assert_eq!(like_pattern("a\\b"), "%a\\\\b%");
     }
 
     #[test]

@@ -6,7 +6,6 @@ use worker::wasm_bindgen::JsValue;
 use super::{is_unique_violation, opt, s, Store};
 use crate::core::error::ApiError;
 use crate::core::twins::TwinInput;
-use crate::core::validate::like_pattern;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct TwinRow {
@@ -45,10 +44,12 @@ impl Store {
         let mut filter = ACCESSIBLE.to_owned();
         let mut args = vec![s(user_id)];
         if let Some(q) = q {
+            // instr, not LIKE: D1 caps LIKE patterns at 50 bytes, and there are no wildcards to escape.
             filter.push_str(
-                " AND (name LIKE ?2 ESCAPE '\\' OR headline LIKE ?2 ESCAPE '\\' OR expertise LIKE ?2 ESCAPE '\\')",
+                " AND (instr(lower(name), lower(?2)) > 0 OR instr(lower(headline), lower(?2)) > 0 \
+                 OR instr(lower(expertise), lower(?2)) > 0)",
             );
-            args.push(s(&like_pattern(q)));
+            args.push(s(q));
         }
         let next = args.len() + 1;
         let count = format!("SELECT COUNT(*) AS n FROM twins WHERE {filter}");

@@ -1,0 +1,285 @@
+// The docs page: quick start, an API reference rendered from /api/v1/openapi.json, and a
+// playground that sends real requests (and shows streamed replies as they arrive).
+"use strict";
+
+const BASE = `${location.origin}/api/v1`;
+
+const TEXT = {
+  vi: {
+    "nav.quick": "Bắt đầu", "nav.playground": "Thử nghiệm API", "nav.reference": "API Reference",
+    "hero.title": "Tích hợp AI twins vào ứng dụng của bạn",
+    "hero.lead": "API RESTful để liệt kê twins, mở cuộc trò chuyện, gửi tin nhắn và nhận phản hồi streaming từng phần.",
+    "hero.base": "Base URL",
+    "quick.title": "Bắt đầu nhanh", "quick.s1": "1. Tạo tài khoản", "quick.s2": "2. Tạo API key bằng JWT token",
+    "quick.s3": "3. Gọi API đầu tiên",
+    "quick.auth": "Gửi API key qua header <code>Authorization: Bearer YOUR_API_KEY</code> hoặc <code>X-API-Key: YOUR_API_KEY</code>. Giữ bí mật, không đặt trong code phía client.",
+    "play.title": "Thử nghiệm API", "play.key": "API Key", "play.endpoint": "Endpoint", "play.body": "Body (JSON)",
+    "play.send": "Gửi request", "play.status": "Trạng thái", "play.headers": "Headers", "play.result": "Kết quả",
+    "play.stream": "Phản hồi (streaming)", "play.sending": "Đang gửi…", "play.badjson": "Body không phải JSON hợp lệ",
+    "ref.title": "API Reference", "ref.lead": "Sinh từ tài liệu OpenAPI 3.1 tại", "ref.body": "Body", "ref.params": "Tham số",
+    "ref.returns": "Trả về",
+  },
+  en: {
+    "nav.quick": "Quick start", "nav.playground": "Try the API", "nav.reference": "API reference",
+    "hero.title": "Put AI twins in your app",
+    "hero.lead": "A RESTful API to list twins, open conversations, send messages and stream replies piece by piece.",
+    "hero.base": "Base URL",
+    "quick.title": "Quick start", "quick.s1": "1. Create an account", "quick.s2": "2. Create an API key with your JWT",
+    "quick.s3": "3. Make your first call",
+    "quick.auth": "Send the key as <code>Authorization: Bearer YOUR_API_KEY</code> or <code>X-API-Key: YOUR_API_KEY</code>. Keep it secret; never ship it in client-side code.",
+    "play.title": "Try the API", "play.key": "API key", "play.endpoint": "Endpoint", "play.body": "Body (JSON)",
+    "play.send": "Send request", "play.status": "Status", "play.headers": "Headers", "play.result": "Result",
+    "play.stream": "Reply (streaming)", "play.sending": "Sending…", "play.badjson": "The body is not valid JSON",
+    "ref.title": "API reference", "ref.lead": "Rendered from the OpenAPI 3.1 document at", "ref.body": "Body",
+    "ref.params": "Parameters", "ref.returns": "Returns",
+  },
+};
+
+let lang = localStorage.getItem("te-lang") || "vi";
+const t = (key) => TEXT[lang][key] ?? TEXT.en[key] ?? key;
+const $ = (sel) => document.querySelector(sel);
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  node.append(...children);
+  return node;
+};
+
+function applyLanguage(next) {
+  lang = next;
+  localStorage.setItem("te-lang", lang);
+  document.documentElement.lang = lang;
+  for (const node of document.querySelectorAll("[data-i18n]")) node.innerHTML = t(node.dataset.i18n);
+  for (const b of document.querySelectorAll(".lang button")) b.classList.toggle("active", b.dataset.lang === lang);
+}
+
+function quickStart() {
+  $("#base-url").textContent = BASE;
+  $("#qs-register").textContent =
+    `curl -X POST "${BASE}/auth/register" \\\n  -H "Content-Type: application/json" \\\n  -d '{"email": "you@example.com", "password": "a-long-password", "name": "You"}'\n# → data.token is your JWT (also from POST /auth/login)`;
+  $("#qs-key").textContent =
+    `curl -X POST "${BASE}/auth/api-keys" \\\n  -H "Authorization: Bearer YOUR_JWT_TOKEN" \\\n  -H "Content-Type: application/json" \\\n  -d '{"name": "My App", "scope": "full_access"}'\n# → data.key (te_…) is shown only once`;
+  $("#qs-first").textContent =
+    `curl -X GET "${BASE}/twins" \\\n  -H "Authorization: Bearer YOUR_API_KEY" \\\n  -H "Content-Type: application/json"`;
+}
+
+// --- reference ---
+
+function resolve(doc, schema) {
+  if (schema?.$ref) return resolve(doc, schema.$ref.slice(2).split("/").reduce((n, p) => n[p], doc));
+  if (schema?.allOf) {
+    const merged = { type: "object", properties: {}, required: [] };
+    for (const part of schema.allOf.map((s) => resolve(doc, s))) {
+      Object.assign(merged.properties, part.properties || {});
+      merged.required.push(...(part.required || []));
+    }
+    return merged;
+  }
+  return schema || {};
+}
+
+function typeName(doc, schema) {
+  const s = resolve(doc, schema);
+  if (schema?.$ref) return schema.$ref.split("/").pop();
+  if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(" | ");
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  if (s.type === "array") return `${typeName(doc, s.items)}[]`;
+  if (s.oneOf) return s.oneOf.map((x) => typeName(doc, x)).join(" | ");
+  return Array.isArray(s.type) ? s.type.join(" | ") : s.type || "object";
+}
+
+function fieldsTable(doc, schema) {
+  const s = resolve(doc, schema);
+  const table = el("table", { class: "fields" });
+  for (const [name, prop] of Object.entries(s.properties || {})) {
+    const p = resolve(doc, prop);
+    const limits = [
+      p.minLength !== undefined && `≥ ${p.minLength} chars`, p.maxLength !== undefined && `≤ ${p.maxLength} chars`,
+      p.minimum !== undefined && `≥ ${p.minimum}`, p.maximum !== undefined && `≤ ${p.maximum}`,
+      p.default !== undefined && `default ${JSON.stringify(p.default)}`,
+    ].filter(Boolean).join(", ");
+    const required = (s.required || []).includes(name) ? " (required)" : "";
+    table.append(el("tr", {}, el("td", {}, name + required), el("td", {}, typeName(doc, prop)), el("td", {}, limits)));
+  }
+  return table;
+}
+
+function renderReference(doc) {
+  const root = $("#operations");
+  root.replaceChildren();
+  let lastTag = null;
+  for (const { method, path, op } of operations(doc)) {
+    const tag = op.tags?.[0];
+    if (tag !== lastTag) root.append(el("h3", { class: "tag" }, tag));
+    lastTag = tag;
+    const item = el("div", { class: "op", id: op.operationId },
+      el("h3", {}, el("span", { class: `method ${method}` }, method.toUpperCase()), el("code", {}, path), op.summary),
+      el("p", { class: "access" }, op.description || ""));
+    const params = (op.parameters || []).map((p) => `${p.name} (${p.in}${p.required ? ", required" : ""})`);
+    if (params.length) item.append(el("p", {}, `${t("ref.params")}: `, el("code", {}, params.join(", "))));
+    const body = op.requestBody?.content?.["application/json"]?.schema;
+    if (body) item.append(el("p", {}, `${t("ref.body")}:`), fieldsTable(doc, body));
+    const [status, response] = Object.entries(op.responses).find(([code]) => code !== "default");
+    const data = response.content?.["application/json"]?.schema?.properties?.data;
+    item.append(el("p", {}, `${t("ref.returns")}: ${status} `, el("code", {}, data ? `data: ${typeName(doc, data)}` : Object.keys(response.content || {})[0] || "")));
+    root.append(item);
+  }
+}
+
+function operations(doc) {
+  const out = [];
+  for (const [path, ops] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(ops)) out.push({ method, path, op });
+  }
+  return out;
+}
+
+// --- playground ---
+
+const EXAMPLES = {
+  register: { email: "you@example.com", password: "a-long-password", name: "You" },
+  login: { email: "you@example.com", password: "a-long-password" },
+  createApiKey: { name: "My App", scope: "full_access" },
+  createTwin: { name: "My Twin", systemPrompt: "You are …", visibility: "private" },
+  updateTwin: { headline: "…" },
+  startConversationWithTwin: { title: "API Chat Session" },
+  createConversation: { twinId: "twin-id", title: "API Chat Session" },
+  updateConversation: { title: "Renamed" },
+  sendMessage: { content: "Xin chào!" },
+  streamMessage: { content: "Xin chào! Hãy giới thiệu về bạn." },
+};
+
+let spec = null;
+
+function setupPlayground(doc) {
+  spec = doc;
+  const select = $("#endpoint");
+  for (const { method, path, op } of operations(doc)) {
+    const option = el("option", { value: `${method} ${path}` }, `${method.toUpperCase()} ${path}`);
+    option.dataset.op = op.operationId;
+    select.append(option);
+  }
+  select.value = "get /api/v1/twins";
+  select.addEventListener("change", renderInputs);
+  renderInputs();
+  $("#play-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    send().catch((err) => ($("#output").textContent = String(err)));
+  });
+}
+
+function currentOp() {
+  const [method, path] = $("#endpoint").value.split(" ");
+  return { method, path, op: spec.paths[path][method] };
+}
+
+function renderInputs() {
+  const { op } = currentOp();
+  const params = $("#params");
+  params.replaceChildren();
+  for (const p of op.parameters || []) {
+    const input = el("input", { name: p.name, "data-in": p.in, placeholder: p.in === "path" ? "required" : "" });
+    params.append(el("label", {}, `${p.name} (${p.in})`, input));
+  }
+  const hasBody = Boolean(op.requestBody);
+  $("#body-label").hidden = !hasBody;
+  $("#body").value = hasBody ? JSON.stringify(EXAMPLES[op.operationId] ?? {}, null, 2) : "";
+}
+
+function showHeaders(res) {
+  const lines = [];
+  res.headers.forEach((v, k) => lines.push(`${k}: ${v}`));
+  $("#headers").textContent = lines.sort().join("\n");
+}
+
+async function send() {
+  const { method, path, op } = currentOp();
+  let url = path;
+  const query = new URLSearchParams();
+  for (const input of document.querySelectorAll("#params input")) {
+    if (input.dataset.in === "path") url = url.replace(`{${input.name}}`, encodeURIComponent(input.value.trim()));
+    else if (input.value.trim()) query.set(input.name, input.value.trim());
+  }
+  if ([...query].length) url += `?${query}`;
+  const headers = {};
+  const key = $("#api-key").value.trim();
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const init = { method: method.toUpperCase(), headers };
+  if (op.requestBody && $("#body").value.trim()) {
+    try {
+      JSON.parse($("#body").value);
+    } catch {
+      $("#output").textContent = t("play.badjson");
+      return;
+    }
+    headers["Content-Type"] = "application/json";
+    init.body = $("#body").value;
+  }
+  $("#status").textContent = t("play.sending");
+  $("#output").textContent = "";
+  $("#stream-box").hidden = true;
+  const res = await fetch(url, init);
+  $("#status").textContent = `${res.status} ${res.statusText}`;
+  showHeaders(res);
+  if ((res.headers.get("content-type") || "").startsWith("text/event-stream")) return showStream(res);
+  const text = await res.text();
+  try {
+    $("#output").textContent = JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    $("#output").textContent = text;
+  }
+}
+
+async function showStream(res) {
+  $("#stream-box").hidden = false;
+  const out = $("#stream-text");
+  const log = $("#events");
+  out.textContent = "";
+  log.textContent = "";
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf = (buf + decoder.decode(value, { stream: true })).replace(/\r\n?/g, "\n");
+    let i;
+    while ((i = buf.indexOf("\n\n")) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      let event = "message";
+      let id = "";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith(":")) continue;
+        const [field, ...rest] = line.split(":");
+        const val = rest.join(":").replace(/^ /, "");
+        if (field === "event") event = val;
+        if (field === "id") id = val;
+        if (field === "data") data.push(val);
+      }
+      if (!data.length) continue;
+      const payload = JSON.parse(data.join("\n"));
+      log.textContent += `#${id} ${event} ${event === "delta" ? JSON.stringify(payload.content) : ""}\n`;
+      if (event === "delta") out.textContent += payload.content;
+      if (event === "complete" || event === "error") $("#output").textContent = JSON.stringify(payload, null, 2);
+      if (event === "complete") out.dataset.complete = "true";
+    }
+  }
+}
+
+// --- start ---
+
+for (const b of document.querySelectorAll(".lang button")) b.addEventListener("click", () => {
+  applyLanguage(b.dataset.lang);
+  if (spec) renderReference(spec);
+});
+applyLanguage(lang);
+quickStart();
+fetch("/api/v1/openapi.json")
+  .then((r) => r.json())
+  .then((doc) => {
+    renderReference(doc);
+    setupPlayground(doc);
+    document.body.dataset.ready = "true";
+  });

@@ -1,0 +1,72 @@
+// Drives the docs page in headless Chromium the way a visitor would.
+// Usage: node docs_playground.mjs BASE_URL API_KEY TWIN_NAME CONVERSATION_ID SCREENSHOT_PATH
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+
+const [base, key, twinName, conversation, screenshot] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(`${base}/docs/`);
+  await page.waitForSelector("body[data-ready=true]");
+
+  const send = async () => {
+    await page.click("#send");
+    await page.waitForFunction(() => !document.querySelector("#status").textContent.includes("…"));
+  };
+
+  // The seed's "Thử nghiệm API" box: key 123456 on GET /twins.
+  await page.fill("#api-key", "123456");
+  await page.selectOption("#endpoint", "get /api/v1/twins");
+  await send();
+  await page.waitForFunction(() => document.querySelector("#output").textContent.includes("Invalid API key format"));
+  assert.match(await page.textContent("#status"), /^401/);
+
+  // A real key lists the twins, with the rate-limit headers visible.
+  await page.fill("#api-key", key);
+  await send();
+  await page.waitForFunction((name) => document.querySelector("#output").textContent.includes(name), twinName);
+  assert.match(await page.textContent("#status"), /^200/);
+  assert.match(await page.textContent("#headers"), /x-ratelimit-remaining: \d+/);
+
+  // Streaming: the reply text must grow while the stream is open, before `complete`.
+  await page.selectOption("#endpoint", "post /api/v1/conversations/{id}/messages/stream");
+  await page.fill("#params input[name=id]", conversation);
+  await page.fill("#body", JSON.stringify({ content: "Hãy giới thiệu về bạn [[pace:120]] [[words:14]]" }));
+  await page.click("#send");
+  const samples = [];
+  while (samples.length < 400) {
+    const state = await page.evaluate(() => ({
+      length: document.querySelector("#stream-text").textContent.length,
+      complete: document.querySelector("#stream-text").dataset.complete === "true",
+    }));
+    samples.push(state);
+    if (state.complete) break;
+    await page.waitForTimeout(40);
+  }
+  const growing = new Set(samples.filter((s) => !s.complete && s.length > 0).map((s) => s.length));
+  assert.ok(growing.size >= 3, `text should grow before complete; saw lengths ${[...growing]}`);
+  assert.ok(samples.at(-1).complete, "the stream should complete");
+  await page.waitForFunction(() => document.querySelector("#output").textContent.includes('"status": "completed"'));
+
+  // The language switch.
+  await page.click(".lang button[data-lang=en]");
+  assert.equal(await page.textContent(".hero h1"), "Put AI twins in your app");
+  await page.click(".lang button[data-lang=vi]");
+  assert.equal(await page.textContent(".hero h1"), "Tích hợp AI twins vào ứng dụng của bạn");
+
+  // The playground after the streamed reply, and the top of the page (the sticky header
+  // would otherwise float over the element capture).
+  await page.addStyleTag({ content: "header { position: static; }" });
+  await page.locator("#playground").screenshot({ path: screenshot });
+  const top = screenshot.replace(/\.png$/, "-top.png");
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: top });
+  console.log(`docs playground ok; screenshots: ${screenshot} ${top}`);
+} finally {
+  await browser.close();
+}
