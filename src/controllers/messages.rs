@@ -44,13 +44,9 @@ async fn prepare(ctx: &mut Ctx, req: &mut Request) -> Result<Turnout, ApiError> 
 
     let user_id = ctx.principal()?.user_id().to_owned();
     let store = ctx.store()?;
-    let chat_context = store
-        .chat_context(&user_id, ctx.id())
-        .await?
-        .ok_or(ApiError::NotFound("Conversation"))?;
     let user_message = MessageRow {
         id: ids::prefixed("msg", &random_bytes::<24>()),
-        conversation_id: chat_context.conversation_id,
+        conversation_id: ctx.id().to_owned(),
         role: "user".into(),
         content,
         status: "completed".into(),
@@ -62,9 +58,10 @@ async fn prepare(ctx: &mut Ctx, req: &mut Request) -> Result<Turnout, ApiError> 
         created_at: time::rfc3339_ms(ctx.now_ms),
     };
     // Stored before the model is called: the question is never lost.
-    let history = store
-        .add_question(&user_id, &user_message, HISTORY_ROWS)
-        .await?;
+    let (chat_context, history) = store
+        .open_turn(&user_id, &user_message, HISTORY_ROWS)
+        .await?
+        .ok_or(ApiError::NotFound("Conversation"))?;
     let budget = config::var_u64(&ctx.env, "HISTORY_TOKEN_BUDGET", 3000) as usize;
     let history: &[Turn] = chat::trim_history(&history, budget);
     let model = chat_context

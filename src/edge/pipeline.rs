@@ -79,7 +79,7 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
         error: error.as_ref().map(ApiError::code),
         detail: error.as_ref().and_then(ApiError::log_detail),
     }
-    .emit();
+    .emit_after_response(&ctx.worker);
     resp
 }
 

@@ -23,7 +23,6 @@ pub struct ConversationRow {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChatContext {
-    pub conversation_id: String,
     pub system_prompt: String,
     pub model: Option<String>,
 }
@@ -143,68 +142,79 @@ impl Store {
     }
 }
 
-impl Store {
-    /// What a reply needs from a conversation: its twin's persona and model. `None` unless the
-    /// conversation is the user's and its twin is still accessible to them.
-    pub async fn chat_context(
-        &self,
-        user_id: &str,
-        conversation_id: &str,
-    ) -> Result<Option<ChatContext>, ApiError> {
-        self.first(
-            "SELECT c.id AS conversation_id, t.system_prompt, t.model FROM conversations c JOIN twins t ON t.id = c.twin_id \
-             WHERE c.id = ?1 AND c.user_id = ?2 AND (t.visibility = 'public' OR t.owner_id = ?2)",
-            &[s(conversation_id), s(user_id)],
-        )
-        .await
-    }
+/// The user owns the conversation and can still see its twin (`?1` user, `?3` conversation).
+const CAN_CHAT: &str = "EXISTS (SELECT 1 FROM conversations c JOIN twins t ON t.id = c.twin_id \
+     WHERE c.id = ?3 AND c.user_id = ?1 AND (t.visibility = 'public' OR t.owner_id = ?1))";
 
-    /// Stores the user's message and returns the turns before it (oldest first, failed
-    /// replies left out), in one round trip and one transaction.
-    pub async fn add_question(
+impl Store {
+    /// Opens a turn in one round trip and one transaction: reads the twin's persona and the
+    /// history, and stores the user's message — the insert guarded in SQL by the same rule as
+    /// the read, so nothing is stored for a conversation the user cannot chat in. `None` then.
+    pub async fn open_turn(
         &self,
         user_id: &str,
-        m: &MessageRow,
+        question: &MessageRow,
         history_rows: u64,
-    ) -> Result<Vec<Turn>, ApiError> {
+    ) -> Result<Option<(ChatContext, Vec<Turn>)>, ApiError> {
         #[derive(Deserialize)]
         struct Row {
             role: String,
             content: String,
         }
+        let conversation = &question.conversation_id;
+        let context = self.stmt(
+            "SELECT t.system_prompt, t.model FROM conversations c JOIN twins t ON t.id = c.twin_id \
+             WHERE c.id = ?1 AND c.user_id = ?2 AND (t.visibility = 'public' OR t.owner_id = ?2)",
+            &[s(conversation), s(user_id)],
+        )?;
         let history = self.stmt(
             "SELECT role, content FROM messages WHERE conversation_id = ?1 AND user_id = ?2 AND status != 'failed' \
              ORDER BY created_at DESC, rowid DESC LIMIT ?3",
-            &[s(&m.conversation_id), s(user_id), n(history_rows as i64)],
+            &[s(conversation), s(user_id), n(history_rows as i64)],
         )?;
-        let [insert, bump] = self.message_statements(user_id, m)?;
-        let results = self.batch(vec![history, insert, bump]).await?;
-        let rows: Vec<Row> = results[0].results().map_err(super::d1_err)?;
-        Ok(rows
+        let [insert, bump] = self.message_statements(user_id, question, Some(CAN_CHAT))?;
+        let results = self.batch(vec![context, history, insert, bump]).await?;
+        let Some(context) = results[0]
+            .results::<ChatContext>()
+            .map_err(super::d1_err)?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let rows: Vec<Row> = results[1].results().map_err(super::d1_err)?;
+        let turns = rows
             .into_iter()
             .rev()
             .map(|r| Turn {
                 role: r.role,
                 content: r.content,
             })
-            .collect())
+            .collect();
+        Ok(Some((context, turns)))
     }
 
     /// Stores a message and moves the conversation's counters, in one transaction.
     pub async fn add_message(&self, user_id: &str, m: &MessageRow) -> Result<(), ApiError> {
-        self.batch(self.message_statements(user_id, m)?.into())
+        self.batch(self.message_statements(user_id, m, None)?.into())
             .await
             .map(|_| ())
     }
 
+    /// The insert and the counter update for a message, optionally both guarded by `condition`.
     fn message_statements(
         &self,
         user_id: &str,
         m: &MessageRow,
+        condition: Option<&str>,
     ) -> Result<[D1PreparedStatement; 2], ApiError> {
         let usage = |v: Option<i64>| v.map_or(JsValue::NULL, n);
+        let guard = condition.map(|c| format!(" WHERE {c}")).unwrap_or_default();
         let insert = self.stmt(
-            &format!("INSERT INTO messages (user_id, {MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+            &format!(
+                "INSERT INTO messages (user_id, {MESSAGE_COLUMNS}) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12{guard}"
+            ),
             &[
                 s(user_id),
                 s(&m.id),
@@ -220,10 +230,13 @@ impl Store {
                 s(&m.created_at),
             ],
         )?;
+        let guard = condition.map(|c| format!(" AND {c}")).unwrap_or_default();
         let bump = self.stmt(
-            "UPDATE conversations SET message_count = message_count + 1, last_message_at = ?3, updated_at = ?3 \
-             WHERE id = ?1 AND user_id = ?2",
-            &[s(&m.conversation_id), s(user_id), s(&m.created_at)],
+            &format!(
+                "UPDATE conversations SET message_count = message_count + 1, last_message_at = ?4, updated_at = ?4 \
+                 WHERE id = ?3 AND user_id = ?1{guard}"
+            ),
+            &[s(user_id), s(&m.id), s(&m.conversation_id), s(&m.created_at)],
         )?;
         Ok([insert, bump])
     }
