@@ -86,7 +86,7 @@ impl Store {
 
     pub async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeyRow>, ApiError> {
         let sql = format!(
-            "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ?1 ORDER BY created_at DESC, id"
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ?1 ORDER BY created_at DESC, rowid DESC"
         );
         self.all(&sql, &[s(user_id)]).await
     }
