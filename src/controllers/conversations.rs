@@ -3,11 +3,10 @@
 use serde_json::{json, Value};
 use worker::Request;
 
-use crate::core::envelope::Pagination;
 use crate::core::error::ApiError;
-use crate::core::validate::{page_params, Fields};
+use crate::core::validate::Fields;
 use crate::core::{ids, time};
-use crate::edge::context::{json_body, query, Ctx, Reply};
+use crate::edge::context::{json_body, Ctx, ListQuery, Reply};
 use crate::edge::crypto::random_bytes;
 use crate::edge::store::{ConversationRow, MessageRow};
 
@@ -88,24 +87,15 @@ async fn start(ctx: &mut Ctx, twin_id: &str, title: Option<String>) -> Result<Re
 }
 
 pub async fn list(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
-    let params = query(req);
-    let (page, limit) = page_params(
-        params.get("page").map(String::as_str),
-        params.get("limit").map(String::as_str),
-    )?;
-    let twin_id = params
-        .get("twinId")
-        .map(String::as_str)
-        .filter(|t| !t.is_empty());
+    let list = ListQuery::parse(req)?;
     let user = ctx.principal()?.user_id().to_owned();
-    let offset = Pagination::new(page, limit, 0).offset();
     let (rows, total) = ctx
         .store()?
-        .conversations_of(&user, twin_id, limit, offset)
+        .conversations_of(&user, list.filter("twinId"), list.limit(), list.offset())
         .await?;
-    Reply::page(
+    list.reply(
         rows.iter().map(conversation_json).collect::<Vec<_>>(),
-        Pagination::new(page, limit, total),
+        total,
     )
 }
 
@@ -143,21 +133,15 @@ pub async fn delete(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 }
 
 pub async fn messages(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
-    let params = query(req);
-    let (page, limit) = page_params(
-        params.get("page").map(String::as_str),
-        params.get("limit").map(String::as_str),
-    )?;
+    let list = ListQuery::parse(req)?;
     let user = ctx.principal()?.user_id().to_owned();
     let store = ctx.store()?;
     store
         .conversation(&user, ctx.id())
         .await?
         .ok_or(ApiError::NotFound("Conversation"))?;
-    let offset = Pagination::new(page, limit, 0).offset();
-    let (rows, total) = store.messages_of(&user, ctx.id(), limit, offset).await?;
-    Reply::page(
-        rows.iter().map(message_json).collect::<Vec<_>>(),
-        Pagination::new(page, limit, total),
-    )
+    let (rows, total) = store
+        .messages_of(&user, ctx.id(), list.limit(), list.offset())
+        .await?;
+    list.reply(rows.iter().map(message_json).collect::<Vec<_>>(), total)
 }

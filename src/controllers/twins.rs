@@ -3,12 +3,10 @@
 use serde_json::{json, Value};
 use worker::Request;
 
-use crate::core::envelope::Pagination;
 use crate::core::error::ApiError;
 use crate::core::twins::TwinInput;
-use crate::core::validate::page_params;
 use crate::core::{ids, time};
-use crate::edge::context::{json_body, query, Ctx, Reply};
+use crate::edge::context::{json_body, Ctx, ListQuery, Reply};
 use crate::edge::crypto::random_bytes;
 use crate::edge::store::TwinRow;
 
@@ -37,23 +35,20 @@ pub fn twin_json(t: &TwinRow, viewer: &str) -> Value {
 }
 
 pub async fn list(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
-    let params = query(req);
-    let (page, limit) = page_params(
-        params.get("page").map(String::as_str),
-        params.get("limit").map(String::as_str),
-    )?;
-    let q = params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty());
+    let list = ListQuery::parse(req)?;
+    let q = list.filter("q");
     if q.is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::field("q", "must be at most 200 characters"));
     }
     let user = ctx.principal()?.user_id().to_owned();
-    let pagination = Pagination::new(page, limit, 0);
     let (rows, total) = ctx
         .store()?
-        .twins_accessible(&user, q, limit, pagination.offset())
+        .twins_accessible(&user, q, list.limit(), list.offset())
         .await?;
-    let data: Vec<Value> = rows.iter().map(|t| twin_json(t, &user)).collect();
-    Reply::page(data, Pagination::new(page, limit, total))
+    list.reply(
+        rows.iter().map(|t| twin_json(t, &user)).collect::<Vec<_>>(),
+        total,
+    )
 }
 
 pub async fn get(ctx: &mut Ctx) -> Result<Reply, ApiError> {

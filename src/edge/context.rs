@@ -7,6 +7,7 @@ use crate::core::body;
 use crate::core::credentials::Scope;
 use crate::core::envelope::Pagination;
 use crate::core::error::ApiError;
+use crate::core::validate::page_params;
 
 use super::store::Store;
 
@@ -72,11 +73,56 @@ impl Ctx {
     }
 }
 
-/// Query parameters (the last value wins when one repeats).
-pub fn query(req: &Request) -> std::collections::HashMap<String, String> {
-    req.url()
-        .map(|u| u.query_pairs().into_owned().collect())
-        .unwrap_or_default()
+/// A list request's query string: `page` and `limit` checked, the rest kept as filters.
+pub struct ListQuery {
+    params: std::collections::HashMap<String, String>,
+    page: u64,
+    limit: u64,
+}
+
+impl ListQuery {
+    pub fn parse(req: &Request) -> Result<Self, ApiError> {
+        // The last value wins when a parameter repeats.
+        let params: std::collections::HashMap<String, String> = req
+            .url()
+            .map(|u| u.query_pairs().into_owned().collect())
+            .unwrap_or_default();
+        let (page, limit) = page_params(
+            params.get("page").map(String::as_str),
+            params.get("limit").map(String::as_str),
+        )?;
+        Ok(ListQuery {
+            params,
+            page,
+            limit,
+        })
+    }
+
+    /// A filter parameter, trimmed; `None` when absent or empty.
+    pub fn filter(&self, name: &str) -> Option<&str> {
+        self.params
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    pub fn offset(&self) -> u64 {
+        Pagination::new(self.page, self.limit, 0).offset()
+    }
+
+    /// The page of `data` out of `total`, with its pagination metadata.
+    pub fn reply(&self, data: impl serde::Serialize, total: u64) -> Result<Reply, ApiError> {
+        let data = serde_json::to_value(data).map_err(ApiError::internal)?;
+        Ok(Reply::Json {
+            status: 200,
+            data,
+            pagination: Some(Pagination::new(self.page, self.limit, total)),
+        })
+    }
 }
 
 pub fn header(req: &Request, name: &str) -> Option<String> {
@@ -121,15 +167,6 @@ impl Reply {
             status,
             data,
             pagination: None,
-        })
-    }
-
-    pub fn page(data: impl serde::Serialize, pagination: Pagination) -> Result<Reply, ApiError> {
-        let data = serde_json::to_value(data).map_err(ApiError::internal)?;
-        Ok(Reply::Json {
-            status: 200,
-            data,
-            pagination: Some(pagination),
         })
     }
 }
