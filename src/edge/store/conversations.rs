@@ -5,7 +5,7 @@ use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::D1PreparedStatement;
 
-use super::{n, opt, s, Store};
+use super::{n, opt, s, Listing, Store};
 use crate::core::chat::Turn;
 use crate::core::error::ApiError;
 
@@ -68,13 +68,13 @@ impl Store {
             Some(t) => ("user_id = ?1 AND twin_id = ?2", vec![s(user_id), s(t)]),
             None => ("user_id = ?1", vec![s(user_id)]),
         };
-        let next = args.len() + 1;
-        let count = format!("SELECT COUNT(*) AS n FROM conversations WHERE {filter}");
-        let page = format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE {filter} ORDER BY updated_at DESC, rowid DESC LIMIT ?{next} OFFSET ?{}",
-            next + 1
-        );
-        self.page(&count, &page, &args, limit, offset).await
+        let list = Listing {
+            table: "conversations",
+            columns: CONVERSATION_COLUMNS,
+            filter,
+            order: "updated_at DESC, rowid DESC",
+        };
+        self.page(list, &args, limit, offset).await
     }
 
     pub async fn conversation(
@@ -126,19 +126,14 @@ impl Store {
         limit: u64,
         offset: u64,
     ) -> Result<(Vec<MessageRow>, u64), ApiError> {
-        let filter = "conversation_id = ?1 AND user_id = ?2";
-        let count = format!("SELECT COUNT(*) AS n FROM messages WHERE {filter}");
-        let page = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {filter} ORDER BY created_at, rowid LIMIT ?3 OFFSET ?4"
-        );
-        self.page(
-            &count,
-            &page,
-            &[s(conversation_id), s(user_id)],
-            limit,
-            offset,
-        )
-        .await
+        let list = Listing {
+            table: "messages",
+            columns: MESSAGE_COLUMNS,
+            filter: "conversation_id = ?1 AND user_id = ?2",
+            order: "created_at, rowid",
+        };
+        self.page(list, &[s(conversation_id), s(user_id)], limit, offset)
+            .await
     }
 }
 

@@ -41,6 +41,14 @@ pub fn opt(v: Option<&str>) -> JsValue {
     v.map_or(JsValue::NULL, JsValue::from_str)
 }
 
+/// What a paginated list reads: `filter` and `order` are SQL fragments of the store's own.
+pub struct Listing<'a> {
+    pub table: &'a str,
+    pub columns: &'a str,
+    pub filter: &'a str,
+    pub order: &'a str,
+}
+
 #[derive(Deserialize)]
 struct Count {
     n: u64,
@@ -115,23 +123,34 @@ impl Store {
         self.db.batch(stmts).await.map_err(d1_err)
     }
 
-    /// A page of rows and the total they come from, in one round trip:
-    /// `count_sql` must select `COUNT(*) AS n` under the same WHERE as `page_sql`.
+    /// A page of `list.table` rows and the total they come from, in one round trip. `args`
+    /// bind the filter's `?1…?n`; the limit and offset are bound after them.
     pub async fn page<T: DeserializeOwned>(
         &self,
-        count_sql: &str,
-        page_sql: &str,
+        list: Listing<'_>,
         args: &[JsValue],
         limit: u64,
         offset: u64,
     ) -> Result<(Vec<T>, u64), ApiError> {
+        let Listing {
+            table,
+            columns,
+            filter,
+            order,
+        } = list;
+        let next = args.len() + 1;
+        let count = format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}");
+        let page = format!(
+            "SELECT {columns} FROM {table} WHERE {filter} ORDER BY {order} LIMIT ?{next} OFFSET ?{}",
+            next + 1
+        );
         let mut page_args = args.to_vec();
         page_args.push(n(limit as i64));
         page_args.push(n(offset as i64));
         let results = self
             .batch(vec![
-                self.stmt(count_sql, args)?,
-                self.stmt(page_sql, &page_args)?,
+                self.stmt(&count, args)?,
+                self.stmt(&page, &page_args)?,
             ])
             .await?;
         let total = results[0]

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 
-use super::{is_unique_violation, opt, s, Store};
+use super::{is_unique_violation, opt, s, Listing, Store};
 use crate::core::error::ApiError;
 use crate::core::twins::TwinInput;
 
@@ -51,13 +51,13 @@ impl Store {
             );
             args.push(s(q));
         }
-        let next = args.len() + 1;
-        let count = format!("SELECT COUNT(*) AS n FROM twins WHERE {filter}");
-        let page = format!(
-            "SELECT {COLUMNS} FROM twins WHERE {filter} ORDER BY created_at DESC, id LIMIT ?{next} OFFSET ?{}",
-            next + 1
-        );
-        self.page(&count, &page, &args, limit, offset).await
+        let list = Listing {
+            table: "twins",
+            columns: COLUMNS,
+            filter: &filter,
+            order: "created_at DESC, id",
+        };
+        self.page(list, &args, limit, offset).await
     }
 
     pub async fn twin_accessible(
