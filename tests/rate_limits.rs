@@ -165,7 +165,6 @@ fn small_hourly(state_dir: Option<std::path::PathBuf>) -> TestApp {
             ("AUTH_ATTEMPTS_PER_MINUTE".into(), "3".into()),
         ],
         state_dir,
-        ..Default::default()
     })
 }
 

@@ -48,13 +48,21 @@ pub async fn authenticate(ctx: &Ctx, req: &Request) -> Result<Admission, ApiErro
             if !api_key::is_well_formed(&key) {
                 return Err(ApiError::InvalidApiKeyFormat);
             }
-            let admission = rate_limiter::admit_key(&ctx.env, &api_key::hash(&key)).await?;
+            // Both figures are read once here; the key's scope, known to its DO, picks one.
+            let read_only = config::key_policy(&ctx.env, Scope::ReadOnly);
+            let full_access = config::key_policy(&ctx.env, Scope::FullAccess);
+            let admission =
+                rate_limiter::admit_key(&ctx.env, &api_key::hash(&key), read_only, full_access)
+                    .await?;
             let record = admission.record.ok_or(ApiError::InvalidApiKey)?;
             record.check(ctx.now_ms)?;
             let decision = admission
                 .decision
                 .ok_or_else(|| ApiError::internal("admitted key without a decision"))?;
-            let policy = config::key_policy(&ctx.env, record.scope);
+            let policy = match record.scope {
+                Scope::ReadOnly => read_only,
+                Scope::FullAccess => full_access,
+            };
             let principal = Principal::Key {
                 user_id: record.user_id,
                 key_id: record.id,

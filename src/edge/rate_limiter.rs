@@ -252,12 +252,18 @@ pub async fn limit(env: &Env, name: &str, policy: Policy) -> Result<Decision, Ap
     call(env, name, &Op::Limit { policy }).await
 }
 
-/// Verifies a key by its hash and counts the request, in one round trip.
-pub async fn admit_key(env: &Env, key_hash: &str) -> Result<KeyAdmission, ApiError> {
+/// Verifies a key by its hash and counts the request against the policy of its scope, in one
+/// round trip.
+pub async fn admit_key(
+    env: &Env,
+    key_hash: &str,
+    read_only: Policy,
+    full_access: Policy,
+) -> Result<KeyAdmission, ApiError> {
     let op = Op::Key {
         key_hash: key_hash.to_owned(),
-        read_only: config::key_policy(env, Scope::ReadOnly),
-        full_access: config::key_policy(env, Scope::FullAccess),
+        read_only,
+        full_access,
     };
     call(env, &key_instance(key_hash), &op).await
 }

@@ -87,7 +87,6 @@ pub struct TestApp {
 #[derive(Default)]
 pub struct Options {
     pub vars: Vec<(String, String)>,
-    pub model_args: Vec<String>,
     /// Reuse this state folder (to test that state survives a restart).
     pub state_dir: Option<PathBuf>,
 }
@@ -114,13 +113,12 @@ impl TestApp {
         let persist = state_dir.join("wrangler");
 
         // The model server reports its port on its first line.
-        let mut model_args = vec![
+        let model_args = [
             "--port".to_owned(),
             "0".to_owned(),
             "--api-key".to_owned(),
             UPSTREAM_KEY.to_owned(),
         ];
-        model_args.extend(opts.model_args.iter().cloned());
         let mut model = spawn_guarded(
             Path::new(env!("CARGO_BIN_EXE_model-server")),
             &model_args,
