@@ -82,7 +82,8 @@ build_model_server() {
   cargo build --quiet --bin model-server
 }
 
-WASM_GZIP_BUDGET=350000
+# Issue 18 fixes the enforced budget at 400 KB (goal 350 KB); `npm test` fails above it.
+WASM_GZIP_BUDGET=400000
 
 wasm_size() {
   local wasm=build/index_bg.wasm

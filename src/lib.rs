@@ -12,6 +12,8 @@ mod controllers;
 mod edge;
 
 #[cfg(target_arch = "wasm32")]
+pub use edge::conversation::Conversation;
+#[cfg(target_arch = "wasm32")]
 pub use edge::rate_limiter::RateLimiter;
 
 #[cfg(target_arch = "wasm32")]

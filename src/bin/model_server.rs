@@ -14,11 +14,83 @@
 //! | `[[stall:N]]`   |                 | go silent after N content deltas (0: before any byte)    |
 //!
 //! `--api-key K` makes it require `Authorization: Bearer K`.
+//!
+//! It notices when a client closes a streamed reply's connection (between pieces it checks
+//! the socket, every 10 ms while pacing) and stops writing. `GET /stats` reports what it saw,
+//! so tests can check what reached the model: `{"completions": N, "closedByClient": N,
+//! "lastClosedAtMs": ms|null, "lastRequest": <body>|null}`.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What the server has seen, for `GET /stats`.
+#[derive(Default)]
+struct Stats {
+    completions: u64,
+    closed_by_client: u64,
+    last_closed_at_ms: Option<u64>,
+    last_request: Option<Value>,
+}
+
+static STATS: Mutex<Stats> = Mutex::new(Stats {
+    completions: 0,
+    closed_by_client: 0,
+    last_closed_at_ms: None,
+    last_request: None,
+});
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn stats_json() -> Value {
+    let s = STATS.lock().unwrap_or_else(|e| e.into_inner());
+    json!({
+        "completions": s.completions,
+        "closedByClient": s.closed_by_client,
+        "lastClosedAtMs": s.last_closed_at_ms,
+        "lastRequest": s.last_request,
+    })
+}
+
+/// True once the client has closed its side: a non-blocking peek reads end-of-stream.
+fn client_gone(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let gone = match stream.peek(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    let _ = stream.set_nonblocking(false);
+    gone
+}
+
+/// Sleeps `pace`, checking every 10 ms whether the client left; true if it did.
+fn pace_or_gone(stream: &TcpStream, pace: Duration) -> bool {
+    let until = std::time::Instant::now() + pace;
+    loop {
+        if client_gone(stream) {
+            let mut s = STATS.lock().unwrap_or_else(|e| e.into_inner());
+            s.closed_by_client += 1;
+            s.last_closed_at_ms = Some(unix_ms());
+            return true;
+        }
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(10)));
+    }
+}
 
 #[derive(Clone, Default)]
 struct Config {
@@ -138,6 +210,7 @@ fn serve(mut stream: TcpStream, config: &Config) -> std::io::Result<()> {
     let req = read_request(&stream)?;
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/health") => respond(&mut stream, 200, &json!({ "status": "ok" })),
+        ("GET", "/stats") => respond(&mut stream, 200, &stats_json()),
         ("GET", "/v1/models") => respond(
             &mut stream,
             200,
@@ -154,7 +227,14 @@ fn serve(mut stream: TcpStream, config: &Config) -> std::io::Result<()> {
                 }
             }
             match serde_json::from_slice::<Value>(&req.body) {
-                Ok(body) => chat(&mut stream, config, &body),
+                Ok(body) => {
+                    {
+                        let mut s = STATS.lock().unwrap_or_else(|e| e.into_inner());
+                        s.completions += 1;
+                        s.last_request = Some(body.clone());
+                    }
+                    chat(&mut stream, config, &body)
+                }
                 Err(_) => respond(
                     &mut stream,
                     400,
@@ -283,7 +363,9 @@ fn chat(stream: &mut TcpStream, config: &Config, body: &Value) -> std::io::Resul
             std::thread::sleep(Duration::from_secs(300));
             return Ok(());
         }
-        std::thread::sleep(pace);
+        if pace_or_gone(out.stream, pace) {
+            return Ok(());
+        }
         out.event(&chunk(json!({ "content": piece }), Value::Null).to_string())?;
     }
     out.event(&chunk(json!({}), json!("stop")).to_string())?;

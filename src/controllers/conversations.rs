@@ -3,12 +3,14 @@
 use serde_json::{json, Value};
 use worker::Request;
 
+use crate::core::conversation::{Op, Page};
 use crate::core::error::ApiError;
 use crate::core::validate::Fields;
 use crate::core::{ids, time};
 use crate::edge::context::{json_body, Ctx, ListQuery, Reply};
+use crate::edge::conversation::ConversationObject;
 use crate::edge::crypto::random_bytes;
-use crate::edge::store::{ConversationRow, MessageRow};
+use crate::edge::store::ConversationRow;
 
 pub const DEFAULT_TITLE: &str = "New conversation";
 
@@ -21,26 +23,6 @@ pub fn conversation_json(c: &ConversationRow) -> Value {
         "createdAt": c.created_at,
         "updatedAt": c.updated_at,
         "lastMessageAt": c.last_message_at,
-    })
-}
-
-pub fn message_json(m: &MessageRow) -> Value {
-    let usage = match (m.prompt_tokens, m.completion_tokens, m.total_tokens) {
-        (Some(p), Some(c), Some(t)) => {
-            json!({ "promptTokens": p, "completionTokens": c, "totalTokens": t })
-        }
-        _ => Value::Null,
-    };
-    json!({
-        "id": m.id,
-        "conversationId": m.conversation_id,
-        "role": m.role,
-        "content": m.content,
-        "status": m.status,
-        "model": m.model,
-        "usage": usage,
-        "latencyMs": m.latency_ms,
-        "createdAt": m.created_at,
     })
 }
 
@@ -126,7 +108,16 @@ pub async fn rename(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError>
 
 pub async fn delete(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let user = ctx.principal()?.user_id().to_owned();
-    if !ctx.store()?.delete_conversation(&user, ctx.id()).await? {
+    let store = ctx.store()?;
+    store
+        .conversation(&user, ctx.id())
+        .await?
+        .ok_or(ApiError::NotFound("Conversation"))?;
+    // The object first (cancelling a running generation): a failure leaves the row to retry.
+    ConversationObject::get(&ctx.env, ctx.id())?
+        .call::<bool>(&Op::Wipe)
+        .await?;
+    if !store.delete_conversation(&user, ctx.id()).await? {
         return Err(ApiError::NotFound("Conversation"));
     }
     Reply::ok(json!({ "id": ctx.id(), "deleted": true }))
@@ -135,13 +126,15 @@ pub async fn delete(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 pub async fn messages(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
     let list = ListQuery::parse(req)?;
     let user = ctx.principal()?.user_id().to_owned();
-    let store = ctx.store()?;
-    store
+    ctx.store()?
         .conversation(&user, ctx.id())
         .await?
         .ok_or(ApiError::NotFound("Conversation"))?;
-    let (rows, total) = store
-        .messages_of(&user, ctx.id(), list.limit(), list.offset())
+    let page: Page = ConversationObject::get(&ctx.env, ctx.id())?
+        .call(&Op::List {
+            limit: list.limit(),
+            offset: list.offset(),
+        })
         .await?;
-    list.reply(rows.iter().map(message_json).collect::<Vec<_>>(), total)
+    list.reply(page.messages, page.total)
 }

@@ -38,5 +38,7 @@ pub async fn dispatch(id: RouteId, ctx: &mut Ctx, req: &mut Request) -> Result<R
         RouteId::ListMessages => conversations::messages(ctx, req).await,
         RouteId::SendMessage => messages::send(ctx, req).await,
         RouteId::StreamMessage => messages::stream(ctx, req).await,
+        RouteId::ResumeMessageStream => messages::resume(ctx, req).await,
+        RouteId::CancelMessage => messages::cancel(ctx).await,
     }
 }

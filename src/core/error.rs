@@ -44,6 +44,10 @@ pub enum ApiError {
         allow: Vec<&'static str>,
     },
     Conflict(String),
+    /// A reply is being generated in this conversation; `message_id` is the running one.
+    ConversationBusy {
+        message_id: String,
+    },
     PayloadTooLarge {
         limit: usize,
     },
@@ -57,6 +61,8 @@ pub enum ApiError {
     Internal(String),
     Upstream(String),
     UpstreamTimeout,
+    /// The conversation's object restarted mid-generation (a stream `error` event only).
+    GenerationInterrupted,
 }
 
 impl ApiError {
@@ -79,13 +85,14 @@ impl ApiError {
             InsufficientScope { .. } | Forbidden(_) => 403,
             NotFound(_) => 404,
             MethodNotAllowed { .. } => 405,
-            Conflict(_) => 409,
+            Conflict(_) | ConversationBusy { .. } => 409,
             PayloadTooLarge { .. } => 413,
             UnsupportedMediaType => 415,
             RateLimited { .. } => 429,
             Internal(_) => 500,
             Upstream(_) => 502,
             UpstreamTimeout => 504,
+            GenerationInterrupted => 503,
         }
     }
 
@@ -105,12 +112,14 @@ impl ApiError {
             NotFound(_) => "NOT_FOUND",
             MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Conflict(_) => "CONFLICT",
+            ConversationBusy { .. } => "CONVERSATION_BUSY",
             PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
             Internal(_) => "INTERNAL_ERROR",
             Upstream(_) => "UPSTREAM_ERROR",
             UpstreamTimeout => "UPSTREAM_TIMEOUT",
+            GenerationInterrupted => "GENERATION_INTERRUPTED",
         }
     }
 
@@ -141,6 +150,10 @@ impl ApiError {
                 format!("Method not allowed; this path accepts {}", allow.join(", "))
             }
             Conflict(why) => why.clone(),
+            ConversationBusy { .. } => {
+                "A reply is still being generated in this conversation; wait for it to finish or cancel it"
+                    .into()
+            }
             PayloadTooLarge { limit } => format!("Request body exceeds {limit} bytes"),
             UnsupportedMediaType => "Request body must be application/json".into(),
             RateLimited {
@@ -156,6 +169,9 @@ impl ApiError {
             }
             Upstream(_) => "The model provider returned an error".into(),
             UpstreamTimeout => "The model provider did not answer in time".into(),
+            GenerationInterrupted => {
+                "The reply was interrupted by a restart; the text so far is stored".into()
+            }
         }
     }
 
@@ -168,6 +184,7 @@ impl ApiError {
             }
             MethodNotAllowed { allow } => json!({ "allow": allow }),
             PayloadTooLarge { limit } => json!({ "limit": limit }),
+            ConversationBusy { message_id } => json!({ "messageId": message_id }),
             RateLimited {
                 reason,
                 retry_after,

@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod body;
 pub mod chat;
+pub mod conversation;
 pub mod credentials;
 pub mod envelope;
 pub mod error;

@@ -27,6 +27,8 @@ pub const ERROR_CODES: &[&str] = &[
     "INTERNAL_ERROR",
     "UPSTREAM_ERROR",
     "UPSTREAM_TIMEOUT",
+    "CONVERSATION_BUSY",
+    "GENERATION_INTERRUPTED",
 ];
 
 struct Op {
@@ -120,6 +122,13 @@ fn spec(id: RouteId) -> Op {
             .body(schema("MessageInput")),
         StreamMessage => Op { data: None, ..op("Send a message and stream the reply (Server-Sent Events)", "Messages", 200, json!({})) }
             .body(schema("MessageInput")),
+        ResumeMessageStream => Op { data: None, query: vec![
+                json!({ "name": "after", "in": "query", "description": "Send only the events with an id above this one (`Last-Event-ID` wins when both are sent)",
+                        "schema": { "type": "integer", "minimum": 0 } }),
+                json!({ "name": "Last-Event-ID", "in": "header", "description": "What a reconnecting EventSource sends: the last event id it saw",
+                        "schema": { "type": "string", "pattern": "^[0-9]+$" } }),
+            ], ..op("Resume (or replay) a reply's event stream after an event id", "Messages", 200, json!({})) },
+        CancelMessage => op("Cancel a reply being generated; a finished one is returned as it is", "Messages", 200, schema("CancelResult")),
     }
 }
 
@@ -194,11 +203,14 @@ fn operation(route: &super::routes::Route) -> Value {
             json!({ "description": o.summary, "content": content })
         }
         None => json!({
-            "description": "`text/event-stream`: `progress` at once, then `delta` per piece of the reply, then `complete` or `error`; each event has an `id:` counting from 1, and `: ping` comments keep a silent stream open.",
+            "description": "`text/event-stream`: `progress` at once, then `delta` per piece of the reply, then `complete` or `error`; each event has an `id:` counting from 1 (the same for every reader of the generation, so a dropped stream resumes with `Last-Event-ID`), and `: ping` comments keep a silent stream open. `X-Message-Id` names the reply.",
             "content": { "text/event-stream": { "schema": stream_event() } }
         }),
     };
     success["headers"] = rate_headers();
+    if o.data.is_none() {
+        success["headers"]["X-Message-Id"] = json!({ "description": "The id of the assistant message being streamed", "schema": { "type": "string" } });
+    }
     let mut responses = Map::new();
     responses.insert(o.status.to_string(), success);
     responses.insert(
@@ -206,9 +218,13 @@ fn operation(route: &super::routes::Route) -> Value {
         json!({ "$ref": "#/components/responses/Error" }),
     );
     let mut params: Vec<Value> = Vec::new();
-    if route.pattern.contains("{id}") {
+    for name in route
+        .pattern
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+    {
         params.push(
-            json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }),
+            json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }),
         );
     }
     params.extend(o.query);
@@ -362,14 +378,18 @@ fn components() -> Value {
             "ConversationRename": { "type": "object", "required": ["title"],
                 "properties": { "title": { "type": "string", "minLength": 1, "maxLength": 200 } } },
             "Usage": { "type": "object", "required": ["promptTokens", "completionTokens", "totalTokens"],
-                "properties": { "promptTokens": s("integer"), "completionTokens": s("integer"), "totalTokens": s("integer") } },
+                "properties": { "promptTokens": s("integer"), "completionTokens": s("integer"), "totalTokens": s("integer"),
+                    "estimated": { "type": "boolean", "description": "Present and true when the model reported no usage (cancelled, cut, interrupted): counted at about 4 characters a token" } } },
             "Message": { "type": "object",
                 "required": ["id", "conversationId", "role", "content", "status", "model", "usage", "latencyMs", "createdAt"],
                 "properties": { "id": s("string"), "conversationId": s("string"),
                     "role": { "type": "string", "enum": ["user", "assistant"] }, "content": s("string"),
-                    "status": { "type": "string", "enum": ["completed", "incomplete", "failed"] },
+                    "status": { "type": "string", "enum": ["completed", "generating", "cancelled", "incomplete", "failed"],
+                        "description": "`generating`: the reply is being written and `content` holds what has arrived; `cancelled`: stopped by a cancel; `incomplete`: cut short by the model or a restart, `content` holds what arrived; `failed`: nothing arrived" },
                     "model": ns("string"), "usage": { "oneOf": [schema("Usage"), { "type": "null" }] },
-                    "latencyMs": ns("integer"), "createdAt": time } },
+                    "latencyMs": ns("integer"), "citations": { "type": "array", "items": { "type": "object" } },
+                    "createdAt": time } },
+            "CancelResult": { "type": "object", "required": ["message"], "properties": { "message": schema("Message") } },
             "MessageInput": { "type": "object", "required": ["content"],
                 "properties": { "content": { "type": "string", "minLength": 1, "maxLength": 32000 } } },
             "Exchange": { "type": "object", "required": ["userMessage", "message", "usage"],
@@ -500,6 +520,10 @@ mod tests {
             ApiError::Internal(String::new()),
             ApiError::Upstream(String::new()),
             ApiError::UpstreamTimeout,
+            ApiError::ConversationBusy {
+                message_id: String::new(),
+            },
+            ApiError::GenerationInterrupted,
         ];
         let codes: Vec<&str> = samples.iter().map(ApiError::code).collect();
         assert_eq!(codes, ERROR_CODES);

@@ -27,6 +27,8 @@ pub enum RouteId {
     ListMessages,
     SendMessage,
     StreamMessage,
+    ResumeMessageStream,
+    CancelMessage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,13 +90,29 @@ pub static ROUTES: &[Route] = &[
     route("GET",    "/conversations/{id}/messages",       ListMessages,              Scoped(Scope::ReadOnly)),
     route("POST",   "/conversations/{id}/messages",       SendMessage,               Scoped(Scope::FullAccess)),
     route("POST",   "/conversations/{id}/messages/stream", StreamMessage,            Scoped(Scope::FullAccess)),
+    route("GET",    "/conversations/{id}/messages/{messageId}/stream", ResumeMessageStream, Scoped(Scope::ReadOnly)),
+    route("POST",   "/conversations/{id}/messages/{messageId}/cancel", CancelMessage,       Scoped(Scope::FullAccess)),
 ];
+
+/// The `{…}` segments of a matched path, in order: the resource id, then a child's id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathParams(Vec<String>);
+
+impl PathParams {
+    pub fn id(&self) -> Option<&str> {
+        self.0.first().map(String::as_str)
+    }
+
+    pub fn child_id(&self) -> Option<&str> {
+        self.0.get(1).map(String::as_str)
+    }
+}
 
 #[derive(Debug, PartialEq)]
 pub enum Resolved {
     Found {
         route: &'static Route,
-        id_param: Option<String>,
+        params: PathParams,
     },
     /// The path exists but not with this method; `allow` lists the methods it has.
     MethodNotAllowed {
@@ -122,11 +140,11 @@ pub fn resolve(method: &str, path: &str) -> Resolved {
     };
     let mut allow = Vec::new();
     for route in ROUTES {
-        let Some(id_param) = match_pattern(route.pattern, rest) else {
+        let Some(params) = match_pattern(route.pattern, rest) else {
             continue;
         };
         if route.method == method || (method == "HEAD" && route.method == "GET") {
-            return Resolved::Found { route, id_param };
+            return Resolved::Found { route, params };
         }
         allow.push(route.method);
     }
@@ -146,15 +164,15 @@ pub fn methods_for(path: &str) -> Vec<&'static str> {
     }
 }
 
-/// `Some(param)` when the pattern matches; the inner option holds the `{id}` segment.
-fn match_pattern(pattern: &str, path: &str) -> Option<Option<String>> {
-    let mut param = None;
+/// `Some(params)` when the pattern matches; each `{name}` takes one non-empty segment.
+fn match_pattern(pattern: &str, path: &str) -> Option<PathParams> {
+    let mut params = Vec::new();
     let mut pat = pattern.split('/');
     let mut seg = path.split('/');
     loop {
         match (pat.next(), seg.next()) {
-            (None, None) => return Some(param),
-            (Some("{id}"), Some(s)) if !s.is_empty() => param = Some(s.to_owned()),
+            (None, None) => return Some(PathParams(params)),
+            (Some(p), Some(s)) if p.starts_with('{') && !s.is_empty() => params.push(s.to_owned()),
             (Some(p), Some(s)) if p == s => {}
             _ => return None,
         }
@@ -167,12 +185,29 @@ mod tests {
 
     #[test]
     fn finds_routes_and_params() {
-        let Resolved::Found { route, id_param } = resolve("DELETE", "/api/v1/auth/api-keys/key_1")
+        let Resolved::Found { route, params } = resolve("DELETE", "/api/v1/auth/api-keys/key_1")
         else {
             panic!()
         };
         assert_eq!(route.id, RevokeApiKey);
-        assert_eq!(id_param.as_deref(), Some("key_1"));
+        assert_eq!(params.id(), Some("key_1"));
+        let Resolved::Found { route, params } =
+            resolve("POST", "/api/v1/conversations/conv_1/messages/msg_2/cancel")
+        else {
+            panic!()
+        };
+        assert_eq!(route.id, CancelMessage);
+        assert_eq!(
+            (params.id(), params.child_id()),
+            (Some("conv_1"), Some("msg_2"))
+        );
+        // A literal segment is not a parameter: `/messages/stream` stays the POST route.
+        assert_eq!(
+            resolve("GET", "/api/v1/conversations/c/messages/stream"),
+            Resolved::MethodNotAllowed {
+                allow: vec!["POST", "OPTIONS"]
+            }
+        );
         assert!(matches!(
             resolve("GET", "/api/v1/health/"),
             Resolved::Found { .. }

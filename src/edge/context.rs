@@ -7,6 +7,7 @@ use crate::core::body;
 use crate::core::credentials::Scope;
 use crate::core::envelope::Pagination;
 use crate::core::error::ApiError;
+use crate::core::routes::PathParams;
 use crate::core::validate::page_params;
 
 use super::store::Store;
@@ -51,7 +52,7 @@ pub struct Ctx {
     pub request_id: String,
     pub now_ms: i64,
     pub principal: Option<Principal>,
-    pub id_param: Option<String>,
+    pub params: PathParams,
 }
 
 impl Ctx {
@@ -65,7 +66,12 @@ impl Ctx {
     }
 
     pub fn id(&self) -> &str {
-        self.id_param.as_deref().unwrap_or_default()
+        self.params.id().unwrap_or_default()
+    }
+
+    /// The second path parameter (a message of a conversation).
+    pub fn child_id(&self) -> &str {
+        self.params.child_id().unwrap_or_default()
     }
 
     pub fn client_ip(req: &Request) -> String {

@@ -3,6 +3,7 @@
 pub mod authn;
 pub mod config;
 pub mod context;
+pub mod conversation;
 pub mod crypto;
 pub mod log;
 pub mod pipeline;

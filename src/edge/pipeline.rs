@@ -30,7 +30,7 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
         request_id,
         now_ms,
         principal: None,
-        id_param: None,
+        params: Default::default(),
     };
     let mut limit: Option<(Policy, Decision)> = None;
     let outcome = if path == routes::BASE || path.starts_with("/api/v1/") {
@@ -40,8 +40,8 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
                 respond::preflight(cors_origin.as_deref(), &allow),
             )),
             Resolved::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed { allow }),
-            Resolved::Found { route, id_param } => {
-                ctx.id_param = id_param;
+            Resolved::Found { route, params } => {
+                ctx.params = params;
                 run(route, &mut ctx, &mut req, &mut limit).await
             }
         }

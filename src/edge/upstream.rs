@@ -7,7 +7,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use std::future::Future;
 use std::time::Duration;
-use worker::{AbortController, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{AbortSignal, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::core::chat::{self, Chunk};
 use crate::core::error::ApiError;
@@ -20,6 +20,8 @@ pub struct Upstream {
     api_key: Option<String>,
     first_byte_ms: u64,
     idle_ms: u64,
+    /// The whole generation's deadline (`GENERATION_MAX_SECS`).
+    total_ms: u64,
     ping_ms: u64,
 }
 
@@ -40,31 +42,29 @@ impl Upstream {
             api_key: config::secret(env, "UPSTREAM_API_KEY").ok(),
             first_byte_ms: config::var_u64(env, "UPSTREAM_FIRST_BYTE_TIMEOUT_MS", 30_000),
             idle_ms: config::var_u64(env, "UPSTREAM_IDLE_TIMEOUT_MS", 60_000),
+            total_ms: config::var_u64(env, "GENERATION_MAX_SECS", 300) * 1000,
             ping_ms: config::var_u64(env, "SSE_PING_SECS", 15) * 1000,
         }
     }
 
-    /// Runs one completion. Returns what arrived, and the error that cut it short if any: the
-    /// caller stores partial text either way.
+    /// Runs one completion under `signal` (whoever owns its controller can abort it). Returns
+    /// what arrived, and the error that cut it short if any: the caller stores partial text
+    /// either way, and aborts the controller on an error so the upstream stops its work.
     pub async fn complete(
         &self,
         body: &Value,
+        signal: &AbortSignal,
         mut on: impl FnMut(Progress),
     ) -> (chat::Reply, Option<ApiError>) {
         let mut reply = chat::Reply::default();
-        let controller = AbortController::default();
-        let result = self.run(body, &controller, &mut reply, &mut on).await;
-        if result.is_err() {
-            // Stop the upstream work we will not read.
-            controller.abort();
-        }
+        let result = self.run(body, signal, &mut reply, &mut on).await;
         (reply, result.err())
     }
 
     async fn run(
         &self,
         body: &Value,
-        controller: &AbortController,
+        signal: &AbortSignal,
         reply: &mut chat::Reply,
         on: &mut impl FnMut(Progress),
     ) -> Result<(), ApiError> {
@@ -82,9 +82,8 @@ impl Upstream {
         let request = Request::new_with_init(&url, &init)
             .map_err(|_| ApiError::Upstream("bad upstream URL".into()))?;
 
-        let signal = controller.signal();
         let fetch = Fetch::Request(request);
-        let mut sending = Box::pin(fetch.send_with_signal(&signal));
+        let mut sending = Box::pin(fetch.send_with_signal(signal));
         let started = worker::Date::now().as_millis();
         let mut response = self
             .wait(&mut sending, self.first_byte_ms, on)
@@ -105,10 +104,11 @@ impl Upstream {
         while !reply.done {
             let spent = worker::Date::now().as_millis() - started;
             let limit = if first {
-                self.first_byte_ms.saturating_sub(spent).max(1)
+                self.first_byte_ms.saturating_sub(spent)
             } else {
                 self.idle_ms
             };
+            let limit = limit.min(self.total_ms.saturating_sub(spent)).max(1);
             let mut next = bytes.next();
             let chunk = match self
                 .wait(&mut next, limit, on)

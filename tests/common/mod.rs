@@ -30,14 +30,16 @@ fn free_port() -> u16 {
 }
 
 /// Starts `program args…` in its own process group under a shell that kills that group as
-/// soon as its stdin (held by this process) closes.
+/// soon as its stdin (held by this process) closes — with SIGKILL if the line it reads says
+/// `kill` (a crash, for restart tests), else with SIGTERM.
 fn spawn_guarded(program: &Path, args: &[String], log: Option<&Path>) -> Child {
     let redirect = match log {
         Some(path) => format!(">'{}' 2>&1", path.display()),
         None => String::new(),
     };
     let script = format!(
-        "set -m; \"$@\" {redirect} & child=$!; read -r _; kill -TERM -- -$child 2>/dev/null; wait"
+        "set -m; \"$@\" {redirect} & child=$!; read -r how; \
+         if [ \"$how\" = kill ]; then kill -KILL -- -$child; else kill -TERM -- -$child; fi 2>/dev/null; wait"
     );
     command("bash")
         .arg("-c")
@@ -253,13 +255,34 @@ impl TestApp {
 
     /// Opens a streaming POST; the reply's events can then be read one by one as they arrive.
     pub fn open_stream(&self, path: &str, auth: Auth, body: Value) -> EventStream {
+        self.try_stream("POST", path, auth, &[], Some(body))
+            .unwrap_or_else(|r| panic!("stream refused: {} {}", r.status, r.text))
+    }
+
+    /// Opens a stream with any method and headers; a refusal comes back as the JSON reply.
+    pub fn try_stream(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Auth,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Result<EventStream, Box<Reply>> {
         let started = Instant::now();
-        let result = auth
-            .apply(ureq::post(&self.url(path)).timeout(Duration::from_secs(60)))
-            .set("Content-Type", "application/json")
-            .send_string(&body.to_string());
+        let mut req =
+            auth.apply(ureq::request(method, &self.url(path)).timeout(Duration::from_secs(60)));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let result = match body {
+            Some(b) => req
+                .set("Content-Type", "application/json")
+                .send_string(&b.to_string()),
+            None => req.call(),
+        };
         match result {
-            Ok(resp) => EventStream {
+            Ok(resp) if resp.content_type() == "text/event-stream" => Ok(EventStream {
+                message_id: resp.header("X-Message-Id").map(str::to_owned),
                 status: resp.status(),
                 content_type: resp.header("Content-Type").unwrap_or_default().to_owned(),
                 reader: Some(resp.into_reader()),
@@ -267,12 +290,27 @@ impl TestApp {
                 pending: std::collections::VecDeque::new(),
                 started,
                 raw: String::new(),
-            },
-            Err(ureq::Error::Status(code, resp)) => {
-                panic!("stream refused: {code} {}", resp.into_string().unwrap())
-            }
-            Err(e) => panic!("transport error: {e}"),
+            }),
+            other => Err(Box::new(Reply::from(other))),
         }
+    }
+
+    /// What the model server has seen (`GET /stats` of the model server).
+    pub fn model_stats(&self) -> Value {
+        ureq::get(&format!("{}/stats", self.model_url))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap()
+    }
+
+    /// Kills the worker's whole process group with SIGKILL, as a crash would, and waits for it.
+    pub fn crash_worker(&mut self) {
+        use std::io::Write;
+        if let Some(mut stdin) = self.worker.stdin.take() {
+            let _ = stdin.write_all(b"kill\n");
+        }
+        let _ = self.worker.wait();
     }
 
     // --- fixtures ---
@@ -405,6 +443,8 @@ impl Reply {
 /// A Server-Sent Events reply read incrementally, each event stamped with its arrival time.
 pub struct EventStream {
     pub status: u16,
+    /// `X-Message-Id`: the reply being streamed.
+    pub message_id: Option<String>,
     pub content_type: String,
     reader: Option<Box<dyn Read + Send + Sync + 'static>>,
     parser: twinexpert::core::sse::Parser,
@@ -457,8 +497,33 @@ impl EventStream {
         (out, self.raw)
     }
 
+    /// Reads events until one satisfies `stop` (returned with all before it), or the end.
+    pub fn read_until(&mut self, mut stop: impl FnMut(&Ev) -> bool) -> Vec<Ev> {
+        let mut out = Vec::new();
+        while let Some(e) = self.next_event() {
+            let done = stop(&e);
+            out.push(e);
+            if done {
+                break;
+            }
+        }
+        out
+    }
+
     /// Closes the connection, as a client that goes away would.
     pub fn disconnect(mut self) {
         self.reader = None;
+    }
+}
+
+/// Polls `check` every 50 ms until it gives a value, or panics naming `what` after `timeout`.
+pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

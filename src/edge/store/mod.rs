@@ -6,7 +6,7 @@ mod conversations;
 mod twins;
 
 pub use accounts::{ApiKeyRow, UserRow};
-pub use conversations::{ConversationRow, MessageRow};
+pub use conversations::ConversationRow;
 pub use twins::TwinRow;
 
 use serde::de::DeserializeOwned;

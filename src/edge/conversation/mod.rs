@@ -1,0 +1,10 @@
+//! A conversation's Durable Object (its messages and its running generation) and the
+//! Worker's client for it.
+
+mod client;
+mod object;
+mod readers;
+mod storage;
+
+pub use client::ConversationObject;
+pub use object::Conversation;

@@ -1,0 +1,470 @@
+//! The conversation's Durable Object: one instance per conversation owns its messages and its
+//! running generation.
+//!
+//! A turn is started by a request (`Op::Start`), which stores the question and the reply
+//! (status `generating`, event 1 logged) and sets an alarm for now. The generation runs inside
+//! `alarm()`: an alarm is an event of the object's own, so no Worker request has to stay alive
+//! for it (a Worker's `waitUntil` work is cut ~30 s after its client leaves), and the platform
+//! does not evict an object while its alarm handler runs (15 min wall-clock limit, more than
+//! `GENERATION_MAX_SECS`). Before calling the model it arms a watchdog alarm: if the object
+//! dies mid-generation, that alarm fires in the next instance, which finds the reply still
+//! `generating` with no generation in its memory and settles it as interrupted. Every request
+//! that touches the conversation does the same check first, so nothing stays `generating`.
+//!
+//! Every event is logged in the object's SQLite as it is sent; readers (the starting request
+//! and any resumed ones) are TransformStreams the events are written into.
+
+use futures::channel::oneshot;
+use serde::Serialize;
+use serde_json::Value;
+use std::cell::RefCell;
+use worker::{durable_object, AbortController, Date, Env, Request, Response, State};
+
+use crate::core::conversation::{
+    self as conv, EventLog, Message, MessageUsage, Op, Page, Refusal, Role, Status, TurnRequest,
+    TurnResult,
+};
+use crate::core::error::ApiError;
+use crate::core::{chat, ids, sse, time};
+use crate::edge::crypto::random_bytes;
+use crate::edge::store::Store;
+use crate::edge::upstream::{Progress, Upstream};
+
+use super::readers::{self, Ignore, Readers};
+use super::storage::Storage;
+
+/// How long after a generation starts the watchdog looks at it (and again while it runs).
+const WATCHDOG_MS: i64 = 5_000;
+/// The text of a running reply is written to its row at least this often…
+const FLUSH_EVERY_MS: i64 = 250;
+/// …or once this many bytes have arrived since the last write.
+const FLUSH_EVERY_BYTES: usize = 2048;
+/// The most history rows read before trimming to the token budget.
+const HISTORY_ROWS: u64 = 100;
+
+/// The generation this instance is running.
+struct Live {
+    user: Message,
+    reply: Message,
+    log: EventLog,
+    readers: Readers,
+    /// Plain (non-streamed) requests waiting for the end of the turn.
+    waiters: Vec<oneshot::Sender<Result<TurnResult, Refusal>>>,
+    controller: Option<AbortController>,
+    finished: bool,
+    started_ms: i64,
+    prompt_estimate: i64,
+    flushed_ms: i64,
+    unflushed_bytes: usize,
+}
+
+/// What the alarm needs to run a started turn.
+struct Job {
+    message_id: String,
+    body: Value,
+}
+
+#[durable_object]
+pub struct Conversation {
+    state: State,
+    env: Env,
+    storage: Storage,
+    live: RefCell<Option<Live>>,
+    job: RefCell<Option<Job>>,
+    ignore: Ignore,
+}
+
+impl From<worker::Error> for Refusal {
+    fn from(e: worker::Error) -> Refusal {
+        Refusal::Internal {
+            detail: format!("conversation object: {e}"),
+        }
+    }
+}
+
+fn answer<T: Serialize>(outcome: Result<T, Refusal>) -> worker::Result<Response> {
+    Response::from_json(&outcome)
+}
+
+fn now_ms() -> i64 {
+    Date::now().as_millis() as i64
+}
+
+impl worker::DurableObject for Conversation {
+    fn new(state: State, env: Env) -> Self {
+        let storage = Storage::new(state.storage());
+        Conversation {
+            state,
+            env,
+            storage,
+            live: RefCell::new(None),
+            job: RefCell::new(None),
+            ignore: Ignore::default(),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        match serde_json::from_str::<Op>(&req.text().await?)? {
+            Op::Start { turn, stream } => self.start(turn, stream).await,
+            Op::List { limit, offset } => answer(self.list(limit, offset)),
+            Op::Resume { message_id, after } => match self.resume(&message_id, after) {
+                Ok(resp) => Ok(resp),
+                Err(refusal) => answer::<()>(Err(refusal)),
+            },
+            Op::Cancel { message_id } => answer(self.cancel(&message_id)),
+            Op::Wipe => answer(self.wipe().await),
+        }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        let job = self.job.borrow_mut().take();
+        match job {
+            Some(job) => self.generate(job).await,
+            None if self.is_running() => self.arm_watchdog().await,
+            // Nothing runs here: a `generating` reply was left by an instance that died.
+            None => {
+                let _ = self.settle_interrupted();
+            }
+        }
+        Response::ok("")
+    }
+}
+
+impl Conversation {
+    fn is_running(&self) -> bool {
+        self.live.borrow().as_ref().is_some_and(|l| !l.finished)
+    }
+
+    async fn arm_watchdog(&self) {
+        let _ = self.state.storage().set_alarm(WATCHDOG_MS).await;
+    }
+
+    async fn start(&self, turn: TurnRequest, stream: bool) -> worker::Result<Response> {
+        // Everything up to `live` being set is synchronous: two turns sent at once cannot
+        // both pass the busy check.
+        let started = match self.open_turn(&turn) {
+            Ok(started) => started,
+            Err(refusal) => return answer::<()>(Err(refusal)),
+        };
+        self.state.storage().set_alarm(0).await?;
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut guard = self.live.borrow_mut();
+            let Some(live) = guard.as_mut().filter(|l| l.reply.id == started) else {
+                return answer::<()>(Err(Refusal::Internal {
+                    detail: "the turn was replaced before it was attached".into(),
+                }));
+            };
+            if stream {
+                let (reader, resp) = readers::open(&started)?;
+                for e in live.log.after(0) {
+                    reader.send(&e.frame(), &self.ignore);
+                }
+                if live.finished {
+                    reader.close(&self.ignore);
+                } else {
+                    live.readers.add(reader);
+                }
+                return Ok(resp);
+            }
+            if live.finished {
+                return answer(Ok(TurnResult {
+                    user_message: live.user.clone(),
+                    message: live.reply.clone(),
+                    usage: live.reply.usage,
+                }));
+            }
+            live.waiters.push(tx);
+        }
+        let outcome = rx.await.unwrap_or_else(|_| {
+            Err(Refusal::Internal {
+                detail: "the turn ended without an outcome".into(),
+            })
+        });
+        answer(outcome)
+    }
+
+    /// Stores the question and the reply-to-be, logs event 1 and queues the generation;
+    /// returns the reply's id.
+    fn open_turn(&self, turn: &TurnRequest) -> Result<String, Refusal> {
+        self.settle_interrupted()?;
+        if let Some(live) = self.live.borrow().as_ref().filter(|l| !l.finished) {
+            return Err(Refusal::Busy {
+                message_id: live.reply.id.clone(),
+            });
+        }
+        let history = self.storage.history(HISTORY_ROWS)?;
+        let history = chat::trim_history(&history, turn.history_budget);
+        let body = chat::request_body(&turn.model, &turn.system_prompt, history, &turn.content);
+        let prompt_estimate = conv::prompt_estimate(&body);
+        let now = now_ms();
+        let message = |role, content: &str, status, model: Option<&str>| Message {
+            id: ids::prefixed("msg", &random_bytes::<24>()),
+            conversation_id: turn.conversation_id.clone(),
+            role,
+            content: content.to_owned(),
+            status,
+            model: model.map(str::to_owned),
+            usage: None,
+            latency_ms: None,
+            citations: vec![],
+            created_at: time::rfc3339_ms(now),
+        };
+        let user = message(Role::User, &turn.content, Status::Completed, None);
+        let reply = message(Role::Assistant, "", Status::Generating, Some(&turn.model));
+        self.storage.insert(&user, 0)?;
+        self.storage.insert(&reply, prompt_estimate)?;
+        let mut log = EventLog::default();
+        let first = log.push("progress", &conv::progress("accepted", &user.id, &reply.id));
+        self.storage.log_event(&reply.id, first)?;
+        let id = reply.id.clone();
+        *self.job.borrow_mut() = Some(Job {
+            message_id: id.clone(),
+            body,
+        });
+        *self.live.borrow_mut() = Some(Live {
+            user,
+            reply,
+            log,
+            readers: Readers::default(),
+            waiters: Vec::new(),
+            controller: Some(AbortController::default()),
+            finished: false,
+            started_ms: now,
+            prompt_estimate,
+            flushed_ms: now,
+            unflushed_bytes: 0,
+        });
+        Ok(id)
+    }
+
+    /// Runs the model call of a started turn (inside `alarm()`).
+    async fn generate(&self, job: Job) {
+        let Some(signal) = self.with_live(&job.message_id, |l| {
+            l.controller.as_ref().map(AbortController::signal)
+        }) else {
+            return;
+        };
+        let Some(signal) = signal else { return };
+        // Off the path to the first token: the watchdog and the conversation row's counters
+        // are written while the model is being called.
+        let storage = self.state.storage();
+        self.state.wait_until(async move {
+            let _ = storage.set_alarm(WATCHDOG_MS).await;
+        });
+        let conversation_id = self
+            .with_live(&job.message_id, |l| l.reply.conversation_id.clone())
+            .unwrap_or_default();
+        self.touch_conversation(&conversation_id, 2);
+
+        let upstream = Upstream::from_env(&self.env);
+        let (reply, failure) = upstream
+            .complete(&job.body, &signal, |p| self.on_progress(&job.message_id, p))
+            .await;
+        let ended = self.with_live(&job.message_id, |live| {
+            if failure.is_some() {
+                if let Some(c) = live.controller.take() {
+                    c.abort();
+                }
+            }
+            let status = match &failure {
+                None => Status::Completed,
+                Some(_) => Status::cut_short(&live.reply.content),
+            };
+            let usage = MessageUsage::of(reply.usage, live.prompt_estimate, &live.reply.content);
+            self.settle(live, status, usage, failure.as_ref());
+        });
+        if ended.is_some() {
+            self.touch_conversation(&conversation_id, 0);
+        }
+    }
+
+    /// Runs `f` on the live generation of `message_id` if it is still running here.
+    fn with_live<T>(&self, message_id: &str, f: impl FnOnce(&mut Live) -> T) -> Option<T> {
+        let mut live = self.live.borrow_mut();
+        live.as_mut()
+            .filter(|l| l.reply.id == message_id && !l.finished)
+            .map(f)
+    }
+
+    fn on_progress(&self, message_id: &str, p: Progress) {
+        self.with_live(message_id, |live| match p {
+            Progress::Generating => {
+                let data = conv::progress("generating", &live.user.id, &live.reply.id);
+                self.emit(live, "progress", &data);
+            }
+            Progress::Delta(text) => {
+                live.reply.content.push_str(text);
+                live.unflushed_bytes += text.len();
+                self.emit(live, "delta", &conv::delta(text));
+                let now = now_ms();
+                if live.unflushed_bytes >= FLUSH_EVERY_BYTES
+                    || now - live.flushed_ms >= FLUSH_EVERY_MS
+                {
+                    let _ = self
+                        .storage
+                        .update_text(&live.reply.id, &live.reply.content);
+                    live.flushed_ms = now;
+                    live.unflushed_bytes = 0;
+                }
+            }
+            Progress::Idle => live.readers.broadcast(sse::PING, &self.ignore),
+        });
+    }
+
+    /// Logs an event (persisted at once) and sends it to every reader.
+    fn emit(&self, live: &mut Live, event: &str, data: &Value) {
+        let e = live.log.push(event, data);
+        let _ = self.storage.log_event(&live.reply.id, e);
+        let frame = e.frame();
+        live.readers.broadcast(&frame, &self.ignore);
+    }
+
+    /// Ends the generation: stores the reply as it ends, sends `complete` (or `error`) to
+    /// every reader and closes them, and answers the waiting plain requests.
+    fn settle(
+        &self,
+        live: &mut Live,
+        status: Status,
+        usage: MessageUsage,
+        failure: Option<&ApiError>,
+    ) {
+        live.reply.status = status;
+        live.reply.usage = Some(usage);
+        live.reply.latency_ms = Some(now_ms() - live.started_ms);
+        let _ = self.storage.update_reply(&live.reply);
+        match failure {
+            None => self.emit(live, "complete", &conv::complete(&live.reply)),
+            Some(err) => self.emit(live, "error", &conv::error_event(err)),
+        }
+        live.finished = true;
+        live.readers.close_all(&self.ignore);
+        for waiter in live.waiters.drain(..) {
+            let _ = waiter.send(match failure {
+                None => Ok(TurnResult {
+                    user_message: live.user.clone(),
+                    message: live.reply.clone(),
+                    usage: live.reply.usage,
+                }),
+                Some(err) => Err(Refusal::from(err)),
+            });
+        }
+    }
+
+    /// A reply left `generating` by an instance that died becomes `incomplete` (or `failed`)
+    /// with the text its log holds, and its log ends with `GENERATION_INTERRUPTED`.
+    fn settle_interrupted(&self) -> Result<(), Refusal> {
+        if self.is_running() {
+            return Ok(());
+        }
+        for stored in self.storage.generating()? {
+            let mut reply = stored.message;
+            let mut log = EventLog::from_events(self.storage.events(&reply.id, 0)?);
+            reply.content = log.text();
+            reply.status = Status::cut_short(&reply.content);
+            reply.usage = Some(MessageUsage::of(
+                None,
+                stored.prompt_estimate,
+                &reply.content,
+            ));
+            self.storage.update_reply(&reply)?;
+            let e = log.push(
+                "error",
+                &conv::error_event(&ApiError::GenerationInterrupted),
+            );
+            self.storage.log_event(&reply.id, e)?;
+            self.touch_conversation(&reply.conversation_id, 0);
+        }
+        Ok(())
+    }
+
+    /// Moves the conversation row's counters and activity time in D1, in the background.
+    fn touch_conversation(&self, conversation_id: &str, added_messages: i64) {
+        let conversation_id = conversation_id.to_owned();
+        let env = self.env.clone();
+        let at = time::rfc3339_ms(now_ms());
+        self.state.wait_until(async move {
+            if let Ok(store) = Store::new(&env) {
+                let _ = store
+                    .touch_conversation(&conversation_id, added_messages, &at)
+                    .await;
+            }
+        });
+    }
+
+    fn list(&self, limit: u64, offset: u64) -> Result<Page, Refusal> {
+        self.settle_interrupted()?;
+        let (mut messages, total) = self.storage.page(limit, offset)?;
+        // A running reply's row may lag its text by up to one flush interval.
+        if let Some(live) = self.live.borrow().as_ref().filter(|l| !l.finished) {
+            for m in messages.iter_mut().filter(|m| m.id == live.reply.id) {
+                m.content.clone_from(&live.reply.content);
+            }
+        }
+        Ok(Page { messages, total })
+    }
+
+    /// The reply `message_id`, or 404 for a user message or an unknown id.
+    fn reply(&self, message_id: &str) -> Result<Message, Refusal> {
+        self.settle_interrupted()?;
+        match self.storage.message(message_id)? {
+            Some(s) if s.message.role == Role::Assistant => Ok(s.message),
+            _ => Err(Refusal::NotFound),
+        }
+    }
+
+    fn resume(&self, message_id: &str, after: u64) -> Result<Response, Refusal> {
+        self.reply(message_id)?;
+        let (reader, resp) = readers::open(message_id)?;
+        let attached = self.with_live(message_id, |live| {
+            for e in live.log.after(after) {
+                reader.send(&e.frame(), &self.ignore);
+            }
+        });
+        match attached {
+            Some(()) => {
+                if let Some(live) = self.live.borrow_mut().as_mut() {
+                    live.readers.add(reader);
+                }
+            }
+            None => {
+                for e in self.storage.events(message_id, after)? {
+                    reader.send(&e.frame(), &self.ignore);
+                }
+                reader.close(&self.ignore);
+            }
+        }
+        Ok(resp)
+    }
+
+    fn cancel(&self, message_id: &str) -> Result<Message, Refusal> {
+        self.reply(message_id)?;
+        let cancelled = self.with_live(message_id, |live| {
+            let usage = MessageUsage::of(None, live.prompt_estimate, &live.reply.content);
+            self.settle(live, Status::Cancelled, usage, None);
+            // After `complete` went out: the read loop stops, no delta follows.
+            if let Some(c) = live.controller.take() {
+                c.abort();
+            }
+            live.reply.clone()
+        });
+        match cancelled {
+            Some(message) => {
+                self.touch_conversation(&message.conversation_id, 0);
+                Ok(message)
+            }
+            None => self.reply(message_id),
+        }
+    }
+
+    async fn wipe(&self) -> Result<bool, Refusal> {
+        let running = self.live.borrow().as_ref().map(|l| l.reply.id.clone());
+        if let Some(id) = running {
+            self.cancel(&id).ok();
+        }
+        self.job.borrow_mut().take();
+        self.live.borrow_mut().take();
+        self.storage.wipe().await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,83 @@
+//! The readers of a generation. Each reader's response body is the readable side of a
+//! TransformStream; the object writes SSE frames into the writable side. Writes are never
+//! awaited (one slow reader must not stall the others or the generation), and a reader whose
+//! client has gone is dropped at its next write.
+
+use worker::js_sys::{Promise, Uint8Array};
+use worker::wasm_bindgen::closure::Closure;
+use worker::wasm_bindgen::JsValue;
+use worker::{Headers, Response, ResponseBody};
+
+use web_sys::{TransformStream, WritableStreamDefaultWriter};
+
+pub struct Reader {
+    writer: WritableStreamDefaultWriter,
+}
+
+/// A new reader and the SSE response whose body it feeds.
+pub fn open(message_id: &str) -> worker::Result<(Reader, Response)> {
+    let pipe = TransformStream::new().map_err(js_err)?;
+    let writer = pipe.writable().get_writer().map_err(js_err)?;
+    let headers = Headers::new();
+    headers.set("Content-Type", "text/event-stream; charset=utf-8")?;
+    headers.set("Cache-Control", "no-cache")?;
+    headers.set("X-Accel-Buffering", "no")?;
+    headers.set("X-Message-Id", message_id)?;
+    let resp = Response::from_body(ResponseBody::Stream(pipe.readable()))?.with_headers(headers);
+    Ok((Reader { writer }, resp))
+}
+
+fn js_err(e: JsValue) -> worker::Error {
+    worker::Error::JsError(format!("{e:?}"))
+}
+
+/// Swallows the rejection of a write to a reader that has gone (its stream is errored).
+pub struct Ignore(Closure<dyn FnMut(JsValue)>);
+
+impl Default for Ignore {
+    fn default() -> Self {
+        Ignore(Closure::new(|_: JsValue| {}))
+    }
+}
+
+impl Reader {
+    /// Queues `frame`; false when the reader's client has gone (drop the reader then).
+    pub fn send(&self, frame: &str, ignore: &Ignore) -> bool {
+        // `desiredSize` is null once the readable side was cancelled (the client went away).
+        if !matches!(self.writer.desired_size(), Ok(Some(_))) {
+            return false;
+        }
+        let bytes = Uint8Array::from(frame.as_bytes());
+        let written: Promise = self.writer.write_with_chunk(&bytes);
+        let _ = written.catch(&ignore.0);
+        true
+    }
+
+    /// Ends the reader's stream after what was queued.
+    pub fn close(self, ignore: &Ignore) {
+        let _ = self.writer.close().catch(&ignore.0);
+    }
+}
+
+/// Every reader of one generation.
+#[derive(Default)]
+pub struct Readers {
+    readers: Vec<Reader>,
+}
+
+impl Readers {
+    pub fn add(&mut self, reader: Reader) {
+        self.readers.push(reader);
+    }
+
+    /// Sends `frame` to every reader still there.
+    pub fn broadcast(&mut self, frame: &str, ignore: &Ignore) {
+        self.readers.retain(|r| r.send(frame, ignore));
+    }
+
+    pub fn close_all(&mut self, ignore: &Ignore) {
+        for r in self.readers.drain(..) {
+            r.close(ignore);
+        }
+    }
+}
