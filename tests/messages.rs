@@ -215,9 +215,10 @@ fn a_client_that_disconnects_still_gets_its_reply_stored_completed() {
     let message_id = message_id.unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     let stored = loop {
+        // The reply is in history from the start (`generating`); wait for it to end.
         if let Some(m) = history(&key, &conv)
             .into_iter()
-            .find(|m| m["id"] == message_id.as_str())
+            .find(|m| m["id"] == message_id.as_str() && m["status"] != "generating")
         {
             break m;
         }

@@ -252,10 +252,12 @@ impl Conversation {
         self.state.wait_until(async move {
             let _ = storage.set_alarm(WATCHDOG_MS).await;
         });
-        let conversation_id = self
-            .with_live(&job.message_id, |l| l.reply.conversation_id.clone())
+        let (conversation_id, created_at) = self
+            .with_live(&job.message_id, |l| {
+                (l.reply.conversation_id.clone(), l.reply.created_at.clone())
+            })
             .unwrap_or_default();
-        self.touch_conversation(&conversation_id, 2);
+        self.touch_conversation(&conversation_id, 2, Some(&created_at));
 
         let upstream = Upstream::from_env(&self.env);
         let (reply, failure) = upstream
@@ -275,7 +277,7 @@ impl Conversation {
             self.settle(live, status, usage, failure.as_ref());
         });
         if ended.is_some() {
-            self.touch_conversation(&conversation_id, 0);
+            self.touch_conversation(&conversation_id, 0, None);
         }
     }
 
@@ -373,16 +375,17 @@ impl Conversation {
                 &conv::error_event(&ApiError::GenerationInterrupted),
             );
             self.storage.log_event(&reply.id, e)?;
-            self.touch_conversation(&reply.conversation_id, 0);
+            self.touch_conversation(&reply.conversation_id, 0, None);
         }
         Ok(())
     }
 
     /// Moves the conversation row's counters and activity time in D1, in the background.
-    fn touch_conversation(&self, conversation_id: &str, added_messages: i64) {
+    /// `at` defaults to now; a turn's start passes its messages' own time.
+    fn touch_conversation(&self, conversation_id: &str, added_messages: i64, at: Option<&str>) {
         let conversation_id = conversation_id.to_owned();
         let env = self.env.clone();
-        let at = time::rfc3339_ms(now_ms());
+        let at = at.map_or_else(|| time::rfc3339_ms(now_ms()), str::to_owned);
         self.state.wait_until(async move {
             if let Ok(store) = Store::new(&env) {
                 let _ = store
@@ -450,7 +453,7 @@ impl Conversation {
         });
         match cancelled {
             Some(message) => {
-                self.touch_conversation(&message.conversation_id, 0);
+                self.touch_conversation(&message.conversation_id, 0, None);
                 Ok(message)
             }
             None => self.reply(message_id),
