@@ -1,4 +1,4 @@
-//! Accounts, JWTs and the API-key lifecycle (SPEC §2, §3) against the real worker.
+//! Accounts, JWTs and the API-key lifecycle against the real worker.
 
 mod common;
 

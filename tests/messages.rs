@@ -1,4 +1,4 @@
-//! Talking to a twin (SPEC §6, §7) through the local model server: plain and streamed
+//! Talking to a twin through the local model server: plain and streamed
 //! replies, byte-exact Vietnamese, and that nothing is lost when the client or the model fails.
 
 mod common;

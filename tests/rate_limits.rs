@@ -1,4 +1,4 @@
-//! Per-key rate limits (SPEC §4) in the Durable Object: exact under concurrency, visible on
+//! Per-key rate limits in the Durable Object: exact under concurrency, visible on
 //! every response, persistent across restarts, configurable from [vars].
 
 mod common;

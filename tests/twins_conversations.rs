@@ -1,4 +1,4 @@
-//! Twins and conversations (SPEC §5, §6 without sending): routes, validation, pagination,
+//! Twins and conversations: routes, validation, pagination,
 //! and tenant isolation — another user never sees or touches what is not theirs.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Request body rules of SPEC §1: size, media type, JSON syntax, object shape.
+//! Request body rules: size, media type, JSON syntax, object shape.
 
 use serde_json::{Map, Value};
 

@@ -1,4 +1,4 @@
-//! The success and error envelopes of SPEC §1, built here and nowhere else.
+//! The success and error envelopes of every response, built here and nowhere else.
 
 use serde::Serialize;
 use serde_json::{json, Value};

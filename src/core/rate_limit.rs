@@ -1,4 +1,4 @@
-//! The rate-limit algorithm of SPEC §4 as a pure state machine `(state, now) -> (decision, state)`:
+//! The rate-limit algorithm (hourly window + burst bucket) as a pure state machine `(state, now) -> (decision, state)`:
 //! a fixed window (started by the first request in it) and a token bucket, both must pass,
 //! and a rejected request consumes nothing. The Durable Object only stores the state.
 

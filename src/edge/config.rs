@@ -1,4 +1,4 @@
-//! Settings from `[vars]` and secrets, each with the default SPEC.md gives.
+//! Settings from `[vars]` and secrets, each with the default the README's configuration table gives.
 
 use worker::Env;
 

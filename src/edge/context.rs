@@ -135,7 +135,7 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
-/// Reads the body as a JSON object, applying SPEC §1's size and media-type rules.
+/// Reads the body as a JSON object, applying the API's size and media-type rules (README, Conventions).
 pub async fn json_body(req: &mut Request) -> Result<Map<String, Value>, ApiError> {
     if let Some(len) = header(req, "Content-Length").and_then(|l| l.parse::<usize>().ok()) {
         body::check_length(len)?;

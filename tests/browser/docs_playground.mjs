@@ -53,6 +53,26 @@ try {
   assert.ok(samples.at(-1).complete, "the stream should complete");
   await page.waitForFunction(() => document.querySelector("#output").textContent.includes('"status": "completed"'));
 
+  // Disconnect mid-reply, then resume from the last event id: the text completes, whole.
+  const streamText = () => page.textContent("#stream-text");
+  await page.fill("#body", JSON.stringify({ content: "Kể tiếp [[pace:150]] [[words:16]]" }));
+  await page.click("#send");
+  await page.waitForFunction(() => document.querySelector("#events").textContent.split("delta").length > 3);
+  await page.click("#stream-disconnect");
+  await page.waitForFunction(() => document.querySelector("#events").textContent.includes("disconnected"));
+  await page.click("#stream-resume");
+  await page.waitForFunction(() => document.querySelector("#stream-text").dataset.complete === "true");
+  const complete = JSON.parse(await page.textContent("#output"));
+  assert.equal(complete.message.content, await streamText(), "resumed text equals the stored reply");
+  assert.equal(complete.message.status, "completed");
+
+  // Cancel a running reply from the page.
+  await page.fill("#body", JSON.stringify({ content: "Dài lắm [[pace:150]] [[words:60]]" }));
+  await page.click("#send");
+  await page.waitForFunction(() => document.querySelector("#events").textContent.split("delta").length > 3);
+  await page.click("#stream-cancel");
+  await page.waitForFunction(() => document.querySelector("#output").textContent.includes('"status": "cancelled"'));
+
   // The language switch.
   await page.click(".lang button[data-lang=en]");
   assert.equal(await page.textContent(".hero h1"), "Put AI twins in your app");

@@ -418,7 +418,7 @@ impl Reply {
         self.body["error"].as_str().unwrap_or("")
     }
 
-    /// Asserts the full error envelope of SPEC §1 and returns self for more checks.
+    /// Asserts the full error envelope (docs: errors) and returns self for more checks.
     pub fn assert_error(&self, status: u16, code: &str) -> &Self {
         assert_eq!(self.status, status, "{}", self.text);
         assert_eq!(self.body["success"], false, "{}", self.text);

@@ -2,14 +2,14 @@
 //! running generation.
 //!
 //! A turn is started by a request (`Op::Start`), which stores the question and the reply
-//! (status `generating`, event 1 logged) and sets an alarm for now. The generation runs inside
-//! `alarm()`: an alarm is an event of the object's own, so no Worker request has to stay alive
-//! for it (a Worker's `waitUntil` work is cut ~30 s after its client leaves), and the platform
-//! does not evict an object while its alarm handler runs (15 min wall-clock limit, more than
-//! `GENERATION_MAX_SECS`). Before calling the model it arms a watchdog alarm: if the object
-//! dies mid-generation, that alarm fires in the next instance, which finds the reply still
-//! `generating` with no generation in its memory and settles it as interrupted. Every request
-//! that touches the conversation does the same check first, so nothing stays `generating`.
+//! (status `generating`, event 1 logged) and starts the model call inside the object, then
+//! answers at once. The call belongs to the object, not to the request: the object keeps an
+//! alarm armed as a heartbeat while it runs (the platform evicts an object only after a spell
+//! with no event at all, and a Worker's `waitUntil` work is cut ~30 s after its client leaves,
+//! so neither may carry a generation). The same alarm is the watchdog: if the object dies
+//! mid-generation, it fires in the next instance, which finds the reply still `generating` with
+//! nothing running in its memory and settles it as interrupted. Every request that touches the
+//! conversation does the same check first, so nothing stays `generating`.
 //!
 //! Every event is logged in the object's SQLite as it is sent; readers (the starting request
 //! and any resumed ones) are TransformStreams the events are written into.
@@ -18,6 +18,8 @@ use futures::channel::oneshot;
 use serde::Serialize;
 use serde_json::Value;
 use std::cell::RefCell;
+use std::rc::Rc;
+use worker::wasm_bindgen_futures::spawn_local;
 use worker::{durable_object, AbortController, Date, Env, Request, Response, State};
 
 use crate::core::conversation::{
@@ -33,8 +35,8 @@ use crate::edge::upstream::{Progress, Upstream};
 use super::readers::{self, Ignore, Readers};
 use super::storage::Storage;
 
-/// How long after a generation starts the watchdog looks at it (and again while it runs).
-const WATCHDOG_MS: i64 = 5_000;
+/// The heartbeat while a generation runs, and the watchdog's delay after a restart.
+const HEARTBEAT_MS: i64 = 5_000;
 /// The text of a running reply is written to its row at least this often…
 const FLUSH_EVERY_MS: i64 = 250;
 /// …or once this many bytes have arrived since the last write.
@@ -58,19 +60,16 @@ struct Live {
     unflushed_bytes: usize,
 }
 
-/// What the alarm needs to run a started turn.
-struct Job {
-    message_id: String,
-    body: Value,
-}
-
 #[durable_object]
 pub struct Conversation {
-    state: State,
+    turns: Rc<Turns>,
+}
+
+/// The object's state, shared with the generation it runs.
+struct Turns {
     env: Env,
     storage: Storage,
     live: RefCell<Option<Live>>,
-    job: RefCell<Option<Job>>,
     ignore: Ignore,
 }
 
@@ -92,87 +91,68 @@ fn now_ms() -> i64 {
 
 impl worker::DurableObject for Conversation {
     fn new(state: State, env: Env) -> Self {
-        let storage = Storage::new(state.storage());
         Conversation {
-            state,
-            env,
-            storage,
-            live: RefCell::new(None),
-            job: RefCell::new(None),
-            ignore: Ignore::default(),
+            turns: Rc::new(Turns {
+                env,
+                storage: Storage::new(state.storage()),
+                live: RefCell::new(None),
+                ignore: Ignore::default(),
+            }),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let turns = &self.turns;
         match serde_json::from_str::<Op>(&req.text().await?)? {
-            Op::Start { turn, stream } => self.start(turn, stream).await,
-            Op::List { limit, offset } => answer(self.list(limit, offset)),
-            Op::Resume { message_id, after } => match self.resume(&message_id, after) {
+            Op::Start { turn, stream } => Turns::start(turns, turn, stream).await,
+            Op::List { limit, offset } => answer(turns.list(limit, offset)),
+            Op::Resume { message_id, after } => match turns.resume(&message_id, after) {
                 Ok(resp) => Ok(resp),
                 Err(refusal) => answer::<()>(Err(refusal)),
             },
-            Op::Cancel { message_id } => answer(self.cancel(&message_id)),
-            Op::Wipe => answer(self.wipe().await),
+            Op::Cancel { message_id } => answer(turns.cancel(&message_id)),
+            Op::Wipe => answer(turns.wipe().await),
         }
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
-        let job = self.job.borrow_mut().take();
-        match job {
-            Some(job) => self.generate(job).await,
-            None if self.is_running() => self.arm_watchdog().await,
+        let turns = &self.turns;
+        if turns.is_running() {
+            // The heartbeat: an event every few seconds while the generation runs.
+            turns.storage.set_alarm(HEARTBEAT_MS).await?;
+        } else {
             // Nothing runs here: a `generating` reply was left by an instance that died.
-            None => {
-                let _ = self.settle_interrupted();
-            }
+            let _ = turns.settle_interrupted();
         }
         Response::ok("")
     }
 }
 
-impl Conversation {
+impl Turns {
     fn is_running(&self) -> bool {
         self.live.borrow().as_ref().is_some_and(|l| !l.finished)
     }
 
-    async fn arm_watchdog(&self) {
-        let _ = self.state.storage().set_alarm(WATCHDOG_MS).await;
-    }
-
-    async fn start(&self, turn: TurnRequest, stream: bool) -> worker::Result<Response> {
+    async fn start(turns: &Rc<Turns>, turn: TurnRequest, stream: bool) -> worker::Result<Response> {
         // Everything up to `live` being set is synchronous: two turns sent at once cannot
         // both pass the busy check.
-        let started = match self.open_turn(&turn) {
+        let (started, body) = match turns.open_turn(&turn) {
             Ok(started) => started,
             Err(refusal) => return answer::<()>(Err(refusal)),
         };
-        self.state.storage().set_alarm(0).await?;
+        // The model is called as soon as this request yields; the caller is attached first.
+        spawn_local(Rc::clone(turns).generate(started.clone(), body));
         let (tx, rx) = oneshot::channel();
         {
-            let mut guard = self.live.borrow_mut();
-            let Some(live) = guard.as_mut().filter(|l| l.reply.id == started) else {
-                return answer::<()>(Err(Refusal::Internal {
-                    detail: "the turn was replaced before it was attached".into(),
-                }));
-            };
+            let mut guard = turns.live.borrow_mut();
+            let live = guard.as_mut().expect("the turn just opened");
             if stream {
                 let (reader, resp) = readers::open(&started)?;
                 for e in live.log.after(0) {
-                    reader.send(&e.frame(), &self.ignore);
+                    reader.send(&e.frame(), &turns.ignore);
                 }
-                if live.finished {
-                    reader.close(&self.ignore);
-                } else {
-                    live.readers.add(reader);
-                }
+                live.readers.add(reader);
                 return Ok(resp);
-            }
-            if live.finished {
-                return answer(Ok(TurnResult {
-                    user_message: live.user.clone(),
-                    message: live.reply.clone(),
-                    usage: live.reply.usage,
-                }));
             }
             live.waiters.push(tx);
         }
@@ -184,9 +164,9 @@ impl Conversation {
         answer(outcome)
     }
 
-    /// Stores the question and the reply-to-be, logs event 1 and queues the generation;
-    /// returns the reply's id.
-    fn open_turn(&self, turn: &TurnRequest) -> Result<String, Refusal> {
+    /// Stores the question and the reply-to-be and logs event 1; returns the reply's id and
+    /// the upstream request.
+    fn open_turn(&self, turn: &TurnRequest) -> Result<(String, Value), Refusal> {
         self.settle_interrupted()?;
         if let Some(live) = self.live.borrow().as_ref().filter(|l| !l.finished) {
             return Err(Refusal::Busy {
@@ -218,10 +198,6 @@ impl Conversation {
         let first = log.push("progress", &conv::progress("accepted", &user.id, &reply.id));
         self.storage.log_event(&reply.id, first)?;
         let id = reply.id.clone();
-        *self.job.borrow_mut() = Some(Job {
-            message_id: id.clone(),
-            body,
-        });
         *self.live.borrow_mut() = Some(Live {
             user,
             reply,
@@ -235,35 +211,36 @@ impl Conversation {
             flushed_ms: now,
             unflushed_bytes: 0,
         });
-        Ok(id)
+        Ok((id, body))
     }
 
-    /// Runs the model call of a started turn (inside `alarm()`).
-    async fn generate(&self, job: Job) {
-        let Some(signal) = self.with_live(&job.message_id, |l| {
-            l.controller.as_ref().map(AbortController::signal)
-        }) else {
+    /// Runs the model call of a started turn, to its end whoever is connected.
+    async fn generate(self: Rc<Self>, message_id: String, body: Value) {
+        let message_id = message_id.as_str();
+        let Some((signal, conversation_id, created_at)) = self
+            .with_live(message_id, |l| {
+                let signal = l.controller.as_ref().map(AbortController::signal)?;
+                Some((
+                    signal,
+                    l.reply.conversation_id.clone(),
+                    l.reply.created_at.clone(),
+                ))
+            })
+            .flatten()
+        else {
             return;
         };
-        let Some(signal) = signal else { return };
-        // Off the path to the first token: the watchdog and the conversation row's counters
-        // are written while the model is being called.
-        let storage = self.state.storage();
-        self.state.wait_until(async move {
-            let _ = storage.set_alarm(WATCHDOG_MS).await;
+        let heartbeat = Rc::clone(&self);
+        spawn_local(async move {
+            let _ = heartbeat.storage.set_alarm(HEARTBEAT_MS).await;
         });
-        let (conversation_id, created_at) = self
-            .with_live(&job.message_id, |l| {
-                (l.reply.conversation_id.clone(), l.reply.created_at.clone())
-            })
-            .unwrap_or_default();
         self.touch_conversation(&conversation_id, 2, Some(&created_at));
 
         let upstream = Upstream::from_env(&self.env);
         let (reply, failure) = upstream
-            .complete(&job.body, &signal, |p| self.on_progress(&job.message_id, p))
+            .complete(&body, &signal, |p| self.on_progress(message_id, p))
             .await;
-        let ended = self.with_live(&job.message_id, |live| {
+        let ended = self.with_live(message_id, |live| {
             if failure.is_some() {
                 if let Some(c) = live.controller.take() {
                     c.abort();
@@ -386,7 +363,7 @@ impl Conversation {
         let conversation_id = conversation_id.to_owned();
         let env = self.env.clone();
         let at = at.map_or_else(|| time::rfc3339_ms(now_ms()), str::to_owned);
-        self.state.wait_until(async move {
+        spawn_local(async move {
             if let Ok(store) = Store::new(&env) {
                 let _ = store
                     .touch_conversation(&conversation_id, added_messages, &at)
@@ -465,7 +442,6 @@ impl Conversation {
         if let Some(id) = running {
             self.cancel(&id).ok();
         }
-        self.job.borrow_mut().take();
         self.live.borrow_mut().take();
         self.storage.wipe().await?;
         Ok(true)

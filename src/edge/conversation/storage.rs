@@ -272,6 +272,11 @@ impl Storage {
         )
     }
 
+    /// Arms the object's alarm `in_ms` from now (the heartbeat and watchdog).
+    pub async fn set_alarm(&self, in_ms: i64) -> worker::Result<()> {
+        self.storage.set_alarm(in_ms).await
+    }
+
     /// Everything goes: the conversation is being deleted.
     pub async fn wipe(&self) -> worker::Result<()> {
         self.storage.delete_alarm().await?;

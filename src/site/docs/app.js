@@ -15,7 +15,7 @@ const TEXT = {
     "quick.auth": "Gửi API key qua header <code>Authorization: Bearer YOUR_API_KEY</code> hoặc <code>X-API-Key: YOUR_API_KEY</code>. Giữ bí mật, không đặt trong code phía client.",
     "play.title": "Thử nghiệm API", "play.key": "API Key", "play.endpoint": "Endpoint", "play.body": "Body (JSON)",
     "play.send": "Gửi request", "play.status": "Trạng thái", "play.headers": "Headers", "play.result": "Kết quả",
-    "play.stream": "Phản hồi (streaming)", "play.sending": "Đang gửi…", "play.badjson": "Body không phải JSON hợp lệ",
+    "play.stream": "Phản hồi (streaming)", "play.disconnect": "Ngắt kết nối", "play.resume": "Tiếp tục (Last-Event-ID)", "play.cancel": "Huỷ phản hồi", "play.sending": "Đang gửi…", "play.badjson": "Body không phải JSON hợp lệ",
     "ref.title": "API Reference", "ref.lead": "Sinh từ tài liệu OpenAPI 3.1 tại", "ref.body": "Body", "ref.params": "Tham số",
     "ref.returns": "Trả về",
   },
@@ -29,7 +29,7 @@ const TEXT = {
     "quick.auth": "Send the key as <code>Authorization: Bearer YOUR_API_KEY</code> or <code>X-API-Key: YOUR_API_KEY</code>. Keep it secret; never ship it in client-side code.",
     "play.title": "Try the API", "play.key": "API key", "play.endpoint": "Endpoint", "play.body": "Body (JSON)",
     "play.send": "Send request", "play.status": "Status", "play.headers": "Headers", "play.result": "Result",
-    "play.stream": "Reply (streaming)", "play.sending": "Sending…", "play.badjson": "The body is not valid JSON",
+    "play.stream": "Reply (streaming)", "play.disconnect": "Disconnect", "play.resume": "Resume (Last-Event-ID)", "play.cancel": "Cancel the reply", "play.sending": "Sending…", "play.badjson": "The body is not valid JSON",
     "ref.title": "API reference", "ref.lead": "Rendered from the OpenAPI 3.1 document at", "ref.body": "Body",
     "ref.params": "Parameters", "ref.returns": "Returns",
   },
@@ -204,7 +204,8 @@ async function send() {
   const headers = {};
   const key = $("#api-key").value.trim();
   if (key) headers.Authorization = `Bearer ${key}`;
-  const init = { method: method.toUpperCase(), headers };
+  const controller = new AbortController();
+  const init = { method: method.toUpperCase(), headers, signal: controller.signal };
   if (op.requestBody && $("#body").value.trim()) {
     try {
       JSON.parse($("#body").value);
@@ -221,7 +222,11 @@ async function send() {
   const res = await fetch(url, init);
   $("#status").textContent = `${res.status} ${res.statusText}`;
   showHeaders(res);
-  if ((res.headers.get("content-type") || "").startsWith("text/event-stream")) return showStream(res);
+  if ((res.headers.get("content-type") || "").startsWith("text/event-stream")) {
+    const conv = url.match(/conversations\/([^/?]+)/);
+    live = { conv: conv && conv[1], messageId: res.headers.get("X-Message-Id"), lastId: 0, controller };
+    return showStream(res, false);
+  }
   const text = await res.text();
   try {
     $("#output").textContent = JSON.stringify(JSON.parse(text), null, 2);
@@ -230,17 +235,30 @@ async function send() {
   }
 }
 
-async function showStream(res) {
+// The stream on show: its reply's id, the last event id read, and how to drop the connection.
+let live = null;
+
+async function showStream(res, resumed) {
   $("#stream-box").hidden = false;
   const out = $("#stream-text");
   const log = $("#events");
-  out.textContent = "";
-  log.textContent = "";
+  if (!resumed) {
+    out.textContent = "";
+    log.textContent = "";
+    delete out.dataset.complete;
+  }
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
   let buf = "";
   for (;;) {
-    const { value, done } = await reader.read();
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch {
+      log.textContent += "— disconnected —\n";
+      return;
+    }
+    const { value, done } = chunk;
     if (done) break;
     buf = (buf + decoder.decode(value, { stream: true })).replace(/\r\n?/g, "\n");
     let i;
@@ -260,6 +278,7 @@ async function showStream(res) {
       }
       if (!data.length) continue;
       const payload = JSON.parse(data.join("\n"));
+      if (live && id) live.lastId = Number(id);
       log.textContent += `#${id} ${event} ${event === "delta" ? JSON.stringify(payload.content) : ""}\n`;
       if (event === "delta") out.textContent += payload.content;
       if (event === "complete" || event === "error") $("#output").textContent = JSON.stringify(payload, null, 2);
@@ -267,6 +286,35 @@ async function showStream(res) {
     }
   }
 }
+
+function streamPath(action) {
+  return `/api/v1/conversations/${encodeURIComponent(live.conv)}/messages/${encodeURIComponent(live.messageId)}/${action}`;
+}
+
+function authHeaders() {
+  const key = $("#api-key").value.trim();
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+// A disconnect is not a cancel: the reply goes on, and "Resume" picks it up after the last id.
+$("#stream-disconnect").addEventListener("click", () => live && live.controller.abort());
+$("#stream-resume").addEventListener("click", async () => {
+  if (!live) return;
+  live.controller = new AbortController();
+  const res = await fetch(streamPath("stream"), {
+    headers: { ...authHeaders(), "Last-Event-ID": String(live.lastId) },
+    signal: live.controller.signal,
+  });
+  $("#status").textContent = `${res.status} ${res.statusText}`;
+  showHeaders(res);
+  if (res.ok) showStream(res, true);
+  else $("#output").textContent = await res.text();
+});
+$("#stream-cancel").addEventListener("click", async () => {
+  if (!live) return;
+  const res = await fetch(streamPath("cancel"), { method: "POST", headers: authHeaders() });
+  $("#output").textContent = JSON.stringify(await res.json(), null, 2);
+});
 
 // --- start ---
 
