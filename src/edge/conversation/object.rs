@@ -140,6 +140,12 @@ impl Turns {
             Ok(started) => started,
             Err(refusal) => return answer::<()>(Err(refusal)),
         };
+        // The heartbeat is armed in the same storage commit as the turn's rows (a separate
+        // write would hold the model call until it, too, is confirmed).
+        let heartbeat = Rc::clone(turns);
+        spawn_local(async move {
+            let _ = heartbeat.storage.set_alarm(HEARTBEAT_MS).await;
+        });
         // The model is called as soon as this request yields; the caller is attached first.
         spawn_local(Rc::clone(turns).generate(started.clone(), body));
         let (tx, rx) = oneshot::channel();
@@ -230,10 +236,6 @@ impl Turns {
         else {
             return;
         };
-        let heartbeat = Rc::clone(&self);
-        spawn_local(async move {
-            let _ = heartbeat.storage.set_alarm(HEARTBEAT_MS).await;
-        });
         self.touch_conversation(&conversation_id, 2, Some(&created_at));
 
         let upstream = Upstream::from_env(&self.env);
@@ -291,12 +293,13 @@ impl Turns {
         });
     }
 
-    /// Logs an event (persisted at once) and sends it to every reader.
+    /// Sends an event to every reader, then logs it. In that order: the runtime holds any
+    /// outgoing message until the writes before it are confirmed (the output gate), so a
+    /// write first would delay every delta by a storage commit.
     fn emit(&self, live: &mut Live, event: &str, data: &Value) {
         let e = live.log.push(event, data);
+        live.readers.broadcast(&e.frame(), &self.ignore);
         let _ = self.storage.log_event(&live.reply.id, e);
-        let frame = e.frame();
-        live.readers.broadcast(&frame, &self.ignore);
     }
 
     /// Ends the generation: stores the reply as it ends, sends `complete` (or `error`) to
