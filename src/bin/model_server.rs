@@ -18,7 +18,7 @@
 //! It notices when a client closes a streamed reply's connection (between pieces it checks
 //! the socket, every 10 ms while pacing) and stops writing. `GET /stats` reports what it saw,
 //! so tests can check what reached the model: `{"completions": N, "closedByClient": N,
-//! "lastClosedAtMs": ms|null, "lastRequest": <body>|null}`.
+//! "lastClosedAtMs": ms|null, "lastRequest": <body>|null, "byQuestion": {text: n}}`.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -33,6 +33,8 @@ struct Stats {
     closed_by_client: u64,
     last_closed_at_ms: Option<u64>,
     last_request: Option<Value>,
+    /// Completions per last user message, so a test can count the calls for its own question.
+    by_question: Vec<(String, u64)>,
 }
 
 static STATS: Mutex<Stats> = Mutex::new(Stats {
@@ -40,6 +42,7 @@ static STATS: Mutex<Stats> = Mutex::new(Stats {
     closed_by_client: 0,
     last_closed_at_ms: None,
     last_request: None,
+    by_question: Vec::new(),
 });
 
 fn unix_ms() -> u64 {
@@ -56,6 +59,7 @@ fn stats_json() -> Value {
         "closedByClient": s.closed_by_client,
         "lastClosedAtMs": s.last_closed_at_ms,
         "lastRequest": s.last_request,
+        "byQuestion": s.by_question.iter().map(|(q, n)| (q.clone(), json!(n))).collect::<serde_json::Map<String, Value>>(),
     })
 }
 
@@ -232,6 +236,16 @@ fn serve(mut stream: TcpStream, config: &Config) -> std::io::Result<()> {
                         let mut s = STATS.lock().unwrap_or_else(|e| e.into_inner());
                         s.completions += 1;
                         s.last_request = Some(body.clone());
+                        let question = body["messages"]
+                            .as_array()
+                            .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+                            .and_then(|m| m["content"].as_str())
+                            .unwrap_or_default()
+                            .to_owned();
+                        match s.by_question.iter_mut().find(|(q, _)| *q == question) {
+                            Some((_, n)) => *n += 1,
+                            None => s.by_question.push((question, 1)),
+                        }
                     }
                     chat(&mut stream, config, &body)
                 }

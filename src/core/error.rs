@@ -6,6 +6,33 @@ use std::collections::BTreeMap;
 
 use super::credentials::Scope;
 
+/// All error codes, as the `error` field of the error envelope names them.
+pub const ERROR_CODES: &[&str] = &[
+    "VALIDATION_ERROR",
+    "INVALID_JSON",
+    "UNAUTHORIZED",
+    "INVALID_API_KEY_FORMAT",
+    "INVALID_API_KEY",
+    "API_KEY_EXPIRED",
+    "INVALID_TOKEN",
+    "INVALID_CREDENTIALS",
+    "INSUFFICIENT_SCOPE",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "CONFLICT",
+    "PAYLOAD_TOO_LARGE",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "RATE_LIMIT_EXCEEDED",
+    "INTERNAL_ERROR",
+    "UPSTREAM_ERROR",
+    "UPSTREAM_TIMEOUT",
+    "CONVERSATION_BUSY",
+    "GENERATION_INTERRUPTED",
+    "IDEMPOTENCY_KEY_IN_USE",
+    "IDEMPOTENCY_KEY_REUSED",
+];
+
 /// Field name -> reason, reported together so a client can fix every field at once.
 pub type FieldErrors = BTreeMap<String, String>;
 
@@ -63,6 +90,17 @@ pub enum ApiError {
     UpstreamTimeout,
     /// The conversation's object restarted mid-generation (a stream `error` event only).
     GenerationInterrupted,
+    /// The first request with this `Idempotency-Key` is still running.
+    IdempotencyKeyInUse,
+    /// This `Idempotency-Key` was used for a different request.
+    IdempotencyKeyReused,
+    /// An error remembered under an `Idempotency-Key`, answered again as it was.
+    Remembered {
+        status: u16,
+        code: String,
+        message: String,
+        details: Value,
+    },
 }
 
 impl ApiError {
@@ -85,7 +123,9 @@ impl ApiError {
             InsufficientScope { .. } | Forbidden(_) => 403,
             NotFound(_) => 404,
             MethodNotAllowed { .. } => 405,
-            Conflict(_) | ConversationBusy { .. } => 409,
+            Conflict(_) | ConversationBusy { .. } | IdempotencyKeyInUse => 409,
+            IdempotencyKeyReused => 422,
+            Remembered { status, .. } => *status,
             PayloadTooLarge { .. } => 413,
             UnsupportedMediaType => 415,
             RateLimited { .. } => 429,
@@ -120,6 +160,14 @@ impl ApiError {
             Upstream(_) => "UPSTREAM_ERROR",
             UpstreamTimeout => "UPSTREAM_TIMEOUT",
             GenerationInterrupted => "GENERATION_INTERRUPTED",
+            IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
+            IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            // Codes are a closed set; a remembered one is always one of them.
+            Remembered { code, .. } => ERROR_CODES
+                .iter()
+                .find(|c| **c == code.as_str())
+                .copied()
+                .unwrap_or("INTERNAL_ERROR"),
         }
     }
 
@@ -172,6 +220,13 @@ impl ApiError {
             GenerationInterrupted => {
                 "The reply was interrupted by a restart; the text so far is stored".into()
             }
+            IdempotencyKeyInUse => {
+                "A request with this Idempotency-Key is still being processed; retry shortly".into()
+            }
+            IdempotencyKeyReused => {
+                "This Idempotency-Key was already used for a different request".into()
+            }
+            Remembered { message, .. } => message.clone(),
         }
     }
 
@@ -185,6 +240,7 @@ impl ApiError {
             MethodNotAllowed { allow } => json!({ "allow": allow }),
             PayloadTooLarge { limit } => json!({ "limit": limit }),
             ConversationBusy { message_id } => json!({ "messageId": message_id }),
+            Remembered { details, .. } => details.clone(),
             RateLimited {
                 reason,
                 retry_after,

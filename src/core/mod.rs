@@ -8,6 +8,7 @@ pub mod conversation;
 pub mod credentials;
 pub mod envelope;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 // Generated natively into src/openapi.json; the worker embeds that file, not this code.
 #[cfg(not(target_arch = "wasm32"))]

@@ -6,30 +6,7 @@ use serde_json::{json, Map, Value};
 use super::credentials::Scope;
 use super::routes::{Access, RouteId, BASE, ROUTES};
 
-/// All error codes, as the `error` field of the error envelope names them.
-pub const ERROR_CODES: &[&str] = &[
-    "VALIDATION_ERROR",
-    "INVALID_JSON",
-    "UNAUTHORIZED",
-    "INVALID_API_KEY_FORMAT",
-    "INVALID_API_KEY",
-    "API_KEY_EXPIRED",
-    "INVALID_TOKEN",
-    "INVALID_CREDENTIALS",
-    "INSUFFICIENT_SCOPE",
-    "FORBIDDEN",
-    "NOT_FOUND",
-    "METHOD_NOT_ALLOWED",
-    "CONFLICT",
-    "PAYLOAD_TOO_LARGE",
-    "UNSUPPORTED_MEDIA_TYPE",
-    "RATE_LIMIT_EXCEEDED",
-    "INTERNAL_ERROR",
-    "UPSTREAM_ERROR",
-    "UPSTREAM_TIMEOUT",
-    "CONVERSATION_BUSY",
-    "GENERATION_INTERRUPTED",
-];
+use super::error::ERROR_CODES;
 
 struct Op {
     summary: &'static str,
@@ -211,6 +188,10 @@ fn operation(route: &super::routes::Route) -> Value {
     if o.data.is_none() {
         success["headers"]["X-Message-Id"] = json!({ "description": "The id of the assistant message being streamed", "schema": { "type": "string" } });
     }
+    let idempotent = route.method == "POST" && route.access != Access::PublicPerIp;
+    if idempotent {
+        success["headers"]["Idempotent-Replayed"] = json!({ "description": "`true` when this is a remembered response replayed for a retry", "schema": { "type": "string", "enum": ["true"] } });
+    }
     let mut responses = Map::new();
     responses.insert(o.status.to_string(), success);
     responses.insert(
@@ -228,6 +209,11 @@ fn operation(route: &super::routes::Route) -> Value {
         );
     }
     params.extend(o.query);
+    if idempotent {
+        params.push(json!({ "name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "Makes a retry safe: the same key with the same request replays the first response (`Idempotent-Replayed: true`) without doing anything again; with another request → 422 IDEMPOTENCY_KEY_REUSED; while the first still runs → 409 IDEMPOTENCY_KEY_IN_USE. Kept 24 h, per account.",
+            "schema": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7E]+$" } }));
+    }
     let mut v = json!({
         "operationId": format!("{:?}", route.id).chars().enumerate()
             .map(|(i, c)| if i == 0 { c.to_ascii_lowercase() } else { c }).collect::<String>(),
@@ -524,6 +510,8 @@ mod tests {
                 message_id: String::new(),
             },
             ApiError::GenerationInterrupted,
+            ApiError::IdempotencyKeyInUse,
+            ApiError::IdempotencyKeyReused,
         ];
         let codes: Vec<&str> = samples.iter().map(ApiError::code).collect();
         assert_eq!(codes, ERROR_CODES);

@@ -53,6 +53,8 @@ pub struct Ctx {
     pub now_ms: i64,
     pub principal: Option<Principal>,
     pub params: PathParams,
+    /// The answer is a remembered one (`Idempotent-Replayed: true`).
+    pub replayed: bool,
 }
 
 impl Ctx {

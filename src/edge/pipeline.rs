@@ -8,7 +8,7 @@ use crate::core::envelope::RequestMeta;
 use crate::core::error::ApiError;
 use crate::core::rate_limit::{Decision, Policy};
 use crate::core::routes::{self, Access, Resolved, Route};
-use crate::core::{request_id, time};
+use crate::core::{idempotency, request_id, time};
 
 use super::context::{header, Ctx, Principal, Reply};
 use super::crypto::random_bytes;
@@ -31,6 +31,7 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
         now_ms,
         principal: None,
         params: Default::default(),
+        replayed: false,
     };
     let mut limit: Option<(Policy, Decision)> = None;
     let outcome = if path == routes::BASE || path.starts_with("/api/v1/") {
@@ -61,6 +62,11 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
         Err(e) => (respond::error(&e, &meta), Some(e)),
     };
     let resp = respond::set(resp, "X-Request-Id", &ctx.request_id);
+    let resp = if ctx.replayed {
+        respond::set(resp, "Idempotent-Replayed", "true")
+    } else {
+        resp
+    };
     if let Some((policy, decision)) = &limit {
         respond::rate_limit_headers(&resp, policy, decision);
     }
@@ -104,6 +110,12 @@ async fn run(
             ctx.principal = Some(admission.principal.clone());
             reject_if_limited(&admission.decision)?;
             authorize(route.access, &admission.principal)?;
+        }
+    }
+    if route.method == "POST" && route.access != Access::PublicPerIp {
+        if let Some(value) = header(req, idempotency::HEADER) {
+            let key = idempotency::parse_key(&value)?;
+            return super::idempotency::run(route, ctx, req, key).await;
         }
     }
     controllers::dispatch(route.id, ctx, req).await

@@ -36,6 +36,7 @@ pub fn error(err: &ApiError, meta: &RequestMeta) -> Response {
         ApiError::RateLimited { retry_after, .. } => {
             set(resp, "Retry-After", &retry_after.to_string())
         }
+        ApiError::IdempotencyKeyInUse => set(resp, "Retry-After", "1"),
         _ => resp,
     }
 }
@@ -65,7 +66,7 @@ pub fn rate_limit_headers(resp: &Response, policy: &Policy, d: &Decision) {
     );
 }
 
-const EXPOSED: &str = "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-RateLimit-Window, RateLimit, RateLimit-Policy, Retry-After";
+const EXPOSED: &str = "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-RateLimit-Window, RateLimit, RateLimit-Policy, Retry-After, Idempotent-Replayed, X-Message-Id";
 
 /// The `Access-Control-Allow-Origin` value for this origin, if it is allowed.
 pub fn allowed_origin(allowed: &str, origin: Option<&str>) -> Option<String> {
@@ -99,7 +100,7 @@ pub fn preflight(origin: Option<&str>, methods: &[&str]) -> Response {
         let _ = h.set("Access-Control-Allow-Methods", &methods.join(", "));
         let _ = h.set(
             "Access-Control-Allow-Headers",
-            "Authorization, X-API-Key, Content-Type, X-Request-Id",
+            "Authorization, X-API-Key, Content-Type, X-Request-Id, Idempotency-Key, Last-Event-ID",
         );
         let _ = h.set("Access-Control-Max-Age", "600");
     }

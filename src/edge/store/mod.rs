@@ -3,6 +3,7 @@
 
 mod accounts;
 mod conversations;
+mod idempotency;
 mod twins;
 
 pub use accounts::{ApiKeyRow, UserRow};

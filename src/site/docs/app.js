@@ -11,7 +11,7 @@ const TEXT = {
     "hero.lead": "API RESTful để liệt kê twins, mở cuộc trò chuyện, gửi tin nhắn và nhận phản hồi streaming từng phần.",
     "hero.base": "Base URL",
     "quick.title": "Bắt đầu nhanh", "quick.s1": "1. Tạo tài khoản", "quick.s2": "2. Tạo API key bằng JWT token",
-    "quick.s3": "3. Gọi API đầu tiên",
+    "quick.s3": "3. Gọi API đầu tiên", "quick.s4": "4. Gửi lại an toàn với Idempotency-Key",
     "quick.auth": "Gửi API key qua header <code>Authorization: Bearer YOUR_API_KEY</code> hoặc <code>X-API-Key: YOUR_API_KEY</code>. Giữ bí mật, không đặt trong code phía client.",
     "play.title": "Thử nghiệm API", "play.key": "API Key", "play.endpoint": "Endpoint", "play.body": "Body (JSON)",
     "play.send": "Gửi request", "play.status": "Trạng thái", "play.headers": "Headers", "play.result": "Kết quả",
@@ -25,7 +25,7 @@ const TEXT = {
     "hero.lead": "A RESTful API to list twins, open conversations, send messages and stream replies piece by piece.",
     "hero.base": "Base URL",
     "quick.title": "Quick start", "quick.s1": "1. Create an account", "quick.s2": "2. Create an API key with your JWT",
-    "quick.s3": "3. Make your first call",
+    "quick.s3": "3. Make your first call", "quick.s4": "4. Retry safely with Idempotency-Key",
     "quick.auth": "Send the key as <code>Authorization: Bearer YOUR_API_KEY</code> or <code>X-API-Key: YOUR_API_KEY</code>. Keep it secret; never ship it in client-side code.",
     "play.title": "Try the API", "play.key": "API key", "play.endpoint": "Endpoint", "play.body": "Body (JSON)",
     "play.send": "Send request", "play.status": "Status", "play.headers": "Headers", "play.result": "Result",
@@ -61,6 +61,8 @@ function quickStart() {
     `curl -X POST "${BASE}/auth/api-keys" \\\n  -H "Authorization: Bearer YOUR_JWT_TOKEN" \\\n  -H "Content-Type: application/json" \\\n  -d '{"name": "My App", "scope": "full_access"}'\n# → data.key (te_…) is shown only once`;
   $("#qs-first").textContent =
     `curl -X GET "${BASE}/twins" \\\n  -H "Authorization: Bearer YOUR_API_KEY" \\\n  -H "Content-Type: application/json"`;
+  $("#qs-retry").textContent =
+    `# The same Idempotency-Key on a retry: the first answer comes back\n# (Idempotent-Replayed: true) and nothing is sent to the twin twice.\ncurl -X POST "${BASE}/conversations/CONVERSATION_ID/messages" \\\n  -H "Authorization: Bearer YOUR_API_KEY" \\\n  -H "Content-Type: application/json" \\\n  -H "Idempotency-Key: 5f0c1e9a-order-42" \\\n  -d '{"content": "Xin chào!"}'`;
 }
 
 // --- reference ---

@@ -1,0 +1,121 @@
+//! Runs a POST under its `Idempotency-Key` (docs/idempotency.md): claim the key, run the
+//! handler once, remember what it answered (or free the key after a refusal); a retry gets
+//! the remembered answer, a streamed reply's retry the same generation's stream from event 1.
+
+use serde_json::Value;
+use worker::Request;
+
+use crate::controllers;
+use crate::core::body;
+use crate::core::conversation::Op;
+use crate::core::error::ApiError;
+use crate::core::idempotency::{self, Claim, Remembered};
+use crate::core::routes::{Route, RouteId};
+
+use super::context::{header, Ctx, Reply};
+use super::conversation::ConversationObject;
+
+/// The body as the handler will read it; `None` when it will refuse it (too large, not JSON):
+/// such a request runs without the key, and its 4xx is not remembered anyway.
+async fn peek_body(req: &Request) -> Option<Value> {
+    if let Some(len) = header(req, "Content-Length").and_then(|l| l.parse::<usize>().ok()) {
+        body::check_length(len).ok()?;
+    }
+    let bytes = req.clone().ok()?.bytes().await.ok()?;
+    let content_type = header(req, "Content-Type");
+    body::parse_object(content_type.as_deref(), &bytes)
+        .ok()
+        .map(Value::Object)
+}
+
+pub async fn run(
+    route: &'static Route,
+    ctx: &mut Ctx,
+    req: &mut Request,
+    key: String,
+) -> Result<Reply, ApiError> {
+    let Some(body) = peek_body(req).await else {
+        return controllers::dispatch(route.id, ctx, req).await;
+    };
+    let user = ctx.principal()?.user_id().to_owned();
+    let fingerprint = idempotency::fingerprint("POST", &req.path(), Some(&body));
+    let store = ctx.store()?;
+    match store
+        .claim_idempotency_key(&user, &key, &fingerprint, ctx.now_ms)
+        .await?
+    {
+        Claim::Fresh => {}
+        Claim::InUse => return Err(ApiError::IdempotencyKeyInUse),
+        Claim::Reused => return Err(ApiError::IdempotencyKeyReused),
+        Claim::Replay(remembered) => {
+            ctx.replayed = true;
+            return replay(ctx, remembered).await;
+        }
+    }
+    let outcome = controllers::dispatch(route.id, ctx, req).await;
+    match remembered(route.id, ctx, &outcome) {
+        Some(r) => store.remember_response(&user, &key, &r).await?,
+        None => store.release_idempotency_key(&user, &key).await?,
+    }
+    outcome
+}
+
+/// What to remember of an outcome; `None` for a refusal (the key stays free).
+fn remembered(route: RouteId, ctx: &Ctx, outcome: &Result<Reply, ApiError>) -> Option<Remembered> {
+    match outcome {
+        Ok(Reply::Json { status, data, .. }) if idempotency::remembers(*status) => {
+            let mut data = data.clone();
+            if route == RouteId::CreateApiKey {
+                // The plaintext is shown once and never stored.
+                data["key"] = Value::Null;
+            }
+            Some(Remembered::Json {
+                status: *status,
+                data,
+            })
+        }
+        Ok(Reply::Raw(resp)) => {
+            let message_id = resp.headers().get("X-Message-Id").ok().flatten()?;
+            Some(Remembered::Stream {
+                conversation_id: ctx.id().to_owned(),
+                message_id,
+            })
+        }
+        Err(e) if idempotency::remembers(e.status()) => Some(Remembered::error(e)),
+        _ => None,
+    }
+}
+
+async fn replay(ctx: &Ctx, remembered: Remembered) -> Result<Reply, ApiError> {
+    match remembered {
+        Remembered::Json { status, data } => Ok(Reply::Json {
+            status,
+            data,
+            pagination: None,
+        }),
+        Remembered::Error {
+            status,
+            code,
+            message,
+            details,
+        } => Err(ApiError::Remembered {
+            status,
+            code,
+            message,
+            details,
+        }),
+        Remembered::Stream {
+            conversation_id,
+            message_id,
+        } => {
+            let op = Op::Resume {
+                message_id,
+                after: 0,
+            };
+            let resp = ConversationObject::get(&ctx.env, &conversation_id)?
+                .stream(&op)
+                .await?;
+            Ok(Reply::Raw(resp))
+        }
+    }
+}
