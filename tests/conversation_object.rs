@@ -409,8 +409,12 @@ fn a_crashed_runtime_leaves_the_reply_incomplete_not_generating() {
         std::process::id(),
         unix_ms()
     ));
+    // One generation at a time for the account: the interrupted one must give its slot back.
     let opts = || Options {
-        vars: vec![("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into())],
+        vars: vec![
+            ("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into()),
+            ("MAX_CONCURRENT_GENERATIONS".into(), "1".into()),
+        ],
         state_dir: Some(state_dir.clone()),
     };
     let mut first = TestApp::spawn_with(opts());
@@ -458,7 +462,8 @@ fn a_crashed_runtime_leaves_the_reply_incomplete_not_generating() {
         ("error", Some("GENERATION_INTERRUPTED"))
     );
     assert_eq!(deltas(&events), content);
-    // And the conversation takes new messages.
+    // And the conversation takes new messages: the interrupted turn's concurrency slot (the
+    // account's only one) came back.
     let next = second.post(
         &format!("/api/v1/conversations/{conv}/messages"),
         Auth::Bearer(&key),

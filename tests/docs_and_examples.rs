@@ -94,7 +94,7 @@ fn the_served_document_is_the_committed_one_and_a_validator_accepts_it() {
         .header("Content-Type")
         .unwrap()
         .starts_with("application/json"));
-    let committed = std::fs::read_to_string(root().join("src/openapi.json")).unwrap();
+    let committed = std::fs::read_to_string(root().join("src/site/openapi.json")).unwrap();
     assert_eq!(r.text, committed);
     assert_eq!(r.body["openapi"], "3.1.0");
     let file = app().state_dir.join("openapi.json");

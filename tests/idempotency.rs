@@ -51,7 +51,7 @@ fn setup() -> (String, String, String, String) {
 }
 
 fn model_calls(question: &str) -> u64 {
-    app().model_stats()["byQuestion"][question]
+    app().model_stats()["byQuestion"][question]["count"]
         .as_u64()
         .unwrap_or(0)
 }

@@ -13,12 +13,14 @@
 //! | `[[cut:N]]`     |                 | drop the connection after N content deltas               |
 //! | `[[stall:N]]`   |                 | go silent after N content deltas (0: before any byte)    |
 //!
-//! `--api-key K` makes it require `Authorization: Bearer K`.
+//! `--api-key K` makes it require `Authorization: Bearer K`. `max_tokens` in a request caps the
+//! reply at that many pieces, which then ends with `finish_reason: "length"`.
 //!
 //! It notices when a client closes a streamed reply's connection (between pieces it checks
 //! the socket, every 10 ms while pacing) and stops writing. `GET /stats` reports what it saw,
 //! so tests can check what reached the model: `{"completions": N, "closedByClient": N,
-//! "lastClosedAtMs": ms|null, "lastRequest": <body>|null, "byQuestion": {text: n}}`.
+//! "lastClosedAtMs": ms|null, "lastRequest": <body>|null,
+//! "byQuestion": {text: {"count": n, "lastRequest": <body>}}}`.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -33,8 +35,9 @@ struct Stats {
     closed_by_client: u64,
     last_closed_at_ms: Option<u64>,
     last_request: Option<Value>,
-    /// Completions per last user message, so a test can count the calls for its own question.
-    by_question: Vec<(String, u64)>,
+    /// Per last user message: how many completions, and the last request body — so a test
+    /// can check the calls for its own question.
+    by_question: Vec<(String, u64, Value)>,
 }
 
 static STATS: Mutex<Stats> = Mutex::new(Stats {
@@ -59,7 +62,9 @@ fn stats_json() -> Value {
         "closedByClient": s.closed_by_client,
         "lastClosedAtMs": s.last_closed_at_ms,
         "lastRequest": s.last_request,
-        "byQuestion": s.by_question.iter().map(|(q, n)| (q.clone(), json!(n))).collect::<serde_json::Map<String, Value>>(),
+        "byQuestion": s.by_question.iter()
+            .map(|(q, n, last)| (q.clone(), json!({ "count": n, "lastRequest": last })))
+            .collect::<serde_json::Map<String, Value>>(),
     })
 }
 
@@ -242,9 +247,12 @@ fn serve(mut stream: TcpStream, config: &Config) -> std::io::Result<()> {
                             .and_then(|m| m["content"].as_str())
                             .unwrap_or_default()
                             .to_owned();
-                        match s.by_question.iter_mut().find(|(q, _)| *q == question) {
-                            Some((_, n)) => *n += 1,
-                            None => s.by_question.push((question, 1)),
+                        match s.by_question.iter_mut().find(|(q, _, _)| *q == question) {
+                            Some((_, n, last)) => {
+                                *n += 1;
+                                *last = body.clone();
+                            }
+                            None => s.by_question.push((question, 1, body.clone())),
                         }
                     }
                     chat(&mut stream, config, &body)
@@ -321,7 +329,17 @@ fn chat(stream: &mut TcpStream, config: &Config, body: &Value) -> std::io::Resul
         .unwrap_or("");
     let words = knob(&question, "words").map(|n| n as usize);
     let reply = compose_reply(system, &strip_knobs(&question), words);
-    let pieces = pieces(&reply);
+    let mut pieces = pieces(&reply);
+    // `max_tokens` caps the reply (a piece counts as a token here) and ends it with "length".
+    let cap = body["max_tokens"].as_u64().map(|n| n as usize);
+    let finish = match cap {
+        Some(n) if n < pieces.len() => {
+            pieces.truncate(n);
+            "length"
+        }
+        _ => "stop",
+    };
+    let reply: String = pieces.concat();
     let model = body["model"].as_str().unwrap_or("twin-local-1").to_owned();
     let prompt_tokens: usize = messages
         .iter()
@@ -345,7 +363,7 @@ fn chat(stream: &mut TcpStream, config: &Config, body: &Value) -> std::io::Resul
             200,
             &json!({
                 "id": id, "object": "chat.completion", "created": created, "model": model,
-                "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply }, "finish_reason": "stop" }],
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply }, "finish_reason": finish }],
                 "usage": usage,
             }),
         );
@@ -382,7 +400,7 @@ fn chat(stream: &mut TcpStream, config: &Config, body: &Value) -> std::io::Resul
         }
         out.event(&chunk(json!({ "content": piece }), Value::Null).to_string())?;
     }
-    out.event(&chunk(json!({}), json!("stop")).to_string())?;
+    out.event(&chunk(json!({}), json!(finish)).to_string())?;
     if body["stream_options"]["include_usage"] == true {
         let usage_chunk = json!({ "id": id, "object": "chat.completion.chunk", "created": created,
                                   "model": model, "choices": [], "usage": usage });

@@ -9,6 +9,7 @@ use crate::core::credentials::Scope;
 use crate::core::error::ApiError;
 use crate::core::validate::Fields;
 use crate::core::{ids, time};
+use crate::edge::config;
 use crate::edge::context::{json_body, Ctx, Reply};
 use crate::edge::crypto::random_bytes;
 use crate::edge::rate_limiter;
@@ -57,9 +58,14 @@ pub async fn create(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError>
         last_used_at: None,
         revoked_at: None,
     };
-    ctx.store()?
-        .insert_api_key(&row, &api_key::hash(&key))
-        .await?;
+    let max = config::Spend::from_env(&ctx.env).max_api_keys;
+    if !ctx
+        .store()?
+        .insert_api_key(&row, &api_key::hash(&key), max)
+        .await?
+    {
+        return Err(ApiError::ApiKeyLimitReached { limit: max });
+    }
     let mut data = key_json(&row);
     data["key"] = Value::String(key);
     Reply::created(data)

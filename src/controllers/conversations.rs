@@ -5,6 +5,7 @@ use worker::Request;
 
 use crate::core::conversation::{Op, Page};
 use crate::core::error::ApiError;
+use crate::core::spend;
 use crate::core::validate::Fields;
 use crate::core::{ids, time};
 use crate::edge::context::{json_body, Ctx, ListQuery, Reply};
@@ -19,6 +20,7 @@ pub fn conversation_json(c: &ConversationRow) -> Value {
         "id": c.id,
         "twinId": c.twin_id,
         "title": c.title,
+        "endUserId": c.end_user_id,
         "messageCount": c.message_count,
         "createdAt": c.created_at,
         "updatedAt": c.updated_at,
@@ -26,14 +28,26 @@ pub fn conversation_json(c: &ConversationRow) -> Value {
     })
 }
 
-/// `POST /conversations {twinId, title?}`.
+/// `endUserId`, checked with the other fields.
+fn end_user(f: &mut Fields) -> Option<String> {
+    let id = f.opt_string("endUserId", 1, 64)?;
+    if spend::is_end_user_id(&id) {
+        Some(id)
+    } else {
+        f.fail("endUserId", spend::END_USER_RULE);
+        None
+    }
+}
+
+/// `POST /conversations {twinId, title?, endUserId?}`.
 pub async fn create(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     let body = json_body(req).await?;
     let mut f = Fields::new(&body);
     let twin_id = f.string("twinId", 1, 100);
     let title = f.opt_string("title", 1, 200);
+    let end_user_id = end_user(&mut f);
     f.finish()?;
-    start(ctx, &twin_id.unwrap_or_default(), title).await
+    start(ctx, &twin_id.unwrap_or_default(), title, end_user_id).await
 }
 
 /// `POST /twins/{id} {title?}`: the seed's route, same result.
@@ -41,12 +55,18 @@ pub async fn create_for_twin(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, 
     let body = json_body(req).await?;
     let mut f = Fields::new(&body);
     let title = f.opt_string("title", 1, 200);
+    let end_user_id = end_user(&mut f);
     f.finish()?;
     let twin_id = ctx.id().to_owned();
-    start(ctx, &twin_id, title).await
+    start(ctx, &twin_id, title, end_user_id).await
 }
 
-async fn start(ctx: &mut Ctx, twin_id: &str, title: Option<String>) -> Result<Reply, ApiError> {
+async fn start(
+    ctx: &mut Ctx,
+    twin_id: &str,
+    title: Option<String>,
+    end_user_id: Option<String>,
+) -> Result<Reply, ApiError> {
     let user = ctx.principal()?.user_id().to_owned();
     let store = ctx.store()?;
     store
@@ -59,6 +79,7 @@ async fn start(ctx: &mut Ctx, twin_id: &str, title: Option<String>) -> Result<Re
         user_id: user,
         twin_id: twin_id.to_owned(),
         title: title.unwrap_or_else(|| DEFAULT_TITLE.to_owned()),
+        end_user_id,
         message_count: 0,
         created_at: now.clone(),
         updated_at: now,
@@ -73,7 +94,13 @@ pub async fn list(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
     let user = ctx.principal()?.user_id().to_owned();
     let (rows, total) = ctx
         .store()?
-        .conversations_of(&user, list.filter("twinId"), list.limit(), list.offset())
+        .conversations_of(
+            &user,
+            list.filter("twinId"),
+            list.filter("endUserId"),
+            list.limit(),
+            list.offset(),
+        )
         .await?;
     list.reply(
         rows.iter().map(conversation_json).collect::<Vec<_>>(),

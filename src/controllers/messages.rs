@@ -6,16 +6,20 @@
 
 use worker::Request;
 
-use crate::core::conversation::{self, Message, Op, TurnRequest, TurnResult};
+use crate::core::conversation::{self, Message, Op, TurnAccount, TurnRequest, TurnResult};
 use crate::core::error::ApiError;
 use crate::core::validate::Fields;
-use crate::edge::config;
+use crate::core::{ids, spend};
 use crate::edge::context::{header, json_body, Ctx, Reply};
 use crate::edge::conversation::ConversationObject;
+use crate::edge::crypto::random_bytes;
+use crate::edge::{config, rate_limiter};
 
 pub const MAX_CONTENT_CHARS: usize = 32_000;
 
-/// Validates the message and reads what the model needs; nothing is stored yet.
+/// Validates the message, reads what the model needs and applies the spend limits; nothing
+/// is stored yet. The account's concurrency slot is taken while D1 is read (in parallel), and
+/// given back if the turn is refused.
 async fn turn(ctx: &Ctx, req: &mut Request) -> Result<TurnRequest, ApiError> {
     let body = json_body(req).await?;
     let mut f = Fields::new(&body);
@@ -25,35 +29,87 @@ async fn turn(ctx: &Ctx, req: &mut Request) -> Result<TurnRequest, ApiError> {
     if content.trim().is_empty() {
         return Err(ApiError::field("content", "must not be blank"));
     }
-    let user_id = ctx.principal()?.user_id();
-    let chat = ctx
-        .store()?
-        .chat_context(user_id, ctx.id())
-        .await?
-        .ok_or(ApiError::NotFound("Conversation"))?;
-    let model = chat
-        .model
-        .or_else(|| config::var(&ctx.env, "DEFAULT_MODEL"))
-        .unwrap_or_else(|| "gpt-4o-mini".into());
+    let principal = ctx.principal()?;
+    let user_id = principal.user_id();
+    let spend = config::Spend::from_env(&ctx.env);
+    let lease = ids::prefixed("gen", &random_bytes::<16>());
+    let store = ctx.store()?;
+    let day = spend::utc_day(ctx.now_ms);
+    let (context, slot) = futures::join!(
+        store.chat_context(user_id, ctx.id(), &day),
+        rate_limiter::acquire_generation(
+            &ctx.env,
+            user_id,
+            &lease,
+            spend.max_concurrent_generations,
+            spend.lease_ms(),
+        ),
+    );
+    let checked = (|| {
+        let (chat, used_today) = context?.ok_or(ApiError::NotFound("Conversation"))?;
+        if let Some(retry_after) = slot? {
+            return Err(ApiError::ConcurrencyLimitExceeded {
+                limit: spend.max_concurrent_generations,
+                retry_after,
+            });
+        }
+        if spend.daily_token_quota > 0 && used_today >= spend.daily_token_quota {
+            return Err(ApiError::TokenQuotaExceeded {
+                limit: spend.daily_token_quota,
+                retry_after: spend::secs_to_utc_midnight(ctx.now_ms),
+            });
+        }
+        Ok(chat)
+    })();
+    let chat = match checked {
+        Ok(chat) => chat,
+        Err(e) => {
+            // Refused: the slot (if it was taken) goes back at once.
+            let _ = rate_limiter::release_generation(&ctx.env, user_id, &lease).await;
+            return Err(e);
+        }
+    };
+    let model = chat.model.unwrap_or_else(|| spend.default_model.clone());
     Ok(TurnRequest {
         conversation_id: ctx.id().to_owned(),
         content,
         model,
         system_prompt: chat.system_prompt,
         history_budget: config::var_u64(&ctx.env, "HISTORY_TOKEN_BUDGET", 3000) as usize,
+        max_tokens: spend.max_output_tokens,
+        upstream_user: spend::upstream_user(user_id, chat.end_user_id.as_deref()),
+        account: TurnAccount {
+            user_id: user_id.to_owned(),
+            api_key_id: principal.key_id().map(str::to_owned),
+            twin_id: chat.twin_id,
+            end_user_id: chat.end_user_id,
+        },
+        lease_id: Some(lease),
     })
+}
+
+/// Hands the turn to the conversation's object; if it refuses (busy), the slot goes back.
+async fn start<T>(
+    ctx: &Ctx,
+    turn: TurnRequest,
+    run: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let outcome = run.await;
+    if let (Err(ApiError::ConversationBusy { .. }), Some(lease)) = (&outcome, &turn.lease_id) {
+        let _ = rate_limiter::release_generation(&ctx.env, &turn.account.user_id, lease).await;
+    }
+    outcome
 }
 
 /// `POST /conversations/{id}/messages` → 201 once the whole reply is stored.
 pub async fn send(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     let turn = turn(ctx, req).await?;
     let object = ConversationObject::get(&ctx.env, ctx.id())?;
-    let result: TurnResult = object
-        .call(&Op::Start {
-            turn,
-            stream: false,
-        })
-        .await?;
+    let op = Op::Start {
+        turn: Box::new(turn.clone()),
+        stream: false,
+    };
+    let result: TurnResult = start(ctx, turn, object.call(&op)).await?;
     Reply::created(result)
 }
 
@@ -61,7 +117,11 @@ pub async fn send(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
 pub async fn stream(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     let turn = turn(ctx, req).await?;
     let object = ConversationObject::get(&ctx.env, ctx.id())?;
-    let resp = object.stream(&Op::Start { turn, stream: true }).await?;
+    let op = Op::Start {
+        turn: Box::new(turn.clone()),
+        stream: true,
+    };
+    let resp = start(ctx, turn, object.stream(&op)).await?;
     Ok(Reply::Raw(resp))
 }
 

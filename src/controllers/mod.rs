@@ -7,6 +7,7 @@ mod health;
 mod messages;
 pub mod site;
 mod twins;
+mod usage;
 
 use worker::Request;
 
@@ -17,7 +18,7 @@ use crate::edge::context::{Ctx, Reply};
 pub async fn dispatch(id: RouteId, ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     match id {
         RouteId::Health => health::get(),
-        RouteId::OpenApi => health::openapi(),
+        RouteId::OpenApi => health::openapi(&ctx.env).await,
         RouteId::Register => auth::register(ctx, req).await,
         RouteId::Login => auth::login(ctx, req).await,
         RouteId::Me => auth::me(ctx).await,
@@ -40,5 +41,6 @@ pub async fn dispatch(id: RouteId, ctx: &mut Ctx, req: &mut Request) -> Result<R
         RouteId::StreamMessage => messages::stream(ctx, req).await,
         RouteId::ResumeMessageStream => messages::resume(ctx, req).await,
         RouteId::CancelMessage => messages::cancel(ctx).await,
+        RouteId::Usage => usage::report(ctx, req).await,
     }
 }

@@ -4,8 +4,10 @@ use serde_json::{json, Value};
 use worker::Request;
 
 use crate::core::error::ApiError;
+use crate::core::spend;
 use crate::core::twins::TwinInput;
 use crate::core::{ids, time};
+use crate::edge::config;
 use crate::edge::context::{json_body, Ctx, ListQuery, Reply};
 use crate::edge::crypto::random_bytes;
 use crate::edge::store::TwinRow;
@@ -63,6 +65,10 @@ pub async fn get(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 
 pub async fn create(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     let input = TwinInput::parse(&json_body(req).await?, true)?;
+    spend::check_model(
+        input.model.as_deref(),
+        &config::Spend::from_env(&ctx.env).allowed_models,
+    )?;
     let owner = ctx.principal()?.user_id().to_owned();
     let now = time::rfc3339_ms(ctx.now_ms);
     let twin = TwinRow {
@@ -88,6 +94,10 @@ pub async fn create(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError>
 
 pub async fn update(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     let input = TwinInput::parse(&json_body(req).await?, false)?;
+    spend::check_model(
+        input.model.as_deref(),
+        &config::Spend::from_env(&ctx.env).allowed_models,
+    )?;
     let owner = ctx.principal()?.user_id().to_owned();
     let now = time::rfc3339_ms(ctx.now_ms);
     let twin = ctx

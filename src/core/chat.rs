@@ -48,7 +48,20 @@ pub fn trim_history(history: &[Turn], budget: usize) -> &[Turn] {
     &history[start..]
 }
 
-pub fn request_body(model: &str, system_prompt: &str, history: &[Turn], message: &str) -> Value {
+/// What bounds a request besides its messages: the output cap and the hashed end user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits<'a> {
+    pub max_tokens: u64,
+    pub user: &'a str,
+}
+
+pub fn request_body(
+    model: &str,
+    system_prompt: &str,
+    history: &[Turn],
+    message: &str,
+    limits: &Limits,
+) -> Value {
     let mut messages = vec![json!({ "role": "system", "content": system_prompt })];
     messages.extend(
         history
@@ -61,6 +74,8 @@ pub fn request_body(model: &str, system_prompt: &str, history: &[Turn], message:
         "messages": messages,
         "stream": true,
         "stream_options": { "include_usage": true },
+        "max_tokens": limits.max_tokens,
+        "user": limits.user,
     })
 }
 
@@ -176,6 +191,14 @@ mod tests {
             "You are Hà.",
             &[turn("user", "hi"), turn("assistant", "hello")],
             "Xin chào",
+            &Limits {
+                max_tokens: 64,
+                user: "hash",
+            },
+        );
+        assert_eq!(
+            (body["max_tokens"].as_u64(), body["user"].as_str()),
+            (Some(64), Some("hash"))
         );
         let roles: Vec<&str> = body["messages"]
             .as_array()

@@ -222,7 +222,7 @@ pub fn resume_cursor(last_event_id: Option<&str>, after: Option<&str>) -> Result
 pub enum Op {
     /// Start a turn; `stream` answers with the SSE stream, else with the finished turn.
     Start {
-        turn: TurnRequest,
+        turn: Box<TurnRequest>,
         stream: bool,
     },
     List {
@@ -250,6 +250,23 @@ pub struct TurnRequest {
     pub model: String,
     pub system_prompt: String,
     pub history_budget: usize,
+    pub max_tokens: u64,
+    /// The end user as the model provider sees it (a hash).
+    pub upstream_user: String,
+    /// Who the turn's usage is counted for.
+    pub account: TurnAccount,
+    /// The account's concurrency slot this turn holds; released when it ends, however.
+    pub lease_id: Option<String>,
+}
+
+/// The attribution of a turn: whose usage, through which key, twin and end user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnAccount {
+    pub user_id: String,
+    pub api_key_id: Option<String>,
+    pub twin_id: String,
+    pub end_user_id: Option<String>,
 }
 
 /// A page of history.

@@ -40,10 +40,20 @@ impl Pagination {
     }
 }
 
-pub fn success(data: Value, pagination: Option<Pagination>, meta: &RequestMeta) -> Value {
+/// More for `meta` than every envelope has: a list's pagination, a report's totals.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExtraMeta {
+    None,
+    Pagination(Pagination),
+    Totals(Value),
+}
+
+pub fn success(data: Value, extra: ExtraMeta, meta: &RequestMeta) -> Value {
     let mut m = json!({ "timestamp": meta.timestamp, "requestId": meta.request_id });
-    if let Some(p) = pagination {
-        m["pagination"] = json!(p);
+    match extra {
+        ExtraMeta::None => {}
+        ExtraMeta::Pagination(p) => m["pagination"] = json!(p),
+        ExtraMeta::Totals(t) => m["totals"] = t,
     }
     json!({ "success": true, "data": data, "meta": m })
 }
@@ -89,7 +99,11 @@ mod tests {
 
     #[test]
     fn success_envelope_with_pagination() {
-        let body = success(json!([]), Some(Pagination::new(1, 20, 0)), &META);
+        let body = success(
+            json!([]),
+            ExtraMeta::Pagination(Pagination::new(1, 20, 0)),
+            &META,
+        );
         assert_eq!(body["success"], true);
         assert_eq!(body["meta"]["pagination"]["totalPages"], 0);
         assert_eq!(body["meta"]["pagination"]["hasMore"], false);

@@ -31,6 +31,9 @@ pub const ERROR_CODES: &[&str] = &[
     "GENERATION_INTERRUPTED",
     "IDEMPOTENCY_KEY_IN_USE",
     "IDEMPOTENCY_KEY_REUSED",
+    "API_KEY_LIMIT_REACHED",
+    "CONCURRENCY_LIMIT_EXCEEDED",
+    "TOKEN_QUOTA_EXCEEDED",
 ];
 
 /// Field name -> reason, reported together so a client can fix every field at once.
@@ -94,6 +97,20 @@ pub enum ApiError {
     IdempotencyKeyInUse,
     /// This `Idempotency-Key` was used for a different request.
     IdempotencyKeyReused,
+    /// The account has its most active API keys.
+    ApiKeyLimitReached {
+        limit: u64,
+    },
+    /// The account's generations running at once are at their limit.
+    ConcurrencyLimitExceeded {
+        limit: u64,
+        retry_after: u64,
+    },
+    /// The account used its tokens for this UTC day.
+    TokenQuotaExceeded {
+        limit: u64,
+        retry_after: u64,
+    },
     /// An error remembered under an `Idempotency-Key`, answered again as it was.
     Remembered {
         status: u16,
@@ -123,7 +140,11 @@ impl ApiError {
             InsufficientScope { .. } | Forbidden(_) => 403,
             NotFound(_) => 404,
             MethodNotAllowed { .. } => 405,
-            Conflict(_) | ConversationBusy { .. } | IdempotencyKeyInUse => 409,
+            Conflict(_)
+            | ConversationBusy { .. }
+            | IdempotencyKeyInUse
+            | ApiKeyLimitReached { .. } => 409,
+            ConcurrencyLimitExceeded { .. } | TokenQuotaExceeded { .. } => 429,
             IdempotencyKeyReused => 422,
             Remembered { status, .. } => *status,
             PayloadTooLarge { .. } => 413,
@@ -162,6 +183,9 @@ impl ApiError {
             GenerationInterrupted => "GENERATION_INTERRUPTED",
             IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            ApiKeyLimitReached { .. } => "API_KEY_LIMIT_REACHED",
+            ConcurrencyLimitExceeded { .. } => "CONCURRENCY_LIMIT_EXCEEDED",
+            TokenQuotaExceeded { .. } => "TOKEN_QUOTA_EXCEEDED",
             // Codes are a closed set; a remembered one is always one of them.
             Remembered { code, .. } => ERROR_CODES
                 .iter()
@@ -227,6 +251,15 @@ impl ApiError {
                 "This Idempotency-Key was already used for a different request".into()
             }
             Remembered { message, .. } => message.clone(),
+            ApiKeyLimitReached { limit } => format!(
+                "This account has {limit} active API keys, the most allowed; revoke one first"
+            ),
+            ConcurrencyLimitExceeded { limit, .. } => format!(
+                "This account already has {limit} replies being generated; retry when one ends"
+            ),
+            TokenQuotaExceeded { limit, .. } => format!(
+                "This account used its {limit} tokens for today (UTC); the quota resets at midnight UTC"
+            ),
         }
     }
 
@@ -241,6 +274,11 @@ impl ApiError {
             PayloadTooLarge { limit } => json!({ "limit": limit }),
             ConversationBusy { message_id } => json!({ "messageId": message_id }),
             Remembered { details, .. } => details.clone(),
+            ApiKeyLimitReached { limit } => json!({ "limit": limit }),
+            ConcurrencyLimitExceeded { limit, retry_after }
+            | TokenQuotaExceeded { limit, retry_after } => {
+                json!({ "limit": limit, "retryAfter": retry_after })
+            }
             RateLimited {
                 reason,
                 retry_after,

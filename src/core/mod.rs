@@ -10,13 +10,14 @@ pub mod envelope;
 pub mod error;
 pub mod idempotency;
 pub mod ids;
-// Generated natively into src/openapi.json; the worker embeds that file, not this code.
+// Generated natively into src/site/openapi.json, which the worker serves as a static asset.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod openapi;
 pub mod password;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
+pub mod spend;
 pub mod sse;
 pub mod time;
 pub mod token;

@@ -88,7 +88,10 @@ fn spec(id: RouteId) -> Op {
             op("Start a conversation", "Conversations", 201, schema("Conversation")).body(schema("ConversationCreate"))
         }
         ListConversations => op("List your conversations, newest activity first", "Conversations", 200, list_of("Conversation"))
-            .paginated(vec![json!({ "name": "twinId", "in": "query", "schema": { "type": "string" } })]),
+            .paginated(vec![
+                json!({ "name": "twinId", "in": "query", "schema": { "type": "string" } }),
+                json!({ "name": "endUserId", "in": "query", "schema": { "type": "string" } }),
+            ]),
         GetConversation => op("Get a conversation", "Conversations", 200, schema("Conversation")),
         UpdateConversation => {
             op("Rename a conversation", "Conversations", 200, schema("Conversation")).body(schema("ConversationRename"))
@@ -105,6 +108,14 @@ fn spec(id: RouteId) -> Op {
                 json!({ "name": "Last-Event-ID", "in": "header", "description": "What a reconnecting EventSource sends: the last event id it saw",
                         "schema": { "type": "string", "pattern": "^[0-9]+$" } }),
             ], ..op("Resume (or replay) a reply's event stream after an event id", "Messages", 200, json!({})) },
+        Usage => Op {
+            query: vec![
+                json!({ "name": "from", "in": "query", "description": "First UTC day (YYYY-MM-DD); default: 29 days before `to`", "schema": { "type": "string", "format": "date" } }),
+                json!({ "name": "to", "in": "query", "description": "Last UTC day, inclusive; default: today. At most 366 days in all", "schema": { "type": "string", "format": "date" } }),
+                json!({ "name": "groupBy", "in": "query", "schema": { "type": "string", "enum": ["day", "apiKey", "twin", "endUser"], "default": "day" } }),
+            ],
+            ..op("Token usage: the account's with a session, only the calling key's own with an API key", "Usage", 200, list_of("UsageRow"))
+        },
         CancelMessage => op("Cancel a reply being generated; a finished one is returned as it is", "Messages", 200, schema("CancelResult")),
     }
 }
@@ -171,6 +182,9 @@ fn operation(route: &super::routes::Route) -> Value {
             });
             if o.paginated {
                 envelope["properties"]["meta"] = schema("PageMeta");
+            }
+            if route.id == RouteId::Usage {
+                envelope["properties"]["meta"] = schema("UsageMeta");
             }
             let content = if route.id == RouteId::OpenApi {
                 json!({ "application/json": { "schema": { "type": "object" } } })
@@ -251,7 +265,7 @@ pub fn document(version: &str) -> Value {
         "servers": [{ "url": "/" }],
         "tags": [
             { "name": "Meta" }, { "name": "Accounts" }, { "name": "API keys" }, { "name": "Twins" },
-            { "name": "Conversations" }, { "name": "Messages" }
+            { "name": "Conversations" }, { "name": "Messages" }, { "name": "Usage" }
         ],
         "paths": paths,
         "components": components(),
@@ -293,6 +307,8 @@ fn components() -> Value {
                 "properties": { "timestamp": time, "requestId": s("string") } },
             "PageMeta": { "type": "object", "required": ["timestamp", "requestId", "pagination"],
                 "properties": { "timestamp": time, "requestId": s("string"), "pagination": schema("Pagination") } },
+            "UsageMeta": { "type": "object", "required": ["timestamp", "requestId", "totals"],
+                "properties": { "timestamp": time, "requestId": s("string"), "totals": schema("UsageRow") } },
             "Pagination": { "type": "object", "required": ["page", "limit", "total", "totalPages", "hasMore"],
                 "properties": { "page": s("integer"), "limit": s("integer"), "total": s("integer"),
                                 "totalPages": s("integer"), "hasMore": s("boolean") } },
@@ -354,13 +370,15 @@ fn components() -> Value {
                 "visibility": { "type": "string", "enum": ["public", "private"], "default": "private" },
                 "model": { "type": "string", "minLength": 1, "maxLength": 100 } } },
             "Conversation": { "type": "object",
-                "required": ["id", "twinId", "title", "messageCount", "createdAt", "updatedAt", "lastMessageAt"],
+                "required": ["id", "twinId", "title", "endUserId", "messageCount", "createdAt", "updatedAt", "lastMessageAt"],
                 "properties": { "id": s("string"), "twinId": s("string"), "title": s("string"),
+                    "endUserId": { "type": ["string", "null"], "description": "Your app's own user, if you passed one (usage can be grouped by it)" },
                     "messageCount": s("integer"), "createdAt": time, "updatedAt": time, "lastMessageAt": ntime } },
             "ConversationTitle": { "type": "object", "properties": {
                 "title": { "type": "string", "minLength": 1, "maxLength": 200, "default": "New conversation" } } },
             "ConversationCreate": { "allOf": [schema("ConversationTitle"), { "type": "object", "required": ["twinId"],
-                "properties": { "twinId": s("string") } }] },
+                "properties": { "twinId": s("string"),
+                    "endUserId": { "type": "string", "pattern": "^[A-Za-z0-9._:@-]{1,64}$", "description": "Your app's own user id: stored, filterable, grouped in usage, sent to the model provider only as a hash" } } }] },
             "ConversationRename": { "type": "object", "required": ["title"],
                 "properties": { "title": { "type": "string", "minLength": 1, "maxLength": 200 } } },
             "Usage": { "type": "object", "required": ["promptTokens", "completionTokens", "totalTokens"],
@@ -375,6 +393,12 @@ fn components() -> Value {
                     "model": ns("string"), "usage": { "oneOf": [schema("Usage"), { "type": "null" }] },
                     "latencyMs": ns("integer"), "citations": { "type": "array", "items": { "type": "object" } },
                     "createdAt": time } },
+            "UsageRow": { "type": "object",
+                "description": "One group; only its grouping field (`day`, `apiKeyId`, `twinId` or `endUserId`, null for none) is present. `meta.totals` holds the sums.",
+                "required": ["requests", "promptTokens", "completionTokens", "totalTokens", "estimatedTokens"],
+                "properties": { "day": { "type": "string", "format": "date" }, "apiKeyId": ns("string"), "twinId": s("string"),
+                    "endUserId": ns("string"), "requests": s("integer"), "promptTokens": s("integer"),
+                    "completionTokens": s("integer"), "totalTokens": s("integer"), "estimatedTokens": s("integer") } },
             "CancelResult": { "type": "object", "required": ["message"], "properties": { "message": schema("Message") } },
             "MessageInput": { "type": "object", "required": ["content"],
                 "properties": { "content": { "type": "string", "minLength": 1, "maxLength": 32000 } } },
@@ -400,7 +424,7 @@ fn components() -> Value {
 }
 
 /// Where the served copy lives. Regenerate with `UPDATE_OPENAPI=1 cargo test --lib openapi`.
-pub const COMMITTED: &str = "src/openapi.json";
+pub const COMMITTED: &str = "src/site/openapi.json";
 
 pub fn pretty(version: &str) -> String {
     let mut text = serde_json::to_string_pretty(&document(version)).expect("serializable");
@@ -512,6 +536,15 @@ mod tests {
             ApiError::GenerationInterrupted,
             ApiError::IdempotencyKeyInUse,
             ApiError::IdempotencyKeyReused,
+            ApiError::ApiKeyLimitReached { limit: 1 },
+            ApiError::ConcurrencyLimitExceeded {
+                limit: 1,
+                retry_after: 1,
+            },
+            ApiError::TokenQuotaExceeded {
+                limit: 1,
+                retry_after: 1,
+            },
         ];
         let codes: Vec<&str> = samples.iter().map(ApiError::code).collect();
         assert_eq!(codes, ERROR_CODES);

@@ -29,6 +29,7 @@ pub enum RouteId {
     StreamMessage,
     ResumeMessageStream,
     CancelMessage,
+    Usage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +93,7 @@ pub static ROUTES: &[Route] = &[
     route("POST",   "/conversations/{id}/messages/stream", StreamMessage,            Scoped(Scope::FullAccess)),
     route("GET",    "/conversations/{id}/messages/{messageId}/stream", ResumeMessageStream, Scoped(Scope::ReadOnly)),
     route("POST",   "/conversations/{id}/messages/{messageId}/cancel", CancelMessage,       Scoped(Scope::FullAccess)),
+    route("GET",    "/usage",                             Usage,                     Scoped(Scope::ReadOnly)),
 ];
 
 /// The `{…}` segments of a matched path, in order: the resource id, then a child's id.

@@ -5,6 +5,7 @@ use worker::Env;
 use crate::core::credentials::Scope;
 use crate::core::error::ApiError;
 use crate::core::rate_limit::Policy;
+use crate::core::spend;
 
 pub fn var(env: &Env, name: &str) -> Option<String> {
     env.var(name)
@@ -55,5 +56,40 @@ pub fn auth_attempt_policy(env: &Env) -> Policy {
         window_secs: 60,
         burst: n,
         burst_period_secs: 60,
+    }
+}
+
+/// The spend controls (docs/usage.md), read once per request that needs them.
+pub struct Spend {
+    pub default_model: String,
+    pub allowed_models: Vec<String>,
+    pub max_output_tokens: u64,
+    pub max_api_keys: u64,
+    pub max_concurrent_generations: u64,
+    /// 0: unlimited.
+    pub daily_token_quota: u64,
+    pub generation_max_secs: u64,
+}
+
+impl Spend {
+    pub fn from_env(env: &Env) -> Spend {
+        let default_model = var(env, "DEFAULT_MODEL").unwrap_or_else(|| "gpt-4o-mini".into());
+        Spend {
+            allowed_models: spend::allowed_models(
+                var(env, "ALLOWED_MODELS").as_deref(),
+                &default_model,
+            ),
+            default_model,
+            max_output_tokens: var_u64(env, "MAX_OUTPUT_TOKENS", 1024),
+            max_api_keys: var_u64(env, "MAX_API_KEYS_PER_ACCOUNT", 25),
+            max_concurrent_generations: var_u64(env, "MAX_CONCURRENT_GENERATIONS", 5),
+            daily_token_quota: var_u64(env, "DAILY_TOKEN_QUOTA", 1_000_000),
+            generation_max_secs: var_u64(env, "GENERATION_MAX_SECS", 300),
+        }
+    }
+
+    /// A generation's slot outlives its longest possible run by a minute, then frees itself.
+    pub fn lease_ms(&self) -> i64 {
+        (self.generation_max_secs as i64 + 60) * 1000
     }
 }

@@ -5,7 +5,7 @@ use worker::{Env, Request, Response};
 
 use crate::core::body;
 use crate::core::credentials::Scope;
-use crate::core::envelope::Pagination;
+use crate::core::envelope::{ExtraMeta, Pagination};
 use crate::core::error::ApiError;
 use crate::core::routes::PathParams;
 use crate::core::validate::page_params;
@@ -128,7 +128,7 @@ impl ListQuery {
         Ok(Reply::Json {
             status: 200,
             data,
-            pagination: Some(Pagination::new(self.page, self.limit, total)),
+            meta: ExtraMeta::Pagination(Pagination::new(self.page, self.limit, total)),
         })
     }
 }
@@ -154,7 +154,7 @@ pub enum Reply {
     Json {
         status: u16,
         data: Value,
-        pagination: Option<Pagination>,
+        meta: ExtraMeta,
     },
     /// A response built by the handler itself (the SSE stream).
     Raw(Response),
@@ -174,7 +174,7 @@ impl Reply {
         Ok(Reply::Json {
             status,
             data,
-            pagination: None,
+            meta: ExtraMeta::None,
         })
     }
 }

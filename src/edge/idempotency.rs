@@ -8,6 +8,7 @@ use worker::Request;
 use crate::controllers;
 use crate::core::body;
 use crate::core::conversation::Op;
+use crate::core::envelope::ExtraMeta;
 use crate::core::error::ApiError;
 use crate::core::idempotency::{self, Claim, Remembered};
 use crate::core::routes::{Route, RouteId};
@@ -91,7 +92,7 @@ async fn replay(ctx: &Ctx, remembered: Remembered) -> Result<Reply, ApiError> {
         Remembered::Json { status, data } => Ok(Reply::Json {
             status,
             data,
-            pagination: None,
+            meta: ExtraMeta::None,
         }),
         Remembered::Error {
             status,

@@ -39,6 +39,24 @@ enum Op {
     },
     /// Forget the cached record: the key was revoked.
     Revoke,
+    /// Take one of `max` generation slots of an account for `ttl_ms` (a lease: a slot whose
+    /// release is lost frees itself).
+    #[serde(rename_all = "camelCase")]
+    Acquire {
+        lease: String,
+        max: u64,
+        ttl_ms: i64,
+    },
+    /// Give a slot back.
+    Release { lease: String },
+}
+
+/// The answer to `Acquire`: `retry_after` (seconds) when every slot is taken.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Slot {
+    pub acquired: bool,
+    pub retry_after: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -117,6 +135,17 @@ impl worker::DurableObject for RateLimiter {
                 self.sql::<serde_json::Value>("DELETE FROM kv WHERE k = ?", vec![RECORD.into()])?;
                 Response::from_json(&true)
             }
+            Op::Acquire { lease, max, ttl_ms } => {
+                Response::from_json(&self.acquire(&lease, max, ttl_ms, now)?)
+            }
+            Op::Release { lease } => {
+                self.leases()?;
+                self.sql::<serde_json::Value>(
+                    "DELETE FROM leases WHERE id = ?",
+                    vec![lease.into()],
+                )?;
+                Response::from_json(&true)
+            }
         }
     }
 }
@@ -156,6 +185,53 @@ impl RateLimiter {
             vec![key.into(), json.into()],
         )?;
         Ok(())
+    }
+
+    fn leases(&self) -> worker::Result<()> {
+        self.sql::<serde_json::Value>(
+            "CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
+            vec![],
+        )
+        .map(|_| ())
+    }
+
+    /// Synchronous (no await): exact however many requests race for the last slot.
+    fn acquire(&self, lease: &str, max: u64, ttl_ms: i64, now: i64) -> worker::Result<Slot> {
+        #[derive(Deserialize)]
+        struct Row {
+            n: u64,
+            soonest: Option<i64>,
+        }
+        self.leases()?;
+        self.sql::<serde_json::Value>(
+            "DELETE FROM leases WHERE expires_at <= ?",
+            vec![now.into()],
+        )?;
+        let held = self
+            .sql::<Row>(
+                "SELECT COUNT(*) AS n, MIN(expires_at) AS soonest FROM leases",
+                vec![],
+            )?
+            .into_iter()
+            .next()
+            .map_or((0, None), |r| (r.n, r.soonest));
+        if held.0 >= max {
+            // A slot frees when a generation ends, usually within seconds; the lease
+            // expiry is only the upper bound.
+            let upper = held.1.map_or(1, |t| ((t - now) / 1000).max(1) as u64);
+            return Ok(Slot {
+                acquired: false,
+                retry_after: upper.min(2),
+            });
+        }
+        self.sql::<serde_json::Value>(
+            "INSERT OR REPLACE INTO leases (id, expires_at) VALUES (?, ?)",
+            vec![lease.into(), (now + ttl_ms).into()],
+        )?;
+        Ok(Slot {
+            acquired: true,
+            retry_after: 0,
+        })
     }
 
     /// Synchronous from start to end: nothing else runs in this instance meanwhile.
@@ -273,6 +349,36 @@ pub async fn forget_key(env: &Env, key_hash: &str) -> Result<(), ApiError> {
     call::<bool>(env, &key_instance(key_hash), &Op::Revoke)
         .await
         .map(|_| ())
+}
+
+/// Takes a generation slot of the account for `lease`; `Some(retry_after)` when none is free.
+pub async fn acquire_generation(
+    env: &Env,
+    user_id: &str,
+    lease: &str,
+    max: u64,
+    ttl_ms: i64,
+) -> Result<Option<u64>, ApiError> {
+    let op = Op::Acquire {
+        lease: lease.to_owned(),
+        max,
+        ttl_ms,
+    };
+    let slot: Slot = call(env, &generations_instance(user_id), &op).await?;
+    Ok((!slot.acquired).then_some(slot.retry_after))
+}
+
+pub async fn release_generation(env: &Env, user_id: &str, lease: &str) -> Result<(), ApiError> {
+    let op = Op::Release {
+        lease: lease.to_owned(),
+    };
+    call::<bool>(env, &generations_instance(user_id), &op)
+        .await
+        .map(|_| ())
+}
+
+fn generations_instance(user_id: &str) -> String {
+    format!("generations:{user_id}")
 }
 
 fn key_instance(key_hash: &str) -> String {

@@ -23,8 +23,8 @@ pub fn reply(reply: Reply, meta: &RequestMeta) -> Response {
         Reply::Json {
             status,
             data,
-            pagination,
-        } => json_response(status, &envelope::success(data, pagination, meta)),
+            meta: extra,
+        } => json_response(status, &envelope::success(data, extra, meta)),
         Reply::Raw(resp) => resp,
     }
 }
@@ -37,6 +37,10 @@ pub fn error(err: &ApiError, meta: &RequestMeta) -> Response {
             set(resp, "Retry-After", &retry_after.to_string())
         }
         ApiError::IdempotencyKeyInUse => set(resp, "Retry-After", "1"),
+        ApiError::ConcurrencyLimitExceeded { retry_after, .. }
+        | ApiError::TokenQuotaExceeded { retry_after, .. } => {
+            set(resp, "Retry-After", &retry_after.to_string())
+        }
         _ => resp,
     }
 }

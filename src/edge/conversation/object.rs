@@ -27,13 +27,15 @@ use crate::core::conversation::{
     TurnResult,
 };
 use crate::core::error::ApiError;
+use crate::core::spend::{self, TurnUsage};
 use crate::core::{chat, ids, sse, time};
 use crate::edge::crypto::random_bytes;
+use crate::edge::rate_limiter;
 use crate::edge::store::Store;
 use crate::edge::upstream::{Progress, Upstream};
 
 use super::readers::{self, Ignore, Readers};
-use super::storage::Storage;
+use super::storage::{Storage, TurnMeta};
 
 /// The heartbeat while a generation runs, and the watchdog's delay after a restart.
 const HEARTBEAT_MS: i64 = 5_000;
@@ -56,6 +58,7 @@ struct Live {
     finished: bool,
     started_ms: i64,
     prompt_estimate: i64,
+    meta: TurnMeta,
     flushed_ms: i64,
     unflushed_bytes: usize,
 }
@@ -104,7 +107,7 @@ impl worker::DurableObject for Conversation {
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let turns = &self.turns;
         match serde_json::from_str::<Op>(&req.text().await?)? {
-            Op::Start { turn, stream } => Turns::start(turns, turn, stream).await,
+            Op::Start { turn, stream } => Turns::start(turns, *turn, stream).await,
             Op::List { limit, offset } => answer(turns.list(limit, offset)),
             Op::Resume { message_id, after } => match turns.resume(&message_id, after) {
                 Ok(resp) => Ok(resp),
@@ -181,7 +184,17 @@ impl Turns {
         }
         let history = self.storage.history(HISTORY_ROWS)?;
         let history = chat::trim_history(&history, turn.history_budget);
-        let body = chat::request_body(&turn.model, &turn.system_prompt, history, &turn.content);
+        let limits = chat::Limits {
+            max_tokens: turn.max_tokens,
+            user: &turn.upstream_user,
+        };
+        let body = chat::request_body(
+            &turn.model,
+            &turn.system_prompt,
+            history,
+            &turn.content,
+            &limits,
+        );
         let prompt_estimate = conv::prompt_estimate(&body);
         let now = now_ms();
         let message = |role, content: &str, status, model: Option<&str>| Message {
@@ -200,6 +213,11 @@ impl Turns {
         let reply = message(Role::Assistant, "", Status::Generating, Some(&turn.model));
         self.storage.insert(&user, 0)?;
         self.storage.insert(&reply, prompt_estimate)?;
+        let meta = TurnMeta {
+            account: turn.account.clone(),
+            lease_id: turn.lease_id.clone(),
+        };
+        self.storage.save_turn(&reply.id, &meta)?;
         let mut log = EventLog::default();
         let first = log.push("progress", &conv::progress("accepted", &user.id, &reply.id));
         self.storage.log_event(&reply.id, first)?;
@@ -214,6 +232,7 @@ impl Turns {
             finished: false,
             started_ms: now,
             prompt_estimate,
+            meta,
             flushed_ms: now,
             unflushed_bytes: 0,
         });
@@ -321,6 +340,7 @@ impl Turns {
         }
         live.finished = true;
         live.readers.close_all(&self.ignore);
+        self.turn_ended(&live.reply, &live.meta);
         for waiter in live.waiters.drain(..) {
             let _ = waiter.send(match failure {
                 None => Ok(TurnResult {
@@ -356,11 +376,40 @@ impl Turns {
             );
             self.storage.log_event(&reply.id, e)?;
             self.touch_conversation(&reply.conversation_id, 0, None);
+            if let Some(meta) = self.storage.turn(&reply.id)? {
+                self.turn_ended(&reply, &meta);
+            }
         }
         Ok(())
     }
 
     /// Moves the conversation row's counters and activity time in D1, in the background.
+    /// A turn ended, however: its usage joins the account's daily totals and its concurrency
+    /// slot is freed (in the background; a slot whose release is lost expires on its own).
+    fn turn_ended(&self, reply: &Message, meta: &TurnMeta) {
+        let usage = reply.usage.unwrap_or(MessageUsage::of(None, 0, ""));
+        let turn = TurnUsage {
+            user_id: meta.account.user_id.clone(),
+            api_key_id: meta.account.api_key_id.clone(),
+            twin_id: meta.account.twin_id.clone(),
+            end_user_id: meta.account.end_user_id.clone(),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            estimated: usage.estimated,
+        };
+        let lease = meta.lease_id.clone();
+        let env = self.env.clone();
+        let day = spend::utc_day(now_ms());
+        spawn_local(async move {
+            if let Some(lease) = lease {
+                let _ = rate_limiter::release_generation(&env, &turn.user_id, &lease).await;
+            }
+            if let Ok(store) = Store::new(&env) {
+                let _ = store.add_usage(&day, &turn).await;
+            }
+        });
+    }
+
     /// `at` defaults to now; a turn's start passes its messages' own time.
     fn touch_conversation(&self, conversation_id: &str, added_messages: i64, at: Option<&str>) {
         let conversation_id = conversation_id.to_owned();

@@ -8,9 +8,17 @@ use std::cell::Cell;
 use worker::{SqlStorage, SqlStorageValue};
 
 use crate::core::chat::Turn;
-use crate::core::conversation::{LoggedEvent, Message, MessageUsage, Role, Status};
+use crate::core::conversation::{LoggedEvent, Message, MessageUsage, Role, Status, TurnAccount};
 
-const SCHEMA: [&str; 2] = [
+/// What the object keeps about a turn besides its messages.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnMeta {
+    pub account: TurnAccount,
+    pub lease_id: Option<String>,
+}
+
+const SCHEMA: [&str; 3] = [
     // `seq` is the turn order: a user message, then its reply.
     "CREATE TABLE IF NOT EXISTS messages (
        seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -34,6 +42,10 @@ const SCHEMA: [&str; 2] = [
        event TEXT NOT NULL,
        data TEXT NOT NULL,
        PRIMARY KEY (message_id, id)) WITHOUT ROWID",
+    // Whose turn a reply is (usage attribution, the concurrency slot it holds), as JSON.
+    "CREATE TABLE IF NOT EXISTS turns (
+       message_id TEXT PRIMARY KEY,
+       meta TEXT NOT NULL) WITHOUT ROWID",
 ];
 
 const COLUMNS: &str = "id, conversation_id, role, content, status, model, prompt_tokens, \
@@ -250,6 +262,28 @@ impl Storage {
             .collect();
         turns.reverse();
         Ok(turns)
+    }
+
+    pub fn save_turn(&self, message_id: &str, meta: &TurnMeta) -> worker::Result<()> {
+        self.run(
+            "INSERT OR REPLACE INTO turns (message_id, meta) VALUES (?, ?)",
+            vec![text(message_id), serde_json::to_string(meta)?.into()],
+        )
+    }
+
+    pub fn turn(&self, message_id: &str) -> worker::Result<Option<TurnMeta>> {
+        #[derive(Deserialize)]
+        struct T {
+            meta: String,
+        }
+        let rows: Vec<T> = self.rows(
+            "SELECT meta FROM turns WHERE message_id = ?",
+            vec![text(message_id)],
+        )?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|t| serde_json::from_str(&t.meta).ok()))
     }
 
     pub fn log_event(&self, message_id: &str, e: &LoggedEvent) -> worker::Result<()> {

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{is_unique_violation, opt, s, Store};
+use super::{is_unique_violation, n, opt, s, Store};
 use crate::core::api_key::KeyRecord;
 use crate::core::credentials::Scope;
 use crate::core::error::ApiError;
@@ -66,9 +66,18 @@ impl Store {
         .await
     }
 
-    pub async fn insert_api_key(&self, key: &ApiKeyRow, key_hash: &str) -> Result<(), ApiError> {
+    /// Stores a new key unless the user already has `max_active` active (not revoked, not
+    /// expired) keys: one conditional statement, exact under concurrency. False when refused.
+    pub async fn insert_api_key(
+        &self,
+        key: &ApiKeyRow,
+        key_hash: &str,
+        max_active: u64,
+    ) -> Result<bool, ApiError> {
         self.run(
-            "INSERT INTO api_keys (id, user_id, name, scope, key_hash, prefix, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO api_keys (id, user_id, name, scope, key_hash, prefix, created_at, expires_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE (SELECT COUNT(*) FROM api_keys WHERE user_id = ?2 \
+               AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?7)) < ?9",
             &[
                 s(&key.id),
                 s(&key.user_id),
@@ -78,10 +87,11 @@ impl Store {
                 s(&key.prefix),
                 s(&key.created_at),
                 opt(key.expires_at.as_deref()),
+                n(max_active as i64),
             ],
         )
         .await
-        .map(|_| ())
+        .map(|changed| changed > 0)
     }
 
     pub async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeyRow>, ApiError> {

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{n, s, Listing, Store};
+use super::{n, opt, s, Listing, Store};
 use crate::core::error::ApiError;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -11,6 +11,7 @@ pub struct ConversationRow {
     pub user_id: String,
     pub twin_id: String,
     pub title: String,
+    pub end_user_id: Option<String>,
     pub message_count: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -21,16 +22,18 @@ pub struct ConversationRow {
 pub struct ChatContext {
     pub system_prompt: String,
     pub model: Option<String>,
+    pub twin_id: String,
+    pub end_user_id: Option<String>,
 }
 
 const CONVERSATION_COLUMNS: &str =
-    "id, user_id, twin_id, title, message_count, created_at, updated_at, last_message_at";
+    "id, user_id, twin_id, title, end_user_id, message_count, created_at, updated_at, last_message_at";
 
 impl Store {
     pub async fn insert_conversation(&self, c: &ConversationRow) -> Result<(), ApiError> {
         self.run(
-            "INSERT INTO conversations (id, user_id, twin_id, title, message_count, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5)",
-            &[s(&c.id), s(&c.user_id), s(&c.twin_id), s(&c.title), s(&c.created_at)],
+            "INSERT INTO conversations (id, user_id, twin_id, title, end_user_id, message_count, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?6, 0, ?5, ?5)",
+            &[s(&c.id), s(&c.user_id), s(&c.twin_id), s(&c.title), s(&c.created_at), opt(c.end_user_id.as_deref())],
         )
         .await
         .map(|_| ())
@@ -41,12 +44,18 @@ impl Store {
         &self,
         user_id: &str,
         twin_id: Option<&str>,
+        end_user_id: Option<&str>,
         limit: u64,
         offset: u64,
     ) -> Result<(Vec<ConversationRow>, u64), ApiError> {
-        let (filter, args) = match twin_id {
-            Some(t) => ("user_id = ?1 AND twin_id = ?2", vec![s(user_id), s(t)]),
-            None => ("user_id = ?1", vec![s(user_id)]),
+        let (filter, args) = match (twin_id, end_user_id) {
+            (Some(t), Some(e)) => (
+                "user_id = ?1 AND twin_id = ?2 AND end_user_id = ?3",
+                vec![s(user_id), s(t), s(e)],
+            ),
+            (Some(t), None) => ("user_id = ?1 AND twin_id = ?2", vec![s(user_id), s(t)]),
+            (None, Some(e)) => ("user_id = ?1 AND end_user_id = ?2", vec![s(user_id), s(e)]),
+            (None, None) => ("user_id = ?1", vec![s(user_id)]),
         };
         let list = Listing {
             table: "conversations",
@@ -100,19 +109,43 @@ impl Store {
 }
 
 impl Store {
-    /// The persona and model for a turn in this conversation, if the user owns it and can
-    /// still see its twin.
+    /// What a turn in this conversation needs, in one round trip: the persona and model (if
+    /// the user owns the conversation and can still see its twin) and the account's tokens
+    /// used on `day` (for the daily quota).
     pub async fn chat_context(
         &self,
         user_id: &str,
         conversation_id: &str,
-    ) -> Result<Option<ChatContext>, ApiError> {
-        self.first(
-            "SELECT t.system_prompt, t.model FROM conversations c JOIN twins t ON t.id = c.twin_id \
+        day: &str,
+    ) -> Result<Option<(ChatContext, u64)>, ApiError> {
+        #[derive(Deserialize)]
+        struct Used {
+            n: u64,
+        }
+        let context = self.stmt(
+            "SELECT t.system_prompt, t.model, c.twin_id, c.end_user_id FROM conversations c JOIN twins t ON t.id = c.twin_id \
              WHERE c.id = ?1 AND c.user_id = ?2 AND (t.visibility = 'public' OR t.owner_id = ?2)",
             &[s(conversation_id), s(user_id)],
-        )
-        .await
+        )?;
+        let used = self.stmt(
+            "SELECT COALESCE(SUM(total_tokens), 0) AS n FROM usage_daily WHERE user_id = ?1 AND day = ?2",
+            &[s(user_id), s(day)],
+        )?;
+        let results = self.batch(vec![context, used]).await?;
+        let Some(context) = results[0]
+            .results::<ChatContext>()
+            .map_err(super::d1_err)?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let used = results[1]
+            .results::<Used>()
+            .map_err(super::d1_err)?
+            .first()
+            .map_or(0, |u| u.n);
+        Ok(Some((context, used)))
     }
 
     /// A turn started (`added` messages) or ended: the row's counters and activity time.

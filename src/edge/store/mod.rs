@@ -5,6 +5,7 @@ mod accounts;
 mod conversations;
 mod idempotency;
 mod twins;
+mod usage;
 
 pub use accounts::{ApiKeyRow, UserRow};
 pub use conversations::ConversationRow;

@@ -1,0 +1,33 @@
+//! `GET /usage`: the account's (or, with an API key, that key's own) tokens by day, key, twin
+//! or end user, from the daily aggregates each turn adds to when it ends.
+
+use worker::Request;
+
+use crate::core::envelope::ExtraMeta;
+use crate::core::error::ApiError;
+use crate::core::spend::UsageQuery;
+use crate::edge::context::{Ctx, Reply};
+
+pub async fn report(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
+    let params: std::collections::HashMap<String, String> = req
+        .url()
+        .map(|u| u.query_pairs().into_owned().collect())
+        .unwrap_or_default();
+    let param = |name: &str| {
+        params
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let query = UsageQuery::parse(param("from"), param("to"), param("groupBy"), ctx.now_ms)?;
+    let principal = ctx.principal()?;
+    let (rows, totals) = ctx
+        .store()?
+        .usage_report(principal.user_id(), principal.key_id(), &query)
+        .await?;
+    Ok(Reply::Json {
+        status: 200,
+        data: serde_json::Value::Array(rows),
+        meta: ExtraMeta::Totals(totals),
+    })
+}

@@ -1,0 +1,110 @@
+//! Usage: each turn adds itself to the account's daily totals (one small upsert when it ends),
+//! so a report reads aggregates, never every message.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{n, s, Store};
+use crate::core::error::ApiError;
+use crate::core::spend::{TurnUsage, UsageQuery};
+
+/// One row of a usage report.
+#[derive(Debug, Deserialize)]
+struct Group {
+    k: String,
+    requests: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    total_tokens: i64,
+    estimated_tokens: i64,
+}
+
+impl Store {
+    pub async fn add_usage(&self, day: &str, t: &TurnUsage) -> Result<(), ApiError> {
+        let total = t.prompt_tokens + t.completion_tokens;
+        let estimated = if t.estimated { total } else { 0 };
+        self.run(
+            "INSERT INTO usage_daily (user_id, day, api_key_id, twin_id, end_user_id, requests, \
+               prompt_tokens, completion_tokens, total_tokens, estimated_tokens) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (user_id, day, api_key_id, twin_id, end_user_id) DO UPDATE SET \
+               requests = requests + 1, prompt_tokens = prompt_tokens + ?6, \
+               completion_tokens = completion_tokens + ?7, total_tokens = total_tokens + ?8, \
+               estimated_tokens = estimated_tokens + ?9",
+            &[
+                s(&t.user_id),
+                s(day),
+                // '' stands for "none" in the key columns (NULLs would not conflict).
+                s(t.api_key_id.as_deref().unwrap_or("")),
+                s(&t.twin_id),
+                s(t.end_user_id.as_deref().unwrap_or("")),
+                n(t.prompt_tokens),
+                n(t.completion_tokens),
+                n(total),
+                n(estimated),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The report's groups and totals; `api_key_id` narrows it to one key's own usage.
+    pub async fn usage_report(
+        &self,
+        user_id: &str,
+        api_key_id: Option<&str>,
+        q: &UsageQuery,
+    ) -> Result<(Vec<Value>, Value), ApiError> {
+        let (column, field) = q.group_by.column_and_field();
+        let key_filter = if api_key_id.is_some() {
+            " AND api_key_id = ?4"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {column} AS k, SUM(requests) AS requests, SUM(prompt_tokens) AS prompt_tokens, \
+               SUM(completion_tokens) AS completion_tokens, SUM(total_tokens) AS total_tokens, \
+               SUM(estimated_tokens) AS estimated_tokens \
+             FROM usage_daily WHERE user_id = ?1 AND day BETWEEN ?2 AND ?3{key_filter} \
+             GROUP BY {column} ORDER BY {column}"
+        );
+        let mut args = vec![s(user_id), s(&q.from), s(&q.to)];
+        if let Some(k) = api_key_id {
+            args.push(s(k));
+        }
+        let groups: Vec<Group> = self.all(&sql, &args).await?;
+        let mut totals = [0i64; 5];
+        let rows = groups
+            .into_iter()
+            .map(|g| {
+                for (sum, v) in totals.iter_mut().zip([
+                    g.requests,
+                    g.prompt_tokens,
+                    g.completion_tokens,
+                    g.total_tokens,
+                    g.estimated_tokens,
+                ]) {
+                    *sum += v;
+                }
+                let key = if g.k.is_empty() {
+                    Value::Null
+                } else {
+                    Value::String(g.k)
+                };
+                let mut row = json!({
+                    "requests": g.requests, "promptTokens": g.prompt_tokens,
+                    "completionTokens": g.completion_tokens, "totalTokens": g.total_tokens,
+                    "estimatedTokens": g.estimated_tokens,
+                });
+                row[field] = key;
+                row
+            })
+            .collect();
+        let [requests, prompt, completion, total, estimated] = totals;
+        let totals = json!({
+            "requests": requests, "promptTokens": prompt, "completionTokens": completion,
+            "totalTokens": total, "estimatedTokens": estimated,
+        });
+        Ok((rows, totals))
+    }
+}

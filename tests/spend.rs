@@ -1,0 +1,391 @@
+//! Spend controls, usage and end users (docs/usage.md), with small figures set through vars.
+
+mod common;
+
+use common::{eventually, Auth, Options, TestApp};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const MAX_OUTPUT_TOKENS: u64 = 20;
+const MAX_KEYS: usize = 3;
+const MAX_CONCURRENT: usize = 2;
+const DAILY_QUOTA: u64 = 1500;
+
+fn app() -> &'static TestApp {
+    static APP: OnceLock<TestApp> = OnceLock::new();
+    APP.get_or_init(|| {
+        let vars = [
+            ("AUTH_ATTEMPTS_PER_MINUTE", "1000".to_owned()),
+            ("ALLOWED_MODELS", "twin-local-1,twin-local-2".to_owned()),
+            ("MAX_OUTPUT_TOKENS", MAX_OUTPUT_TOKENS.to_string()),
+            ("MAX_API_KEYS_PER_ACCOUNT", MAX_KEYS.to_string()),
+            ("MAX_CONCURRENT_GENERATIONS", MAX_CONCURRENT.to_string()),
+            ("DAILY_TOKEN_QUOTA", DAILY_QUOTA.to_string()),
+            ("GENERATION_MAX_SECS", "4".to_owned()),
+        ];
+        TestApp::spawn_with(Options {
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            ..Default::default()
+        })
+    })
+}
+
+/// A user's JWT and user id, and a twin of theirs.
+fn account() -> (String, String, String) {
+    let (_, _, jwt) = app().user();
+    let me = app().get("/api/v1/auth/me", Auth::Bearer(&jwt));
+    let user_id = me.data()["id"].as_str().unwrap().to_owned();
+    let twin = app().post(
+        "/api/v1/twins",
+        Auth::Bearer(&jwt),
+        json!({"name": format!("Spend {}", &user_id[4..12]), "systemPrompt": "You are Spend."}),
+    );
+    assert_eq!(twin.status, 201, "{}", twin.text);
+    (jwt, user_id, twin.data()["id"].as_str().unwrap().to_owned())
+}
+
+fn conversation(auth: &str, twin: &str, end_user: Option<&str>) -> String {
+    let mut body = json!({ "twinId": twin });
+    if let Some(e) = end_user {
+        body["endUserId"] = json!(e);
+    }
+    let r = app().post("/api/v1/conversations", Auth::Bearer(auth), body);
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.data()["id"].as_str().unwrap().to_owned()
+}
+
+fn say(auth: &str, conv: &str, content: &str) -> common::Reply {
+    app().post(
+        &format!("/api/v1/conversations/{conv}/messages"),
+        Auth::Bearer(auth),
+        json!({ "content": content }),
+    )
+}
+
+fn last_request(question: &str) -> Value {
+    app().model_stats()["byQuestion"][question]["lastRequest"].clone()
+}
+
+#[test]
+fn only_allowed_models_and_bounded_replies_reach_the_model() {
+    let (jwt, _, twin) = account();
+    let r = app().post(
+        "/api/v1/twins",
+        Auth::Bearer(&jwt),
+        json!({"name": "Pricey", "systemPrompt": "x", "model": "o1-pro-2025-03-19"}),
+    );
+    r.assert_error(400, "VALIDATION_ERROR");
+    assert!(
+        r.body["details"]["fields"]["model"].is_string(),
+        "{}",
+        r.text
+    );
+    app()
+        .patch(
+            &format!("/api/v1/twins/{twin}"),
+            Auth::Bearer(&jwt),
+            json!({"model": "gpt-4.5"}),
+        )
+        .assert_error(400, "VALIDATION_ERROR");
+    let ok = app().patch(
+        &format!("/api/v1/twins/{twin}"),
+        Auth::Bearer(&jwt),
+        json!({"model": "twin-local-2"}),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.text);
+
+    // A long reply stops at MAX_OUTPUT_TOKENS, and is still `completed`.
+    let conv = conversation(&jwt, &twin, None);
+    let question = format!("Tell me everything {} [[words:200]]", &twin[4..14]);
+    let r = say(&jwt, &conv, &question);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let m = &r.data()["message"];
+    assert_eq!(m["status"], "completed");
+    assert_eq!(m["model"], "twin-local-2");
+    let completion = m["usage"]["completionTokens"].as_u64().unwrap();
+    assert!(completion <= MAX_OUTPUT_TOKENS && completion > 0, "{m}");
+    assert_eq!(last_request(&question)["max_tokens"], MAX_OUTPUT_TOKENS);
+}
+
+#[test]
+fn a_generation_has_a_total_deadline() {
+    let (jwt, _, twin) = account();
+    let conv = conversation(&jwt, &twin, None);
+    // 20 pieces 300 ms apart: longer than GENERATION_MAX_SECS = 4, each gap under the idle timeout.
+    let s = app().open_stream(
+        &format!("/api/v1/conversations/{conv}/messages/stream"),
+        Auth::Bearer(&jwt),
+        json!({"content": "slowly [[pace:300]] [[words:19]]"}),
+    );
+    let (events, _) = s.collect();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.event.as_str(), last.data["error"].as_str()),
+        ("error", Some("UPSTREAM_TIMEOUT"))
+    );
+    let at = last.at.as_secs_f64();
+    assert!((3.5..6.0).contains(&at), "ended after {at} s");
+    let h = app().get(
+        &format!("/api/v1/conversations/{conv}/messages"),
+        Auth::Bearer(&jwt),
+    );
+    assert_eq!(h.data()[1]["status"], "incomplete");
+}
+
+#[test]
+fn an_account_has_at_most_its_number_of_active_keys() {
+    let (jwt, _, _) = account();
+    let mut ids = Vec::new();
+    for _ in 0..MAX_KEYS {
+        ids.push(app().key(&jwt, "read_only").1);
+    }
+    let r = app().post(
+        "/api/v1/auth/api-keys",
+        Auth::Bearer(&jwt),
+        json!({"name": "one more"}),
+    );
+    r.assert_error(409, "API_KEY_LIMIT_REACHED");
+    assert_eq!(r.body["details"]["limit"], MAX_KEYS);
+    // A revoked key frees its slot.
+    app().delete(
+        &format!("/api/v1/auth/api-keys/{}", ids[0]),
+        Auth::Bearer(&jwt),
+    );
+    app().key(&jwt, "read_only");
+    app()
+        .post(
+            "/api/v1/auth/api-keys",
+            Auth::Bearer(&jwt),
+            json!({"name": "again"}),
+        )
+        .assert_error(409, "API_KEY_LIMIT_REACHED");
+}
+
+#[test]
+fn concurrent_generations_are_capped_and_every_slot_comes_back() {
+    let (jwt, _, twin) = account();
+    let convs: Vec<String> = (0..=MAX_CONCURRENT)
+        .map(|_| conversation(&jwt, &twin, None))
+        .collect();
+    let open = |conv: &str, content: &str| {
+        app().try_stream(
+            "POST",
+            &format!("/api/v1/conversations/{conv}/messages/stream"),
+            Auth::Bearer(&jwt),
+            &[],
+            Some(json!({ "content": content })),
+        )
+    };
+    // N+1 at once: exactly N run, one is refused.
+    let outcomes: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = convs
+            .iter()
+            .map(|c| s.spawn(|| open(c, "busy [[pace:100]] [[words:15]]")))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let (running, refused): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(|o| o.is_ok());
+    assert_eq!(running.len(), MAX_CONCURRENT);
+    let refused = refused.into_iter().next().unwrap().err().unwrap();
+    refused.assert_error(429, "CONCURRENCY_LIMIT_EXCEEDED");
+    assert!(
+        refused
+            .header("Retry-After")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    for s in running {
+        s.ok().unwrap().collect();
+    }
+    // After they end, N more run; cancelling one frees its slot for the next.
+    let mut streams: Vec<_> = convs[..MAX_CONCURRENT]
+        .iter()
+        .map(|c| {
+            open(c, "again [[pace:100]] [[words:15]]").unwrap_or_else(|r| panic!("{}", r.text))
+        })
+        .collect();
+    let first = streams.remove(0);
+    let cancel = app().post(
+        &format!(
+            "/api/v1/conversations/{}/messages/{}/cancel",
+            convs[0],
+            first.message_id.clone().unwrap()
+        ),
+        Auth::Bearer(&jwt),
+        json!({}),
+    );
+    assert_eq!(cancel.status, 200, "{}", cancel.text);
+    first.collect();
+    let next = eventually("the cancelled turn's slot", Duration::from_secs(5), || {
+        open(&convs[MAX_CONCURRENT], "after cancel [[words:3]]").ok()
+    });
+    next.collect();
+    for s in streams {
+        s.collect();
+    }
+}
+
+#[test]
+fn the_daily_quota_stops_new_messages_until_midnight_utc() {
+    let (jwt, _, twin) = account();
+    let conv = conversation(&jwt, &twin, None);
+    // ~500 tokens of prompt each: the quota is spent in a few turns.
+    let long = "x".repeat(2000);
+    let refused = eventually("the quota to be spent", Duration::from_secs(30), || {
+        let r = say(&jwt, &conv, &format!("{long} [[words:5]]"));
+        (r.status == 429).then_some(r)
+    });
+    refused.assert_error(429, "TOKEN_QUOTA_EXCEEDED");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let to_midnight = 86_400 - now % 86_400;
+    let retry: u64 = refused.header("Retry-After").unwrap().parse().unwrap();
+    assert!(retry.abs_diff(to_midnight) <= 2, "{retry} vs {to_midnight}");
+    assert_eq!(refused.body["details"]["limit"], DAILY_QUOTA);
+    let usage = app().get("/api/v1/usage", Auth::Bearer(&jwt));
+    assert!(
+        usage.body["meta"]["totals"]["totalTokens"]
+            .as_u64()
+            .unwrap()
+            >= DAILY_QUOTA
+    );
+}
+
+fn sum_of_stored(auth: &str, convs: &[&str]) -> u64 {
+    convs
+        .iter()
+        .flat_map(|c| {
+            app()
+                .get(
+                    &format!("/api/v1/conversations/{c}/messages?limit=100"),
+                    Auth::Bearer(auth),
+                )
+                .data()
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .filter(|m| m["role"] == "assistant")
+        .map(|m| m["usage"]["totalTokens"].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn usage_adds_up_per_group_and_a_key_sees_only_its_own() {
+    let (jwt, user_id, twin) = account();
+    let (key_a, key_a_id) = app().key(&jwt, "full_access");
+    let (key_b, _) = app().key(&jwt, "full_access");
+    let alice = conversation(&key_a, &twin, Some("alice@app"));
+    let bob = conversation(&key_b, &twin, Some("bob"));
+    let question = format!("Hello from alice {} [[words:4]]", &user_id[4..12]);
+    assert_eq!(say(&key_a, &alice, &question).status, 201);
+    assert_eq!(say(&key_a, &alice, "Again [[words:6]]").status, 201);
+    assert_eq!(say(&key_b, &bob, "Bob here [[words:3]]").status, 201);
+    assert_eq!(say(&jwt, &bob, "Session turn [[fail:500]]").status, 502);
+
+    // The upstream saw only the hash of account:endUser.
+    let sent = last_request(&question);
+    let expected: String = Sha256::digest(format!("{user_id}:alice@app").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(sent["user"], expected.as_str());
+    assert!(!sent.to_string().contains("alice@app"));
+
+    let total = sum_of_stored(&jwt, &[&alice, &bob]);
+    let report = |auth: &str, group: &str| {
+        app().get(
+            &format!("/api/v1/usage?groupBy={group}"),
+            Auth::Bearer(auth),
+        )
+    };
+    // Usage lands as each turn ends: wait for all four.
+    eventually("usage of all four turns", Duration::from_secs(5), || {
+        (report(&jwt, "day").body["meta"]["totals"]["requests"] == 4).then_some(())
+    });
+    for group in ["day", "apiKey", "twin", "endUser"] {
+        let r = report(&jwt, group);
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            r.body["meta"]["totals"]["totalTokens"], total,
+            "{group}: {}",
+            r.text
+        );
+        let rows = r.data().as_array().unwrap();
+        let sum: u64 = rows
+            .iter()
+            .map(|g| g["totalTokens"].as_u64().unwrap())
+            .sum();
+        assert_eq!(sum, total, "{group}");
+    }
+    let by_end_user = report(&jwt, "endUser");
+    let names: Vec<&Value> = by_end_user
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| &g["endUserId"])
+        .collect();
+    assert_eq!(names, [&json!("alice@app"), &json!("bob")]);
+    let by_key = report(&jwt, "apiKey");
+    let keys: Vec<Value> = by_key
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["apiKeyId"].clone())
+        .collect();
+    assert!(
+        keys.contains(&Value::Null),
+        "the session's turn has no key: {keys:?}"
+    );
+    // The failed turn counts, with its prompt estimated.
+    assert!(
+        by_key.body["meta"]["totals"]["estimatedTokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+
+    // A key sees only its own usage.
+    let mine = report(&key_a, "apiKey");
+    let rows = mine.data().as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["apiKeyId"], key_a_id.as_str());
+    assert_eq!(rows[0]["requests"], 2);
+    assert_eq!(
+        mine.body["meta"]["totals"]["totalTokens"],
+        sum_of_stored(&key_a, &[&alice])
+    );
+
+    // Filtering conversations by end user, and bad input.
+    let listed = app().get("/api/v1/conversations?endUserId=bob", Auth::Bearer(&jwt));
+    assert_eq!(listed.body["meta"]["pagination"]["total"], 1);
+    assert_eq!(listed.data()[0]["endUserId"], "bob");
+    let r = app().post(
+        "/api/v1/conversations",
+        Auth::Bearer(&jwt),
+        json!({"twinId": twin, "endUserId": "not ok!"}),
+    );
+    r.assert_error(400, "VALIDATION_ERROR");
+    assert!(r.body["details"]["fields"]["endUserId"].is_string());
+    for q in [
+        "from=2026-02-01&to=2026-01-01",
+        "from=2024-01-01&to=2026-01-01",
+        "groupBy=week",
+        "to=yesterday",
+    ] {
+        app()
+            .get(&format!("/api/v1/usage?{q}"), Auth::Bearer(&jwt))
+            .assert_error(400, "VALIDATION_ERROR");
+    }
+}
