@@ -218,7 +218,8 @@ pub fn resume_cursor(last_event_id: Option<&str>, after: Option<&str>) -> Result
 /// What the Worker asks of a conversation's object. The Worker has already checked, in D1,
 /// that the caller owns the conversation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "camelCase")]
+// Externally tagged (serde's default): internally tagged enums cost the wasm several KB each.
+#[serde(rename_all = "camelCase")]
 pub enum Op {
     /// Start a turn; `stream` answers with the SSE stream, else with the finished turn.
     Start {
@@ -287,7 +288,7 @@ pub struct TurnResult {
 
 /// Why the object refused or failed an op; crosses the Worker/object boundary as JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "refusal", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub enum Refusal {
     NotFound,
     #[serde(rename_all = "camelCase")]

@@ -61,7 +61,7 @@ pub fn fingerprint(method: &str, path: &str, body: Option<&Value>) -> String {
 
 /// A remembered response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub enum Remembered {
     /// A JSON success: status and `data` (a new key's plaintext already removed).
     Json { status: u16, data: Value },

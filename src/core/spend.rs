@@ -109,8 +109,9 @@ pub const MAX_RANGE_DAYS: i64 = 366;
 fn parse_day(field: &str, v: &str) -> Result<NaiveDate, ApiError> {
     let b = v.as_bytes();
     let digits = |r: std::ops::Range<usize>| {
-        b[r].iter()
-            .try_fold(0u32, |n, c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+        b[r].iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
     };
     (b.len() == 10 && b[4] == b'-' && b[7] == b'-')
         .then(|| NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?))

@@ -45,7 +45,11 @@ impl<'a> Fields<'a> {
         };
         let s = s.trim();
         let len = s.chars().count();
-        if len < min {
+        if s.contains('\0') {
+            // SQLite's text functions (and its CHECKs on length) stop at a NUL.
+            self.fail(name, "must not contain NUL characters");
+            None
+        } else if len < min {
             self.fail(
                 name,
                 if min == 1 {
@@ -183,6 +187,18 @@ pub fn page_params(page: Option<&str>, limit: Option<&str>) -> Result<(u64, u64)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_characters_are_refused_in_text_fields() {
+        let obj = serde_json::json!({"title": "a\u{0}b"});
+        let mut f = Fields::new(obj.as_object().unwrap());
+        assert_eq!(f.opt_string("title", 1, 200), None);
+        let err = f.finish().unwrap_err();
+        assert_eq!(
+            err.details()["fields"]["title"],
+            "must not contain NUL characters"
+        );
+    }
     use serde_json::json;
 
     fn obj(v: Value) -> Map<String, Value> {

@@ -26,7 +26,8 @@ const RECORD: &str = "key";
 const LAST_USED_EVERY_MS: i64 = 60_000;
 
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "camelCase")]
+// Externally tagged (serde's default): internally tagged enums cost the wasm several KB each.
+#[serde(rename_all = "camelCase")]
 enum Op {
     /// Count one request against `policy`.
     Limit { policy: Policy },
