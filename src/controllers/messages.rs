@@ -8,18 +8,18 @@ use worker::Request;
 
 use crate::core::conversation::{self, Message, Op, TurnAccount, TurnRequest, TurnResult};
 use crate::core::error::ApiError;
+use crate::core::spend;
 use crate::core::validate::Fields;
-use crate::core::{ids, spend};
-use crate::edge::context::{header, json_body, Ctx, Reply};
+use crate::edge::config;
+use crate::edge::context::{header, json_body, query_params, Ctx, Reply};
 use crate::edge::conversation::ConversationObject;
-use crate::edge::crypto::random_bytes;
-use crate::edge::{config, rate_limiter};
+
+use super::gate;
 
 pub const MAX_CONTENT_CHARS: usize = 32_000;
 
-/// Validates the message, reads what the model needs and applies the spend limits; nothing
-/// is stored yet. The account's concurrency slot is taken while D1 is read (in parallel), and
-/// given back if the turn is refused.
+/// Validates the message, reads what the model needs and applies the spend limits (`gate`);
+/// nothing is stored yet.
 async fn turn(ctx: &Ctx, req: &mut Request) -> Result<TurnRequest, ApiError> {
     let body = json_body(req).await?;
     let mut f = Fields::new(&body);
@@ -32,43 +32,13 @@ async fn turn(ctx: &Ctx, req: &mut Request) -> Result<TurnRequest, ApiError> {
     let principal = ctx.principal()?;
     let user_id = principal.user_id();
     let spend = config::Spend::from_env(&ctx.env);
-    let lease = ids::prefixed("gen", &random_bytes::<16>());
-    let store = ctx.store()?;
     let day = spend::utc_day(ctx.now_ms);
-    let (context, slot) = futures::join!(
-        store.chat_context(user_id, ctx.id(), &day),
-        rate_limiter::acquire_generation(
-            &ctx.env,
-            user_id,
-            &lease,
-            spend.max_concurrent_generations,
-            spend.lease_ms(),
-        ),
-    );
-    let checked = (|| {
-        let (chat, used_today) = context?.ok_or(ApiError::NotFound("Conversation"))?;
-        if let Some(retry_after) = slot? {
-            return Err(ApiError::ConcurrencyLimitExceeded {
-                limit: spend.max_concurrent_generations,
-                retry_after,
-            });
-        }
-        if spend.daily_token_quota > 0 && used_today >= spend.daily_token_quota {
-            return Err(ApiError::TokenQuotaExceeded {
-                limit: spend.daily_token_quota,
-                retry_after: spend::secs_to_utc_midnight(ctx.now_ms),
-            });
-        }
-        Ok(chat)
-    })();
-    let chat = match checked {
-        Ok(chat) => chat,
-        Err(e) => {
-            // Refused: the slot (if it was taken) goes back at once.
-            let _ = rate_limiter::release_generation(&ctx.env, user_id, &lease).await;
-            return Err(e);
-        }
-    };
+    let store = ctx.store()?;
+    let read = store.chat_context(user_id, ctx.id(), &day);
+    let gate::Admitted {
+        context: chat,
+        lease,
+    } = gate::admit(ctx, &spend, "Conversation", read).await?;
     let model = chat.model.unwrap_or_else(|| spend.default_model.clone());
     Ok(TurnRequest {
         conversation_id: ctx.id().to_owned(),
@@ -96,7 +66,7 @@ async fn start<T>(
 ) -> Result<T, ApiError> {
     let outcome = run.await;
     if let (Err(ApiError::ConversationBusy { .. }), Some(lease)) = (&outcome, &turn.lease_id) {
-        let _ = rate_limiter::release_generation(&ctx.env, &turn.account.user_id, lease).await;
+        gate::release(ctx, lease).await;
     }
     outcome
 }
@@ -138,11 +108,7 @@ async fn owned_object(ctx: &Ctx) -> Result<ConversationObject, ApiError> {
 /// `GET /conversations/{id}/messages/{messageId}/stream`: the events after `Last-Event-ID`
 /// (or `?after=`), then the live generation.
 pub async fn resume(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
-    let after_param = req.url().ok().and_then(|u| {
-        u.query_pairs()
-            .find(|(k, _)| k == "after")
-            .map(|(_, v)| v.into_owned())
-    });
+    let after_param = query_params(req).remove("after");
     let after = conversation::resume_cursor(
         header(req, "Last-Event-ID").as_deref(),
         after_param.as_deref(),

@@ -3,8 +3,10 @@
 mod api_keys;
 mod auth;
 mod conversations;
+mod gate;
 mod health;
 mod messages;
+mod openai;
 pub mod site;
 mod twins;
 mod usage;
@@ -42,5 +44,8 @@ pub async fn dispatch(id: RouteId, ctx: &mut Ctx, req: &mut Request) -> Result<R
         RouteId::ResumeMessageStream => messages::resume(ctx, req).await,
         RouteId::CancelMessage => messages::cancel(ctx).await,
         RouteId::Usage => usage::report(ctx, req).await,
+        RouteId::ChatCompletions => openai::chat_completions(ctx, req).await,
+        RouteId::ListModels => openai::list_models(ctx).await,
+        RouteId::GetModel => openai::get_model(ctx).await,
     }
 }

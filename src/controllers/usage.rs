@@ -6,13 +6,10 @@ use worker::Request;
 use crate::core::envelope::ExtraMeta;
 use crate::core::error::ApiError;
 use crate::core::spend::UsageQuery;
-use crate::edge::context::{Ctx, Reply};
+use crate::edge::context::{query_params, Ctx, Reply};
 
 pub async fn report(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
-    let params: std::collections::HashMap<String, String> = req
-        .url()
-        .map(|u| u.query_pairs().into_owned().collect())
-        .unwrap_or_default();
+    let params = query_params(req);
     let param = |name: &str| {
         params
             .get(name)

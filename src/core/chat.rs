@@ -83,8 +83,8 @@ pub fn request_body(
 pub enum Chunk {
     Delta(String),
     Usage(Usage),
-    /// `finish_reason` was set.
-    Finished,
+    /// `finish_reason` was set (`stop`, `length`, …).
+    Finished(String),
     Done,
     Ignore,
 }
@@ -107,8 +107,8 @@ pub fn parse_chunk(data: &str) -> Result<Vec<Chunk>, ApiError> {
         {
             out.push(Chunk::Delta(text.to_owned()));
         }
-        if choice["finish_reason"].is_string() {
-            out.push(Chunk::Finished);
+        if let Some(reason) = choice["finish_reason"].as_str() {
+            out.push(Chunk::Finished(reason.to_owned()));
         }
     }
     if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
@@ -130,7 +130,8 @@ pub fn parse_chunk(data: &str) -> Result<Vec<Chunk>, ApiError> {
 pub struct Reply {
     pub content: String,
     pub usage: Option<Usage>,
-    pub finished: bool,
+    /// The upstream's `finish_reason`, once it gave one.
+    pub finish_reason: Option<String>,
     pub done: bool,
 }
 
@@ -139,7 +140,7 @@ impl Reply {
         match chunk {
             Chunk::Delta(t) => self.content.push_str(t),
             Chunk::Usage(u) => self.usage = Some(*u),
-            Chunk::Finished => self.finished = true,
+            Chunk::Finished(reason) => self.finish_reason = Some(reason.clone()),
             Chunk::Done => self.done = true,
             Chunk::Ignore => {}
         }
@@ -147,7 +148,7 @@ impl Reply {
 
     /// A stream that closed without `[DONE]` or a finish reason was cut short.
     pub fn is_complete(&self) -> bool {
-        self.done || self.finished
+        self.done || self.finish_reason.is_some()
     }
 
     /// The stored status when generation stopped with an error.
@@ -218,7 +219,7 @@ mod tests {
             .unwrap();
         assert_eq!(d, vec![Chunk::Delta("Chào".into())]);
         let f = parse_chunk(r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#).unwrap();
-        assert_eq!(f, vec![Chunk::Finished]);
+        assert_eq!(f, vec![Chunk::Finished("stop".into())]);
         let u = parse_chunk(
             r#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#,
         )

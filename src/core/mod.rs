@@ -11,9 +11,11 @@ pub mod error;
 pub mod idempotency;
 pub mod ids;
 // Generated natively into src/site/openapi.json, which the worker serves as a static asset.
+pub mod openai;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod openapi;
 pub mod password;
+pub mod query;
 pub mod rate_limit;
 pub mod request_id;
 pub mod routes;

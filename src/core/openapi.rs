@@ -116,6 +116,10 @@ fn spec(id: RouteId) -> Op {
             ],
             ..op("Token usage: the account's with a session, only the calling key's own with an API key", "Usage", 200, list_of("UsageRow"))
         },
+        ChatCompletions => op("OpenAI-compatible Chat Completions: model = a twin id; `stream: true` answers `data:` chunks then `data: [DONE]`", "OpenAI-compatible", 200, schema("ChatCompletion"))
+            .body(schema("ChatCompletionRequest")),
+        ListModels => op("OpenAI-compatible: the twins you can use, as models", "OpenAI-compatible", 200, schema("ModelList")),
+        GetModel => op("OpenAI-compatible: one twin as a model", "OpenAI-compatible", 200, schema("Model")),
         CancelMessage => op("Cancel a reply being generated; a finished one is returned as it is", "Messages", 200, schema("CancelResult")),
     }
 }
@@ -188,6 +192,14 @@ fn operation(route: &super::routes::Route) -> Value {
             }
             let content = if route.id == RouteId::OpenApi {
                 json!({ "application/json": { "schema": { "type": "object" } } })
+            } else if route.id == RouteId::ChatCompletions {
+                json!({
+                    "application/json": { "schema": data },
+                    "text/event-stream": { "schema": { "type": "string",
+                        "description": "With `stream: true`: `data: <chat.completion.chunk>` lines (no `event:` lines), the first delta with `role: assistant`, the last choice chunk with `finish_reason`, with `stream_options.include_usage` one more chunk with `choices: []` and `usage`, then `data: [DONE]`. A failure after the stream opened is one `data: {\"error\": …}` line." } }
+                })
+            } else if route.id.speaks_openai() {
+                json!({ "application/json": { "schema": data } })
             } else {
                 json!({ "application/json": { "schema": envelope } })
             };
@@ -208,9 +220,14 @@ fn operation(route: &super::routes::Route) -> Value {
     }
     let mut responses = Map::new();
     responses.insert(o.status.to_string(), success);
+    let errors = if route.id.speaks_openai() {
+        "OpenAIError"
+    } else {
+        "Error"
+    };
     responses.insert(
         "default".into(),
-        json!({ "$ref": "#/components/responses/Error" }),
+        json!({ "$ref": format!("#/components/responses/{errors}") }),
     );
     let mut params: Vec<Value> = Vec::new();
     for name in route
@@ -265,7 +282,7 @@ pub fn document(version: &str) -> Value {
         "servers": [{ "url": "/" }],
         "tags": [
             { "name": "Meta" }, { "name": "Accounts" }, { "name": "API keys" }, { "name": "Twins" },
-            { "name": "Conversations" }, { "name": "Messages" }, { "name": "Usage" }
+            { "name": "Conversations" }, { "name": "Messages" }, { "name": "Usage" }, { "name": "OpenAI-compatible" }
         ],
         "paths": paths,
         "components": components(),
@@ -295,6 +312,12 @@ fn components() -> Value {
             "Retry-After": int_header("On 429: whole seconds to wait (>= 1)")
         },
         "responses": {
+            "OpenAIError": {
+                "description": "Any error, in OpenAI's shape (these routes only); a 429 also carries `retry-after-ms`",
+                "headers": { "X-Request-Id": { "$ref": "#/components/headers/X-Request-Id" },
+                             "Retry-After": { "$ref": "#/components/headers/Retry-After" } },
+                "content": { "application/json": { "schema": schema("OpenAIErrorBody") } }
+            },
             "Error": {
                 "description": "Any error, in the error envelope",
                 "headers": { "X-Request-Id": { "$ref": "#/components/headers/X-Request-Id" },
@@ -393,6 +416,33 @@ fn components() -> Value {
                     "model": ns("string"), "usage": { "oneOf": [schema("Usage"), { "type": "null" }] },
                     "latencyMs": ns("integer"), "citations": { "type": "array", "items": { "type": "object" } },
                     "createdAt": time } },
+            "OpenAIErrorBody": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object",
+                "required": ["message", "type", "code", "param"],
+                "properties": { "message": s("string"),
+                    "type": { "type": "string", "enum": ["invalid_request_error", "authentication_error", "permission_error", "not_found_error", "rate_limit_error", "api_error"] },
+                    "code": { "type": "string", "enum": ERROR_CODES }, "param": ns("string") } } } },
+            "ChatCompletionRequest": { "type": "object", "required": ["model", "messages"],
+                "properties": { "model": { "type": "string", "description": "A twin id" },
+                    "messages": { "type": "array", "minItems": 1, "items": { "type": "object", "required": ["role", "content"],
+                        "properties": { "role": { "type": "string", "enum": ["system", "user", "assistant", "developer"] },
+                            "content": { "oneOf": [s("string"), { "type": "array", "items": { "type": "object",
+                                "required": ["type", "text"], "properties": { "type": { "const": "text" }, "text": s("string") } } }] } } } },
+                    "stream": s("boolean"), "stream_options": { "type": "object", "properties": { "include_usage": s("boolean") } },
+                    "max_tokens": { "type": "integer", "minimum": 1 }, "max_completion_tokens": { "type": "integer", "minimum": 1 },
+                    "temperature": { "type": "number", "minimum": 0, "maximum": 2 }, "top_p": { "type": "number", "minimum": 0, "maximum": 2 },
+                    "stop": { "oneOf": [s("string"), { "type": "array", "maxItems": 4, "items": s("string") }] },
+                    "user": { "type": "string", "pattern": "^[A-Za-z0-9._:@-]{1,64}$", "description": "Your end user (usage groups by it; the provider sees only a hash)" } } },
+            "ChatCompletion": { "type": "object", "required": ["id", "object", "created", "model", "choices", "usage"],
+                "properties": { "id": s("string"), "object": { "const": "chat.completion" }, "created": s("integer"), "model": s("string"),
+                    "choices": { "type": "array", "items": { "type": "object", "required": ["index", "message", "finish_reason"],
+                        "properties": { "index": s("integer"), "finish_reason": { "type": "string", "enum": ["stop", "length"] },
+                            "message": { "type": "object", "required": ["role", "content"], "properties": { "role": { "const": "assistant" }, "content": s("string") } } } } },
+                    "usage": { "type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
+                        "properties": { "prompt_tokens": s("integer"), "completion_tokens": s("integer"), "total_tokens": s("integer") } } } },
+            "Model": { "type": "object", "required": ["id", "object", "created", "owned_by"],
+                "properties": { "id": s("string"), "object": { "const": "model" }, "created": s("integer"), "owned_by": s("string") } },
+            "ModelList": { "type": "object", "required": ["object", "data"],
+                "properties": { "object": { "const": "list" }, "data": list_of("Model") } },
             "UsageRow": { "type": "object",
                 "description": "One group; only its grouping field (`day`, `apiKeyId`, `twinId` or `endUserId`, null for none) is present. `meta.totals` holds the sums.",
                 "required": ["requests", "promptTokens", "completionTokens", "totalTokens", "estimatedTokens"],

@@ -30,6 +30,19 @@ pub enum RouteId {
     ResumeMessageStream,
     CancelMessage,
     Usage,
+    ChatCompletions,
+    ListModels,
+    GetModel,
+}
+
+impl RouteId {
+    /// The OpenAI-compatible routes answer errors in OpenAI's shape, not the envelope.
+    pub fn speaks_openai(self) -> bool {
+        matches!(
+            self,
+            RouteId::ChatCompletions | RouteId::ListModels | RouteId::GetModel
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +107,9 @@ pub static ROUTES: &[Route] = &[
     route("GET",    "/conversations/{id}/messages/{messageId}/stream", ResumeMessageStream, Scoped(Scope::ReadOnly)),
     route("POST",   "/conversations/{id}/messages/{messageId}/cancel", CancelMessage,       Scoped(Scope::FullAccess)),
     route("GET",    "/usage",                             Usage,                     Scoped(Scope::ReadOnly)),
+    route("POST",   "/chat/completions",                  ChatCompletions,           Scoped(Scope::FullAccess)),
+    route("GET",    "/models",                            ListModels,                Scoped(Scope::ReadOnly)),
+    route("GET",    "/models/{id}",                       GetModel,                  Scoped(Scope::ReadOnly)),
 ];
 
 /// The `{…}` segments of a matched path, in order: the resource id, then a child's id.

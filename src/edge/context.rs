@@ -91,10 +91,7 @@ pub struct ListQuery {
 impl ListQuery {
     pub fn parse(req: &Request) -> Result<Self, ApiError> {
         // The last value wins when a parameter repeats.
-        let params: std::collections::HashMap<String, String> = req
-            .url()
-            .map(|u| u.query_pairs().into_owned().collect())
-            .unwrap_or_default();
+        let params = query_params(req);
         let (page, limit) = page_params(
             params.get("page").map(String::as_str),
             params.get("limit").map(String::as_str),
@@ -131,6 +128,11 @@ impl ListQuery {
             meta: ExtraMeta::Pagination(Pagination::new(self.page, self.limit, total)),
         })
     }
+}
+
+/// The request's query parameters (the last value wins when one repeats).
+pub fn query_params(req: &Request) -> std::collections::HashMap<String, String> {
+    crate::core::query::params(&req.inner().url())
 }
 
 pub fn header(req: &Request, name: &str) -> Option<String> {

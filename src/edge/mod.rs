@@ -5,6 +5,7 @@ pub mod config;
 pub mod context;
 pub mod conversation;
 pub mod crypto;
+pub mod event_stream;
 pub mod idempotency;
 pub mod log;
 pub mod pipeline;

@@ -34,15 +34,21 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
         replayed: false,
     };
     let mut limit: Option<(Policy, Decision)> = None;
+    let mut openai_shape = false;
     let outcome = if path == routes::BASE || path.starts_with("/api/v1/") {
         match routes::resolve(&method, &path) {
             Resolved::NotFound => Err(ApiError::NotFound("Route")),
-            Resolved::MethodNotAllowed { allow } if method == "OPTIONS" => Ok(Reply::Raw(
-                respond::preflight(cors_origin.as_deref(), &allow),
-            )),
+            Resolved::MethodNotAllowed { allow } if method == "OPTIONS" => {
+                Ok(Reply::Raw(respond::preflight(
+                    cors_origin.as_deref(),
+                    &allow,
+                    header(&req, "Access-Control-Request-Headers").as_deref(),
+                )))
+            }
             Resolved::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed { allow }),
             Resolved::Found { route, params } => {
                 ctx.params = params;
+                openai_shape = route.id.speaks_openai();
                 run(route, &mut ctx, &mut req, &mut limit).await
             }
         }
@@ -59,7 +65,7 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
     };
     let (resp, error) = match outcome {
         Ok(reply) => (respond::reply(reply, &meta), None),
-        Err(e) => (respond::error(&e, &meta), Some(e)),
+        Err(e) => (respond::error(&e, &meta, openai_shape), Some(e)),
     };
     let resp = respond::set(resp, "X-Request-Id", &ctx.request_id);
     let resp = if ctx.replayed {

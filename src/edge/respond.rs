@@ -5,6 +5,7 @@ use worker::{Headers, Response};
 
 use crate::core::envelope::{self, RequestMeta};
 use crate::core::error::ApiError;
+use crate::core::openai;
 use crate::core::rate_limit::{Decision, Policy};
 
 use super::context::Reply;
@@ -29,20 +30,41 @@ pub fn reply(reply: Reply, meta: &RequestMeta) -> Response {
     }
 }
 
-pub fn error(err: &ApiError, meta: &RequestMeta) -> Response {
-    let resp = json_response(err.status(), &envelope::error_body(err, meta));
+/// Seconds a client should wait before retrying, for the errors that say so.
+fn retry_after(err: &ApiError) -> Option<u64> {
     match err {
-        ApiError::MethodNotAllowed { allow } => set(resp, "Allow", &allow.join(", ")),
-        ApiError::RateLimited { retry_after, .. } => {
-            set(resp, "Retry-After", &retry_after.to_string())
-        }
-        ApiError::IdempotencyKeyInUse => set(resp, "Retry-After", "1"),
-        ApiError::ConcurrencyLimitExceeded { retry_after, .. }
-        | ApiError::TokenQuotaExceeded { retry_after, .. } => {
-            set(resp, "Retry-After", &retry_after.to_string())
-        }
-        _ => resp,
+        ApiError::RateLimited { retry_after, .. }
+        | ApiError::ConcurrencyLimitExceeded { retry_after, .. }
+        | ApiError::TokenQuotaExceeded { retry_after, .. } => Some(*retry_after),
+        ApiError::IdempotencyKeyInUse => Some(1),
+        _ => None,
     }
+}
+
+/// The error response: the envelope, or OpenAI's error shape on the OpenAI-compatible routes
+/// (with `retry-after-ms`, which OpenAI's SDKs read first).
+pub fn error(err: &ApiError, meta: &RequestMeta, openai_shape: bool) -> Response {
+    let body = if openai_shape {
+        openai::error_body(err)
+    } else {
+        envelope::error_body(err, meta)
+    };
+    let mut resp = json_response(err.status(), &body);
+    if let ApiError::MethodNotAllowed { allow } = err {
+        resp = set(resp, "Allow", &allow.join(", "));
+    }
+    if let Some(secs) = retry_after(err) {
+        resp = set(resp, "Retry-After", &secs.to_string());
+        if openai_shape {
+            resp = set(resp, "retry-after-ms", &(secs * 1000).to_string());
+        }
+    }
+    resp
+}
+
+/// A JSON body as is, outside the envelope (the OpenAI-compatible routes).
+pub fn plain_json(status: u16, body: &serde_json::Value) -> Response {
+    json_response(status, body)
 }
 
 pub fn set(resp: Response, name: &str, value: &str) -> Response {
@@ -95,7 +117,23 @@ pub fn cors(resp: &Response, origin: &str) {
     }
 }
 
-pub fn preflight(origin: Option<&str>, methods: &[&str]) -> Response {
+/// Request headers a preflight allows when the browser names none.
+const ALLOWED_HEADERS: &str =
+    "Authorization, X-API-Key, Content-Type, X-Request-Id, Idempotency-Key, Last-Event-ID";
+
+/// The headers a preflight asks for, if each is a plain header name (the OpenAI SDKs send
+/// `x-stainless-*` ones): echoed, since credentials travel in headers we check anyway.
+fn requested_headers(asked: Option<&str>) -> Option<&str> {
+    let asked = asked?.trim();
+    let token = |h: &str| {
+        !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    (asked.len() <= 2048 && asked.split(',').map(str::trim).all(token)).then_some(asked)
+}
+
+pub fn preflight(origin: Option<&str>, methods: &[&str], asked_headers: Option<&str>) -> Response {
     let resp = Response::empty().expect("empty response").with_status(204);
     let h = resp.headers();
     let _ = h.set("Allow", &methods.join(", "));
@@ -104,7 +142,7 @@ pub fn preflight(origin: Option<&str>, methods: &[&str]) -> Response {
         let _ = h.set("Access-Control-Allow-Methods", &methods.join(", "));
         let _ = h.set(
             "Access-Control-Allow-Headers",
-            "Authorization, X-API-Key, Content-Type, X-Request-Id, Idempotency-Key, Last-Event-ID",
+            requested_headers(asked_headers).unwrap_or(ALLOWED_HEADERS),
         );
         let _ = h.set("Access-Control-Max-Age", "600");
     }

@@ -3,7 +3,6 @@
 
 mod client;
 mod object;
-mod readers;
 mod storage;
 
 pub use client::ConversationObject;

@@ -34,8 +34,8 @@ use crate::edge::rate_limiter;
 use crate::edge::store::Store;
 use crate::edge::upstream::{Progress, Upstream};
 
-use super::readers::{self, Ignore, Readers};
 use super::storage::{Storage, TurnMeta};
+use crate::edge::event_stream::{self as readers, Ignore, Readers};
 
 /// The heartbeat while a generation runs, and the watchdog's delay after a restart.
 const HEARTBEAT_MS: i64 = 5_000;
@@ -156,7 +156,7 @@ impl Turns {
             let mut guard = turns.live.borrow_mut();
             let live = guard.as_mut().expect("the turn just opened");
             if stream {
-                let (reader, resp) = readers::open(&started)?;
+                let (reader, resp) = readers::open(Some(&started))?;
                 for e in live.log.after(0) {
                     reader.send(&e.frame(), &turns.ignore);
                 }
@@ -447,7 +447,7 @@ impl Turns {
 
     fn resume(&self, message_id: &str, after: u64) -> Result<Response, Refusal> {
         self.reply(message_id)?;
-        let (reader, resp) = readers::open(message_id)?;
+        let (reader, resp) = readers::open(Some(message_id))?;
         let attached = self.with_live(message_id, |live| {
             for e in live.log.after(after) {
                 reader.send(&e.frame(), &self.ignore);

@@ -118,34 +118,12 @@ impl Store {
         conversation_id: &str,
         day: &str,
     ) -> Result<Option<(ChatContext, u64)>, ApiError> {
-        #[derive(Deserialize)]
-        struct Used {
-            n: u64,
-        }
         let context = self.stmt(
             "SELECT t.system_prompt, t.model, c.twin_id, c.end_user_id FROM conversations c JOIN twins t ON t.id = c.twin_id \
              WHERE c.id = ?1 AND c.user_id = ?2 AND (t.visibility = 'public' OR t.owner_id = ?2)",
             &[s(conversation_id), s(user_id)],
         )?;
-        let used = self.stmt(
-            "SELECT COALESCE(SUM(total_tokens), 0) AS n FROM usage_daily WHERE user_id = ?1 AND day = ?2",
-            &[s(user_id), s(day)],
-        )?;
-        let results = self.batch(vec![context, used]).await?;
-        let Some(context) = results[0]
-            .results::<ChatContext>()
-            .map_err(super::d1_err)?
-            .into_iter()
-            .next()
-        else {
-            return Ok(None);
-        };
-        let used = results[1]
-            .results::<Used>()
-            .map_err(super::d1_err)?
-            .first()
-            .map_or(0, |u| u.n);
-        Ok(Some((context, used)))
+        self.with_usage(context, user_id, day).await
     }
 
     /// A turn started (`added` messages) or ended: the row's counters and activity time.

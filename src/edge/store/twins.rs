@@ -26,6 +26,12 @@ pub struct TwinRow {
     pub updated_at: String,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+pub struct Persona {
+    pub system_prompt: String,
+    pub model: Option<String>,
+}
+
 const COLUMNS: &str = "id, owner_id, name, slug, headline, description, avatar_url, expertise, language, greeting, system_prompt, visibility, model, created_at, updated_at";
 const ACCESSIBLE: &str = "(visibility = 'public' OR owner_id = ?1)";
 
@@ -67,6 +73,21 @@ impl Store {
     ) -> Result<Option<TwinRow>, ApiError> {
         let sql = format!("SELECT {COLUMNS} FROM twins WHERE id = ?2 AND {ACCESSIBLE}");
         self.first(&sql, &[s(user_id), s(id)]).await
+    }
+
+    /// A twin's persona and model for a stateless completion (if accessible), with the
+    /// account's tokens on `day`, in one round trip.
+    pub async fn twin_persona(
+        &self,
+        user_id: &str,
+        id: &str,
+        day: &str,
+    ) -> Result<Option<(Persona, u64)>, ApiError> {
+        let read = self.stmt(
+            &format!("SELECT system_prompt, model FROM twins WHERE id = ?2 AND {ACCESSIBLE}"),
+            &[s(user_id), s(id)],
+        )?;
+        self.with_usage(read, user_id, day).await
     }
 
     pub async fn insert_twin(&self, t: &TwinRow) -> Result<(), ApiError> {

@@ -20,6 +20,48 @@ struct Group {
 }
 
 impl Store {
+    /// The account's tokens on `day`, as a statement to batch with a turn's other read.
+    pub fn used_on(
+        &self,
+        user_id: &str,
+        day: &str,
+    ) -> Result<worker::D1PreparedStatement, ApiError> {
+        self.stmt(
+            "SELECT COALESCE(SUM(total_tokens), 0) AS n FROM usage_daily WHERE user_id = ?1 AND day = ?2",
+            &[s(user_id), s(day)],
+        )
+    }
+
+    /// Runs a turn's read (`context`) and the day's usage in one round trip.
+    pub async fn with_usage<T: serde::de::DeserializeOwned>(
+        &self,
+        context: worker::D1PreparedStatement,
+        user_id: &str,
+        day: &str,
+    ) -> Result<Option<(T, u64)>, ApiError> {
+        #[derive(Deserialize)]
+        struct Used {
+            n: u64,
+        }
+        let results = self
+            .batch(vec![context, self.used_on(user_id, day)?])
+            .await?;
+        let Some(context) = results[0]
+            .results::<T>()
+            .map_err(super::d1_err)?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let used = results[1]
+            .results::<Used>()
+            .map_err(super::d1_err)?
+            .first()
+            .map_or(0, |u| u.n);
+        Ok(Some((context, used)))
+    }
+
     pub async fn add_usage(&self, day: &str, t: &TurnUsage) -> Result<(), ApiError> {
         let total = t.prompt_tokens + t.completion_tokens;
         let estimated = if t.estimated { total } else { 0 };

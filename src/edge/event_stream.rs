@@ -1,5 +1,6 @@
-//! The readers of a generation. Each reader's response body is the readable side of a
-//! TransformStream; the object writes SSE frames into the writable side. Writes are never
+//! Server-Sent Events out: each reader's response body is the readable side of a
+//! TransformStream, and the writer (a conversation's object, or a completion) writes frames
+//! into the writable side. Writes are never
 //! awaited (one slow reader must not stall the others or the generation), and a reader whose
 //! client has gone is dropped at its next write.
 
@@ -14,15 +15,17 @@ pub struct Reader {
     writer: WritableStreamDefaultWriter,
 }
 
-/// A new reader and the SSE response whose body it feeds.
-pub fn open(message_id: &str) -> worker::Result<(Reader, Response)> {
+/// A new reader and the SSE response whose body it feeds (`X-Message-Id` when it is a reply).
+pub fn open(message_id: Option<&str>) -> worker::Result<(Reader, Response)> {
     let pipe = TransformStream::new().map_err(js_err)?;
     let writer = pipe.writable().get_writer().map_err(js_err)?;
     let headers = Headers::new();
     headers.set("Content-Type", "text/event-stream; charset=utf-8")?;
     headers.set("Cache-Control", "no-cache")?;
     headers.set("X-Accel-Buffering", "no")?;
-    headers.set("X-Message-Id", message_id)?;
+    if let Some(id) = message_id {
+        headers.set("X-Message-Id", id)?;
+    }
     let resp = Response::from_body(ResponseBody::Stream(pipe.readable()))?.with_headers(headers);
     Ok((Reader { writer }, resp))
 }

@@ -1,0 +1,70 @@
+//! The spend checks every generation passes, a conversation turn or a stateless completion
+//! (docs/usage.md): the account's concurrency slot is taken while the turn's D1 read runs (in
+//! parallel), then the daily quota is checked; a refused generation gives its slot back.
+
+use std::future::Future;
+
+use crate::core::error::ApiError;
+use crate::core::{ids, spend};
+use crate::edge::config::Spend;
+use crate::edge::context::Ctx;
+use crate::edge::crypto::random_bytes;
+use crate::edge::rate_limiter;
+
+pub struct Admitted<T> {
+    /// What the read found (a persona, a conversation's context).
+    pub context: T,
+    /// The slot this generation holds until it ends.
+    pub lease: String,
+}
+
+/// `read` gives the generation's context and the account's tokens today, or `None` (404
+/// naming `missing`).
+pub async fn admit<T>(
+    ctx: &Ctx,
+    spend: &Spend,
+    missing: &'static str,
+    read: impl Future<Output = Result<Option<(T, u64)>, ApiError>>,
+) -> Result<Admitted<T>, ApiError> {
+    let user_id = ctx.principal()?.user_id();
+    let lease = ids::prefixed("gen", &random_bytes::<16>());
+    let acquire = rate_limiter::acquire_generation(
+        &ctx.env,
+        user_id,
+        &lease,
+        spend.max_concurrent_generations,
+        spend.lease_ms(),
+    );
+    let (read, slot) = futures::join!(read, acquire);
+    let checked = (|| {
+        // The order of faults: the object (404), then concurrency, then the quota.
+        let (context, used_today) = read?.ok_or(ApiError::NotFound(missing))?;
+        if let Some(retry_after) = slot? {
+            return Err(ApiError::ConcurrencyLimitExceeded {
+                limit: spend.max_concurrent_generations,
+                retry_after,
+            });
+        }
+        if spend.daily_token_quota > 0 && used_today >= spend.daily_token_quota {
+            return Err(ApiError::TokenQuotaExceeded {
+                limit: spend.daily_token_quota,
+                retry_after: spend::secs_to_utc_midnight(ctx.now_ms),
+            });
+        }
+        Ok(context)
+    })();
+    match checked {
+        Ok(context) => Ok(Admitted { context, lease }),
+        Err(e) => {
+            release(ctx, &lease).await;
+            Err(e)
+        }
+    }
+}
+
+/// Gives a slot back at once (a refused or finished generation).
+pub async fn release(ctx: &Ctx, lease: &str) {
+    if let Ok(p) = ctx.principal() {
+        let _ = rate_limiter::release_generation(&ctx.env, p.user_id(), lease).await;
+    }
+}

@@ -1,0 +1,191 @@
+//! The OpenAI-compatible endpoint (docs/openai.md): a twin is a model behind `/api/v1`, so
+//! OpenAI's SDKs and tools work unchanged. Completions are stateless (nothing is stored in
+//! conversations) but pass the same spend gate as messages and count in usage.
+
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::{AbortController, Request};
+
+use crate::core::chat::{self, Usage};
+use crate::core::conversation::{prompt_estimate, MessageUsage};
+use crate::core::error::ApiError;
+use crate::core::openai::{self, ChatRequest};
+use crate::core::spend::{self, TurnUsage};
+use crate::core::{ids, sse};
+use crate::edge::config::Spend;
+use crate::edge::context::{json_body, Ctx, Reply};
+use crate::edge::crypto::random_bytes;
+use crate::edge::event_stream::{self, Ignore};
+use crate::edge::rate_limiter;
+use crate::edge::respond;
+use crate::edge::store::{Store, TwinRow};
+use crate::edge::upstream::{Progress, Upstream};
+
+use super::gate;
+
+fn unix_secs(rfc3339: &str) -> i64 {
+    crate::core::time::parse_rfc3339_ms(rfc3339).unwrap_or(0) / 1000
+}
+
+/// `GET /models`: the twins the caller can use, as models.
+pub async fn list_models(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let user = ctx.principal()?.user_id().to_owned();
+    let (twins, _) = ctx.store()?.twins_accessible(&user, None, 1000, 0).await?;
+    let data: Vec<Value> = twins
+        .iter()
+        .map(|t: &TwinRow| openai::model(&t.id, unix_secs(&t.created_at)))
+        .collect();
+    Ok(Reply::Raw(respond::plain_json(
+        200,
+        &json!({ "object": "list", "data": data }),
+    )))
+}
+
+/// `GET /models/{id}`.
+pub async fn get_model(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let user = ctx.principal()?.user_id().to_owned();
+    let twin = ctx
+        .store()?
+        .twin_accessible(&user, ctx.id())
+        .await?
+        .ok_or(ApiError::NotFound("Model"))?;
+    let model = openai::model(&twin.id, unix_secs(&twin.created_at));
+    Ok(Reply::Raw(respond::plain_json(200, &model)))
+}
+
+/// What a completion's end must do: count its usage and give its slot back (in the
+/// background, so neither waits on the other or on the client).
+struct Ending {
+    env: worker::Env,
+    lease: String,
+    turn: TurnUsage,
+    prompt_estimate: i64,
+    day: String,
+}
+
+impl Ending {
+    /// The usage to report (the upstream's own, or an estimate), and the work that counts it
+    /// and gives the slot back.
+    fn settle(self, reply: &chat::Reply) -> (Usage, impl std::future::Future<Output = ()>) {
+        let u = MessageUsage::of(reply.usage, self.prompt_estimate, &reply.content);
+        let mut turn = self.turn;
+        turn.prompt_tokens = u.prompt_tokens;
+        turn.completion_tokens = u.completion_tokens;
+        turn.estimated = u.estimated;
+        let (env, lease, day) = (self.env, self.lease, self.day);
+        let record = async move {
+            let _ = rate_limiter::release_generation(&env, &turn.user_id, &lease).await;
+            if let Ok(store) = Store::new(&env) {
+                let _ = store.add_usage(&day, &turn).await;
+            }
+        };
+        let usage = Usage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.total_tokens,
+        };
+        (usage, record)
+    }
+}
+
+/// `POST /chat/completions`.
+pub async fn chat_completions(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
+    let request = ChatRequest::parse(&json_body(req).await?)?;
+    let spend = Spend::from_env(&ctx.env);
+    let principal = ctx.principal()?.clone();
+    let user_id = principal.user_id();
+    let day = spend::utc_day(ctx.now_ms);
+    let store = ctx.store()?;
+    let read = store.twin_persona(user_id, &request.model, &day);
+    let gate::Admitted {
+        context: persona,
+        lease,
+    } = gate::admit(ctx, &spend, "Model", read).await?;
+
+    let upstream_model = persona.model.unwrap_or_else(|| spend.default_model.clone());
+    let user_hash = spend::upstream_user(user_id, request.user.as_deref());
+    let body = request.upstream_body(
+        &upstream_model,
+        &persona.system_prompt,
+        spend.max_output_tokens,
+        &user_hash,
+    );
+    let ending = Ending {
+        env: ctx.env.clone(),
+        lease,
+        turn: TurnUsage {
+            user_id: user_id.to_owned(),
+            api_key_id: principal.key_id().map(str::to_owned),
+            twin_id: request.model.clone(),
+            end_user_id: request.user.clone(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            estimated: false,
+        },
+        prompt_estimate: prompt_estimate(&body),
+        day,
+    };
+    let id = ids::prefixed("chatcmpl", &random_bytes::<18>());
+    let created = ctx.now_ms / 1000;
+    let upstream = Upstream::from_env(&ctx.env);
+
+    if !request.stream {
+        let controller = AbortController::default();
+        let (reply, failure) = upstream.complete(&body, &controller.signal(), |_| {}).await;
+        let (usage, record) = ending.settle(&reply);
+        ctx.worker.wait_until(record);
+        if let Some(err) = failure {
+            controller.abort();
+            return Err(err);
+        }
+        let answer = openai::completion(&id, created, &request.model, &reply, usage);
+        return Ok(Reply::Raw(respond::plain_json(200, &answer)));
+    }
+
+    let (reader, resp) = event_stream::open(None).map_err(ApiError::internal)?;
+    let reader = Rc::new(RefCell::new(Some(reader)));
+    let model = request.model.clone();
+    let include_usage = request.include_usage;
+    ctx.worker.wait_until(async move {
+        let ignore = Ignore::default();
+        let send = |text: &str| {
+            if let Some(r) = reader.borrow().as_ref() {
+                r.send(text, &ignore);
+            }
+        };
+        let chunk = |delta: Value, finish: Option<&str>| {
+            openai::data_line(&openai::chunk(&id, created, &model, delta, finish).to_string())
+        };
+        send(&chunk(json!({ "role": "assistant", "content": "" }), None));
+        let controller = AbortController::default();
+        let (reply, failure) = upstream
+            .complete(&body, &controller.signal(), |p| match p {
+                Progress::Delta(text) => send(&chunk(json!({ "content": text }), None)),
+                Progress::Idle => send(sse::PING),
+                Progress::Generating => {}
+            })
+            .await;
+        let (usage, record) = ending.settle(&reply);
+        match failure {
+            None => {
+                send(&chunk(json!({}), Some(openai::finish_reason(&reply))));
+                if include_usage {
+                    let u = openai::usage_chunk(&id, created, &model, usage);
+                    send(&openai::data_line(&u.to_string()));
+                }
+                send(openai::DONE);
+            }
+            Some(err) => {
+                controller.abort();
+                // One `data: {"error": …}` line: openai-python raises on it.
+                send(&openai::data_line(&openai::error_body(&err).to_string()));
+            }
+        }
+        if let Some(r) = reader.borrow_mut().take() {
+            r.close(&ignore);
+        }
+        record.await;
+    });
+    Ok(Reply::Raw(resp))
+}
