@@ -194,6 +194,16 @@ fn the_seed_examples_run_against_the_local_api() {
     let text = String::from_utf8_lossy(&out.stdout);
     let reply: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(reply["data"]["message"]["status"], "completed", "{text}");
+
+    // The official openai SDKs, with only the base URL and key changed.
+    for (cmd, file) in [(&node, "openai_sdk.mjs"), (&py, "openai_sdk.py")] {
+        let out = run(env_for_examples(Command::new(cmd).arg(ex(file))));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Chào bạn, tôi là Chuyên gia Docs") && text.contains(" tokens]"),
+            "{file}: {text}"
+        );
+    }
 }
 
 #[test]
