@@ -12,6 +12,7 @@
 //! | `[[fail:CODE]]` |                 | answer HTTP CODE with an OpenAI-style error              |
 //! | `[[cut:N]]`     |                 | drop the connection after N content deltas               |
 //! | `[[stall:N]]`   |                 | go silent after N content deltas (0: before any byte)    |
+//! | `[[longline:N]]`|                 | send one SSE line of N bytes after the first chunk        |
 //!
 //! `--api-key K` makes it require `Authorization: Bearer K`. `max_tokens` in a request caps the
 //! reply at that many pieces, which then ends with `finish_reason: "length"`.
@@ -387,6 +388,9 @@ fn chat(stream: &mut TcpStream, config: &Config, body: &Value) -> std::io::Resul
     };
     let mut out = SseWriter { stream, split };
     out.event(&chunk(json!({ "role": "assistant", "content": "" }), Value::Null).to_string())?;
+    if let Some(n) = knob(&question, "longline") {
+        out.event(&"x".repeat(n as usize))?;
+    }
     for (n, piece) in pieces.iter().enumerate() {
         if cut == Some(n) {
             return stream_shutdown(out.stream);

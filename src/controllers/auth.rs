@@ -18,7 +18,7 @@ pub fn user_json(u: &UserRow) -> Value {
 }
 
 fn session_token(ctx: &Ctx, user_id: &str) -> Result<(String, i64), ApiError> {
-    let secret = config::secret(&ctx.env, "JWT_SECRET")?;
+    let secret = config::jwt_secret(&ctx.env)?;
     let ttl = config::var_u64(&ctx.env, "JWT_TTL_SECS", token::DEFAULT_TTL_SECS as u64) as i64;
     let now = Utc
         .timestamp_millis_opt(ctx.now_ms)
@@ -34,6 +34,9 @@ pub async fn register(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiErro
     let password = f.raw_string("password", password::MIN_LEN, password::MAX_LEN);
     let name = f.string("name", 1, 100);
     f.finish()?;
+    // Fails closed before anything is written: an account whose token cannot be issued would
+    // turn the client's retry into a 409.
+    config::jwt_secret(&ctx.env)?;
     let (email, password, name) = (
         email.unwrap_or_default(),
         password.unwrap_or_default(),
@@ -54,8 +57,8 @@ pub async fn register(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiErro
         password_hash: stored.encode(),
         created_at: time::rfc3339_ms(ctx.now_ms),
     };
-    ctx.store()?.insert_user(&user).await?;
     let (token, expires_in) = session_token(ctx, &user.id)?;
+    ctx.store()?.insert_user(&user).await?;
     Reply::created(json!({ "user": user_json(&user), "token": token, "expiresIn": expires_in }))
 }
 

@@ -110,7 +110,8 @@ pub async fn update(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError>
 
 pub async fn delete(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     let owner = ctx.principal()?.user_id().to_owned();
-    if !ctx.store()?.delete_twin(&owner, ctx.id()).await? {
+    let now = time::rfc3339_ms(ctx.now_ms);
+    if !ctx.store()?.delete_twin(&owner, ctx.id(), &now).await? {
         return Err(ApiError::NotFound("Twin"));
     }
     Reply::ok(json!({ "id": ctx.id(), "deleted": true }))

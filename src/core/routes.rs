@@ -36,6 +36,14 @@ pub enum RouteId {
 }
 
 impl RouteId {
+    /// Answers that carry a secret (a JWT, a new key's plaintext) are never cached.
+    pub fn returns_secret(self) -> bool {
+        matches!(
+            self,
+            RouteId::Register | RouteId::Login | RouteId::CreateApiKey
+        )
+    }
+
     /// The OpenAI-compatible routes answer errors in OpenAI's shape, not the envelope.
     pub fn speaks_openai(self) -> bool {
         matches!(

@@ -14,6 +14,8 @@ pub struct Event {
 #[derive(Debug, Default)]
 pub struct Parser {
     line: Vec<u8>,
+    /// A line (or an event's data) outgrew `MAX_LINE_BYTES`: the stream is not one we read.
+    overflowed: bool,
     /// The previous chunk ended in CR: a following LF belongs to the same line ending.
     after_cr: bool,
     event: Option<String>,
@@ -26,8 +28,17 @@ impl Parser {
         Self::default()
     }
 
+    /// True once a line or an event grew past `MAX_LINE_BYTES`; nothing more is buffered
+    /// then, so memory stays bounded whatever the peer sends.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
     /// Feeds bytes; returns the events they complete, in order.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
+        if self.overflowed {
+            return Vec::new();
+        }
         let mut out = Vec::new();
         for &b in bytes {
             if self.after_cr {
@@ -42,7 +53,15 @@ impl Parser {
                     self.after_cr = true;
                     self.end_line(&mut out);
                 }
-                _ => self.line.push(b),
+                _ => {
+                    if self.line.len() >= MAX_LINE_BYTES {
+                        self.overflowed = true;
+                        self.line = Vec::new();
+                        self.data.clear();
+                        return out;
+                    }
+                    self.line.push(b)
+                }
             }
         }
         out
@@ -78,6 +97,14 @@ impl Parser {
             None => (line, String::new()),
         };
         match field.as_str() {
+            // An event's data lines together are bounded like one line.
+            "data"
+                if self.data.iter().map(String::len).sum::<usize>() + value.len()
+                    > MAX_LINE_BYTES =>
+            {
+                self.overflowed = true;
+                self.data.clear();
+            }
             "data" => self.data.push(value),
             "event" => self.event = Some(value),
             "id" if !value.contains('\0') => self.id = Some(value),
@@ -101,9 +128,29 @@ pub fn encode(id: u64, event: &str, data: &str) -> String {
 /// Sent while nothing else is, so proxies and clients keep the connection open.
 pub const PING: &str = ": ping\n\n";
 
+/// The longest line (and so the largest chunk) read from a peer: real chunks are a few
+/// hundred bytes.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_endless_line_is_refused_not_buffered() {
+        let mut p = Parser::new();
+        let chunk = vec![b'x'; 64 * 1024];
+        p.feed(b"data: ");
+        for _ in 0..(10 * 16) {
+            assert!(p.feed(&chunk).is_empty());
+        }
+        assert!(p.overflowed());
+        assert!(
+            p.line.capacity() < MAX_LINE_BYTES + 64 * 1024 + 16,
+            "memory stays bounded"
+        );
+        assert!(p.feed(b"\n\ndata: ok\n\n").is_empty());
+    }
 
     fn parse_all(chunks: &[&[u8]]) -> Vec<Event> {
         let mut p = Parser::new();

@@ -59,9 +59,31 @@ pub fn verify(secret: &[u8], token: &str, now: DateTime<Utc>) -> Result<String, 
     Ok(claims.custom.sub.clone())
 }
 
+/// HS256 keys shorter than this are guessable offline from one token (RFC 7518 §3.2 asks for
+/// at least the hash size, 256 bits).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A session secret fit to sign with; a configuration error (500, the log says why) otherwise.
+pub fn check_secret(secret: &str) -> Result<(), ApiError> {
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(ApiError::internal(format!(
+            "JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes: refusing to sign or verify sessions"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_secrets_are_a_configuration_error() {
+        let err = check_secret("too-short").unwrap_err();
+        assert_eq!(err.status(), 500);
+        assert!(err.log_detail().unwrap().contains("JWT_SECRET"));
+        assert!(check_secret(&"k".repeat(32)).is_ok());
+    }
     use chrono::TimeZone;
 
     const SECRET: &[u8] = b"test-secret-test-secret-test-secret";

@@ -173,10 +173,20 @@ pub fn query_int(
 }
 
 /// `page` (>= 1) and `limit` (1..=100, default 20) of a list request.
+/// The most rows a page may skip: deeper pages cost an OFFSET scan of every row before them
+/// (and a COUNT), so they are refused; filters narrow a list instead.
+pub const MAX_OFFSET: i64 = 10_000;
+
 pub fn page_params(page: Option<&str>, limit: Option<&str>) -> Result<(u64, u64), ApiError> {
     let mut errors = FieldErrors::new();
     let page = query_int(&mut errors, "page", page, 1, 1, 1_000_000);
     let limit = query_int(&mut errors, "limit", limit, 20, 1, 100);
+    if errors.is_empty() && (page - 1) * limit > MAX_OFFSET {
+        errors.insert(
+            "page".into(),
+            format!("is too deep: at most {MAX_OFFSET} items can be skipped; narrow the list with its filters"),
+        );
+    }
     if errors.is_empty() {
         Ok((page as u64, limit as u64))
     } else {
@@ -187,6 +197,17 @@ pub fn page_params(page: Option<&str>, limit: Option<&str>) -> Result<(u64, u64)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_pages_are_refused() {
+        assert_eq!(page_params(Some("101"), Some("100")).unwrap(), (101, 100));
+        let err = page_params(Some("102"), Some("100")).unwrap_err();
+        assert!(err.details()["fields"]["page"]
+            .as_str()
+            .unwrap()
+            .contains("too deep"));
+        assert!(page_params(Some("1000000"), None).is_err());
+    }
 
     #[test]
     fn nul_characters_are_refused_in_text_fields() {

@@ -28,7 +28,7 @@ pub async fn authenticate(ctx: &Ctx, req: &Request) -> Result<Admission, ApiErro
     .ok_or(ApiError::Unauthorized)?;
     match credential {
         Credential::Jwt(jwt) => {
-            let secret = config::secret(&ctx.env, "JWT_SECRET")?;
+            let secret = config::jwt_secret(&ctx.env)?;
             let now = Utc
                 .timestamp_millis_opt(ctx.now_ms)
                 .single()

@@ -29,6 +29,14 @@ pub fn secret(env: &Env, name: &'static str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::internal(format!("{name} is not configured")))
 }
 
+/// `JWT_SECRET`, refused when missing or shorter than 32 bytes (every JWT route then answers
+/// 500 and logs why).
+pub fn jwt_secret(env: &Env) -> Result<String, ApiError> {
+    let secret = self::secret(env, "JWT_SECRET")?;
+    crate::core::token::check_secret(&secret)?;
+    Ok(secret)
+}
+
 pub fn key_policy(env: &Env, scope: Scope) -> Policy {
     let (limit, burst) = match scope {
         Scope::ReadOnly => (

@@ -1,5 +1,6 @@
 //! What a handler gets: the environment, who is calling, and helpers to read the request.
 
+use futures::StreamExt;
 use serde_json::{Map, Value};
 use worker::{Env, Request, Response};
 
@@ -55,6 +56,8 @@ pub struct Ctx {
     pub params: PathParams,
     /// The answer is a remembered one (`Idempotent-Replayed: true`).
     pub replayed: bool,
+    /// The answer holds a secret (a JWT, a new key): `Cache-Control: no-store`.
+    pub secret_in_response: bool,
 }
 
 impl Ctx {
@@ -139,16 +142,28 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
-/// Reads the body as a JSON object, applying the API's size and media-type rules (README, Conventions).
-pub async fn json_body(req: &mut Request) -> Result<Map<String, Value>, ApiError> {
+/// The request body, refused with 413 as soon as it passes the size limit — also when it
+/// comes chunked, without `Content-Length`: it is read as a stream, never buffered whole first.
+pub async fn body_bytes(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     if let Some(len) = header(req, "Content-Length").and_then(|l| l.parse::<usize>().ok()) {
         body::check_length(len)?;
     }
+    let Ok(mut stream) = req.stream() else {
+        return Ok(Vec::new()); // no body at all
+    };
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::InvalidJson(format!("unreadable body: {e}")))?;
+        body::check_length(bytes.len() + chunk.len())?;
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// Reads the body as a JSON object, applying the size and media-type rules (README, Conventions).
+pub async fn json_body(req: &mut Request) -> Result<Map<String, Value>, ApiError> {
     let content_type = header(req, "Content-Type");
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|e| ApiError::InvalidJson(format!("unreadable body: {e}")))?;
+    let bytes = body_bytes(req).await?;
     body::parse_object(content_type.as_deref(), &bytes)
 }
 

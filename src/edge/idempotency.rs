@@ -13,16 +13,13 @@ use crate::core::error::ApiError;
 use crate::core::idempotency::{self, Claim, Remembered};
 use crate::core::routes::{Route, RouteId};
 
-use super::context::{header, Ctx, Reply};
+use super::context::{body_bytes, header, Ctx, Reply};
 use super::conversation::ConversationObject;
 
 /// The body as the handler will read it; `None` when it will refuse it (too large, not JSON):
 /// such a request runs without the key, and its 4xx is not remembered anyway.
 async fn peek_body(req: &Request) -> Option<Value> {
-    if let Some(len) = header(req, "Content-Length").and_then(|l| l.parse::<usize>().ok()) {
-        body::check_length(len).ok()?;
-    }
-    let bytes = req.clone().ok()?.bytes().await.ok()?;
+    let bytes = body_bytes(&mut req.clone().ok()?).await.ok()?;
     let content_type = header(req, "Content-Type");
     body::parse_object(content_type.as_deref(), &bytes)
         .ok()

@@ -32,6 +32,7 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
         principal: None,
         params: Default::default(),
         replayed: false,
+        secret_in_response: false,
     };
     let mut limit: Option<(Policy, Decision)> = None;
     let mut openai_shape = false;
@@ -48,6 +49,7 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
             Resolved::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed { allow }),
             Resolved::Found { route, params } => {
                 ctx.params = params;
+                ctx.secret_in_response = route.id.returns_secret();
                 openai_shape = route.id.speaks_openai();
                 run(route, &mut ctx, &mut req, &mut limit).await
             }
@@ -68,6 +70,14 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
         Err(e) => (respond::error(&e, &meta, openai_shape), Some(e)),
     };
     let resp = respond::set(resp, "X-Request-Id", &ctx.request_id);
+    // The API's bodies are JSON or SSE, never something to sniff; anything carrying a secret
+    // (a new key's plaintext, a JWT) must not be cached anywhere.
+    let resp = respond::set(resp, "X-Content-Type-Options", "nosniff");
+    let resp = if ctx.secret_in_response {
+        respond::set(resp, "Cache-Control", "no-store")
+    } else {
+        resp
+    };
     let resp = if ctx.replayed {
         respond::set(resp, "Idempotent-Replayed", "true")
     } else {

@@ -123,6 +123,9 @@ impl Upstream {
             for event in parser.feed(&chunk) {
                 apply(reply, &event.data, on)?;
             }
+            if parser.overflowed() {
+                return Err(ApiError::Upstream("upstream sent an oversized line".into()));
+            }
         }
         if let Some(event) = parser.finish() {
             apply(reply, &event.data, on)?;

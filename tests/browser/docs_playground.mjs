@@ -11,7 +11,14 @@ const browser = await chromium.launch({
 });
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(`${base}/docs/`);
+  const docs = await page.goto(`${base}/docs/`);
+  // The docs site's own headers (src/site/_headers): only its own scripts and styles, no framing.
+  const csp = docs.headers()["content-security-policy"] ?? "";
+  assert.match(csp, /script-src 'self'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.equal(docs.headers()["x-content-type-options"], "nosniff");
+  const blocked = [];
+  page.on("console", (m) => m.text().includes("Content Security Policy") && blocked.push(m.text()));
   await page.waitForSelector("body[data-ready=true]");
 
   const send = async () => {
@@ -66,12 +73,20 @@ try {
   assert.equal(complete.message.content, await streamText(), "resumed text equals the stored reply");
   assert.equal(complete.message.status, "completed");
 
-  // Cancel a running reply from the page.
+  // Cancel a running reply from the page, once a few pieces have arrived.
+  await page.evaluate(() => { document.querySelector("#events").textContent = ""; });
   await page.fill("#body", JSON.stringify({ content: "Dài lắm [[pace:150]] [[words:60]]" }));
   await page.click("#send");
-  await page.waitForFunction(() => document.querySelector("#events").textContent.split("delta").length > 3);
+  await page.waitForFunction(() => document.querySelector("#events").textContent.includes("#5 delta"));
   await page.click("#stream-cancel");
   await page.waitForFunction(() => document.querySelector("#output").textContent.includes('"status": "cancelled"'));
+  await page.waitForFunction(() => document.querySelector("#events").textContent.includes("complete"));
+  const cancelled = JSON.parse(await page.textContent("#output"));
+  const stored = cancelled.message ?? cancelled.data.message;
+  assert.ok(stored.content.length > 0, "cancelled after some text");
+  assert.equal(stored.content, await streamText(), "what the page received is what was stored");
+
+  assert.deepEqual(blocked, [], "the page needs nothing the CSP forbids");
 
   // The language switch.
   await page.click(".lang button[data-lang=en]");
@@ -81,7 +96,7 @@ try {
 
   // The playground after the streamed reply, and the top of the page (the sticky header
   // would otherwise float over the element capture).
-  await page.addStyleTag({ content: "header { position: static; }" });
+  await page.evaluate(() => { document.querySelector("header").style.position = "static"; });
   await page.locator("#playground").screenshot({ path: screenshot });
   const top = screenshot.replace(/\.png$/, "-top.png");
   await page.evaluate(() => window.scrollTo(0, 0));

@@ -161,6 +161,8 @@ impl TestApp {
             ("UPSTREAM_BASE_URL".to_owned(), format!("{model_url}/v1")),
             ("DEFAULT_MODEL".to_owned(), "twin-local-1".to_owned()),
         ];
+        // A test's own value replaces the default one.
+        vars.retain(|(k, _)| !opts.vars.iter().any(|(o, _)| o == k));
         vars.extend(opts.vars.iter().cloned());
         for (k, v) in vars {
             args.push("--var".into());
@@ -251,6 +253,19 @@ impl TestApp {
             .status()
             .unwrap();
         assert!(status.success(), "d1 execute failed: {sql}");
+    }
+
+    /// Runs a query against this app's local D1 and returns its rows.
+    pub fn d1_rows(&self, sql: &str) -> Vec<Value> {
+        let out = command(bin("wrangler"))
+            .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
+            .arg(self.state_dir.join("wrangler"))
+            .args(["--command", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "d1 execute failed: {sql}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0]["results"].as_array().cloned().unwrap_or_default()
     }
 
     /// Opens a streaming POST; the reply's events can then be read one by one as they arrive.

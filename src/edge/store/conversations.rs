@@ -120,7 +120,8 @@ impl Store {
     ) -> Result<Option<(ChatContext, u64)>, ApiError> {
         let context = self.stmt(
             "SELECT t.system_prompt, t.model, c.twin_id, c.end_user_id FROM conversations c JOIN twins t ON t.id = c.twin_id \
-             WHERE c.id = ?1 AND c.user_id = ?2 AND (t.visibility = 'public' OR t.owner_id = ?2)",
+             WHERE c.id = ?1 AND c.user_id = ?2 AND t.deleted_at IS NULL \
+               AND (t.visibility = 'public' OR t.owner_id = ?2)",
             &[s(conversation_id), s(user_id)],
         )?;
         self.with_usage(context, user_id, day).await

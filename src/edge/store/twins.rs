@@ -33,7 +33,8 @@ pub struct Persona {
 }
 
 const COLUMNS: &str = "id, owner_id, name, slug, headline, description, avatar_url, expertise, language, greeting, system_prompt, visibility, model, created_at, updated_at";
-const ACCESSIBLE: &str = "(visibility = 'public' OR owner_id = ?1)";
+/// A twin anyone may use: not deleted, and public or the caller's own (`?1`).
+const ACCESSIBLE: &str = "(deleted_at IS NULL AND (visibility = 'public' OR owner_id = ?1))";
 
 fn slug_taken() -> ApiError {
     ApiError::Conflict("You already have a twin with this slug".into())
@@ -153,7 +154,7 @@ impl Store {
             }
         }
         let sql = format!(
-            "UPDATE twins SET {} WHERE id = ?1 AND owner_id = ?2",
+            "UPDATE twins SET {} WHERE id = ?1 AND owner_id = ?2 AND deleted_at IS NULL",
             sets.join(", ")
         );
         match self.run(&sql, &args).await {
@@ -166,11 +167,13 @@ impl Store {
         self.first(&sql, &[s(id), s(owner_id)]).await
     }
 
-    pub async fn delete_twin(&self, owner_id: &str, id: &str) -> Result<bool, ApiError> {
+    /// Hides the owner's twin; its conversations stay (and refuse new messages).
+    pub async fn delete_twin(&self, owner_id: &str, id: &str, now: &str) -> Result<bool, ApiError> {
         Ok(self
             .run(
-                "DELETE FROM twins WHERE id = ?1 AND owner_id = ?2",
-                &[s(id), s(owner_id)],
+                "UPDATE twins SET deleted_at = ?3, updated_at = ?3, slug = slug || '~deleted~' || id \
+                 WHERE id = ?1 AND owner_id = ?2 AND deleted_at IS NULL",
+                &[s(id), s(owner_id), s(now)],
             )
             .await?
             > 0)

@@ -1,0 +1,209 @@
+//! Bad actors and bad input cost nothing and learn nothing (README, Security).
+
+mod common;
+
+use common::{Auth, Options, TestApp};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+fn app() -> &'static TestApp {
+    static APP: OnceLock<TestApp> = OnceLock::new();
+    APP.get_or_init(|| {
+        TestApp::spawn_with(Options {
+            vars: vec![("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into())],
+            ..Default::default()
+        })
+    })
+}
+
+#[test]
+fn responses_say_nosniff_and_secrets_are_never_cached() {
+    let h = app().get("/api/v1/health", Auth::None);
+    assert_eq!(h.header("X-Content-Type-Options"), Some("nosniff"));
+    assert!(h.header("Cache-Control").is_none());
+    let err = app().get("/api/v1/twins", Auth::None);
+    assert_eq!(err.header("X-Content-Type-Options"), Some("nosniff"));
+
+    let email = format!("nostore-{}@example.com", std::process::id());
+    let reg = app().post(
+        "/api/v1/auth/register",
+        Auth::None,
+        json!({"email": email, "password": "long-enough-pw", "name": "N"}),
+    );
+    assert_eq!(reg.status, 201);
+    assert_eq!(reg.header("Cache-Control"), Some("no-store"));
+    let login = app().post(
+        "/api/v1/auth/login",
+        Auth::None,
+        json!({"email": email, "password": "long-enough-pw"}),
+    );
+    assert_eq!(login.header("Cache-Control"), Some("no-store"));
+    let jwt = login.data()["token"].as_str().unwrap().to_owned();
+    let key = app().post(
+        "/api/v1/auth/api-keys",
+        Auth::Bearer(&jwt),
+        json!({"name": "k"}),
+    );
+    assert_eq!(key.status, 201);
+    assert_eq!(key.header("Cache-Control"), Some("no-store"));
+}
+
+#[test]
+fn a_short_jwt_secret_fails_closed_and_register_leaves_no_account() {
+    let weak = TestApp::spawn_with(Options {
+        vars: vec![("JWT_SECRET".into(), "only-sixteen-byt".into())],
+        ..Default::default()
+    });
+    let r = weak.post(
+        "/api/v1/auth/register",
+        Auth::None,
+        json!({"email": "weak@example.com", "password": "long-enough-pw", "name": "W"}),
+    );
+    r.assert_error(500, "INTERNAL_ERROR");
+    assert!(
+        !r.text.contains("JWT_SECRET"),
+        "the client learns nothing: {}",
+        r.text
+    );
+    let rows = weak.d1_rows("SELECT COUNT(*) AS n FROM users");
+    assert_eq!(rows[0]["n"], 0, "no account was created");
+    common::eventually("the log line to say why", Duration::from_secs(5), || {
+        weak.log()
+            .contains("JWT_SECRET is shorter than 32 bytes")
+            .then_some(())
+    });
+}
+
+#[test]
+fn a_deleted_twin_hides_but_conversations_with_it_stay_readable() {
+    let (_, _, owner) = app().user();
+    let twin = app().post(
+        "/api/v1/twins",
+        Auth::Bearer(&owner),
+        json!({"name": "Soon Gone", "systemPrompt": "x", "visibility": "public"}),
+    );
+    let twin = twin.data()["id"].as_str().unwrap().to_owned();
+    // B talks to A's public twin.
+    let (_, _, b) = app().user();
+    let conv = app().post(
+        "/api/v1/conversations",
+        Auth::Bearer(&b),
+        json!({"twinId": twin}),
+    );
+    let conv = conv.data()["id"].as_str().unwrap().to_owned();
+    let sent = app().post(
+        &format!("/api/v1/conversations/{conv}/messages"),
+        Auth::Bearer(&b),
+        json!({"content": "hi [[words:3]]"}),
+    );
+    assert_eq!(sent.status, 201);
+
+    let del = app().delete(&format!("/api/v1/twins/{twin}"), Auth::Bearer(&owner));
+    assert_eq!(del.data(), &json!({"id": twin, "deleted": true}));
+    app()
+        .get(&format!("/api/v1/twins/{twin}"), Auth::Bearer(&b))
+        .assert_error(404, "NOT_FOUND");
+    let listed = app().get("/api/v1/twins?q=Soon%20Gone", Auth::Bearer(&b));
+    assert_eq!(listed.body["meta"]["pagination"]["total"], 0);
+    // B's history is intact and listed under the twin; new messages are refused.
+    let history = app().get(
+        &format!("/api/v1/conversations/{conv}/messages"),
+        Auth::Bearer(&b),
+    );
+    assert_eq!(history.data().as_array().unwrap().len(), 2);
+    let by_twin = app().get(
+        &format!("/api/v1/conversations?twinId={twin}"),
+        Auth::Bearer(&b),
+    );
+    assert_eq!(by_twin.body["meta"]["pagination"]["total"], 1);
+    app()
+        .post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            Auth::Bearer(&b),
+            json!({"content": "still there?"}),
+        )
+        .assert_error(404, "NOT_FOUND");
+    app()
+        .post(
+            "/api/v1/conversations",
+            Auth::Bearer(&b),
+            json!({"twinId": twin}),
+        )
+        .assert_error(404, "NOT_FOUND");
+    // The owner can reuse the name (and so the slug).
+    let again = app().post(
+        "/api/v1/twins",
+        Auth::Bearer(&owner),
+        json!({"name": "Soon Gone", "systemPrompt": "y"}),
+    );
+    assert_eq!(again.status, 201, "{}", again.text);
+}
+
+#[test]
+fn deep_pages_are_refused() {
+    let (_, _, jwt) = app().user();
+    let r = app().get("/api/v1/twins?page=102&limit=100", Auth::Bearer(&jwt));
+    r.assert_error(400, "VALIDATION_ERROR");
+    assert!(r.body["details"]["fields"]["page"]
+        .as_str()
+        .unwrap()
+        .contains("too deep"));
+    let ok = app().get("/api/v1/twins?page=101&limit=100", Auth::Bearer(&jwt));
+    assert_eq!(ok.status, 200);
+}
+
+#[test]
+fn a_ten_megabyte_upstream_line_ends_the_reply_as_an_upstream_error() {
+    let (_, _, jwt) = app().user();
+    let twin = app().post(
+        "/api/v1/twins",
+        Auth::Bearer(&jwt),
+        json!({"name": "Long", "systemPrompt": "x"}),
+    );
+    let conv = app().post(
+        "/api/v1/conversations",
+        Auth::Bearer(&jwt),
+        json!({"twinId": twin.data()["id"]}),
+    );
+    let conv = conv.data()["id"].as_str().unwrap().to_owned();
+    let r = app().post(
+        &format!("/api/v1/conversations/{conv}/messages"),
+        Auth::Bearer(&jwt),
+        json!({"content": "flood [[longline:10000000]]"}),
+    );
+    r.assert_error(502, "UPSTREAM_ERROR");
+    let h = app().get(
+        &format!("/api/v1/conversations/{conv}/messages"),
+        Auth::Bearer(&jwt),
+    );
+    assert_eq!(h.data()[1]["status"], "failed");
+}
+
+#[test]
+fn a_chunked_body_over_the_limit_is_refused_while_it_is_still_being_sent() {
+    let (_, _, jwt) = app().user();
+    let addr = app().base.trim_start_matches("http://").to_owned();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST /api/v1/conversations HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {jwt}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    // 512 KiB of a 1 MiB body, then wait: the answer must come before the rest is sent.
+    let piece = vec![b' '; 64 * 1024];
+    for _ in 0..8 {
+        write!(s, "{:x}\r\n", piece.len()).unwrap();
+        s.write_all(&piece).unwrap();
+        s.write_all(b"\r\n").unwrap();
+    }
+    s.flush().unwrap();
+    let mut head = [0u8; 64];
+    let n = s.read(&mut head).expect("an answer before the body ends");
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+}
