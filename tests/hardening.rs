@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::OnceLock;
 use std::time::Duration;
+use twinexpert::core::api_key;
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
@@ -206,4 +207,147 @@ fn a_chunked_body_over_the_limit_is_refused_while_it_is_still_being_sent() {
     let n = s.read(&mut head).expect("an answer before the body ends");
     let head = String::from_utf8_lossy(&head[..n]);
     assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+}
+
+/// Each key-object instance in the app's local state: its name (miniflare records it) and
+/// whether it holds any of our tables. Read with Python's sqlite3, read-only.
+fn limiter_instances(app: &TestApp) -> Vec<(String, bool)> {
+    let dir = app
+        .state_dir
+        .join("wrangler/v3/do/twinexpert-api-RateLimiter");
+    let script = r#"
+import glob, json, sqlite3, sys
+out = []
+for f in glob.glob(sys.argv[1] + "/*.sqlite"):
+    if f.endswith("metadata.sqlite"):
+        continue
+    c = sqlite3.connect("file:" + f + "?mode=ro", uri=True)
+    tables = [r[0] for r in c.execute("select name from sqlite_master where type = 'table'")]
+    name = c.execute("select name from __miniflare_do_name").fetchone()[0] if "__miniflare_do_name" in tables else ""
+    out.append([name, any(t in tables for t in ("kv", "leases"))])
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(common::root().join(".tools/py/bin/python"))
+        .args(["-c", script])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    serde_json::from_slice::<Vec<(String, bool)>>(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// A well-formed key nobody holds: 30 random base62 characters and a valid checksum.
+fn random_key(n: u64) -> String {
+    let bytes: Vec<u8> = (0..64)
+        .map(|i| ((n * 7919 + i * 104_729) % 251) as u8)
+        .collect();
+    api_key::generate(&bytes).expect("enough bytes for a key")
+}
+
+#[test]
+fn guessed_keys_leave_nothing_behind_and_an_ip_past_its_failures_is_refused() {
+    let app = TestApp::spawn_with(Options {
+        vars: vec![("AUTH_FAILURES_PER_MINUTE".into(), "5".into())],
+        ..Default::default()
+    });
+    let (_, _, jwt) = app.user();
+    let (key, _) = app.key(&jwt, "read_only");
+    assert_eq!(app.get("/api/v1/twins", Auth::Bearer(&key)).status, 200);
+    // Guessed keys reach no Durable Object: no instance exists for any of them.
+    for n in 1..=4 {
+        app.get("/api/v1/twins", Auth::Bearer(&random_key(n)))
+            .assert_error(401, "INVALID_API_KEY");
+    }
+    let names: Vec<String> = limiter_instances(&app)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert!(
+        names.contains(&format!("key:{}", api_key::hash(&key))),
+        "{names:?}"
+    );
+    for n in 1..=4 {
+        let guessed = format!("key:{}", api_key::hash(&random_key(n)));
+        assert!(!names.contains(&guessed), "a guess created {guessed}");
+    }
+    app.get("/api/v1/twins", Auth::Bearer("te_malformed"))
+        .assert_error(401, "INVALID_API_KEY_FORMAT");
+    // The sixth failure in the minute: 429, and then the IP's keyed requests are refused,
+    // valid keys too, without a lookup.
+    let r = app.get("/api/v1/twins", Auth::Bearer(&random_key(6)));
+    r.assert_error(429, "RATE_LIMIT_EXCEEDED");
+    assert_eq!(r.body["details"]["reason"], "auth_failures");
+    assert!(r.header("Retry-After").unwrap().parse::<u64>().unwrap() >= 1);
+    app.get("/api/v1/twins", Auth::Bearer(&key))
+        .assert_error(429, "RATE_LIMIT_EXCEEDED");
+    // Sessions are not API-key attempts.
+    assert_eq!(app.get("/api/v1/twins", Auth::Bearer(&jwt)).status, 200);
+}
+
+#[test]
+fn failed_logins_for_one_email_are_refused_after_ten_whatever_the_ip() {
+    let (email, password, _) = app().user();
+    for i in 0..10 {
+        let r = app().raw(
+            "POST",
+            "/api/v1/auth/login",
+            &[
+                ("Content-Type", "application/json"),
+                ("CF-Connecting-IP", &format!("203.0.113.{i}")),
+            ],
+            json!({"email": email, "password": "wrong-password!"})
+                .to_string()
+                .as_bytes(),
+        );
+        r.assert_error(401, "INVALID_CREDENTIALS");
+    }
+    // The eleventh, even with the right password.
+    let r = app().post(
+        "/api/v1/auth/login",
+        Auth::None,
+        json!({"email": email, "password": password}),
+    );
+    r.assert_error(429, "RATE_LIMIT_EXCEEDED");
+    assert_eq!(r.body["details"]["reason"], "login_failures");
+    assert!(r.header("Retry-After").unwrap().parse::<u64>().unwrap() > 60);
+    // Another account from the same place logs in.
+    let (other, other_pw, _) = app().user();
+    let ok = app().post(
+        "/api/v1/auth/login",
+        Auth::None,
+        json!({"email": other, "password": other_pw}),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.text);
+}
+
+#[test]
+fn idle_limiter_state_is_removed() {
+    let app = TestApp::spawn_with(Options {
+        vars: vec![
+            ("RATE_LIMIT_WINDOW_SECS".into(), "2".into()),
+            ("RATE_LIMIT_BURST_PERIOD_SECS".into(), "2".into()),
+        ],
+        ..Default::default()
+    });
+    let (_, _, jwt) = app.user();
+    let (key, _) = app.key(&jwt, "read_only");
+    assert_eq!(app.get("/api/v1/twins", Auth::Bearer(&key)).status, 200);
+    let instance = format!("key:{}", api_key::hash(&key));
+    let holds_state = || {
+        limiter_instances(&app)
+            .into_iter()
+            .find(|(n, _)| *n == instance)
+            .is_some_and(|(_, ours)| ours)
+    };
+    assert!(holds_state(), "the key's counters are stored");
+    // Window and bucket are 2 s: the alarm then deletes the instance's storage.
+    common::eventually(
+        "idle counters to be deleted",
+        Duration::from_secs(20),
+        || (!holds_state()).then_some(()),
+    );
+    // And a later request starts afresh.
+    let r = app.get("/api/v1/twins", Auth::Bearer(&key));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("X-RateLimit-Remaining"), Some("199"));
 }

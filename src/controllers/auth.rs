@@ -4,14 +4,14 @@ use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 use worker::Request;
 
-use crate::core::error::ApiError;
+use crate::core::error::{ApiError, LimitReason};
 use crate::core::password::{self, StoredPassword};
 use crate::core::validate::Fields;
 use crate::core::{ids, time, token};
-use crate::edge::config;
 use crate::edge::context::{json_body, Ctx, Principal, Reply};
 use crate::edge::crypto::{pbkdf2_sha256, random_bytes};
 use crate::edge::store::UserRow;
+use crate::edge::{config, rate_limiter};
 
 pub fn user_json(u: &UserRow) -> Value {
     json!({ "id": u.id, "email": u.email, "name": u.name, "createdAt": u.created_at })
@@ -83,6 +83,17 @@ pub async fn login(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> 
         password.unwrap_or_default(),
     );
 
+    // Password spraying from many IPs still meets the per-email limit.
+    let bucket = format!("login:{email}");
+    let policy = config::login_failure_policy();
+    let seen = rate_limiter::peek(&ctx.env, &bucket, policy).await?;
+    if let Some(r) = seen.rejected_by {
+        return Err(ApiError::RateLimited {
+            reason: LimitReason::LoginFailures,
+            retry_after: r.retry_after,
+            limit: policy.limit,
+        });
+    }
     let user = ctx.store()?.user_by_email(&email).await?;
     let stored = user
         .as_ref()
@@ -92,7 +103,10 @@ pub async fn login(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> 
     let matches = password::constant_time_eq(&derived, &stored.hash);
     let user = match user {
         Some(u) if matches => u,
-        _ => return Err(ApiError::InvalidCredentials),
+        _ => {
+            rate_limiter::limit(&ctx.env, &bucket, policy).await?;
+            return Err(ApiError::InvalidCredentials);
+        }
     };
     let (token, expires_in) = session_token(ctx, &user.id)?;
     Reply::ok(json!({ "token": token, "expiresIn": expires_in, "user": user_json(&user) }))

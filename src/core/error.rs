@@ -43,6 +43,10 @@ pub type FieldErrors = BTreeMap<String, String>;
 pub enum LimitReason {
     Hourly,
     Burst,
+    /// Too many failed API-key attempts from one client IP.
+    AuthFailures,
+    /// Too many failed logins for one email.
+    LoginFailures,
 }
 
 impl LimitReason {
@@ -50,6 +54,8 @@ impl LimitReason {
         match self {
             LimitReason::Hourly => "hourly",
             LimitReason::Burst => "burst",
+            LimitReason::AuthFailures => "auth_failures",
+            LimitReason::LoginFailures => "login_failures",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod error;
 pub mod idempotency;
 pub mod ids;
+pub mod key_cache;
 // Generated natively into src/site/openapi.json, which the worker serves as a static asset.
 pub mod openai;
 #[cfg(not(target_arch = "wasm32"))]

@@ -69,6 +69,16 @@ fn ceil_secs(ms: i64) -> u64 {
     (ms.max(0) as u64).div_ceil(1000)
 }
 
+/// From when the state holds nothing that matters: its window is over and its bucket has
+/// refilled, so forgetting it changes no decision.
+pub fn idle_at(policy: &Policy, state: &State) -> i64 {
+    let window_end = state
+        .window_start_ms
+        .map_or(0, |start| start + (policy.window_secs * 1000) as i64);
+    let refilled = state.last_ms + (policy.burst_period_secs * 1000) as i64;
+    window_end.max(refilled)
+}
+
 pub fn check(policy: &Policy, state: State, now_ms: i64) -> (Decision, State) {
     // A clock that goes backwards is treated as no time passing: no refill, no new window.
     let now = now_ms.max(state.last_ms);
@@ -127,6 +137,24 @@ pub fn check(policy: &Policy, state: State, now_ms: i64) -> (Decision, State) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_is_idle_once_its_window_and_bucket_are_over() {
+        let p = Policy {
+            limit: 10,
+            window_secs: 60,
+            burst: 5,
+            burst_period_secs: 10,
+        };
+        let (_, s) = check(&p, State::default(), 1_000);
+        assert_eq!(idle_at(&p, &s), 61_000);
+        let (_, s) = check(&p, s, 58_000);
+        assert_eq!(
+            idle_at(&p, &s),
+            68_000,
+            "the bucket refills after the window ends"
+        );
+    }
 
     const READ_ONLY: Policy = Policy {
         limit: 200,

@@ -7,7 +7,11 @@ use chrono::{TimeZone, Utc};
 use worker::Request;
 
 use crate::core::credentials::{self, Credential, Scope};
-use crate::core::error::ApiError;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use worker::Env;
+
+use crate::core::error::{ApiError, LimitReason};
 use crate::core::rate_limit::{Decision, Policy};
 use crate::core::{api_key, token};
 
@@ -45,17 +49,31 @@ pub async fn authenticate(ctx: &Ctx, req: &Request) -> Result<Admission, ApiErro
             })
         }
         Credential::ApiKey(key) => {
+            let ip = Ctx::client_ip(req);
+            if let Some(refusal) = blocked(&ip, ctx.now_ms, &ctx.env) {
+                return Err(refusal); // costs no key lookup
+            }
             if !api_key::is_well_formed(&key) {
-                return Err(ApiError::InvalidApiKeyFormat);
+                return Err(failed(ctx, &ip, ApiError::InvalidApiKeyFormat).await);
+            }
+            let key_hash = api_key::hash(&key);
+            // A guessed key never reaches a Durable Object (which would leave an instance per
+            // guess): its hash must be one D1 has issued. Known hashes are remembered per
+            // isolate, so a warm key still costs one object round trip and no D1 read.
+            if !known_key(ctx, &key_hash).await? {
+                return Err(failed(ctx, &ip, ApiError::InvalidApiKey).await);
             }
             // Both figures are read once here; the key's scope, known to its DO, picks one.
             let read_only = config::key_policy(&ctx.env, Scope::ReadOnly);
             let full_access = config::key_policy(&ctx.env, Scope::FullAccess);
             let admission =
-                rate_limiter::admit_key(&ctx.env, &api_key::hash(&key), read_only, full_access)
-                    .await?;
-            let record = admission.record.ok_or(ApiError::InvalidApiKey)?;
-            record.check(ctx.now_ms)?;
+                rate_limiter::admit_key(&ctx.env, &key_hash, read_only, full_access).await?;
+            let Some(record) = admission.record else {
+                return Err(failed(ctx, &ip, ApiError::InvalidApiKey).await);
+            };
+            if let Err(e) = record.check(ctx.now_ms) {
+                return Err(failed(ctx, &ip, e).await);
+            }
             let decision = admission
                 .decision
                 .ok_or_else(|| ApiError::internal("admitted key without a decision"))?;
@@ -75,5 +93,81 @@ pub async fn authenticate(ctx: &Ctx, req: &Request) -> Result<Admission, ApiErro
                 decision,
             })
         }
+    }
+}
+
+thread_local! {
+    /// Hashes of keys D1 has issued, seen by this isolate (existence never reverts: revoked
+    /// keys keep their row, and the key's object refuses them).
+    static KNOWN: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
+/// The most known hashes remembered per isolate; past it the set starts over.
+const MAX_KNOWN: usize = 50_000;
+
+async fn known_key(ctx: &Ctx, key_hash: &str) -> Result<bool, ApiError> {
+    if KNOWN.with(|k| k.borrow().contains(key_hash)) {
+        return Ok(true);
+    }
+    let exists = ctx.store()?.key_exists(key_hash).await?;
+    if exists {
+        KNOWN.with(|k| {
+            let mut k = k.borrow_mut();
+            if k.len() >= MAX_KNOWN {
+                k.clear();
+            }
+            k.insert(key_hash.to_owned());
+        });
+    }
+    Ok(exists)
+}
+
+thread_local! {
+    /// Client IPs refused for failed key attempts, until when (Unix ms). Kept per isolate: an
+    /// isolate learns of a block at its next failure from that IP, and from then refuses that
+    /// IP's keyed requests without a lookup.
+    static BLOCKED: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
+}
+
+/// The most IPs remembered per isolate; expired entries go first.
+const MAX_BLOCKED: usize = 10_000;
+
+fn blocked(ip: &str, now_ms: i64, env: &Env) -> Option<ApiError> {
+    let until = BLOCKED.with(|b| b.borrow().get(ip).copied())?;
+    if until <= now_ms {
+        BLOCKED.with(|b| b.borrow_mut().remove(ip));
+        return None;
+    }
+    Some(ApiError::RateLimited {
+        reason: LimitReason::AuthFailures,
+        retry_after: ((until - now_ms) as u64).div_ceil(1000).max(1),
+        limit: config::auth_failure_policy(env).limit,
+    })
+}
+
+/// Counts a failed key attempt for the client IP. Past `AUTH_FAILURES_PER_MINUTE`, the IP's
+/// further keyed requests are refused with 429 until the minute ends.
+async fn failed(ctx: &Ctx, ip: &str, refusal: ApiError) -> ApiError {
+    let policy = config::auth_failure_policy(&ctx.env);
+    let Ok(decision) = rate_limiter::limit(&ctx.env, &format!("authfail:{ip}"), policy).await
+    else {
+        return refusal;
+    };
+    let Some(r) = decision.rejected_by else {
+        return refusal;
+    };
+    BLOCKED.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.len() >= MAX_BLOCKED {
+            b.retain(|_, until| *until > ctx.now_ms);
+        }
+        if b.len() < MAX_BLOCKED {
+            b.insert(ip.to_owned(), ctx.now_ms + r.retry_after as i64 * 1000);
+        }
+    });
+    ApiError::RateLimited {
+        reason: LimitReason::AuthFailures,
+        retry_after: r.retry_after,
+        limit: policy.limit,
     }
 }

@@ -56,6 +56,26 @@ pub fn key_policy(env: &Env, scope: Scope) -> Policy {
     }
 }
 
+/// A limit of `n` per `secs`, counted as both window and bucket.
+fn per(n: u64, secs: u64) -> Policy {
+    Policy {
+        limit: n,
+        window_secs: secs,
+        burst: n,
+        burst_period_secs: secs,
+    }
+}
+
+/// Failed API-key attempts per client IP: `AUTH_FAILURES_PER_MINUTE`.
+pub fn auth_failure_policy(env: &Env) -> Policy {
+    per(var_u64(env, "AUTH_FAILURES_PER_MINUTE", 100), 60)
+}
+
+/// Failed logins per account email: 10 in 15 minutes, whatever the IP.
+pub fn login_failure_policy() -> Policy {
+    per(10, 15 * 60)
+}
+
 /// Login and register attempts per client IP: a one-minute window.
 pub fn auth_attempt_policy(env: &Env) -> Policy {
     let n = var_u64(env, "AUTH_ATTEMPTS_PER_MINUTE", 10);

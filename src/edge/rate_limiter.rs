@@ -1,7 +1,8 @@
 //! The rate-limit Durable Object, one instance per API key (named by the key's hash), per
-//! session user, or per client IP. It holds the counters of `core::rate_limit`, and for a key
-//! also the key's verification record, so a warm keyed request costs one Durable Object round
-//! trip and no D1 read. The runtime runs one event at a time per instance, and counting uses
+//! session user, per client IP, per login email, or per account's generations. It holds the
+//! counters of `core::rate_limit`, and for a key also the key's verification record (in memory
+//! only, so an unknown key writes nothing), so a warm keyed request costs one Durable Object
+//! round trip and no D1 read. Idle state is deleted by an alarm once its window is over. The runtime runs one event at a time per instance, and counting uses
 //! the synchronous SQL API with no await inside, so counts are exact under concurrency.
 
 use serde::de::DeserializeOwned;
@@ -14,6 +15,7 @@ use worker::{
 use crate::core::api_key::KeyRecord;
 use crate::core::credentials::Scope;
 use crate::core::error::ApiError;
+use crate::core::key_cache::Cache;
 use crate::core::rate_limit::{self, Decision, Policy};
 use crate::core::time;
 
@@ -21,7 +23,6 @@ use super::config;
 use super::store::Store;
 
 const COUNTERS: &str = "rate";
-const RECORD: &str = "key";
 /// How often `lastUsedAt` is written to D1 per key.
 const LAST_USED_EVERY_MS: i64 = 60_000;
 
@@ -31,6 +32,8 @@ const LAST_USED_EVERY_MS: i64 = 60_000;
 enum Op {
     /// Count one request against `policy`.
     Limit { policy: Policy },
+    /// What `Limit` would decide, counting nothing (and writing nothing).
+    Peek { policy: Policy },
     /// Verify the key with this hash and count one request against its scope's policy.
     #[serde(rename_all = "camelCase")]
     Key {
@@ -69,8 +72,7 @@ pub struct KeyAdmission {
     pub decision: Option<Decision>,
 }
 
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone)]
 struct CachedRecord {
     record: KeyRecord,
     loaded_ms: i64,
@@ -84,8 +86,17 @@ pub struct RateLimiter {
     table_ready: Cell<bool>,
     // Storage is read once per instance lifetime and written on every change; these copies
     // spare a storage read on each request.
-    counters: RefCell<Option<rate_limit::State>>,
-    record: RefCell<Option<CachedRecord>>,
+    counters: RefCell<Option<Counters>>,
+    record: RefCell<Cache<CachedRecord>>,
+    cleanup_armed: Cell<bool>,
+}
+
+/// The stored counters, and when they become idle (then the alarm deletes them).
+#[derive(Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Counters {
+    state: rate_limit::State,
+    idle_at_ms: i64,
 }
 
 impl worker::DurableObject for RateLimiter {
@@ -95,15 +106,39 @@ impl worker::DurableObject for RateLimiter {
             env,
             table_ready: Cell::new(false),
             counters: RefCell::new(None),
-            record: RefCell::new(None),
+            record: RefCell::new(Cache::default()),
+            cleanup_armed: Cell::new(false),
         }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        let now = Date::now().as_millis() as i64;
+        let idle_at = self.counters_now()?.map_or(0, |c| c.idle_at_ms);
+        if now >= idle_at {
+            // Nothing left that changes a decision: the instance's storage goes.
+            self.state.storage().delete_all().await?;
+            self.table_ready.set(false);
+            self.counters.replace(None);
+            self.cleanup_armed.set(false);
+        } else {
+            self.state.storage().set_alarm(idle_at - now + 1000).await?;
+        }
+        Response::ok("")
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let now = Date::now().as_millis() as i64;
         // Text + serde_json: cheaper than walking a parsed JS object across the wasm boundary.
         match serde_json::from_str::<Op>(&req.text().await?)? {
-            Op::Limit { policy } => Response::from_json(&self.count(&policy, now)?),
+            Op::Limit { policy } => {
+                let decision = self.count(&policy, now)?;
+                self.arm_cleanup(&policy).await?;
+                Response::from_json(&decision)
+            }
+            Op::Peek { policy } => {
+                let current = self.counters_now()?.unwrap_or_default().state;
+                Response::from_json(&rate_limit::check(&policy, current, now).0)
+            }
             Op::Key {
                 key_hash,
                 read_only,
@@ -122,7 +157,9 @@ impl worker::DurableObject for RateLimiter {
                         } else {
                             read_only
                         };
-                        Some(self.count(&policy, now)?)
+                        let decision = self.count(&policy, now)?;
+                        self.arm_cleanup(&policy).await?;
+                        Some(decision)
                     }
                     Err(_) => None,
                 };
@@ -132,8 +169,8 @@ impl worker::DurableObject for RateLimiter {
                 })
             }
             Op::Revoke => {
-                self.record.replace(None);
-                self.sql::<serde_json::Value>("DELETE FROM kv WHERE k = ?", vec![RECORD.into()])?;
+                // Also voids a reload from D1 in flight (core::key_cache).
+                self.record.borrow_mut().revoke();
                 Response::from_json(&true)
             }
             Op::Acquire { lease, max, ttl_ms } => {
@@ -170,10 +207,23 @@ impl RateLimiter {
         sql.exec(query, args)?.to_array()
     }
 
+    /// Reads a value; an instance that never wrote anything is not given a table by a read.
     fn load<T: DeserializeOwned>(&self, key: &str) -> worker::Result<Option<T>> {
         #[derive(Deserialize)]
         struct Row {
             v: String,
+        }
+        if !self.table_ready.get() {
+            let sql = self.state.storage().sql();
+            let exists: Vec<serde_json::Value> = sql
+                .exec(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kv'",
+                    None,
+                )?
+                .to_array()?;
+            if exists.is_empty() {
+                return Ok(None);
+            }
         }
         let rows: Vec<Row> = self.sql("SELECT v FROM kv WHERE k = ?", vec![key.into()])?;
         Ok(rows.first().and_then(|r| serde_json::from_str(&r.v).ok()))
@@ -237,53 +287,70 @@ impl RateLimiter {
 
     /// Synchronous from start to end: nothing else runs in this instance meanwhile.
     fn count(&self, policy: &Policy, now: i64) -> worker::Result<Decision> {
-        let mut counters = self.counters.borrow_mut();
-        let current = match *counters {
-            Some(c) => c,
-            None => self.load(COUNTERS)?.unwrap_or_default(),
+        let current = self.counters_now()?.unwrap_or_default();
+        let (decision, next) = rate_limit::check(policy, current.state, now);
+        let idle_at_ms = rate_limit::idle_at(policy, &next);
+        let saved = Counters {
+            state: next,
+            idle_at_ms,
         };
-        let (decision, next) = rate_limit::check(policy, current, now);
-        self.save(COUNTERS, &next)?;
-        *counters = Some(next);
+        self.save(COUNTERS, &saved)?;
+        self.counters.replace(Some(saved));
         Ok(decision)
     }
 
-    /// The key's record: kept while fresh, else (re)loaded from D1.
+    /// The counters, from memory or (once per instance) from storage.
+    fn counters_now(&self) -> worker::Result<Option<Counters>> {
+        if let Some(c) = *self.counters.borrow() {
+            return Ok(Some(c));
+        }
+        let loaded: Option<Counters> = self.load(COUNTERS)?;
+        self.counters.replace(loaded);
+        Ok(loaded)
+    }
+
+    /// Once per instance: an alarm for when the counters may be idle (the alarm re-arms itself
+    /// while they are not).
+    async fn arm_cleanup(&self, policy: &Policy) -> worker::Result<()> {
+        if !self.cleanup_armed.replace(true) {
+            let after_ms = (policy.window_secs.max(policy.burst_period_secs) * 1000 + 1000) as i64;
+            self.state.storage().set_alarm(after_ms).await?;
+        }
+        Ok(())
+    }
+
+    /// The key's record: kept in memory while fresh, else (re)loaded from D1. Never stored: an
+    /// unknown key (a guess) writes nothing at all.
     async fn record(&self, key_hash: &str, now: i64) -> worker::Result<Option<KeyRecord>> {
         let ttl_ms = config::var_u64(&self.env, "KEY_RECORD_TTL_SECS", 300) as i64 * 1000;
-        if self.record.borrow().is_none() {
-            let stored = self.load::<CachedRecord>(RECORD)?;
-            self.record.replace(stored);
-        }
-        let current = self.record.borrow().clone();
-        let (mut cached, mut changed) = match current {
-            Some(c) if now - c.loaded_ms < ttl_ms => (c, false),
+        let current = self.record.borrow().get().cloned();
+        let mut cached = match current {
+            Some(c) if now - c.loaded_ms < ttl_ms => c,
             stale => {
+                let reload = self.record.borrow().begin_reload();
                 let store = Store::new(&self.env).map_err(to_worker)?;
-                let Some(record) = store
+                let found = store
                     .key_record_by_hash(key_hash)
                     .await
-                    .map_err(to_worker)?
-                else {
-                    // Unknown keys are not stored, so random guesses leave nothing behind.
-                    return Ok(None);
-                };
+                    .map_err(to_worker)?;
                 let last_used_written_ms = stale.map_or(0, |c| c.last_used_written_ms);
-                (
-                    CachedRecord {
-                        record,
-                        loaded_ms: now,
-                        last_used_written_ms,
-                    },
-                    true,
-                )
+                let loaded = found.map(|record| CachedRecord {
+                    record,
+                    loaded_ms: now,
+                    last_used_written_ms,
+                });
+                // A revocation that landed while D1 was read wins over what was read.
+                match self.record.borrow_mut().finish_reload(reload, loaded) {
+                    Some(c) => c,
+                    None => return Ok(None),
+                }
             }
         };
         if now - cached.last_used_written_ms >= LAST_USED_EVERY_MS
             && cached.record.check(now).is_ok()
         {
             cached.last_used_written_ms = now;
-            changed = true;
+            self.record.borrow_mut().set(cached.clone());
             let (id, at) = (cached.record.id.clone(), time::rfc3339_ms(now));
             let env = self.env.clone();
             // Off the request's critical path.
@@ -292,10 +359,6 @@ impl RateLimiter {
                     let _ = store.touch_api_key(&id, &at).await;
                 }
             });
-        }
-        if changed {
-            self.save(RECORD, &cached)?;
-            self.record.replace(Some(cached.clone()));
         }
         Ok(Some(cached.record))
     }
@@ -327,6 +390,11 @@ async fn call<T: serde::de::DeserializeOwned>(
 /// Counts one request for `name` (a session user or a client IP).
 pub async fn limit(env: &Env, name: &str, policy: Policy) -> Result<Decision, ApiError> {
     call(env, name, &Op::Limit { policy }).await
+}
+
+/// What counting one more for `name` would decide, counting nothing.
+pub async fn peek(env: &Env, name: &str, policy: Policy) -> Result<Decision, ApiError> {
+    call(env, name, &Op::Peek { policy }).await
 }
 
 /// Verifies a key by its hash and counts the request against the policy of its scope, in one

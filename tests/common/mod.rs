@@ -160,6 +160,8 @@ impl TestApp {
             ("UPSTREAM_API_KEY".to_owned(), UPSTREAM_KEY.to_owned()),
             ("UPSTREAM_BASE_URL".to_owned(), format!("{model_url}/v1")),
             ("DEFAULT_MODEL".to_owned(), "twin-local-1".to_owned()),
+            // Every local client is one IP: only tests of this limit set it low.
+            ("AUTH_FAILURES_PER_MINUTE".to_owned(), "100000".to_owned()),
         ];
         // A test's own value replaces the default one.
         vars.retain(|(k, _)| !opts.vars.iter().any(|(o, _)| o == k));

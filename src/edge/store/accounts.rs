@@ -101,6 +101,19 @@ impl Store {
         self.all(&sql, &[s(user_id)]).await
     }
 
+    /// Whether a key with this hash was ever issued (revoked and expired ones included).
+    pub async fn key_exists(&self, key_hash: &str) -> Result<bool, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct One {}
+        Ok(self
+            .first::<One>(
+                "SELECT 1 AS found FROM api_keys WHERE key_hash = ?1",
+                &[s(key_hash)],
+            )
+            .await?
+            .is_some())
+    }
+
     pub async fn key_record_by_hash(&self, key_hash: &str) -> Result<Option<KeyRecord>, ApiError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1");
         let Some(row) = self.first::<ApiKeyRow>(&sql, &[s(key_hash)]).await? else {
