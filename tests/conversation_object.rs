@@ -3,19 +3,14 @@
 
 mod common;
 
-use common::{eventually, Auth, Ev, EventStream, Options, TestApp};
+use common::{deltas, eventually, Auth, Ev, EventStream, Options, TestApp};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
-    APP.get_or_init(|| {
-        TestApp::spawn_with(Options {
-            vars: vec![("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into())],
-            ..Default::default()
-        })
-    })
+    common::shared_app(&APP, &[("AUTH_ATTEMPTS_PER_MINUTE", "1000")])
 }
 
 /// A user's JWT, a full_access key and a conversation with a twin of theirs.
@@ -69,14 +64,6 @@ fn shape(events: &[Ev]) -> Vec<(u64, String, Value)> {
     events
         .iter()
         .map(|e| (e.id, e.event.clone(), e.data.clone()))
-        .collect()
-}
-
-fn deltas(events: &[Ev]) -> String {
-    events
-        .iter()
-        .filter(|e| e.event == "delta")
-        .map(|e| e.data["content"].as_str().unwrap())
         .collect()
 }
 

@@ -12,12 +12,7 @@ use twinexpert::core::api_key;
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
-    APP.get_or_init(|| {
-        TestApp::spawn_with(Options {
-            vars: vec![("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into())],
-            ..Default::default()
-        })
-    })
+    common::shared_app(&APP, &[("AUTH_ATTEMPTS_PER_MINUTE", "1000")])
 }
 
 #[test]

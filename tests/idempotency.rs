@@ -3,19 +3,14 @@
 
 mod common;
 
-use common::{Auth, Options, Reply, TestApp};
+use common::{Auth, Reply, TestApp};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
-    APP.get_or_init(|| {
-        TestApp::spawn_with(Options {
-            vars: vec![("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into())],
-            ..Default::default()
-        })
-    })
+    common::shared_app(&APP, &[("AUTH_ATTEMPTS_PER_MINUTE", "1000")])
 }
 
 fn post_with_key(path: &str, auth: &str, key: &str, body: &str) -> Reply {
@@ -146,27 +141,21 @@ fn a_retried_stream_replays_the_same_generation() {
     let (_, key, _, conv) = setup();
     let question = format!("Stream once {} [[pace:30]] [[words:10]]", &key[3..15]);
     let path = format!("/api/v1/conversations/{conv}/messages/stream");
-    let headers = [("Idempotency-Key", "stream-1")];
-    let first = app()
-        .try_stream(
-            "POST",
-            &path,
-            Auth::Bearer(&key),
-            &headers,
-            Some(json!({ "content": question })),
-        )
-        .unwrap_or_else(|r| panic!("{}", r.text));
+    let send = || {
+        app()
+            .try_stream(
+                "POST",
+                &path,
+                Auth::Bearer(&key),
+                &[("Idempotency-Key", "stream-1")],
+                Some(json!({ "content": question })),
+            )
+            .unwrap_or_else(|r| panic!("{}", r.text))
+    };
+    let first = send();
     let message = first.message_id.clone().unwrap();
     // Retried while the first still streams: the same generation, live, from event 1.
-    let live = app()
-        .try_stream(
-            "POST",
-            &path,
-            Auth::Bearer(&key),
-            &headers,
-            Some(json!({ "content": question })),
-        )
-        .unwrap_or_else(|r| panic!("{}", r.text));
+    let live = send();
     assert_eq!(live.message_id.as_deref(), Some(message.as_str()));
     let ((a, raw_a), (b, _)) = (first.collect(), live.collect());
     assert_eq!(
@@ -174,15 +163,7 @@ fn a_retried_stream_replays_the_same_generation() {
         b.iter().map(|e| (e.id, e.data.clone())).collect::<Vec<_>>()
     );
     // And after the end, byte for byte.
-    let done = app()
-        .try_stream(
-            "POST",
-            &path,
-            Auth::Bearer(&key),
-            &headers,
-            Some(json!({ "content": question })),
-        )
-        .unwrap_or_else(|r| panic!("{}", r.text));
+    let done = send();
     let (_, raw_c) = done.collect();
     assert_eq!(raw_c, raw_a);
     assert_eq!(model_calls(&question), 1);

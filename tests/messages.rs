@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Auth, Ev, Options, TestApp};
+use common::{deltas, Auth, Ev, Options, TestApp};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -64,14 +64,6 @@ fn history(key: &str, conv: &str) -> Vec<Value> {
         Auth::Bearer(key),
     );
     r.data().as_array().unwrap().clone()
-}
-
-fn deltas(events: &[Ev]) -> String {
-    events
-        .iter()
-        .filter(|e| e.event == "delta")
-        .map(|e| e.data["content"].as_str().unwrap())
-        .collect()
 }
 
 #[test]

@@ -10,12 +10,7 @@ use std::time::Instant;
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
-    APP.get_or_init(|| {
-        TestApp::spawn_with(Options {
-            vars: vec![("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into())],
-            ..Default::default()
-        })
-    })
+    common::shared_app(&APP, &[("AUTH_ATTEMPTS_PER_MINUTE", "1000")])
 }
 
 fn num(r: &Reply, name: &str) -> u64 {

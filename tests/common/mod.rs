@@ -10,6 +10,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub const JWT_SECRET: &str = "e2e-jwt-secret-0123456789abcdef0123456789abcdef";
@@ -531,6 +532,28 @@ impl EventStream {
     pub fn disconnect(mut self) {
         self.reader = None;
     }
+}
+
+/// The one app a test binary shares, started on first use with `vars` over the defaults.
+pub fn shared_app(cell: &'static OnceLock<TestApp>, vars: &[(&str, &str)]) -> &'static TestApp {
+    cell.get_or_init(|| {
+        TestApp::spawn_with(Options {
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        })
+    })
+}
+
+/// The text of a stream's `delta` events, concatenated.
+pub fn deltas(events: &[Ev]) -> String {
+    events
+        .iter()
+        .filter(|e| e.event == "delta")
+        .map(|e| e.data["content"].as_str().unwrap_or_default())
+        .collect()
 }
 
 /// Polls `check` every 50 ms until it gives a value, or panics naming `what` after `timeout`.
