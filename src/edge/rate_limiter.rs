@@ -89,6 +89,10 @@ pub struct RateLimiter {
     counters: RefCell<Option<Counters>>,
     record: RefCell<Cache<CachedRecord>>,
     cleanup_armed: Cell<bool>,
+    /// An account's generation slots: lease id → expiry (Unix ms). In memory on purpose: a
+    /// storage write would hold every turn's answer for a commit, and a restart can only free
+    /// slots, never leak them.
+    leases: RefCell<std::collections::HashMap<String, i64>>,
 }
 
 /// The stored counters, and when they become idle (then the alarm deletes them).
@@ -108,6 +112,7 @@ impl worker::DurableObject for RateLimiter {
             counters: RefCell::new(None),
             record: RefCell::new(Cache::default()),
             cleanup_armed: Cell::new(false),
+            leases: RefCell::new(std::collections::HashMap::new()),
         }
     }
 
@@ -177,11 +182,7 @@ impl worker::DurableObject for RateLimiter {
                 Response::from_json(&self.acquire(&lease, max, ttl_ms, now)?)
             }
             Op::Release { lease } => {
-                self.leases()?;
-                self.sql::<serde_json::Value>(
-                    "DELETE FROM leases WHERE id = ?",
-                    vec![lease.into()],
-                )?;
+                self.leases.borrow_mut().remove(&lease);
                 Response::from_json(&true)
             }
         }
@@ -238,47 +239,20 @@ impl RateLimiter {
         Ok(())
     }
 
-    fn leases(&self) -> worker::Result<()> {
-        self.sql::<serde_json::Value>(
-            "CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
-            vec![],
-        )
-        .map(|_| ())
-    }
-
     /// Synchronous (no await): exact however many requests race for the last slot.
     fn acquire(&self, lease: &str, max: u64, ttl_ms: i64, now: i64) -> worker::Result<Slot> {
-        #[derive(Deserialize)]
-        struct Row {
-            n: u64,
-            soonest: Option<i64>,
-        }
-        self.leases()?;
-        self.sql::<serde_json::Value>(
-            "DELETE FROM leases WHERE expires_at <= ?",
-            vec![now.into()],
-        )?;
-        let held = self
-            .sql::<Row>(
-                "SELECT COUNT(*) AS n, MIN(expires_at) AS soonest FROM leases",
-                vec![],
-            )?
-            .into_iter()
-            .next()
-            .map_or((0, None), |r| (r.n, r.soonest));
-        if held.0 >= max {
-            // A slot frees when a generation ends, usually within seconds; the lease
-            // expiry is only the upper bound.
-            let upper = held.1.map_or(1, |t| ((t - now) / 1000).max(1) as u64);
+        let mut leases = self.leases.borrow_mut();
+        leases.retain(|_, expires| *expires > now);
+        if leases.len() as u64 >= max {
+            // A slot frees when a generation ends, usually within seconds; the lease expiry
+            // is only the upper bound.
+            let soonest = leases.values().min().copied().unwrap_or(now);
             return Ok(Slot {
                 acquired: false,
-                retry_after: upper.min(2),
+                retry_after: ((soonest - now) / 1000).clamp(1, 2) as u64,
             });
         }
-        self.sql::<serde_json::Value>(
-            "INSERT OR REPLACE INTO leases (id, expires_at) VALUES (?, ?)",
-            vec![lease.into(), (now + ttl_ms).into()],
-        )?;
+        leases.insert(lease.to_owned(), now + ttl_ms);
         Ok(Slot {
             acquired: true,
             retry_after: 0,
