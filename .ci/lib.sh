@@ -70,12 +70,23 @@ ensure_test_tools() {
 
 build_worker() {
   say "building the worker (release wasm)"
-  worker-build --release >"$ROOT/target/worker-build.log" 2>&1 || { cat "$ROOT/target/worker-build.log"; return 1; }
+  # Built beside the live build, then swapped in with one rename of the `build` symlink: a
+  # running `wrangler dev` never loads a half-written wasm.
+  local name next
+  name="$(date +%s%N)"
+  next="$ROOT/target/worker-builds/$name"
+  mkdir -p "$ROOT/target/worker-builds"
+  worker-build --release --out-dir "target/worker-builds/$name" >"$ROOT/target/worker-build.log" 2>&1 \
+    || { cat "$ROOT/target/worker-build.log"; return 1; }
   # worker-build runs wasm-opt with --debuginfo, which keeps the function-names section
   # (~170 KB raw). Drop it: panics still report file:line, only frame names are lost.
-  wasm-opt build/index_bg.wasm -o build/index_bg.wasm --strip-debug --strip-producers \
+  wasm-opt "$next/index_bg.wasm" -o "$next/index_bg.wasm" --strip-debug --strip-producers \
     --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
     --enable-multivalue --enable-reference-types --enable-exception-handling
+  if [ -d "$ROOT/build" ] && [ ! -L "$ROOT/build" ]; then rm -rf "$ROOT/build"; fi
+  ln -sfn "$next" "$ROOT/build.next" && mv -T "$ROOT/build.next" "$ROOT/build"
+  # Keep the live build and the one before it (a dev server may still be reading it).
+  ls -1dt "$ROOT"/target/worker-builds/* | tail -n +3 | xargs -r rm -rf
 }
 
 build_model_server() {
