@@ -225,3 +225,29 @@ fn max_tokens_is_capped_and_the_persona_comes_first() {
     assert_eq!(sent["messages"][0]["content"], "Bạn là Nguyễn Thu Hà.");
     assert_eq!(sent["messages"][1]["content"], "Be kind.");
 }
+
+#[test]
+fn a_retried_completion_with_an_idempotency_key_calls_the_model_once() {
+    let f = fixture();
+    let question = format!("Once {} [[words:5]]", &f.twin[4..14]);
+    let body = json!({"model": f.twin, "messages": [{"role": "user", "content": question}]});
+    let send = || {
+        app().raw(
+            "POST",
+            "/api/v1/chat/completions",
+            &[
+                ("Authorization", &format!("Bearer {}", f.key)),
+                ("Content-Type", "application/json"),
+                ("Idempotency-Key", "completion-1"),
+            ],
+            body.to_string().as_bytes(),
+        )
+    };
+    let first = send();
+    assert_eq!(first.status, 200, "{}", first.text);
+    let again = send();
+    assert_eq!(again.header("Idempotent-Replayed"), Some("true"));
+    assert_eq!(again.body, first.body, "same id, same text, same usage");
+    let calls = &app().model_stats()["byQuestion"][&question]["count"];
+    assert_eq!(calls, 1);
+}

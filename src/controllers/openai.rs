@@ -18,7 +18,6 @@ use crate::edge::context::{json_body, Ctx, Reply};
 use crate::edge::crypto::random_bytes;
 use crate::edge::event_stream::{self, Ignore};
 use crate::edge::rate_limiter;
-use crate::edge::respond;
 use crate::edge::store::{Store, TwinRow};
 use crate::edge::upstream::{Progress, Upstream};
 
@@ -36,10 +35,10 @@ pub async fn list_models(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         .iter()
         .map(|t: &TwinRow| openai::model(&t.id, unix_secs(&t.created_at)))
         .collect();
-    Ok(Reply::Raw(respond::plain_json(
-        200,
-        &json!({ "object": "list", "data": data }),
-    )))
+    Ok(Reply::Plain {
+        status: 200,
+        body: json!({ "object": "list", "data": data }),
+    })
 }
 
 /// `GET /models/{id}`.
@@ -51,7 +50,10 @@ pub async fn get_model(ctx: &mut Ctx) -> Result<Reply, ApiError> {
         .await?
         .ok_or(ApiError::NotFound("Model"))?;
     let model = openai::model(&twin.id, unix_secs(&twin.created_at));
-    Ok(Reply::Raw(respond::plain_json(200, &model)))
+    Ok(Reply::Plain {
+        status: 200,
+        body: model,
+    })
 }
 
 /// What a completion's end must do: count its usage and give its slot back (in the
@@ -140,7 +142,10 @@ pub async fn chat_completions(ctx: &mut Ctx, req: &mut Request) -> Result<Reply,
             return Err(err);
         }
         let answer = openai::completion(&id, created, &request.model, &reply, usage);
-        return Ok(Reply::Raw(respond::plain_json(200, &answer)));
+        return Ok(Reply::Plain {
+            status: 200,
+            body: answer,
+        });
     }
 
     let (reader, resp) = event_stream::open(None).map_err(ApiError::internal)?;

@@ -65,6 +65,8 @@ pub fn fingerprint(method: &str, path: &str, body: Option<&Value>) -> String {
 pub enum Remembered {
     /// A JSON success: status and `data` (a new key's plaintext already removed).
     Json { status: u16, data: Value },
+    /// JSON outside the envelope (a non-streamed chat completion), as it was sent.
+    Plain { status: u16, body: Value },
     /// A JSON error after the work started (5xx).
     Error {
         status: u16,

@@ -173,6 +173,8 @@ pub enum Reply {
         data: Value,
         meta: ExtraMeta,
     },
+    /// JSON outside the envelope (the OpenAI-compatible routes).
+    Plain { status: u16, body: Value },
     /// A response built by the handler itself (the SSE stream).
     Raw(Response),
 }

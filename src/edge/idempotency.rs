@@ -72,6 +72,12 @@ fn remembered(route: RouteId, ctx: &Ctx, outcome: &Result<Reply, ApiError>) -> O
                 data,
             })
         }
+        Ok(Reply::Plain { status, body }) if idempotency::remembers(*status) => {
+            Some(Remembered::Plain {
+                status: *status,
+                body: body.clone(),
+            })
+        }
         Ok(Reply::Raw(resp)) => {
             let message_id = resp.headers().get("X-Message-Id").ok().flatten()?;
             Some(Remembered::Stream {
@@ -91,6 +97,7 @@ async fn replay(ctx: &Ctx, remembered: Remembered) -> Result<Reply, ApiError> {
             data,
             meta: ExtraMeta::None,
         }),
+        Remembered::Plain { status, body } => Ok(Reply::Plain { status, body }),
         Remembered::Error {
             status,
             code,

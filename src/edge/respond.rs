@@ -26,6 +26,7 @@ pub fn reply(reply: Reply, meta: &RequestMeta) -> Response {
             data,
             meta: extra,
         } => json_response(status, &envelope::success(data, extra, meta)),
+        Reply::Plain { status, body } => json_response(status, &body),
         Reply::Raw(resp) => resp,
     }
 }
@@ -60,11 +61,6 @@ pub fn error(err: &ApiError, meta: &RequestMeta, openai_shape: bool) -> Response
         }
     }
     resp
-}
-
-/// A JSON body as is, outside the envelope (the OpenAI-compatible routes).
-pub fn plain_json(status: u16, body: &serde_json::Value) -> Response {
-    json_response(status, body)
 }
 
 pub fn set(resp: Response, name: &str, value: &str) -> Response {
