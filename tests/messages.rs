@@ -3,24 +3,22 @@
 
 mod common;
 
-use common::{deltas, Auth, Ev, Options, TestApp};
+use common::{deltas, Auth, Ev, TestApp};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
-    APP.get_or_init(|| {
-        TestApp::spawn_with(Options {
-            vars: vec![
-                ("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into()),
-                ("UPSTREAM_FIRST_BYTE_TIMEOUT_MS".into(), "1500".into()),
-                ("UPSTREAM_IDLE_TIMEOUT_MS".into(), "1500".into()),
-                ("SSE_PING_SECS".into(), "1".into()),
-            ],
-            ..Default::default()
-        })
-    })
+    common::shared_app(
+        &APP,
+        &[
+            ("AUTH_ATTEMPTS_PER_MINUTE", "1000"),
+            ("UPSTREAM_FIRST_BYTE_TIMEOUT_MS", "1500"),
+            ("UPSTREAM_IDLE_TIMEOUT_MS", "1500"),
+            ("SSE_PING_SECS", "1"),
+        ],
+    )
 }
 
 const PERSONA: &str = "Bạn là Nguyễn Thu Hà, chuyên gia dinh dưỡng.";

@@ -3,24 +3,22 @@
 
 mod common;
 
-use common::{root, Auth, Options, TestApp};
+use common::{root, Auth, TestApp};
 use serde_json::json;
 use std::process::Command;
 use std::sync::OnceLock;
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
-    APP.get_or_init(|| {
-        TestApp::spawn_with(Options {
-            vars: vec![
-                ("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into()),
-                // A read_only key's hourly limit is hit fast: the SDKs' RateLimitError.
-                ("RATE_LIMIT_READ_ONLY_HOURLY".into(), "6".into()),
-                ("MAX_OUTPUT_TOKENS".into(), "64".into()),
-            ],
-            ..Default::default()
-        })
-    })
+    common::shared_app(
+        &APP,
+        &[
+            ("AUTH_ATTEMPTS_PER_MINUTE", "1000"),
+            // A read_only key's hourly limit is hit fast: the SDKs' RateLimitError.
+            ("RATE_LIMIT_READ_ONLY_HOURLY", "6"),
+            ("MAX_OUTPUT_TOKENS", "64"),
+        ],
+    )
 }
 
 struct Fixture {
