@@ -133,18 +133,21 @@ pub async fn rename(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError>
     Reply::ok(conversation_json(&c))
 }
 
-pub async fn delete(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    let user = ctx.principal()?.user_id().to_owned();
-    let store = ctx.store()?;
-    store
-        .conversation(&user, ctx.id())
+/// The object of a conversation the caller owns (checked in D1), or 404.
+pub async fn owned_object(ctx: &Ctx) -> Result<ConversationObject, ApiError> {
+    let user_id = ctx.principal()?.user_id();
+    ctx.store()?
+        .conversation(user_id, ctx.id())
         .await?
         .ok_or(ApiError::NotFound("Conversation"))?;
+    ConversationObject::get(&ctx.env, ctx.id())
+}
+
+pub async fn delete(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let user = ctx.principal()?.user_id().to_owned();
     // The object first (cancelling a running generation): a failure leaves the row to retry.
-    ConversationObject::get(&ctx.env, ctx.id())?
-        .call::<bool>(&Op::Wipe)
-        .await?;
-    if !store.delete_conversation(&user, ctx.id()).await? {
+    owned_object(ctx).await?.call::<bool>(&Op::Wipe).await?;
+    if !ctx.store()?.delete_conversation(&user, ctx.id()).await? {
         return Err(ApiError::NotFound("Conversation"));
     }
     Reply::ok(json!({ "id": ctx.id(), "deleted": true }))
@@ -152,12 +155,8 @@ pub async fn delete(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 
 pub async fn messages(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
     let list = ListQuery::parse(req)?;
-    let user = ctx.principal()?.user_id().to_owned();
-    ctx.store()?
-        .conversation(&user, ctx.id())
+    let page: Page = owned_object(ctx)
         .await?
-        .ok_or(ApiError::NotFound("Conversation"))?;
-    let page: Page = ConversationObject::get(&ctx.env, ctx.id())?
         .call(&Op::List {
             limit: list.limit(),
             offset: list.offset(),

@@ -14,7 +14,9 @@ use crate::edge::config;
 use crate::edge::context::{header, json_body, query_params, Ctx, Reply};
 use crate::edge::conversation::ConversationObject;
 
-use super::gate;
+use super::conversations::owned_object;
+
+use crate::edge::gate;
 
 pub const MAX_CONTENT_CHARS: usize = 32_000;
 
@@ -58,14 +60,14 @@ async fn turn(ctx: &Ctx, req: &mut Request) -> Result<TurnRequest, ApiError> {
     })
 }
 
-/// Hands the turn to the conversation's object; if it refuses (busy), the slot goes back.
+/// Hands the turn to the conversation's object; if it refuses (busy), the turn's slot goes back.
 async fn start<T>(
     ctx: &Ctx,
-    turn: TurnRequest,
+    lease: Option<String>,
     run: impl std::future::Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
     let outcome = run.await;
-    if let (Err(ApiError::ConversationBusy { .. }), Some(lease)) = (&outcome, &turn.lease_id) {
+    if let (Err(ApiError::ConversationBusy { .. }), Some(lease)) = (&outcome, &lease) {
         gate::release(ctx, lease).await;
     }
     outcome
@@ -75,11 +77,12 @@ async fn start<T>(
 pub async fn send(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     let turn = turn(ctx, req).await?;
     let object = ConversationObject::get(&ctx.env, ctx.id())?;
+    let lease = turn.lease_id.clone();
     let op = Op::Start {
-        turn: Box::new(turn.clone()),
+        turn: Box::new(turn),
         stream: false,
     };
-    let result: TurnResult = start(ctx, turn, object.call(&op)).await?;
+    let result: TurnResult = start(ctx, lease, object.call(&op)).await?;
     Reply::created(result)
 }
 
@@ -87,22 +90,13 @@ pub async fn send(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
 pub async fn stream(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     let turn = turn(ctx, req).await?;
     let object = ConversationObject::get(&ctx.env, ctx.id())?;
+    let lease = turn.lease_id.clone();
     let op = Op::Start {
-        turn: Box::new(turn.clone()),
+        turn: Box::new(turn),
         stream: true,
     };
-    let resp = start(ctx, turn, object.stream(&op)).await?;
+    let resp = start(ctx, lease, object.stream(&op)).await?;
     Ok(Reply::Raw(resp))
-}
-
-/// The object of a conversation the caller owns, or 404.
-async fn owned_object(ctx: &Ctx) -> Result<ConversationObject, ApiError> {
-    let user_id = ctx.principal()?.user_id();
-    ctx.store()?
-        .conversation(user_id, ctx.id())
-        .await?
-        .ok_or(ApiError::NotFound("Conversation"))?;
-    ConversationObject::get(&ctx.env, ctx.id())
 }
 
 /// `GET /conversations/{id}/messages/{messageId}/stream`: the events after `Last-Event-ID`

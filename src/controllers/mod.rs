@@ -3,7 +3,6 @@
 mod api_keys;
 mod auth;
 mod conversations;
-mod gate;
 mod health;
 mod messages;
 mod openai;

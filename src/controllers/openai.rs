@@ -8,20 +8,18 @@ use std::rc::Rc;
 use worker::{AbortController, Request};
 
 use crate::core::chat::{self, Usage};
-use crate::core::conversation::{prompt_estimate, MessageUsage};
+use crate::core::conversation::{prompt_estimate, MessageUsage, TurnAccount};
 use crate::core::error::ApiError;
 use crate::core::openai::{self, ChatRequest};
-use crate::core::spend::{self, TurnUsage};
+use crate::core::spend;
 use crate::core::{ids, sse};
 use crate::edge::config::Spend;
 use crate::edge::context::{json_body, Ctx, Reply};
 use crate::edge::crypto::random_bytes;
 use crate::edge::event_stream::{self, Ignore};
-use crate::edge::rate_limiter;
-use crate::edge::store::{Store, TwinRow};
+use crate::edge::gate;
+use crate::edge::store::TwinRow;
 use crate::edge::upstream::{Progress, Upstream};
-
-use super::gate;
 
 fn unix_secs(rfc3339: &str) -> i64 {
     crate::core::time::parse_rfc3339_ms(rfc3339).unwrap_or(0) / 1000
@@ -56,12 +54,11 @@ pub async fn get_model(ctx: &mut Ctx) -> Result<Reply, ApiError> {
     })
 }
 
-/// What a completion's end must do: count its usage and give its slot back (in the
-/// background, so neither waits on the other or on the client).
+/// What a completion's end must do: count its usage and give its slot back.
 struct Ending {
     env: worker::Env,
     lease: String,
-    turn: TurnUsage,
+    account: TurnAccount,
     prompt_estimate: i64,
     day: String,
 }
@@ -71,23 +68,8 @@ impl Ending {
     /// and gives the slot back.
     fn settle(self, reply: &chat::Reply) -> (Usage, impl std::future::Future<Output = ()>) {
         let u = MessageUsage::of(reply.usage, self.prompt_estimate, &reply.content);
-        let mut turn = self.turn;
-        turn.prompt_tokens = u.prompt_tokens;
-        turn.completion_tokens = u.completion_tokens;
-        turn.estimated = u.estimated;
-        let (env, lease, day) = (self.env, self.lease, self.day);
-        let record = async move {
-            let _ = rate_limiter::release_generation(&env, &turn.user_id, &lease).await;
-            if let Ok(store) = Store::new(&env) {
-                let _ = store.add_usage(&day, &turn).await;
-            }
-        };
-        let usage = Usage {
-            prompt_tokens: u.prompt_tokens,
-            completion_tokens: u.completion_tokens,
-            total_tokens: u.total_tokens,
-        };
-        (usage, record)
+        let record = gate::ended(&self.env, Some(self.lease), self.day, self.account.usage(u));
+        (u.totals(), record)
     }
 }
 
@@ -116,14 +98,11 @@ pub async fn chat_completions(ctx: &mut Ctx, req: &mut Request) -> Result<Reply,
     let ending = Ending {
         env: ctx.env.clone(),
         lease,
-        turn: TurnUsage {
+        account: TurnAccount {
             user_id: user_id.to_owned(),
             api_key_id: principal.key_id().map(str::to_owned),
             twin_id: request.model.clone(),
             end_user_id: request.user.clone(),
-            prompt_tokens: 0,
-            completion_tokens: 0,
-            estimated: false,
         },
         prompt_estimate: prompt_estimate(&body),
         day,

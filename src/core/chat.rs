@@ -18,16 +18,6 @@ pub struct Usage {
     pub total_tokens: i64,
 }
 
-impl Usage {
-    pub fn to_json(self) -> Value {
-        json!({
-            "promptTokens": self.prompt_tokens,
-            "completionTokens": self.completion_tokens,
-            "totalTokens": self.total_tokens,
-        })
-    }
-}
-
 /// A rough token count (about four characters a token), enough to budget history.
 pub fn approx_tokens(text: &str) -> usize {
     text.chars().count().div_ceil(4) + 4
@@ -55,20 +45,20 @@ pub struct Limits<'a> {
     pub user: &'a str,
 }
 
-pub fn request_body(
+/// The upstream request: the persona as the system message, then `turns` (`(role, text)`,
+/// oldest first, ending with the new user message), streamed with usage, capped by `limits`.
+pub fn request_body<'a>(
     model: &str,
     system_prompt: &str,
-    history: &[Turn],
-    message: &str,
+    turns: impl IntoIterator<Item = (&'a str, &'a str)>,
     limits: &Limits,
 ) -> Value {
     let mut messages = vec![json!({ "role": "system", "content": system_prompt })];
     messages.extend(
-        history
-            .iter()
-            .map(|t| json!({ "role": t.role, "content": t.content })),
+        turns
+            .into_iter()
+            .map(|(role, content)| json!({ "role": role, "content": content })),
     );
-    messages.push(json!({ "role": "user", "content": message }));
     json!({
         "model": model,
         "messages": messages,
@@ -150,15 +140,6 @@ impl Reply {
     pub fn is_complete(&self) -> bool {
         self.done || self.finish_reason.is_some()
     }
-
-    /// The stored status when generation stopped with an error.
-    pub fn failed_status(&self) -> &'static str {
-        if self.content.is_empty() {
-            "failed"
-        } else {
-            "incomplete"
-        }
-    }
 }
 
 #[cfg(test)]
@@ -187,11 +168,15 @@ mod tests {
 
     #[test]
     fn request_has_persona_history_and_message_in_order() {
+        let history = [turn("user", "hi"), turn("assistant", "hello")];
+        let turns = history
+            .iter()
+            .map(|t| (t.role.as_str(), t.content.as_str()))
+            .chain([("user", "Xin chào")]);
         let body = request_body(
             "m",
             "You are Hà.",
-            &[turn("user", "hi"), turn("assistant", "hello")],
-            "Xin chào",
+            turns,
             &Limits {
                 max_tokens: 64,
                 user: "hash",
@@ -242,12 +227,8 @@ mod tests {
         let mut r = Reply::default();
         r.apply(&Chunk::Delta("Xin ".into()));
         r.apply(&Chunk::Delta("chào".into()));
-        assert_eq!(
-            (r.content.as_str(), r.is_complete(), r.failed_status()),
-            ("Xin chào", false, "incomplete")
-        );
+        assert_eq!((r.content.as_str(), r.is_complete()), ("Xin chào", false));
         r.apply(&Chunk::Done);
         assert!(r.is_complete());
-        assert_eq!(Reply::default().failed_status(), "failed");
     }
 }

@@ -97,6 +97,17 @@ impl MessageUsage {
     }
 }
 
+impl MessageUsage {
+    /// The three counts as the upstream protocol names them.
+    pub fn totals(self) -> chat::Usage {
+        chat::Usage {
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            total_tokens: self.total_tokens,
+        }
+    }
+}
+
 /// A message as the API shows it (and as the conversation object stores it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -268,6 +279,21 @@ pub struct TurnAccount {
     pub api_key_id: Option<String>,
     pub twin_id: String,
     pub end_user_id: Option<String>,
+}
+
+impl TurnAccount {
+    /// What this turn adds to the account's usage.
+    pub fn usage(&self, u: MessageUsage) -> super::spend::TurnUsage {
+        super::spend::TurnUsage {
+            user_id: self.user_id.clone(),
+            api_key_id: self.api_key_id.clone(),
+            twin_id: self.twin_id.clone(),
+            end_user_id: self.end_user_id.clone(),
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            estimated: u.estimated,
+        }
+    }
 }
 
 /// A page of history.

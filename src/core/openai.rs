@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::chat::{Reply, Usage};
+use super::chat::{self, Reply, Usage};
 use super::error::ApiError;
 use super::spend;
 
@@ -142,20 +142,12 @@ impl ChatRequest {
         cap: u64,
         user_hash: &str,
     ) -> Value {
-        let mut messages = vec![json!({ "role": "system", "content": persona })];
-        messages.extend(
-            self.messages
-                .iter()
-                .map(|(r, c)| json!({ "role": r, "content": c })),
-        );
-        let mut body = json!({
-            "model": upstream_model,
-            "messages": messages,
-            "stream": true,
-            "stream_options": { "include_usage": true },
-            "max_tokens": self.max_tokens.map_or(cap, |n| n.min(cap)),
-            "user": user_hash,
-        });
+        let limits = chat::Limits {
+            max_tokens: self.max_tokens.map_or(cap, |n| n.min(cap)),
+            user: user_hash,
+        };
+        let turns = self.messages.iter().map(|(r, c)| (r.as_str(), c.as_str()));
+        let mut body = chat::request_body(upstream_model, persona, turns, &limits);
         for (k, v) in &self.sampling {
             body[k] = v.clone();
         }

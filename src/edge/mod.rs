@@ -6,6 +6,7 @@ pub mod context;
 pub mod conversation;
 pub mod crypto;
 pub mod event_stream;
+pub mod gate;
 pub mod idempotency;
 pub mod log;
 pub mod pipeline;

@@ -27,10 +27,10 @@ use crate::core::conversation::{
     TurnResult,
 };
 use crate::core::error::ApiError;
-use crate::core::spend::{self, TurnUsage};
+use crate::core::spend;
 use crate::core::{chat, ids, sse, time};
 use crate::edge::crypto::random_bytes;
-use crate::edge::rate_limiter;
+use crate::edge::gate;
 use crate::edge::store::Store;
 use crate::edge::upstream::{Progress, Upstream};
 
@@ -188,13 +188,11 @@ impl Turns {
             max_tokens: turn.max_tokens,
             user: &turn.upstream_user,
         };
-        let body = chat::request_body(
-            &turn.model,
-            &turn.system_prompt,
-            history,
-            &turn.content,
-            &limits,
-        );
+        let turns = history
+            .iter()
+            .map(|t| (t.role.as_str(), t.content.as_str()))
+            .chain([("user", turn.content.as_str())]);
+        let body = chat::request_body(&turn.model, &turn.system_prompt, turns, &limits);
         let prompt_estimate = conv::prompt_estimate(&body);
         let now = now_ms();
         let message = |role, content: &str, status, model: Option<&str>| Message {
@@ -388,26 +386,12 @@ impl Turns {
     /// slot is freed (in the background; a slot whose release is lost expires on its own).
     fn turn_ended(&self, reply: &Message, meta: &TurnMeta) {
         let usage = reply.usage.unwrap_or(MessageUsage::of(None, 0, ""));
-        let turn = TurnUsage {
-            user_id: meta.account.user_id.clone(),
-            api_key_id: meta.account.api_key_id.clone(),
-            twin_id: meta.account.twin_id.clone(),
-            end_user_id: meta.account.end_user_id.clone(),
-            prompt_tokens: usage.prompt_tokens,
-            completion_tokens: usage.completion_tokens,
-            estimated: usage.estimated,
-        };
-        let lease = meta.lease_id.clone();
-        let env = self.env.clone();
-        let day = spend::utc_day(now_ms());
-        spawn_local(async move {
-            if let Some(lease) = lease {
-                let _ = rate_limiter::release_generation(&env, &turn.user_id, &lease).await;
-            }
-            if let Ok(store) = Store::new(&env) {
-                let _ = store.add_usage(&day, &turn).await;
-            }
-        });
+        spawn_local(gate::ended(
+            &self.env,
+            meta.lease_id.clone(),
+            spend::utc_day(now_ms()),
+            meta.account.usage(usage),
+        ));
     }
 
     /// `at` defaults to now; a turn's start passes its messages' own time.

@@ -1,15 +1,21 @@
 //! The spend checks every generation passes, a conversation turn or a stateless completion
 //! (docs/usage.md): the account's concurrency slot is taken while the turn's D1 read runs (in
-//! parallel), then the daily quota is checked; a refused generation gives its slot back.
+//! parallel), then the daily quota is checked; a refused generation gives its slot back, and
+//! an ended one gives it back and adds its usage.
 
 use std::future::Future;
 
+use worker::Env;
+
 use crate::core::error::ApiError;
+use crate::core::spend::TurnUsage;
 use crate::core::{ids, spend};
-use crate::edge::config::Spend;
-use crate::edge::context::Ctx;
-use crate::edge::crypto::random_bytes;
-use crate::edge::rate_limiter;
+
+use super::config::Spend;
+use super::context::Ctx;
+use super::crypto::random_bytes;
+use super::rate_limiter;
+use super::store::Store;
 
 pub struct Admitted<T> {
     /// What the read found (a persona, a conversation's context).
@@ -66,5 +72,24 @@ pub async fn admit<T>(
 pub async fn release(ctx: &Ctx, lease: &str) {
     if let Ok(p) = ctx.principal() {
         let _ = rate_limiter::release_generation(&ctx.env, p.user_id(), lease).await;
+    }
+}
+
+/// A generation ended, however: its slot goes back and its usage joins the account's totals
+/// for `day`. Returned as a future so the caller decides where it runs (off the reply's path).
+pub fn ended(
+    env: &Env,
+    lease: Option<String>,
+    day: String,
+    turn: TurnUsage,
+) -> impl Future<Output = ()> + 'static {
+    let env = env.clone();
+    async move {
+        if let Some(lease) = lease {
+            let _ = rate_limiter::release_generation(&env, &turn.user_id, &lease).await;
+        }
+        if let Ok(store) = Store::new(&env) {
+            let _ = store.add_usage(&day, &turn).await;
+        }
     }
 }
