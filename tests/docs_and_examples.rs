@@ -111,7 +111,9 @@ fn schemathesis_finds_no_server_error_and_no_nonconforming_response() {
         .args(["--url", &app().base])
         .args(["-H", &format!("Authorization: Bearer {}", f.key)])
         .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance"])
-        .args(["--max-examples", "25", "--workers", "2", "--seed", "20261126"])
+        // One worker: Hypothesis draws are not thread-safe, and two workers made the coverage
+        // phase fail at random inside Hypothesis ("Inconsistent results"), not in our API.
+        .args(["--max-examples", "25", "--workers", "1", "--seed", "20261126"])
         .arg("--no-color")
         .env("SCHEMATHESIS_HOOKS", ""));
     let text = String::from_utf8_lossy(&out.stdout);

@@ -13,7 +13,10 @@
 //! | `[[cut:N]]`     |                 | drop the connection after N content deltas               |
 //! | `[[stall:N]]`   |                 | go silent after N content deltas (0: before any byte)    |
 //! | `[[longline:N]]`|                 | send one SSE line of N bytes after the first chunk        |
+//! | `[[cite:1,3]]`  |                 | cite these source numbers (default: `[1]` when given any)  |
 //!
+//! Given numbered sources (a system prompt with a `Sources:` section of `[n] title: text`
+//! lines), the reply cites source `[1]` — the best-ranked passage — by number and title.
 //! `--api-key K` makes it require `Authorization: Bearer K`. `max_tokens` in a request caps the
 //! reply at that many pieces, which then ends with `finish_reason: "length"`.
 //!
@@ -280,6 +283,53 @@ fn knob(text: &str, name: &str) -> Option<u64> {
     text[start..end].trim().parse().ok()
 }
 
+/// `[[cite:1,3]]`: the source numbers to cite instead of `[1]`.
+fn cite_knob(text: &str) -> Option<Vec<u64>> {
+    let start = text.find("[[cite:")? + 7;
+    let end = start + text[start..].find("]]")?;
+    Some(
+        text[start..end]
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect(),
+    )
+}
+
+/// The `[n] title: text` sources of a system prompt, as `(n, title)`.
+fn sources(system: &str) -> Vec<(u64, String)> {
+    let Some(i) = system.rfind("\n\nSources:\n") else {
+        return Vec::new();
+    };
+    system[i..]
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix('[')?;
+            let (n, rest) = rest.split_once("] ")?;
+            let (title, _) = rest.split_once(": ")?;
+            Some((n.parse().ok()?, title.to_owned()))
+        })
+        .collect()
+}
+
+/// The sentence that cites `cite` (numbers) among `sources`.
+fn citing(sources: &[(u64, String)], cite: &[u64], vietnamese: bool) -> String {
+    let refs: Vec<String> = cite
+        .iter()
+        .map(|n| {
+            let title = sources.iter().find(|(m, _)| m == n).map_or("?", |(_, t)| t);
+            format!("“{title}” [{n}]")
+        })
+        .collect();
+    if refs.is_empty() {
+        return String::new();
+    }
+    if vietnamese {
+        format!(" Theo tài liệu {}.", refs.join(", "))
+    } else {
+        format!(" According to {}.", refs.join(", "))
+    }
+}
+
 fn strip_knobs(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
@@ -329,7 +379,12 @@ fn chat(stream: &mut TcpStream, config: &Config, body: &Value) -> std::io::Resul
         .and_then(|m| m["content"].as_str())
         .unwrap_or("");
     let words = knob(&question, "words").map(|n| n as usize);
-    let reply = compose_reply(system, &strip_knobs(&question), words);
+    let mut reply = compose_reply(system, &strip_knobs(&question), words);
+    let given = sources(system);
+    if !given.is_empty() && words.is_none() {
+        let cite = cite_knob(&question).unwrap_or_else(|| vec![1]);
+        reply.push_str(&citing(&given, &cite, is_vietnamese(&question)));
+    }
     let mut pieces = pieces(&reply);
     // `max_tokens` caps the reply (a piece counts as a token here) and ends it with "length".
     let cap = body["max_tokens"].as_u64().map(|n| n as usize);
@@ -595,6 +650,22 @@ mod tests {
                 .split(' ')
                 .count(),
             5
+        );
+    }
+
+    #[test]
+    fn sources_are_read_and_cited_by_number_and_title() {
+        let system =
+            "You are Hà.\n\nSources:\n[1] Bữa sáng: Trứng.\n[2] Nước: Uống: nhiều.\n\nAnswer…";
+        assert_eq!(
+            sources(system),
+            vec![(1, "Bữa sáng".to_owned()), (2, "Nước".to_owned())]
+        );
+        assert!(sources("You are Hà.").is_empty());
+        assert_eq!(cite_knob("x [[cite:2, 9]] y"), Some(vec![2, 9]));
+        assert_eq!(
+            citing(&sources(system), &[2, 9], false),
+            " According to “Nước” [2], “?” [9]."
         );
     }
 

@@ -36,9 +36,9 @@ async fn turn(ctx: &Ctx, req: &mut Request) -> Result<TurnRequest, ApiError> {
     let spend = config::Spend::from_env(&ctx.env);
     let day = spend::utc_day(ctx.now_ms);
     let store = ctx.store()?;
-    let read = store.chat_context(user_id, ctx.id(), &day);
+    let read = store.chat_context(user_id, ctx.id(), &day, &content);
     let gate::Admitted {
-        context: chat,
+        context: (chat, sources),
         lease,
     } = gate::admit(ctx, &spend, "Conversation", read).await?;
     let model = chat.model.unwrap_or_else(|| spend.default_model.clone());
@@ -57,6 +57,7 @@ async fn turn(ctx: &Ctx, req: &mut Request) -> Result<TurnRequest, ApiError> {
             end_user_id: chat.end_user_id,
         },
         lease_id: Some(lease),
+        sources,
     })
 }
 

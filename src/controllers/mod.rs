@@ -4,6 +4,7 @@ mod api_keys;
 mod auth;
 mod conversations;
 mod health;
+mod knowledge;
 mod messages;
 mod openai;
 pub mod site;
@@ -42,6 +43,9 @@ pub async fn dispatch(id: RouteId, ctx: &mut Ctx, req: &mut Request) -> Result<R
         RouteId::StreamMessage => messages::stream(ctx, req).await,
         RouteId::ResumeMessageStream => messages::resume(ctx, req).await,
         RouteId::CancelMessage => messages::cancel(ctx).await,
+        RouteId::AddKnowledge => knowledge::create(ctx, req).await,
+        RouteId::ListKnowledge => knowledge::list(ctx, req).await,
+        RouteId::DeleteKnowledge => knowledge::delete(ctx).await,
         RouteId::Usage => usage::report(ctx, req).await,
         RouteId::ChatCompletions => openai::chat_completions(ctx, req).await,
         RouteId::ListModels => openai::list_models(ctx).await,

@@ -12,7 +12,7 @@ use crate::core::conversation::{prompt_estimate, MessageUsage, TurnAccount};
 use crate::core::error::ApiError;
 use crate::core::openai::{self, ChatRequest};
 use crate::core::spend;
-use crate::core::{ids, sse};
+use crate::core::{ids, knowledge, sse};
 use crate::edge::config::Spend;
 use crate::edge::context::{json_body, Ctx, Reply};
 use crate::edge::crypto::random_bytes;
@@ -81,17 +81,18 @@ pub async fn chat_completions(ctx: &mut Ctx, req: &mut Request) -> Result<Reply,
     let user_id = principal.user_id();
     let day = spend::utc_day(ctx.now_ms);
     let store = ctx.store()?;
-    let read = store.twin_persona(user_id, &request.model, &day);
+    let read = store.twin_persona(user_id, &request.model, &day, request.last_user_text());
     let gate::Admitted {
-        context: persona,
+        context: (persona, sources),
         lease,
     } = gate::admit(ctx, &spend, "Model", read).await?;
+    let system = knowledge::prompt_with_sources(&persona.system_prompt, &sources);
 
     let upstream_model = persona.model.unwrap_or_else(|| spend.default_model.clone());
     let user_hash = spend::upstream_user(user_id, request.user.as_deref());
     let body = request.upstream_body(
         &upstream_model,
-        &persona.system_prompt,
+        &system,
         spend.max_output_tokens,
         &user_hash,
     );
@@ -120,7 +121,8 @@ pub async fn chat_completions(ctx: &mut Ctx, req: &mut Request) -> Result<Reply,
             controller.abort();
             return Err(err);
         }
-        let answer = openai::completion(&id, created, &request.model, &reply, usage);
+        let citations = knowledge::citations(&reply.content, &sources);
+        let answer = openai::completion(&id, created, &request.model, &reply, usage, &citations);
         return Ok(Reply::Plain {
             status: 200,
             body: answer,
@@ -153,7 +155,9 @@ pub async fn chat_completions(ctx: &mut Ctx, req: &mut Request) -> Result<Reply,
         let (usage, record) = ending.settle(&reply);
         match failure {
             None => {
-                send(&chunk(json!({}), Some(openai::finish_reason(&reply))));
+                let citations = knowledge::citations(&reply.content, &sources);
+                let last = openai::last_chunk(&id, created, &model, &reply, &citations);
+                send(&openai::data_line(&last.to_string()));
                 if include_usage {
                     let u = openai::usage_chunk(&id, created, &model, usage);
                     send(&openai::data_line(&u.to_string()));

@@ -120,7 +120,7 @@ pub struct Message {
     pub model: Option<String>,
     pub usage: Option<MessageUsage>,
     pub latency_ms: Option<i64>,
-    pub citations: Vec<Value>,
+    pub citations: Vec<super::knowledge::Citation>,
     pub created_at: String,
 }
 
@@ -269,6 +269,9 @@ pub struct TurnRequest {
     pub account: TurnAccount,
     /// The account's concurrency slot this turn holds; released when it ends, however.
     pub lease_id: Option<String>,
+    /// The twin's passages retrieved for this message, numbered from 1 in the prompt.
+    #[serde(default)]
+    pub sources: Vec<super::knowledge::Source>,
 }
 
 /// The attribution of a turn: whose usage, through which key, twin and end user.

@@ -1,9 +1,119 @@
-//! Knowledge for a twin's answers (groundwork for the knowledge routes): documents split into
-//! passages that are exact substrings of the document, a user's text turned into an FTS5 query
-//! that no input can break or bend, the sources section of the prompt, and the `[n]` citations a
-//! reply actually makes.
+//! Knowledge for a twin's answers (docs/knowledge.md): documents split into passages that are
+//! exact substrings of the document, a user's text turned into an FTS5 query that no input can
+//! break or bend, the sources section of the prompt, and the `[n]` citations a reply makes.
 
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::collections::HashSet;
+
+use super::error::ApiError;
+use super::twins::is_http_url;
+use super::validate::Fields;
+
+/// The most passages a turn gives the model.
+pub const MAX_SOURCES: usize = 5;
+/// About how many characters a passage holds…
+pub const PASSAGE_CHARS: usize = 600;
+/// …and how long a sentence may be to be repeated at the start of the next passage.
+pub const OVERLAP_CHARS: usize = 200;
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_CONTENT_CHARS: usize = 100_000;
+
+/// `POST /twins/{id}/knowledge`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDocument {
+    pub title: String,
+    pub content: String,
+    pub source_url: Option<String>,
+}
+
+impl NewDocument {
+    pub fn parse(obj: &Map<String, Value>) -> Result<NewDocument, ApiError> {
+        let mut f = Fields::new(obj);
+        let title = f.string("title", 1, MAX_TITLE_CHARS);
+        // Kept byte for byte: every quote must be an exact substring of it.
+        let content = f.raw_string("content", 1, MAX_CONTENT_CHARS);
+        let source_url = f.opt_string("sourceUrl", 1, 2048);
+        if source_url.as_deref().is_some_and(|u| !is_http_url(u)) {
+            f.fail("sourceUrl", "must be an http(s) URL");
+        }
+        if content.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            f.fail("content", "must not be blank");
+        }
+        f.finish()?;
+        match (title, content) {
+            (Some(title), Some(content)) => Ok(NewDocument {
+                title,
+                content,
+                source_url,
+            }),
+            _ => Err(ApiError::internal("validated fields missing")),
+        }
+    }
+
+    /// The passages to store, each with its searchable text (the title and the passage,
+    /// folded).
+    pub fn passages(&self) -> Vec<(String, String)> {
+        split(&self.content, PASSAGE_CHARS, OVERLAP_CHARS)
+            .into_iter()
+            .map(|p| {
+                let body = fold(&format!("{}\n{}", self.title, p.text));
+                (p.text, body)
+            })
+            .collect()
+    }
+}
+
+/// A document as the API shows it (never its content).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Document {
+    pub id: String,
+    pub twin_id: String,
+    pub title: String,
+    pub source_url: Option<String>,
+    pub chars: u64,
+    pub chunk_count: u64,
+    pub created_at: String,
+}
+
+/// A retrieved passage, given to the model as source `[n]` (its place in the list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    pub document_id: String,
+    pub title: String,
+    pub source_url: Option<String>,
+    pub text: String,
+}
+
+/// A source the reply cites: `index` is the `n` of its `[n]`, `quote` the passage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Citation {
+    pub index: usize,
+    pub document_id: String,
+    pub title: String,
+    pub source_url: Option<String>,
+    pub quote: String,
+}
+
+/// The citations of `reply`: the sources it cites as `[n]`, in order of first mention.
+pub fn citations(reply: &str, sources: &[Source]) -> Vec<Citation> {
+    cited(reply, sources.len())
+        .into_iter()
+        .map(|n| {
+            let s = &sources[n - 1];
+            Citation {
+                index: n,
+                document_id: s.document_id.clone(),
+                title: s.title.clone(),
+                source_url: s.source_url.clone(),
+                quote: s.text.clone(),
+            }
+        })
+        .collect()
+}
 
 /// A passage of a document: `text` is `content[start..start + text.len()]`, byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,13 +219,13 @@ pub fn fts_query(text: &str) -> Option<String> {
 
 /// The system prompt with numbered sources: the persona first, then the sources, and how to
 /// cite them.
-pub fn prompt_with_sources(persona: &str, sources: &[(&str, &str)]) -> String {
+pub fn prompt_with_sources(persona: &str, sources: &[Source]) -> String {
     if sources.is_empty() {
         return persona.to_owned();
     }
     let mut out = format!("{persona}\n\nSources:\n");
-    for (n, (title, text)) in sources.iter().enumerate() {
-        out.push_str(&format!("[{}] {title}: {text}\n", n + 1));
+    for (n, s) in sources.iter().enumerate() {
+        out.push_str(&format!("[{}] {}: {}\n", n + 1, s.title, s.text));
     }
     out.push_str(
         "\nAnswer from these sources where they help, and cite each source you use as [n].",
@@ -195,9 +305,19 @@ mod tests {
         assert!(!q.contains('*') && !q.contains('(') && !q.contains(':'));
     }
 
+    fn source(title: &str, text: &str) -> Source {
+        Source {
+            document_id: format!("doc_{title}"),
+            title: title.into(),
+            source_url: None,
+            text: text.into(),
+        }
+    }
+
     #[test]
     fn prompt_lists_numbered_sources_after_the_persona() {
-        let p = prompt_with_sources("You are Hà.", &[("Bữa sáng", "Trứng."), ("Nước", "Uống.")]);
+        let sources = [source("Bữa sáng", "Trứng."), source("Nước", "Uống.")];
+        let p = prompt_with_sources("You are Hà.", &sources);
         assert!(p.starts_with("You are Hà.\n\nSources:\n[1] Bữa sáng: Trứng.\n[2] Nước: Uống.\n"));
         assert!(p.contains("[n]"));
         assert_eq!(prompt_with_sources("You are Hà.", &[]), "You are Hà.");
@@ -211,5 +331,34 @@ mod tests {
         );
         assert!(cited("no sources here", 3).is_empty());
         assert!(cited("[", 3).is_empty());
+        let sources = [source("A", "một."), source("B", "hai.")];
+        let c = citations("Xem [2] và [3].", &sources);
+        assert_eq!(c.len(), 1);
+        assert_eq!((c[0].index, c[0].quote.as_str()), (2, "hai."));
+        assert_eq!(serde_json::to_value(&c[0]).unwrap()["documentId"], "doc_B");
+    }
+
+    #[test]
+    fn a_new_document_is_validated_and_indexed_folded_with_its_title() {
+        let obj = |v: Value| v.as_object().unwrap().clone();
+        let doc = NewDocument::parse(&obj(serde_json::json!({
+            "title": "Đạm", "content": DOC, "sourceUrl": "https://ha.example/dam"
+        })))
+        .unwrap();
+        let passages = doc.passages();
+        assert!(passages.iter().all(|(text, _)| DOC.contains(text.as_str())));
+        assert!(
+            passages[0].1.starts_with("dạm\nbữa sáng"),
+            "{:?}",
+            passages[0]
+        );
+        let err = NewDocument::parse(&obj(serde_json::json!({
+            "title": "", "content": "  ", "sourceUrl": "ftp://x"
+        })))
+        .unwrap_err();
+        let fields = err.details()["fields"].clone();
+        for f in ["title", "content", "sourceUrl"] {
+            assert!(fields.get(f).is_some(), "{f}: {fields}");
+        }
     }
 }

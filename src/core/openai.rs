@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use super::chat::{self, Reply, Usage};
 use super::error::ApiError;
+use super::knowledge::Citation;
 use super::spend;
 
 /// A caller's Chat Completions request, checked.
@@ -135,6 +136,15 @@ impl ChatRequest {
 
     /// The upstream request: the twin's persona first, then the caller's messages; the reply
     /// capped at `cap` tokens whatever the caller asked.
+    /// The text retrieval searches for: the last user message.
+    pub fn last_user_text(&self) -> &str {
+        self.messages
+            .iter()
+            .rev()
+            .find(|(role, _)| role == "user")
+            .map_or("", |(_, text)| text.as_str())
+    }
+
     pub fn upstream_body(
         &self,
         upstream_model: &str,
@@ -168,13 +178,36 @@ pub fn usage_json(u: Usage) -> Value {
 }
 
 /// The non-streamed answer.
-pub fn completion(id: &str, created: i64, model: &str, reply: &Reply, usage: Usage) -> Value {
+/// The whole answer; `twin_citations` are the knowledge sources the reply cites (our
+/// extension: SDKs keep unknown fields).
+pub fn completion(
+    id: &str,
+    created: i64,
+    model: &str,
+    reply: &Reply,
+    usage: Usage,
+    citations: &[Citation],
+) -> Value {
     json!({
         "id": id, "object": "chat.completion", "created": created, "model": model,
         "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply.content },
                       "finish_reason": finish_reason(reply) }],
         "usage": usage_json(usage),
+        "twin_citations": citations,
     })
+}
+
+/// The chunk that ends the choice: its `finish_reason` and the reply's `twin_citations`.
+pub fn last_chunk(
+    id: &str,
+    created: i64,
+    model: &str,
+    reply: &Reply,
+    citations: &[Citation],
+) -> Value {
+    let mut c = chunk(id, created, model, json!({}), Some(finish_reason(reply)));
+    c["twin_citations"] = json!(citations);
+    c
 }
 
 /// One streamed chunk with one choice.
@@ -298,8 +331,12 @@ mod tests {
             completion_tokens: 1,
             total_tokens: 4,
         };
-        let c = completion("chatcmpl-1", 7, "twn_1", &reply, u);
+        let c = completion("chatcmpl-1", 7, "twn_1", &reply, u, &[]);
         assert_eq!(c["choices"][0]["finish_reason"], "length");
+        assert_eq!(c["twin_citations"], json!([]));
+        let last = last_chunk("i", 7, "m", &reply, &[]);
+        assert_eq!(last["choices"][0]["finish_reason"], "length");
+        assert_eq!(last["twin_citations"], json!([]));
         assert_eq!(c["choices"][0]["message"]["content"], "Chào");
         assert_eq!(c["usage"]["total_tokens"], 4);
         assert_eq!(usage_chunk("i", 7, "m", u)["choices"], json!([]));

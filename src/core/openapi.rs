@@ -83,7 +83,10 @@ fn spec(id: RouteId) -> Op {
                 .body(schema("ConversationTitle"))
         }
         UpdateTwin => op("Update your twin", "Twins", 200, schema("Twin")).body(schema("TwinUpdate")),
-        DeleteTwin => op("Delete your twin", "Twins", 200, deleted),
+        DeleteTwin => op("Delete your twin", "Twins", 200, deleted.clone()),
+        AddKnowledge => op("Add a document to your twin's knowledge", "Knowledge", 201, schema("Document")).body(schema("DocumentInput")),
+        ListKnowledge => op("List your twin's documents (without their content), newest first", "Knowledge", 200, list_of("Document")).paginated(vec![]),
+        DeleteKnowledge => op("Remove a document: it is never retrieved or cited again", "Knowledge", 200, deleted),
         CreateConversation => {
             op("Start a conversation", "Conversations", 201, schema("Conversation")).body(schema("ConversationCreate"))
         }
@@ -282,7 +285,7 @@ pub fn document(version: &str) -> Value {
         "servers": [{ "url": "/" }],
         "tags": [
             { "name": "Meta" }, { "name": "Accounts" }, { "name": "API keys" }, { "name": "Twins" },
-            { "name": "Conversations" }, { "name": "Messages" }, { "name": "Usage" }, { "name": "OpenAI-compatible" }
+            { "name": "Knowledge" }, { "name": "Conversations" }, { "name": "Messages" }, { "name": "Usage" }, { "name": "OpenAI-compatible" }
         ],
         "paths": paths,
         "components": components(),
@@ -414,8 +417,21 @@ fn components() -> Value {
                     "status": { "type": "string", "enum": ["completed", "generating", "cancelled", "incomplete", "failed"],
                         "description": "`generating`: the reply is being written and `content` holds what has arrived; `cancelled`: stopped by a cancel; `incomplete`: cut short by the model or a restart, `content` holds what arrived; `failed`: nothing arrived" },
                     "model": ns("string"), "usage": { "oneOf": [schema("Usage"), { "type": "null" }] },
-                    "latencyMs": ns("integer"), "citations": { "type": "array", "items": { "type": "object" } },
+                    "latencyMs": ns("integer"), "citations": { "type": "array", "items": schema("Citation"),
+                        "description": "The twin's knowledge sources this reply cites as [n]; [] when none" },
                     "createdAt": time } },
+            "Citation": { "type": "object", "required": ["index", "documentId", "title", "sourceUrl", "quote"],
+                "properties": { "index": { "type": "integer", "minimum": 1, "description": "The n of [n] in the reply" },
+                    "documentId": s("string"), "title": s("string"), "sourceUrl": ns("string"),
+                    "quote": { "type": "string", "description": "The passage given to the model: an exact substring of the document" } } },
+            "Document": { "type": "object", "required": ["id", "twinId", "title", "sourceUrl", "chars", "chunkCount", "createdAt"],
+                "properties": { "id": s("string"), "twinId": s("string"), "title": s("string"), "sourceUrl": ns("string"),
+                    "chars": s("integer"), "chunkCount": { "type": "integer", "description": "How many passages it was split into" },
+                    "createdAt": time } },
+            "DocumentInput": { "type": "object", "required": ["title", "content"],
+                "properties": { "title": { "type": "string", "minLength": 1, "maxLength": 200 },
+                    "content": { "type": "string", "minLength": 1, "maxLength": 100000 },
+                    "sourceUrl": { "type": "string", "format": "uri", "maxLength": 2048 } } },
             "OpenAIErrorBody": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object",
                 "required": ["message", "type", "code", "param"],
                 "properties": { "message": s("string"),
@@ -438,7 +454,8 @@ fn components() -> Value {
                         "properties": { "index": s("integer"), "finish_reason": { "type": "string", "enum": ["stop", "length"] },
                             "message": { "type": "object", "required": ["role", "content"], "properties": { "role": { "const": "assistant" }, "content": s("string") } } } } },
                     "usage": { "type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
-                        "properties": { "prompt_tokens": s("integer"), "completion_tokens": s("integer"), "total_tokens": s("integer") } } } },
+                        "properties": { "prompt_tokens": s("integer"), "completion_tokens": s("integer"), "total_tokens": s("integer") } },
+                    "twin_citations": { "type": "array", "items": schema("Citation"), "description": "TwinExpert extension: the knowledge sources the reply cites" } } },
             "Model": { "type": "object", "required": ["id", "object", "created", "owned_by"],
                 "properties": { "id": s("string"), "object": { "const": "model" }, "created": s("integer"), "owned_by": s("string") } },
             "ModelList": { "type": "object", "required": ["object", "data"],

@@ -98,7 +98,7 @@ fn expertise(f: &mut Fields, obj: &Map<String, Value>) -> Option<Vec<String>> {
     items
 }
 
-fn is_http_url(s: &str) -> bool {
+pub fn is_http_url(s: &str) -> bool {
     let rest = s
         .strip_prefix("https://")
         .or_else(|| s.strip_prefix("http://"));

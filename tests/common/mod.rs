@@ -186,7 +186,8 @@ impl TestApp {
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        // Generous: on 2 busy cores a first start (migrations, bundling) has taken over 60 s.
+        let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
             if let Ok(r) = ureq::get(&format!("{}/api/v1/health", self.base))
                 .timeout(Duration::from_secs(2))
@@ -198,7 +199,7 @@ impl TestApp {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("worker not ready in 60 s; log:\n{}", self.log());
+        panic!("worker not ready in 120 s; log:\n{}", self.log());
     }
 
     pub fn log(&self) -> String {

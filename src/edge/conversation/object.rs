@@ -28,7 +28,7 @@ use crate::core::conversation::{
 };
 use crate::core::error::ApiError;
 use crate::core::spend;
-use crate::core::{chat, ids, sse, time};
+use crate::core::{chat, ids, knowledge, sse, time};
 use crate::edge::crypto::random_bytes;
 use crate::edge::gate;
 use crate::edge::store::Store;
@@ -192,7 +192,8 @@ impl Turns {
             .iter()
             .map(|t| (t.role.as_str(), t.content.as_str()))
             .chain([("user", turn.content.as_str())]);
-        let body = chat::request_body(&turn.model, &turn.system_prompt, turns, &limits);
+        let system = knowledge::prompt_with_sources(&turn.system_prompt, &turn.sources);
+        let body = chat::request_body(&turn.model, &system, turns, &limits);
         let prompt_estimate = conv::prompt_estimate(&body);
         let now = now_ms();
         let message = |role, content: &str, status, model: Option<&str>| Message {
@@ -214,6 +215,7 @@ impl Turns {
         let meta = TurnMeta {
             account: turn.account.clone(),
             lease_id: turn.lease_id.clone(),
+            sources: turn.sources.clone(),
         };
         self.storage.save_turn(&reply.id, &meta)?;
         let mut log = EventLog::default();
@@ -329,6 +331,7 @@ impl Turns {
         failure: Option<&ApiError>,
     ) {
         live.reply.status = status;
+        live.reply.citations = knowledge::citations(&live.reply.content, &live.meta.sources);
         live.reply.usage = Some(usage);
         live.reply.latency_ms = Some(now_ms() - live.started_ms);
         let _ = self.storage.update_reply(&live.reply);
@@ -362,6 +365,10 @@ impl Turns {
             let mut log = EventLog::from_events(self.storage.events(&reply.id, 0)?);
             reply.content = log.text();
             reply.status = Status::cut_short(&reply.content);
+            let meta = self.storage.turn(&reply.id)?;
+            if let Some(meta) = &meta {
+                reply.citations = knowledge::citations(&reply.content, &meta.sources);
+            }
             reply.usage = Some(MessageUsage::of(
                 None,
                 stored.prompt_estimate,
@@ -374,7 +381,7 @@ impl Turns {
             );
             self.storage.log_event(&reply.id, e)?;
             self.touch_conversation(&reply.conversation_id, 0, None);
-            if let Some(meta) = self.storage.turn(&reply.id)? {
+            if let Some(meta) = meta {
                 self.turn_ended(&reply, &meta);
             }
         }

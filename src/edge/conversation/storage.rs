@@ -9,6 +9,7 @@ use worker::{SqlStorage, SqlStorageValue};
 
 use crate::core::chat::Turn;
 use crate::core::conversation::{LoggedEvent, Message, MessageUsage, Role, Status, TurnAccount};
+use crate::core::knowledge::Source;
 
 /// What the object keeps about a turn besides its messages.
 #[derive(Debug, Clone, serde::Serialize, Deserialize)]
@@ -16,6 +17,9 @@ use crate::core::conversation::{LoggedEvent, Message, MessageUsage, Role, Status
 pub struct TurnMeta {
     pub account: TurnAccount,
     pub lease_id: Option<String>,
+    /// The numbered sources the model was given: what the reply's `[n]` refer to.
+    #[serde(default)]
+    pub sources: Vec<Source>,
 }
 
 const SCHEMA: [&str; 3] = [
@@ -181,7 +185,7 @@ impl Storage {
         let u = m.usage;
         self.run(
             "UPDATE messages SET content = ?, status = ?, prompt_tokens = ?, completion_tokens = ?, \
-             total_tokens = ?, estimated = ?, latency_ms = ? WHERE id = ?",
+             total_tokens = ?, estimated = ?, latency_ms = ?, citations = ? WHERE id = ?",
             vec![
                 text(&m.content),
                 text(m.status.as_str()),
@@ -190,6 +194,7 @@ impl Storage {
                 opt_int(u.map(|u| u.total_tokens)),
                 i64::from(u.is_some_and(|u| u.estimated)).into(),
                 opt_int(m.latency_ms),
+                serde_json::to_string(&m.citations)?.into(),
                 text(&m.id),
             ],
         )

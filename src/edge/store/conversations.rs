@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use super::{n, opt, s, Listing, Store};
 use crate::core::error::ApiError;
+use crate::core::knowledge::{self, Source};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ConversationRow {
@@ -117,14 +118,24 @@ impl Store {
         user_id: &str,
         conversation_id: &str,
         day: &str,
-    ) -> Result<Option<(ChatContext, u64)>, ApiError> {
+        message: &str,
+    ) -> Result<Option<((ChatContext, Vec<Source>), u64)>, ApiError> {
+        let retrieval = knowledge::fts_query(message)
+            .map(|q| {
+                self.retrieval(
+                    &q,
+                    "SELECT twin_id FROM conversations WHERE id = ?2 AND user_id = ?3",
+                    &[s(conversation_id), s(user_id)],
+                )
+            })
+            .transpose()?;
         let context = self.stmt(
             "SELECT t.system_prompt, t.model, c.twin_id, c.end_user_id FROM conversations c JOIN twins t ON t.id = c.twin_id \
              WHERE c.id = ?1 AND c.user_id = ?2 AND t.deleted_at IS NULL \
                AND (t.visibility = 'public' OR t.owner_id = ?2)",
             &[s(conversation_id), s(user_id)],
         )?;
-        self.with_usage(context, user_id, day).await
+        self.with_usage(context, user_id, day, retrieval).await
     }
 
     /// A turn started (`added` messages) or ended: the row's counters and activity time.

@@ -4,11 +4,13 @@
 mod accounts;
 mod conversations;
 mod idempotency;
+mod knowledge;
 mod twins;
 mod usage;
 
 pub use accounts::{ApiKeyRow, UserRow};
 pub use conversations::ConversationRow;
+pub use knowledge::NotAdded;
 pub use twins::TwinRow;
 
 use serde::de::DeserializeOwned;

@@ -5,6 +5,7 @@ use worker::wasm_bindgen::JsValue;
 
 use super::{is_unique_violation, opt, s, Listing, Store};
 use crate::core::error::ApiError;
+use crate::core::knowledge::{self, Source};
 use crate::core::twins::TwinInput;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -83,12 +84,17 @@ impl Store {
         user_id: &str,
         id: &str,
         day: &str,
-    ) -> Result<Option<(Persona, u64)>, ApiError> {
+        message: &str,
+    ) -> Result<Option<((Persona, Vec<Source>), u64)>, ApiError> {
         let read = self.stmt(
             &format!("SELECT system_prompt, model FROM twins WHERE id = ?2 AND {ACCESSIBLE}"),
             &[s(user_id), s(id)],
         )?;
-        self.with_usage(read, user_id, day).await
+        // An inaccessible twin's passages are read but never used: the persona read is empty.
+        let retrieval = knowledge::fts_query(message)
+            .map(|q| self.retrieval(&q, "?2", &[s(id)]))
+            .transpose()?;
+        self.with_usage(read, user_id, day, retrieval).await
     }
 
     pub async fn insert_twin(&self, t: &TwinRow) -> Result<(), ApiError> {

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::{n, s, Store};
 use crate::core::error::ApiError;
+use crate::core::knowledge::Source;
 use crate::core::spend::{TurnUsage, UsageQuery};
 
 /// One row of a usage report.
@@ -32,20 +33,22 @@ impl Store {
         )
     }
 
-    /// Runs a turn's read (`context`) and the day's usage in one round trip.
+    /// Runs a turn's read (`context`), the day's usage and the knowledge retrieval (if the
+    /// message has searchable words) in one round trip.
     pub async fn with_usage<T: serde::de::DeserializeOwned>(
         &self,
         context: worker::D1PreparedStatement,
         user_id: &str,
         day: &str,
-    ) -> Result<Option<(T, u64)>, ApiError> {
+        retrieval: Option<worker::D1PreparedStatement>,
+    ) -> Result<Option<((T, Vec<Source>), u64)>, ApiError> {
         #[derive(Deserialize)]
         struct Used {
             n: u64,
         }
-        let results = self
-            .batch(vec![context, self.used_on(user_id, day)?])
-            .await?;
+        let mut stmts = vec![context, self.used_on(user_id, day)?];
+        stmts.extend(retrieval);
+        let results = self.batch(stmts).await?;
         let Some(context) = results[0]
             .results::<T>()
             .map_err(super::d1_err)?
@@ -59,7 +62,11 @@ impl Store {
             .map_err(super::d1_err)?
             .first()
             .map_or(0, |u| u.n);
-        Ok(Some((context, used)))
+        let sources = match results.get(2) {
+            Some(r) => super::knowledge::sources(r)?,
+            None => Vec::new(),
+        };
+        Ok(Some(((context, sources), used)))
     }
 
     pub async fn add_usage(&self, day: &str, t: &TurnUsage) -> Result<(), ApiError> {

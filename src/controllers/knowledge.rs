@@ -1,0 +1,66 @@
+//! A twin's knowledge (docs/knowledge.md): its owner adds, lists and removes documents; turns
+//! retrieve their passages as numbered sources.
+
+use serde_json::json;
+use worker::Request;
+
+use crate::core::error::ApiError;
+use crate::core::knowledge::{Document, NewDocument};
+use crate::core::{ids, time};
+use crate::edge::config;
+use crate::edge::context::{json_body, Ctx, ListQuery, Reply};
+use crate::edge::crypto::random_bytes;
+use crate::edge::store::NotAdded;
+
+/// `POST /twins/{id}/knowledge` → 201 document.
+pub async fn create(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
+    let input = NewDocument::parse(&json_body(req).await?)?;
+    let owner = ctx.principal()?.user_id().to_owned();
+    let passages = input.passages();
+    let doc = Document {
+        id: ids::prefixed("doc", &random_bytes::<24>()),
+        twin_id: ctx.id().to_owned(),
+        chars: input.content.chars().count() as u64,
+        chunk_count: passages.len() as u64,
+        title: input.title,
+        source_url: input.source_url,
+        created_at: time::rfc3339_ms(ctx.now_ms),
+    };
+    let max = config::var_u64(&ctx.env, "MAX_KNOWLEDGE_DOCS_PER_TWIN", 200);
+    match ctx
+        .store()?
+        .add_document(&owner, &doc, &passages, max)
+        .await?
+    {
+        Ok(()) => Reply::created(doc),
+        Err(NotAdded::NoTwin) => Err(ApiError::NotFound("Twin")),
+        Err(NotAdded::Full) => Err(ApiError::Conflict(format!(
+            "This twin already has its maximum of {max} documents; delete one first"
+        ))),
+    }
+}
+
+/// `GET /twins/{id}/knowledge` → the documents, newest first, without their content.
+pub async fn list(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
+    let list = ListQuery::parse(req)?;
+    let owner = ctx.principal()?.user_id().to_owned();
+    let (docs, total) = ctx
+        .store()?
+        .documents(&owner, ctx.id(), list.limit(), list.offset())
+        .await?
+        .ok_or(ApiError::NotFound("Twin"))?;
+    list.reply(docs, total)
+}
+
+/// `DELETE /twins/{id}/knowledge/{docId}` → 200 `{id, deleted: true}`.
+pub async fn delete(ctx: &mut Ctx) -> Result<Reply, ApiError> {
+    let owner = ctx.principal()?.user_id().to_owned();
+    if !ctx
+        .store()?
+        .delete_document(&owner, ctx.id(), ctx.child_id())
+        .await?
+    {
+        return Err(ApiError::NotFound("Document"));
+    }
+    Reply::ok(json!({ "id": ctx.child_id(), "deleted": true }))
+}
