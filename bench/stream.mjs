@@ -1,7 +1,11 @@
 // Streaming latency, side by side in one run: time to first token and the gaps between
 // tokens, straight from the model server vs. through the API's SSE endpoint.
+// With KNOWLEDGE_CONVERSATION_ID (a twin with many documents), also the cost of retrieval: its
+// time to first token vs. CONVERSATION_ID's (a twin without documents), in the same run.
 // Usage: node bench/stream.mjs API_BASE MODEL_BASE API_KEY UPSTREAM_KEY CONVERSATION_ID [runs]
-const [apiBase, modelBase, apiKey, upstreamKey, conversation, runsArg] = process.argv.slice(2);
+//        [KNOWLEDGE_CONVERSATION_ID]
+const [apiBase, modelBase, apiKey, upstreamKey, conversation, runsArg, knowledgeConversation] =
+  process.argv.slice(2);
 const runs = Number(runsArg ?? 30);
 const question = "How should I plan my week? [[pace:20]] [[words:25]]";
 
@@ -58,10 +62,10 @@ const direct = () =>
     (_, data) => data !== "[DONE]" && Boolean(JSON.parse(data).choices?.[0]?.delta?.content),
   );
 
-const viaApi = () =>
+const viaApi = (conv = conversation) =>
   measure(
     () =>
-      fetch(`${apiBase}/api/v1/conversations/${conversation}/messages/stream`, {
+      fetch(`${apiBase}/api/v1/conversations/${conv}/messages/stream`, {
         method: "POST",
         headers: { "Content-Type": "application/json", Authorization: `Bearer ${apiKey}` },
         body: JSON.stringify({ content: question }),
@@ -76,10 +80,12 @@ const pct = (xs, p) => {
 const f = (x) => x.toFixed(1);
 
 const results = { direct: [], api: [] };
+if (knowledgeConversation) results.knowledge = [];
 for (let i = 0; i < runs; i++) {
-  // Interleaved, so both see the same machine state.
+  // Interleaved, so all see the same machine state.
   results.direct.push(await direct());
   results.api.push(await viaApi());
+  if (knowledgeConversation) results.knowledge.push(await viaApi(knowledgeConversation));
 }
 const summary = {};
 for (const [name, rs] of Object.entries(results)) {
@@ -98,7 +104,12 @@ const d = summary.direct;
 const a = summary.api;
 console.log(`\n| path (${runs} runs, paced 20 ms) | first event p50 | first token p50 | p95 | token gap min / p50 / p99 | tokens |`);
 console.log("|---|---:|---:|---:|---:|---:|");
-for (const [name, s] of [["model server directly", d], ["API SSE stream", a]]) {
+const shown = [["model server directly", d], ["API SSE stream", a]];
+if (summary.knowledge) shown.push(["API SSE stream, twin with 200 documents", summary.knowledge]);
+for (const [name, s] of shown) {
   console.log(`| ${name} | ${f(s.first50)} ms | ${f(s.ttft50)} ms | ${f(s.ttft95)} ms | ${f(s.gapMin)} / ${f(s.gap50)} / ${f(s.gap99)} ms | ${s.tokens} |`);
 }
 console.log(`\nadded time to first token (median): ${f(a.ttft50 - d.ttft50)} ms; API first event (progress) at ${f(a.first50)} ms`);
+if (summary.knowledge) {
+  console.log(`retrieval: added time to first token, 200 documents vs none (median): ${f(summary.knowledge.ttft50 - a.ttft50)} ms`);
+}

@@ -23,6 +23,8 @@ CREATE TABLE knowledge_passages (
 );
 
 -- The searchable text is the passage and its document's title, lower-cased with đ/Đ read as
--- d (the tokenizer folds every other Vietnamese mark, also on letters with two marks).
+-- d (the tokenizer folds every other Vietnamese mark, also on letters with two marks). Porter
+-- stemming lets "shifts" find "shift" in English; Vietnamese syllables pass through it as
+-- they are.
 -- `wrangler d1 export` refuses databases with virtual tables: see README, "Backups".
-CREATE VIRTUAL TABLE knowledge_fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE knowledge_fts USING fts5(body, tokenize = 'porter unicode61 remove_diacritics 2');

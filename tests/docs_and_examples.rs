@@ -44,6 +44,14 @@ fn fixture() -> &'static Fixture {
             json!({"name": twin_name, "systemPrompt": "Bạn là Chuyên gia Docs, người hướng dẫn.", "visibility": "public"}),
         );
         assert_eq!(twin.status, 201, "{}", twin.text);
+        let twin_id = twin.data()["id"].as_str().unwrap();
+        let doc = app().post(
+            &format!("/api/v1/twins/{twin_id}/knowledge"),
+            Auth::Bearer(&jwt),
+            json!({"title": "Bữa sáng", "content": "Bữa sáng nên có trứng và yến mạch.",
+                   "sourceUrl": "https://docs.example/bua-sang"}),
+        );
+        assert_eq!(doc.status, 201, "{}", doc.text);
         Fixture { jwt, key, twin_id: twin.data()["id"].as_str().unwrap().to_owned(), twin_name }
     })
 }

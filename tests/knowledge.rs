@@ -8,7 +8,7 @@ use common::{Auth, TestApp};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 
-const MAX_DOCS: usize = 4;
+const MAX_DOCS: usize = 30;
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
@@ -19,7 +19,7 @@ fn app() -> &'static TestApp {
             ("RATE_LIMIT_FULL_ACCESS_HOURLY", "100000"),
             ("RATE_LIMIT_FULL_ACCESS_BURST", "100000"),
             ("MAX_CONCURRENT_GENERATIONS", "50"),
-            ("MAX_KNOWLEDGE_DOCS_PER_TWIN", "4"),
+            ("MAX_KNOWLEDGE_DOCS_PER_TWIN", "30"),
         ],
     )
 }
@@ -400,4 +400,27 @@ fn the_openai_endpoint_returns_twin_citations() {
             .count()
             == 1
     );
+}
+
+#[test]
+fn the_bench_corpus_is_answered_from_the_right_document_at_least_nine_times_in_ten() {
+    let (_, _, jwt) = app().user();
+    let key = app().key(&jwt, "full_access").0;
+    let out = std::process::Command::new(common::root().join("node_modules/.bin/node"))
+        .arg(common::root().join("bench/knowledge.mjs"))
+        .args(["quality", &app().base, &jwt, &key])
+        .output()
+        .expect("spawn node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert!(
+        result["questions"].as_u64().unwrap() >= 20 && result["documents"].as_u64().unwrap() >= 20
+    );
+    println!("{stdout}");
+    assert!(result["score"].as_f64().unwrap() >= 0.9, "{stdout}");
 }

@@ -60,6 +60,15 @@ try {
   assert.ok(samples.at(-1).complete, "the stream should complete");
   await page.waitForFunction(() => document.querySelector("#output").textContent.includes('"status": "completed"'));
 
+  // A question the twin's knowledge answers: the cited source is listed under the reply.
+  await page.fill("#body", JSON.stringify({ content: "Nen an gi vao bua sang?" }));
+  await page.click("#send");
+  await page.waitForFunction(() => document.querySelector("#stream-text").dataset.complete === "true");
+  const cited = await page.textContent("#citations li");
+  assert.match(cited, /^\[1\] Bữa sáng — /, cited);
+  assert.equal(await page.getAttribute("#citations li a", "href"), "https://docs.example/bua-sang");
+  assert.ok(!(await page.isHidden("#citations")));
+
   // Disconnect mid-reply, then resume from the last event id: the text completes, whole.
   const streamText = () => page.textContent("#stream-text");
   await page.fill("#body", JSON.stringify({ content: "Kể tiếp [[pace:150]] [[words:16]]" }));

@@ -248,6 +248,7 @@ async function showStream(res, resumed) {
     out.textContent = "";
     log.textContent = "";
     delete out.dataset.complete;
+    showCitations([]);
   }
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
@@ -284,8 +285,33 @@ async function showStream(res, resumed) {
       log.textContent += `#${id} ${event} ${event === "delta" ? JSON.stringify(payload.content) : ""}\n`;
       if (event === "delta") out.textContent += payload.content;
       if (event === "complete" || event === "error") $("#output").textContent = JSON.stringify(payload, null, 2);
-      if (event === "complete") out.dataset.complete = "true";
+      if (event === "complete") {
+        showCitations(payload.message.citations || []);
+        out.dataset.complete = "true";
+      }
     }
+  }
+}
+
+// The twin's knowledge sources the reply cites, under it: [n], title (a link when it has a
+// sourceUrl) and the quoted passage. Text nodes only: document text is never HTML.
+function showCitations(citations) {
+  const list = $("#citations");
+  list.replaceChildren();
+  list.hidden = citations.length === 0;
+  for (const c of citations) {
+    const item = document.createElement("li");
+    item.value = c.index;
+    const title = document.createElement(/^https?:\/\//.test(c.sourceUrl || "") ? "a" : "strong");
+    title.textContent = c.title;
+    if (title.tagName === "A") {
+      title.href = c.sourceUrl;
+      title.rel = "noopener noreferrer";
+    }
+    const quote = document.createElement("q");
+    quote.textContent = c.quote;
+    item.append(`[${c.index}] `, title, " — ", quote);
+    list.append(item);
   }
 }
 

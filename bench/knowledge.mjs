@@ -1,0 +1,65 @@
+// Knowledge benchmarks against a running API (bench/run calls both; so does a test).
+//   node bench/knowledge.mjs quality API_BASE JWT API_KEY
+//     Retrieval quality: a twin gets the corpus of bench/knowledge/corpus.json; each question is
+//     asked once; a hit is a reply whose first citation is the expected document. Prints a table
+//     and a last line `{"score": …, "hits": …, "questions": …}`.
+//   node bench/knowledge.mjs fill API_BASE JWT API_KEY TWIN_ID COUNT
+//     Gives TWIN_ID COUNT documents (each eight corpus texts, about 1.5 KB) and prints a new
+//     conversation id with it: the time-to-first-token cost of retrieval in bench/stream.mjs.
+import { readFileSync } from "node:fs";
+
+const [mode, base, jwt, key, ...rest] = process.argv.slice(2);
+const corpus = JSON.parse(readFileSync(new URL("knowledge/corpus.json", import.meta.url)));
+
+async function call(method, path, token, body) {
+  const res = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: body && JSON.stringify(body),
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json.data;
+}
+
+async function conversationWith(twin) {
+  return (await call("POST", "/conversations", key, { twinId: twin })).id;
+}
+
+if (mode === "quality") {
+  const twin = await call("POST", "/twins", jwt, {
+    name: `Corpus ${Date.now()}`, systemPrompt: "Bạn là chuyên gia đa lĩnh vực.", visibility: "private",
+  });
+  const ids = new Map();
+  for (const doc of corpus.documents) {
+    const d = await call("POST", `/twins/${twin.id}/knowledge`, jwt, doc);
+    ids.set(d.id, doc.title);
+  }
+  const conversation = await conversationWith(twin.id);
+  let hits = 0;
+  console.log("| question | expected | cited first | hit |\n|---|---|---|---|");
+  for (const { q, expect } of corpus.questions) {
+    const { message } = await call("POST", `/conversations/${conversation}/messages`, key, { content: q });
+    const first = message.citations[0];
+    const got = first ? ids.get(first.documentId) : "(none)";
+    const hit = got === expect && corpus.documents.some((d) => d.title === expect && d.content.includes(first.quote));
+    hits += hit ? 1 : 0;
+    console.log(`| ${q} | ${expect} | ${got} | ${hit ? "✓" : "✗"} |`);
+  }
+  const questions = corpus.questions.length;
+  console.log(JSON.stringify({ score: hits / questions, hits, questions, documents: corpus.documents.length }));
+} else if (mode === "fill") {
+  const [twin, count] = rest;
+  const texts = corpus.documents.map((d) => d.content);
+  const jobs = [];
+  for (let i = 0; i < Number(count); i++) {
+    const content = Array.from({ length: 8 }, (_, j) => texts[(i * 3 + j) % texts.length]).join("\n\n");
+    jobs.push(() => call("POST", `/twins/${twin}/knowledge`, jwt, { title: `Ghi chú ${i + 1}`, content }));
+  }
+  // A few at a time: D1 takes one write at a time anyway.
+  while (jobs.length) await Promise.all(jobs.splice(0, 8).map((j) => j()));
+  console.log(await conversationWith(twin));
+} else {
+  console.error("usage: node bench/knowledge.mjs quality|fill API_BASE JWT API_KEY [TWIN_ID COUNT]");
+  process.exit(2);
+}
