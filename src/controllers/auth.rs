@@ -1,65 +1,59 @@
 //! Accounts: register, login, and who-am-I.
 
 use chrono::{TimeZone, Utc};
-use serde_json::{json, Value};
 use worker::Request;
 
+use crate::core::accounts::{Account, KeyRef, Login, Me, NewAccount, Session, User};
 use crate::core::error::{ApiError, LimitReason};
 use crate::core::password::{self, StoredPassword};
-use crate::core::validate::Fields;
 use crate::core::{ids, time, token};
 use crate::edge::context::{json_body, Ctx, Principal, Reply};
 use crate::edge::crypto::{pbkdf2_sha256, random_bytes};
-use crate::edge::store::UserRow;
 use crate::edge::{config, rate_limiter};
 
-pub fn user_json(u: &UserRow) -> Value {
-    json!({ "id": u.id, "email": u.email, "name": u.name, "createdAt": u.created_at })
-}
-
-fn session_token(ctx: &Ctx, user_id: &str) -> Result<(String, i64), ApiError> {
+fn session<'a>(ctx: &Ctx, user: &'a User) -> Result<Session<'a>, ApiError> {
     let secret = config::jwt_secret(&ctx.env)?;
-    let ttl = config::var_u64(&ctx.env, "JWT_TTL_SECS", token::DEFAULT_TTL_SECS as u64) as i64;
+    let ttl = ctx.config.jwt_ttl_secs;
     let now = Utc
         .timestamp_millis_opt(ctx.now_ms)
         .single()
         .unwrap_or_default();
-    Ok((token::issue(secret.as_bytes(), user_id, now, ttl)?, ttl))
+    Ok(Session {
+        user,
+        token: token::issue(secret.as_bytes(), &user.id, now, ttl)?,
+        expires_in: ttl,
+    })
 }
 
 pub async fn register(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
-    let body = json_body(req).await?;
-    let mut f = Fields::new(&body);
-    let email = f.email("email");
-    let password = f.raw_string("password", password::MIN_LEN, password::MAX_LEN);
-    let name = f.string("name", 1, 100);
-    f.finish()?;
+    let input = NewAccount::try_from(&json_body(req).await?)?;
     // Fails closed before anything is written: an account whose token cannot be issued would
     // turn the client's retry into a 409.
     config::jwt_secret(&ctx.env)?;
-    let (email, password, name) = (
-        email.unwrap_or_default(),
-        password.unwrap_or_default(),
-        name.unwrap_or_default(),
-    );
-
     let salt = random_bytes::<{ password::SALT_LEN }>();
-    let hash = pbkdf2_sha256(password.as_bytes(), &salt, password::ITERATIONS).await?;
+    let hash = pbkdf2_sha256(input.password.as_bytes(), &salt, password::ITERATIONS).await?;
     let stored = StoredPassword {
         iterations: password::ITERATIONS,
         salt: salt.to_vec(),
         hash,
     };
-    let user = UserRow {
-        id: ids::prefixed("usr", &random_bytes::<24>()),
-        email,
-        name,
+    let account = Account {
+        user: User {
+            id: ids::prefixed("usr", &random_bytes::<24>()),
+            email: input.email,
+            name: input.name,
+            created_at: time::rfc3339_ms(ctx.now_ms),
+        },
         password_hash: stored.encode(),
-        created_at: time::rfc3339_ms(ctx.now_ms),
     };
-    let (token, expires_in) = session_token(ctx, &user.id)?;
-    ctx.store()?.insert_user(&user).await?;
-    Reply::created(json!({ "user": user_json(&user), "token": token, "expiresIn": expires_in }))
+    let answer = session(ctx, &account.user)?;
+    match ctx.store()?.insert_user(&account).await {
+        Err(e) if e.is_unique_on("users.email") => Err(ApiError::Conflict(
+            "An account with this email already exists".into(),
+        )),
+        other => other.map_err(ApiError::from),
+    }?;
+    Reply::created(answer)
 }
 
 /// Stands in for a missing account so a login for an unknown email does the same PBKDF2
@@ -73,19 +67,10 @@ fn decoy() -> StoredPassword {
 }
 
 pub async fn login(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
-    let body = json_body(req).await?;
-    let mut f = Fields::new(&body);
-    let email = f.string("email", 1, 254);
-    let password = f.raw_string("password", 1, password::MAX_LEN);
-    f.finish()?;
-    let (email, password) = (
-        email.unwrap_or_default().to_lowercase(),
-        password.unwrap_or_default(),
-    );
-
+    let input = Login::try_from(&json_body(req).await?)?;
     // Password spraying from many IPs still meets the per-email limit.
-    let bucket = format!("login:{email}");
-    let policy = config::login_failure_policy();
+    let bucket = format!("login:{}", input.email);
+    let policy = crate::core::config::login_failure_policy();
     let seen = rate_limiter::peek(&ctx.env, &bucket, policy).await?;
     if let Some(r) = seen.rejected_by {
         return Err(ApiError::RateLimited {
@@ -94,43 +79,46 @@ pub async fn login(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> 
             limit: policy.limit,
         });
     }
-    let user = ctx.store()?.user_by_email(&email).await?;
-    let stored = user
+    let account = ctx.store()?.account_by_email(&input.email).await?;
+    let stored = account
         .as_ref()
-        .and_then(|u| StoredPassword::decode(&u.password_hash))
+        .and_then(|a| StoredPassword::decode(&a.password_hash))
         .unwrap_or_else(decoy);
-    let derived = pbkdf2_sha256(password.as_bytes(), &stored.salt, stored.iterations).await?;
+    let derived = pbkdf2_sha256(input.password.as_bytes(), &stored.salt, stored.iterations).await?;
     let matches = password::constant_time_eq(&derived, &stored.hash);
-    let user = match user {
-        Some(u) if matches => u,
+    let account = match account {
+        Some(a) if matches => a,
         _ => {
             rate_limiter::limit(&ctx.env, &bucket, policy).await?;
             return Err(ApiError::InvalidCredentials);
         }
     };
-    let (token, expires_in) = session_token(ctx, &user.id)?;
-    Reply::ok(json!({ "token": token, "expiresIn": expires_in, "user": user_json(&user) }))
+    Reply::ok(session(ctx, &account.user)?)
 }
 
-pub async fn me(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    let principal = ctx.principal()?;
-    let user = ctx.store()?.user_by_id(principal.user_id()).await?;
-    let Some(user) = user else {
+pub async fn me(ctx: &mut Ctx, caller: &Principal) -> Result<Reply, ApiError> {
+    let Some(user) = ctx.store()?.user_by_id(caller.user_id()).await? else {
         // The account is gone: the credential no longer names anyone.
-        return Err(match principal {
+        return Err(match caller {
             Principal::Session { .. } => ApiError::InvalidToken,
             Principal::Key { .. } => ApiError::InvalidApiKey,
         });
     };
-    let mut data = user_json(&user);
-    if let Principal::Key {
-        key_id,
-        key_name,
-        scope,
-        ..
-    } = principal
-    {
-        data["apiKey"] = json!({ "id": key_id, "name": key_name, "scope": scope.as_str() });
-    }
-    Reply::ok(data)
+    let api_key = match caller {
+        Principal::Key {
+            key_id,
+            key_name,
+            scope,
+            ..
+        } => Some(KeyRef {
+            id: key_id,
+            name: key_name,
+            scope: *scope,
+        }),
+        Principal::Session { .. } => None,
+    };
+    Reply::ok(Me {
+        user: &user,
+        api_key,
+    })
 }

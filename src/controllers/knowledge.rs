@@ -7,26 +7,30 @@ use worker::Request;
 use crate::core::error::ApiError;
 use crate::core::knowledge::{Document, NewDocument};
 use crate::core::{ids, time};
-use crate::edge::config;
-use crate::edge::context::{json_body, Ctx, ListQuery, Reply};
+use crate::edge::context::{json_body, Ctx, ListQuery, Principal, Reply};
 use crate::edge::crypto::random_bytes;
 use crate::edge::store::NotAdded;
 
 /// `POST /twins/{id}/knowledge` → 201 document.
-pub async fn create(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
+pub async fn create(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    id: &str,
+    req: &mut Request,
+) -> Result<Reply, ApiError> {
     let input = NewDocument::parse(&json_body(req).await?)?;
-    let owner = ctx.principal()?.user_id().to_owned();
+    let owner = caller.user_id().to_owned();
     let passages = input.passages();
     let doc = Document {
         id: ids::prefixed("doc", &random_bytes::<24>()),
-        twin_id: ctx.id().to_owned(),
+        twin_id: id.to_owned(),
         chars: input.content.chars().count() as u64,
         chunk_count: passages.len() as u64,
         title: input.title,
         source_url: input.source_url,
         created_at: time::rfc3339_ms(ctx.now_ms),
     };
-    let max = config::var_u64(&ctx.env, "MAX_KNOWLEDGE_DOCS_PER_TWIN", 200);
+    let max = ctx.config.max_knowledge_docs;
     match ctx
         .store()?
         .add_document(&owner, &doc, &passages, max)
@@ -41,26 +45,32 @@ pub async fn create(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError>
 }
 
 /// `GET /twins/{id}/knowledge` → the documents, newest first, without their content.
-pub async fn list(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
+pub async fn list(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    id: &str,
+    req: &Request,
+) -> Result<Reply, ApiError> {
     let list = ListQuery::parse(req)?;
-    let owner = ctx.principal()?.user_id().to_owned();
+    let owner = caller.user_id().to_owned();
     let (docs, total) = ctx
         .store()?
-        .documents(&owner, ctx.id(), list.limit(), list.offset())
+        .documents(&owner, id, list.limit(), list.offset())
         .await?
         .ok_or(ApiError::NotFound("Twin"))?;
     list.reply(docs, total)
 }
 
 /// `DELETE /twins/{id}/knowledge/{docId}` → 200 `{id, deleted: true}`.
-pub async fn delete(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    let owner = ctx.principal()?.user_id().to_owned();
-    if !ctx
-        .store()?
-        .delete_document(&owner, ctx.id(), ctx.child_id())
-        .await?
-    {
+pub async fn delete(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    id: &str,
+    child_id: &str,
+) -> Result<Reply, ApiError> {
+    let owner = caller.user_id().to_owned();
+    if !ctx.store()?.delete_document(&owner, id, child_id).await? {
         return Err(ApiError::NotFound("Document"));
     }
-    Reply::ok(json!({ "id": ctx.child_id(), "deleted": true }))
+    Reply::ok(json!({ "id": child_id, "deleted": true }))
 }

@@ -10,8 +10,7 @@ use crate::core::conversation::{self, Message, Op, TurnAccount, TurnRequest, Tur
 use crate::core::error::ApiError;
 use crate::core::spend;
 use crate::core::validate::Fields;
-use crate::edge::config;
-use crate::edge::context::{header, json_body, query_params, Ctx, Reply};
+use crate::edge::context::{header, json_body, query_params, Ctx, Principal, Reply};
 use crate::edge::conversation::ConversationObject;
 
 use super::conversations::owned_object;
@@ -22,7 +21,12 @@ pub const MAX_CONTENT_CHARS: usize = 32_000;
 
 /// Validates the message, reads what the model needs and applies the spend limits (`gate`);
 /// nothing is stored yet.
-async fn turn(ctx: &Ctx, req: &mut Request) -> Result<TurnRequest, ApiError> {
+async fn turn(
+    ctx: &Ctx,
+    caller: &Principal,
+    id: &str,
+    req: &mut Request,
+) -> Result<TurnRequest, ApiError> {
     let body = json_body(req).await?;
     let mut f = Fields::new(&body);
     let content = f.raw_string("content", 1, MAX_CONTENT_CHARS);
@@ -31,23 +35,23 @@ async fn turn(ctx: &Ctx, req: &mut Request) -> Result<TurnRequest, ApiError> {
     if content.trim().is_empty() {
         return Err(ApiError::field("content", "must not be blank"));
     }
-    let principal = ctx.principal()?;
+    let principal = caller;
     let user_id = principal.user_id();
-    let spend = config::Spend::from_env(&ctx.env);
+    let spend = &ctx.config.spend;
     let day = spend::utc_day(ctx.now_ms);
     let store = ctx.store()?;
-    let read = store.chat_context(user_id, ctx.id(), &day, &content);
+    let read = store.chat_context(user_id, id, &day, &content);
     let gate::Admitted {
         context: (chat, sources),
         lease,
-    } = gate::admit(ctx, &spend, "Conversation", read).await?;
+    } = gate::admit(ctx, spend, "Conversation", read).await?;
     let model = chat.model.unwrap_or_else(|| spend.default_model.clone());
     Ok(TurnRequest {
-        conversation_id: ctx.id().to_owned(),
+        conversation_id: id.to_owned(),
         content,
         model,
         system_prompt: chat.system_prompt,
-        history_budget: config::var_u64(&ctx.env, "HISTORY_TOKEN_BUDGET", 3000) as usize,
+        history_budget: ctx.config.history_token_budget,
         max_tokens: spend.max_output_tokens,
         upstream_user: spend::upstream_user(user_id, chat.end_user_id.as_deref()),
         account: TurnAccount {
@@ -75,9 +79,14 @@ async fn start<T>(
 }
 
 /// `POST /conversations/{id}/messages` → 201 once the whole reply is stored.
-pub async fn send(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
-    let turn = turn(ctx, req).await?;
-    let object = ConversationObject::get(&ctx.env, ctx.id())?;
+pub async fn send(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    id: &str,
+    req: &mut Request,
+) -> Result<Reply, ApiError> {
+    let turn = turn(ctx, caller, id, req).await?;
+    let object = ConversationObject::get(&ctx.env, id)?;
     let lease = turn.lease_id.clone();
     let op = Op::Start {
         turn: Box::new(turn),
@@ -88,9 +97,14 @@ pub async fn send(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
 }
 
 /// `POST /conversations/{id}/messages/stream` → `text/event-stream`, opened at once.
-pub async fn stream(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
-    let turn = turn(ctx, req).await?;
-    let object = ConversationObject::get(&ctx.env, ctx.id())?;
+pub async fn stream(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    id: &str,
+    req: &mut Request,
+) -> Result<Reply, ApiError> {
+    let turn = turn(ctx, caller, id, req).await?;
+    let object = ConversationObject::get(&ctx.env, id)?;
     let lease = turn.lease_id.clone();
     let op = Op::Start {
         turn: Box::new(turn),
@@ -102,26 +116,37 @@ pub async fn stream(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError>
 
 /// `GET /conversations/{id}/messages/{messageId}/stream`: the events after `Last-Event-ID`
 /// (or `?after=`), then the live generation.
-pub async fn resume(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
+pub async fn resume(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    id: &str,
+    child_id: &str,
+    req: &Request,
+) -> Result<Reply, ApiError> {
     let after_param = query_params(req).remove("after");
     let after = conversation::resume_cursor(
         header(req, "Last-Event-ID").as_deref(),
         after_param.as_deref(),
     )?;
-    let object = owned_object(ctx).await?;
+    let object = owned_object(ctx, caller, id).await?;
     let op = Op::Resume {
-        message_id: ctx.child_id().to_owned(),
+        message_id: child_id.to_owned(),
         after,
     };
     Ok(Reply::Raw(object.stream(&op).await?))
 }
 
 /// `POST /conversations/{id}/messages/{messageId}/cancel` → 200 `{message}`.
-pub async fn cancel(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    let object = owned_object(ctx).await?;
+pub async fn cancel(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    id: &str,
+    child_id: &str,
+) -> Result<Reply, ApiError> {
+    let object = owned_object(ctx, caller, id).await?;
     let message: Message = object
         .call(&Op::Cancel {
-            message_id: ctx.child_id().to_owned(),
+            message_id: child_id.to_owned(),
         })
         .await?;
     Reply::ok(serde_json::json!({ "message": message }))

@@ -17,38 +17,60 @@ use crate::core::error::ApiError;
 use crate::core::routes::RouteId;
 use crate::edge::context::{Ctx, Reply};
 
+/// Calls the route's handler with what its access rule and pattern guarantee: the caller (on
+/// every authenticated route) and the path's ids, so no handler checks them again.
 pub async fn dispatch(id: RouteId, ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
+    use RouteId::*;
     match id {
-        RouteId::Health => health::get(),
-        RouteId::OpenApi => health::openapi(&ctx.env).await,
-        RouteId::Register => auth::register(ctx, req).await,
-        RouteId::Login => auth::login(ctx, req).await,
-        RouteId::Me => auth::me(ctx).await,
-        RouteId::CreateApiKey => api_keys::create(ctx, req).await,
-        RouteId::ListApiKeys => api_keys::list(ctx).await,
-        RouteId::RevokeApiKey => api_keys::revoke(ctx).await,
-        RouteId::ListTwins => twins::list(ctx, req).await,
-        RouteId::CreateTwin => twins::create(ctx, req).await,
-        RouteId::GetTwin => twins::get(ctx).await,
-        RouteId::StartConversationWithTwin => conversations::create_for_twin(ctx, req).await,
-        RouteId::UpdateTwin => twins::update(ctx, req).await,
-        RouteId::DeleteTwin => twins::delete(ctx).await,
-        RouteId::CreateConversation => conversations::create(ctx, req).await,
-        RouteId::ListConversations => conversations::list(ctx, req).await,
-        RouteId::GetConversation => conversations::get(ctx).await,
-        RouteId::UpdateConversation => conversations::rename(ctx, req).await,
-        RouteId::DeleteConversation => conversations::delete(ctx).await,
-        RouteId::ListMessages => conversations::messages(ctx, req).await,
-        RouteId::SendMessage => messages::send(ctx, req).await,
-        RouteId::StreamMessage => messages::stream(ctx, req).await,
-        RouteId::ResumeMessageStream => messages::resume(ctx, req).await,
-        RouteId::CancelMessage => messages::cancel(ctx).await,
-        RouteId::AddKnowledge => knowledge::create(ctx, req).await,
-        RouteId::ListKnowledge => knowledge::list(ctx, req).await,
-        RouteId::DeleteKnowledge => knowledge::delete(ctx).await,
-        RouteId::Usage => usage::report(ctx, req).await,
-        RouteId::ChatCompletions => openai::chat_completions(ctx, req).await,
-        RouteId::ListModels => openai::list_models(ctx).await,
-        RouteId::GetModel => openai::get_model(ctx).await,
+        Health => return health::get(),
+        OpenApi => return health::openapi(&ctx.env).await,
+        Register => return auth::register(ctx, req).await,
+        Login => return auth::login(ctx, req).await,
+        _ => {}
+    }
+    // The pipeline authenticated the caller and matched the pattern before calling here.
+    let caller = &ctx.principal.clone().ok_or(ApiError::Unauthorized)?;
+    let params = ctx.params.clone();
+    let path_id = || {
+        params
+            .id()
+            .ok_or_else(|| ApiError::internal("route without its {id}"))
+    };
+    let child_id = || {
+        params
+            .child_id()
+            .ok_or_else(|| ApiError::internal("route without its child id"))
+    };
+    match id {
+        Health | OpenApi | Register | Login => unreachable!("answered above"),
+        Me => auth::me(ctx, caller).await,
+        CreateApiKey => api_keys::create(ctx, caller, req).await,
+        ListApiKeys => api_keys::list(ctx, caller).await,
+        RevokeApiKey => api_keys::revoke(ctx, caller, path_id()?).await,
+        ListTwins => twins::list(ctx, caller, req).await,
+        CreateTwin => twins::create(ctx, caller, req).await,
+        GetTwin => twins::get(ctx, caller, path_id()?).await,
+        StartConversationWithTwin => {
+            conversations::create_for_twin(ctx, caller, path_id()?, req).await
+        }
+        UpdateTwin => twins::update(ctx, caller, path_id()?, req).await,
+        DeleteTwin => twins::delete(ctx, caller, path_id()?).await,
+        AddKnowledge => knowledge::create(ctx, caller, path_id()?, req).await,
+        ListKnowledge => knowledge::list(ctx, caller, path_id()?, req).await,
+        DeleteKnowledge => knowledge::delete(ctx, caller, path_id()?, child_id()?).await,
+        CreateConversation => conversations::create(ctx, caller, req).await,
+        ListConversations => conversations::list(ctx, caller, req).await,
+        GetConversation => conversations::get(ctx, caller, path_id()?).await,
+        UpdateConversation => conversations::rename(ctx, caller, path_id()?, req).await,
+        DeleteConversation => conversations::delete(ctx, caller, path_id()?).await,
+        ListMessages => conversations::messages(ctx, caller, path_id()?, req).await,
+        SendMessage => messages::send(ctx, caller, path_id()?, req).await,
+        StreamMessage => messages::stream(ctx, caller, path_id()?, req).await,
+        ResumeMessageStream => messages::resume(ctx, caller, path_id()?, child_id()?, req).await,
+        CancelMessage => messages::cancel(ctx, caller, path_id()?, child_id()?).await,
+        Usage => usage::report(ctx, caller, req).await,
+        ChatCompletions => openai::chat_completions(ctx, caller, req).await,
+        ListModels => openai::list_models(ctx, caller).await,
+        GetModel => openai::get_model(ctx, caller, path_id()?).await,
     }
 }

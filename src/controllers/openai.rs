@@ -13,12 +13,10 @@ use crate::core::error::ApiError;
 use crate::core::openai::{self, ChatRequest};
 use crate::core::spend;
 use crate::core::{ids, knowledge, sse};
-use crate::edge::config::Spend;
-use crate::edge::context::{json_body, Ctx, Reply};
+use crate::edge::context::{json_body, Ctx, Principal, Reply};
 use crate::edge::crypto::random_bytes;
 use crate::edge::event_stream::{self, Ignore};
 use crate::edge::gate;
-use crate::edge::store::TwinRow;
 use crate::edge::upstream::{Progress, Upstream};
 
 fn unix_secs(rfc3339: &str) -> i64 {
@@ -26,12 +24,12 @@ fn unix_secs(rfc3339: &str) -> i64 {
 }
 
 /// `GET /models`: the twins the caller can use, as models.
-pub async fn list_models(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    let user = ctx.principal()?.user_id().to_owned();
+pub async fn list_models(ctx: &mut Ctx, caller: &Principal) -> Result<Reply, ApiError> {
+    let user = caller.user_id().to_owned();
     let (twins, _) = ctx.store()?.twins_accessible(&user, None, 1000, 0).await?;
     let data: Vec<Value> = twins
         .iter()
-        .map(|t: &TwinRow| openai::model(&t.id, unix_secs(&t.created_at)))
+        .map(|t| openai::model(&t.id, unix_secs(&t.created_at)))
         .collect();
     Ok(Reply::Plain {
         status: 200,
@@ -40,11 +38,11 @@ pub async fn list_models(ctx: &mut Ctx) -> Result<Reply, ApiError> {
 }
 
 /// `GET /models/{id}`.
-pub async fn get_model(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    let user = ctx.principal()?.user_id().to_owned();
+pub async fn get_model(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
+    let user = caller.user_id().to_owned();
     let twin = ctx
         .store()?
-        .twin_accessible(&user, ctx.id())
+        .twin_accessible(&user, id)
         .await?
         .ok_or(ApiError::NotFound("Model"))?;
     let model = openai::model(&twin.id, unix_secs(&twin.created_at));
@@ -74,10 +72,15 @@ impl Ending {
 }
 
 /// `POST /chat/completions`.
-pub async fn chat_completions(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
+pub async fn chat_completions(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    req: &mut Request,
+) -> Result<Reply, ApiError> {
     let request = ChatRequest::parse(&json_body(req).await?)?;
-    let spend = Spend::from_env(&ctx.env);
-    let principal = ctx.principal()?.clone();
+    let config = ctx.config.clone();
+    let spend = &config.spend;
+    let principal = caller.clone();
     let user_id = principal.user_id();
     let day = spend::utc_day(ctx.now_ms);
     let store = ctx.store()?;
@@ -85,7 +88,7 @@ pub async fn chat_completions(ctx: &mut Ctx, req: &mut Request) -> Result<Reply,
     let gate::Admitted {
         context: (persona, sources),
         lease,
-    } = gate::admit(ctx, &spend, "Model", read).await?;
+    } = gate::admit(ctx, spend, "Model", read).await?;
     let system = knowledge::prompt_with_sources(&persona.system_prompt, &sources);
 
     let upstream_model = persona.model.unwrap_or_else(|| spend.default_model.clone());
@@ -110,7 +113,7 @@ pub async fn chat_completions(ctx: &mut Ctx, req: &mut Request) -> Result<Reply,
     };
     let id = ids::prefixed("chatcmpl", &random_bytes::<18>());
     let created = ctx.now_ms / 1000;
-    let upstream = Upstream::from_env(&ctx.env);
+    let upstream = Upstream::new(&ctx.env, &config.upstream);
 
     if !request.stream {
         let controller = AbortController::default();

@@ -1,118 +1,103 @@
 //! Twins: browsing (public ones and the caller's own) and owner management.
 
-use serde_json::{json, Value};
 use worker::Request;
 
-use crate::core::error::ApiError;
+use crate::core::envelope::Deleted;
+use crate::core::error::{ApiError, StoreError};
 use crate::core::spend;
-use crate::core::twins::TwinInput;
+use crate::core::twins::{NewTwin, Twin, TwinPatch};
 use crate::core::{ids, time};
-use crate::edge::config;
-use crate::edge::context::{json_body, Ctx, ListQuery, Reply};
+use crate::edge::context::{json_body, Ctx, ListQuery, Principal, Reply};
 use crate::edge::crypto::random_bytes;
-use crate::edge::store::TwinRow;
 
-/// The public shape; `systemPrompt` only for the owner.
-pub fn twin_json(t: &TwinRow, viewer: &str) -> Value {
-    let expertise: Value = serde_json::from_str(&t.expertise).unwrap_or_else(|_| json!([]));
-    let mut v = json!({
-        "id": t.id,
-        "name": t.name,
-        "slug": t.slug,
-        "headline": t.headline,
-        "description": t.description,
-        "avatarUrl": t.avatar_url,
-        "expertise": expertise,
-        "language": t.language,
-        "greeting": t.greeting,
-        "visibility": t.visibility,
-        "model": t.model,
-        "createdAt": t.created_at,
-        "updatedAt": t.updated_at,
-    });
-    if t.owner_id == viewer {
-        v["systemPrompt"] = Value::String(t.system_prompt.clone());
+/// A slug already used by another of the owner's twins is a 409.
+fn slug_taken(e: StoreError) -> ApiError {
+    if e.is_unique_on("twins.slug") {
+        ApiError::Conflict("You already have a twin with this slug".into())
+    } else {
+        e.into()
     }
-    v
 }
 
-pub async fn list(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
+pub async fn list(ctx: &mut Ctx, caller: &Principal, req: &Request) -> Result<Reply, ApiError> {
     let list = ListQuery::parse(req)?;
     let q = list.filter("q");
     if q.is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::field("q", "must be at most 200 characters"));
     }
-    let user = ctx.principal()?.user_id().to_owned();
-    let (rows, total) = ctx
+    let user = caller.user_id();
+    let (twins, total) = ctx
         .store()?
-        .twins_accessible(&user, q, list.limit(), list.offset())
+        .twins_accessible(user, q, list.limit(), list.offset())
         .await?;
     list.reply(
-        rows.iter().map(|t| twin_json(t, &user)).collect::<Vec<_>>(),
+        twins.iter().map(|t| t.view(user)).collect::<Vec<_>>(),
         total,
     )
 }
 
-pub async fn get(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    let user = ctx.principal()?.user_id().to_owned();
+pub async fn get(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
+    let user = caller.user_id();
     let twin = ctx
         .store()?
-        .twin_accessible(&user, ctx.id())
+        .twin_accessible(user, id)
         .await?
         .ok_or(ApiError::NotFound("Twin"))?;
-    Reply::ok(twin_json(&twin, &user))
+    Reply::ok(twin.view(user))
 }
 
-pub async fn create(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
-    let input = TwinInput::parse(&json_body(req).await?, true)?;
-    spend::check_model(
-        input.model.as_deref(),
-        &config::Spend::from_env(&ctx.env).allowed_models,
-    )?;
-    let owner = ctx.principal()?.user_id().to_owned();
+pub async fn create(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    req: &mut Request,
+) -> Result<Reply, ApiError> {
+    let new = NewTwin::try_from(&json_body(req).await?)?;
+    spend::check_model(new.model.as_deref(), &ctx.config.spend.allowed_models)?;
     let now = time::rfc3339_ms(ctx.now_ms);
-    let twin = TwinRow {
+    let twin = Twin {
         id: ids::prefixed("twn", &random_bytes::<24>()),
-        owner_id: owner.clone(),
-        name: input.name.unwrap_or_default(),
-        slug: input.slug.unwrap_or_default(),
-        headline: input.headline.unwrap_or_default(),
-        description: input.description.unwrap_or_default(),
-        avatar_url: input.avatar_url,
-        expertise: Value::from(input.expertise.unwrap_or_default()).to_string(),
-        language: input.language.unwrap_or_else(|| "en".into()),
-        greeting: input.greeting.unwrap_or_default(),
-        system_prompt: input.system_prompt.unwrap_or_default(),
-        visibility: input.visibility.unwrap_or_else(|| "private".into()),
-        model: input.model,
+        owner_id: caller.user_id().to_owned(),
+        name: new.name,
+        slug: new.slug,
+        headline: new.headline,
+        description: new.description,
+        avatar_url: new.avatar_url,
+        expertise: new.expertise,
+        language: new.language,
+        greeting: new.greeting,
+        system_prompt: new.system_prompt,
+        visibility: new.visibility,
+        model: new.model,
         created_at: now.clone(),
         updated_at: now,
     };
-    ctx.store()?.insert_twin(&twin).await?;
-    Reply::created(twin_json(&twin, &owner))
+    ctx.store()?.insert_twin(&twin).await.map_err(slug_taken)?;
+    Reply::created(twin.view(caller.user_id()))
 }
 
-pub async fn update(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
-    let input = TwinInput::parse(&json_body(req).await?, false)?;
-    spend::check_model(
-        input.model.as_deref(),
-        &config::Spend::from_env(&ctx.env).allowed_models,
-    )?;
-    let owner = ctx.principal()?.user_id().to_owned();
+pub async fn update(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    id: &str,
+    req: &mut Request,
+) -> Result<Reply, ApiError> {
+    let patch = TwinPatch::try_from(&json_body(req).await?)?;
+    spend::check_model(patch.model.as_deref(), &ctx.config.spend.allowed_models)?;
+    let owner = caller.user_id();
     let now = time::rfc3339_ms(ctx.now_ms);
     let twin = ctx
         .store()?
-        .update_twin(&owner, ctx.id(), &input, &now)
-        .await?
+        .update_twin(owner, id, &patch, &now)
+        .await
+        .map_err(slug_taken)?
         .ok_or(ApiError::NotFound("Twin"))?;
-    Reply::ok(twin_json(&twin, &owner))
+    Reply::ok(twin.view(owner))
 }
 
-pub async fn delete(ctx: &mut Ctx) -> Result<Reply, ApiError> {
-    let owner = ctx.principal()?.user_id().to_owned();
+pub async fn delete(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
     let now = time::rfc3339_ms(ctx.now_ms);
-    if !ctx.store()?.delete_twin(&owner, ctx.id(), &now).await? {
+    if !ctx.store()?.delete_twin(caller.user_id(), id, &now).await? {
         return Err(ApiError::NotFound("Twin"));
     }
-    Reply::ok(json!({ "id": ctx.id(), "deleted": true }))
+    Reply::ok(Deleted::new(id))
 }

@@ -6,9 +6,9 @@ use worker::Request;
 use crate::core::envelope::ExtraMeta;
 use crate::core::error::ApiError;
 use crate::core::spend::UsageQuery;
-use crate::edge::context::{query_params, Ctx, Reply};
+use crate::edge::context::{query_params, Ctx, Principal, Reply};
 
-pub async fn report(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
+pub async fn report(ctx: &mut Ctx, caller: &Principal, req: &Request) -> Result<Reply, ApiError> {
     let params = query_params(req);
     let param = |name: &str| {
         params
@@ -17,7 +17,7 @@ pub async fn report(ctx: &mut Ctx, req: &Request) -> Result<Reply, ApiError> {
             .filter(|v| !v.is_empty())
     };
     let query = UsageQuery::parse(param("from"), param("to"), param("groupBy"), ctx.now_ms)?;
-    let principal = ctx.principal()?;
+    let principal = caller;
     let (rows, totals) = ctx
         .store()?
         .usage_report(principal.user_id(), principal.key_id(), &query)

@@ -108,6 +108,56 @@ impl MessageUsage {
     }
 }
 
+pub const DEFAULT_TITLE: &str = "New conversation";
+
+/// A conversation as the API shows it (its messages live in its Durable Object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    pub id: String,
+    #[serde(skip)]
+    pub user_id: String,
+    pub twin_id: String,
+    pub title: String,
+    pub end_user_id: Option<String>,
+    pub message_count: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub last_message_at: Option<String>,
+}
+
+/// `POST /conversations {twinId, title?, endUserId?}`, or `POST /twins/{id} {title?}` (the
+/// seed's route) with the twin from the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConversation {
+    pub twin_id: String,
+    /// `DEFAULT_TITLE` when not given.
+    pub title: String,
+    pub end_user_id: Option<String>,
+}
+
+impl NewConversation {
+    /// `twin_in_path`: the seed's route, where the twin is not read from the body.
+    pub fn parse(
+        body: &serde_json::Map<String, Value>,
+        twin_in_path: Option<&str>,
+    ) -> Result<NewConversation, ApiError> {
+        let mut f = super::validate::Fields::new(body);
+        let twin_id = match twin_in_path {
+            Some(id) => Some(id.to_owned()),
+            None => f.string("twinId", 1, 100),
+        };
+        let title = f.opt_string("title", 1, 200);
+        let end_user_id = super::spend::end_user_field(&mut f);
+        f.finish()?;
+        Ok(NewConversation {
+            twin_id: super::validate::Fields::checked(twin_id)?,
+            title: title.unwrap_or_else(|| DEFAULT_TITLE.to_owned()),
+            end_user_id,
+        })
+    }
+}
+
 /// A message as the API shows it (and as the conversation object stores it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -5,6 +5,19 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 
+/// The answer to a `DELETE`: `{id, deleted: true}`.
+#[derive(Debug, Serialize)]
+pub struct Deleted<'a> {
+    pub id: &'a str,
+    pub deleted: bool,
+}
+
+impl<'a> Deleted<'a> {
+    pub fn new(id: &'a str) -> Self {
+        Deleted { id, deleted: true }
+    }
+}
+
 /// What every envelope says about the request it answers.
 pub struct RequestMeta<'a> {
     pub request_id: &'a str,

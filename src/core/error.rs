@@ -126,6 +126,52 @@ pub enum ApiError {
     },
 }
 
+/// Why a database statement failed, read once from what the database said: a write refused
+/// by a UNIQUE constraint (the only failure callers turn into something else, a 409) or any
+/// other failure (a 500 through `From`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// `columns` as SQLite names them: `twins.owner_id, twins.slug`.
+    Unique {
+        columns: String,
+    },
+    Failed(String),
+}
+
+impl StoreError {
+    /// Reads SQLite's message as D1 passes it on (`… UNIQUE constraint failed: t.a, t.b: …`).
+    pub fn from_message(message: &str) -> StoreError {
+        const UNIQUE: &str = "UNIQUE constraint failed: ";
+        match message.find(UNIQUE) {
+            Some(i) => {
+                let rest = &message[i + UNIQUE.len()..];
+                let end = rest.find(": ").unwrap_or(rest.len());
+                StoreError::Unique {
+                    columns: rest[..end].trim().to_owned(),
+                }
+            }
+            None => StoreError::Failed(message.to_owned()),
+        }
+    }
+
+    /// Whether a UNIQUE constraint on `column` (`table.column`) refused the write.
+    pub fn is_unique_on(&self, column: &str) -> bool {
+        matches!(self, StoreError::Unique { columns } if columns.split(", ").any(|c| c == column))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError::internal(format!("d1: {e:?}"))
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> StoreError {
+        StoreError::Failed(format!("row shape: {e}"))
+    }
+}
+
 impl ApiError {
     pub fn field(name: &str, reason: &str) -> Self {
         let mut fields = FieldErrors::new();
@@ -308,6 +354,20 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unique_violations_are_read_from_the_database_message() {
+        let e = StoreError::from_message(
+            "D1_ERROR: UNIQUE constraint failed: twins.owner_id, twins.slug: SQLITE_CONSTRAINT",
+        );
+        assert!(e.is_unique_on("twins.slug") && e.is_unique_on("twins.owner_id"));
+        assert!(!e.is_unique_on("users.email"));
+        assert_eq!(
+            StoreError::from_message("no such table: x"),
+            StoreError::Failed("no such table: x".into())
+        );
+        assert_eq!(ApiError::from(e).status(), 500);
+    }
 
     #[test]
     fn internal_errors_never_expose_their_detail() {

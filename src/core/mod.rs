@@ -1,9 +1,12 @@
 //! The pure core: everything that decides what the API does, with no `worker` imports,
 //! so it compiles and is unit-tested natively with `cargo test`.
 
+pub mod access;
+pub mod accounts;
 pub mod api_key;
 pub mod body;
 pub mod chat;
+pub mod config;
 pub mod conversation;
 pub mod credentials;
 pub mod envelope;

@@ -51,6 +51,17 @@ pub fn secs_to_utc_midnight(now_ms: i64) -> u64 {
 }
 
 /// `ALLOWED_MODELS` (comma-separated), or `DEFAULT_MODEL` alone when unset.
+/// `endUserId`, checked with the other fields of a body.
+pub fn end_user_field(f: &mut super::validate::Fields) -> Option<String> {
+    let id = f.opt_string("endUserId", 1, 64)?;
+    if is_end_user_id(&id) {
+        Some(id)
+    } else {
+        f.fail("endUserId", END_USER_RULE);
+        None
+    }
+}
+
 pub fn allowed_models(list: Option<&str>, default_model: &str) -> Vec<String> {
     let models: Vec<String> = list
         .unwrap_or("")

@@ -126,6 +126,12 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A field `finish` has vouched for: a required one that validated is there. `None` here
+    /// would be a bug in the input type, answered as a 500, never a panic.
+    pub fn checked<T>(value: Option<T>) -> Result<T, ApiError> {
+        value.ok_or_else(|| ApiError::internal("a validated field is missing"))
+    }
+
     pub fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {
             Ok(())

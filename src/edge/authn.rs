@@ -9,7 +9,6 @@ use worker::Request;
 use crate::core::credentials::{self, Credential, Scope};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use worker::Env;
 
 use crate::core::error::{ApiError, LimitReason};
 use crate::core::rate_limit::{Decision, Policy};
@@ -39,7 +38,7 @@ pub async fn authenticate(ctx: &Ctx, req: &Request) -> Result<Admission, ApiErro
                 .unwrap_or_default();
             let user_id = token::verify(secret.as_bytes(), &jwt, now)?;
             // Sessions are limited per user with the full_access figures.
-            let policy = config::key_policy(&ctx.env, Scope::FullAccess);
+            let policy = ctx.config.key_policy(Scope::FullAccess);
             let decision =
                 rate_limiter::limit(&ctx.env, &format!("user:{user_id}"), policy).await?;
             Ok(Admission {
@@ -50,7 +49,7 @@ pub async fn authenticate(ctx: &Ctx, req: &Request) -> Result<Admission, ApiErro
         }
         Credential::ApiKey(key) => {
             let ip = Ctx::client_ip(req);
-            if let Some(refusal) = blocked(&ip, ctx.now_ms, &ctx.env) {
+            if let Some(refusal) = blocked(&ip, ctx.now_ms, ctx.config.auth_failures.limit) {
                 return Err(refusal); // costs no key lookup
             }
             if !api_key::is_well_formed(&key) {
@@ -64,8 +63,8 @@ pub async fn authenticate(ctx: &Ctx, req: &Request) -> Result<Admission, ApiErro
                 return Err(failed(ctx, &ip, ApiError::InvalidApiKey).await);
             }
             // Both figures are read once here; the key's scope, known to its DO, picks one.
-            let read_only = config::key_policy(&ctx.env, Scope::ReadOnly);
-            let full_access = config::key_policy(&ctx.env, Scope::FullAccess);
+            let read_only = ctx.config.key_policy(Scope::ReadOnly);
+            let full_access = ctx.config.key_policy(Scope::FullAccess);
             let admission =
                 rate_limiter::admit_key(&ctx.env, &key_hash, read_only, full_access).await?;
             let Some(record) = admission.record else {
@@ -132,7 +131,7 @@ thread_local! {
 /// The most IPs remembered per isolate; expired entries go first.
 const MAX_BLOCKED: usize = 10_000;
 
-fn blocked(ip: &str, now_ms: i64, env: &Env) -> Option<ApiError> {
+fn blocked(ip: &str, now_ms: i64, limit: u64) -> Option<ApiError> {
     let until = BLOCKED.with(|b| b.borrow().get(ip).copied())?;
     if until <= now_ms {
         BLOCKED.with(|b| b.borrow_mut().remove(ip));
@@ -141,14 +140,14 @@ fn blocked(ip: &str, now_ms: i64, env: &Env) -> Option<ApiError> {
     Some(ApiError::RateLimited {
         reason: LimitReason::AuthFailures,
         retry_after: ((until - now_ms) as u64).div_ceil(1000).max(1),
-        limit: config::auth_failure_policy(env).limit,
+        limit,
     })
 }
 
 /// Counts a failed key attempt for the client IP. Past `AUTH_FAILURES_PER_MINUTE`, the IP's
 /// further keyed requests are refused with 429 until the minute ends.
 async fn failed(ctx: &Ctx, ip: &str, refusal: ApiError) -> ApiError {
-    let policy = config::auth_failure_policy(&ctx.env);
+    let policy = ctx.config.auth_failures;
     let Ok(decision) = rate_limiter::limit(&ctx.env, &format!("authfail:{ip}"), policy).await
     else {
         return refusal;

@@ -2,10 +2,12 @@
 
 use futures::StreamExt;
 use serde_json::{Map, Value};
+use std::rc::Rc;
 use worker::{Env, Request, Response};
 
+pub use crate::core::access::Principal;
 use crate::core::body;
-use crate::core::credentials::Scope;
+use crate::core::config::Config;
 use crate::core::envelope::{ExtraMeta, Pagination};
 use crate::core::error::ApiError;
 use crate::core::routes::PathParams;
@@ -13,42 +15,10 @@ use crate::core::validate::page_params;
 
 use super::store::Store;
 
-#[derive(Debug, Clone)]
-pub enum Principal {
-    /// A dashboard session (JWT); acts as `full_access` for its user.
-    Session { user_id: String },
-    Key {
-        user_id: String,
-        key_id: String,
-        key_name: String,
-        scope: Scope,
-    },
-}
-
-impl Principal {
-    pub fn user_id(&self) -> &str {
-        match self {
-            Principal::Session { user_id } | Principal::Key { user_id, .. } => user_id,
-        }
-    }
-
-    pub fn scope(&self) -> Scope {
-        match self {
-            Principal::Session { .. } => Scope::FullAccess,
-            Principal::Key { scope, .. } => *scope,
-        }
-    }
-
-    pub fn key_id(&self) -> Option<&str> {
-        match self {
-            Principal::Key { key_id, .. } => Some(key_id),
-            Principal::Session { .. } => None,
-        }
-    }
-}
-
 pub struct Ctx {
     pub env: Env,
+    /// The deployment's settings, parsed once per isolate.
+    pub config: Rc<Config>,
     pub worker: worker::Context,
     pub request_id: String,
     pub now_ms: i64,
@@ -62,21 +32,12 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn store(&self) -> Result<Store, ApiError> {
-        Store::new(&self.env)
+        Ok(Store::new(&self.env)?)
     }
 
     /// The caller; only called on routes whose access rule guarantees one.
     pub fn principal(&self) -> Result<&Principal, ApiError> {
         self.principal.as_ref().ok_or(ApiError::Unauthorized)
-    }
-
-    pub fn id(&self) -> &str {
-        self.params.id().unwrap_or_default()
-    }
-
-    /// The second path parameter (a message of a conversation).
-    pub fn child_id(&self) -> &str {
-        self.params.child_id().unwrap_or_default()
     }
 
     pub fn client_ip(req: &Request) -> String {

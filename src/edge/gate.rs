@@ -11,11 +11,11 @@ use crate::core::error::ApiError;
 use crate::core::spend::TurnUsage;
 use crate::core::{ids, spend};
 
-use super::config::Spend;
 use super::context::Ctx;
 use super::crypto::random_bytes;
 use super::rate_limiter;
 use super::store::Store;
+use crate::core::config::Spend;
 
 pub struct Admitted<T> {
     /// What the read found (a persona, a conversation's context).
@@ -26,11 +26,11 @@ pub struct Admitted<T> {
 
 /// `read` gives the generation's context and the account's tokens today, or `None` (404
 /// naming `missing`).
-pub async fn admit<T>(
+pub async fn admit<T, E: Into<ApiError>>(
     ctx: &Ctx,
     spend: &Spend,
     missing: &'static str,
-    read: impl Future<Output = Result<Option<(T, u64)>, ApiError>>,
+    read: impl Future<Output = Result<Option<(T, u64)>, E>>,
 ) -> Result<Admitted<T>, ApiError> {
     let user_id = ctx.principal()?.user_id();
     let lease = ids::prefixed("gen", &random_bytes::<16>());
@@ -44,7 +44,9 @@ pub async fn admit<T>(
     let (read, slot) = futures::join!(read, acquire);
     let checked = (|| {
         // The order of faults: the object (404), then concurrency, then the quota.
-        let (context, used_today) = read?.ok_or(ApiError::NotFound(missing))?;
+        let (context, used_today) = read
+            .map_err(Into::into)?
+            .ok_or(ApiError::NotFound(missing))?;
         if let Some(retry_after) = slot? {
             return Err(ApiError::ConcurrencyLimitExceeded {
                 limit: spend.max_concurrent_generations,

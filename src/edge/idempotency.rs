@@ -81,7 +81,8 @@ fn remembered(route: RouteId, ctx: &Ctx, outcome: &Result<Reply, ApiError>) -> O
         Ok(Reply::Raw(resp)) => {
             let message_id = resp.headers().get("X-Message-Id").ok().flatten()?;
             Some(Remembered::Stream {
-                conversation_id: ctx.id().to_owned(),
+                // A stream is only ever a conversation's (`/conversations/{id}/…`).
+                conversation_id: ctx.params.id()?.to_owned(),
                 message_id,
             })
         }

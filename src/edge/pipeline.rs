@@ -1,14 +1,16 @@
 //! The request pipeline: request id → route → credentials (401) → rate limit (429) →
 //! scope (403) → handler (400/413/415/404) → envelope, headers and one log line.
 
+use std::rc::Rc;
 use worker::{Date, Env, Request, Response};
 
 use crate::controllers;
+use crate::core::config::Config;
 use crate::core::envelope::RequestMeta;
 use crate::core::error::ApiError;
 use crate::core::rate_limit::{Decision, Policy};
 use crate::core::routes::{self, Access, Resolved, Route};
-use crate::core::{idempotency, request_id, time};
+use crate::core::{access, idempotency, request_id, time};
 
 use super::context::{header, Ctx, Principal, Reply};
 use super::crypto::random_bytes;
@@ -21,11 +23,17 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
         .unwrap_or_else(|| request_id::generate(&random_bytes::<24>()));
     let method = req.method().to_string();
     let path = req.path();
-    let allowed = config::var(&env, "ALLOWED_ORIGINS").unwrap_or_else(|| "*".into());
-    let cors_origin = respond::allowed_origin(&allowed, header(&req, "Origin").as_deref());
+    // A var that does not parse fails every API request loudly (500, the log names it).
+    let (config, config_error) = match config::get(&env) {
+        Ok(c) => (c, None),
+        Err(e) => (Rc::new(Config::defaults()), Some(e)),
+    };
+    let cors_origin =
+        access::allowed_origin(&config.allowed_origins, header(&req, "Origin").as_deref());
 
     let mut ctx = Ctx {
         env,
+        config,
         worker: worker_ctx,
         request_id,
         now_ms,
@@ -36,7 +44,10 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
     };
     let mut limit: Option<(Policy, Decision)> = None;
     let mut openai_shape = false;
-    let outcome = if path == routes::BASE || path.starts_with("/api/v1/") {
+    let api = path == routes::BASE || path.starts_with("/api/v1/");
+    let outcome = if let Some(e) = config_error.filter(|_| api) {
+        Err(e)
+    } else if api {
         match routes::resolve(&method, &path) {
             Resolved::NotFound => Err(ApiError::NotFound("Route")),
             Resolved::MethodNotAllowed { allow } if method == "OPTIONS" => {
@@ -114,18 +125,18 @@ async fn run(
     match route.access {
         Access::Public => {}
         Access::PublicPerIp => {
-            let policy = config::auth_attempt_policy(&ctx.env);
+            let policy = ctx.config.auth_attempts;
             let name = format!("ip:{}", Ctx::client_ip(req));
             let decision = rate_limiter::limit(&ctx.env, &name, policy).await?;
             *limit = Some((policy, decision));
-            reject_if_limited(&decision)?;
+            access::limit_refusal(&decision)?;
         }
         Access::Scoped(_) | Access::SessionOnly => {
             let admission = authn::authenticate(ctx, req).await?;
             *limit = Some((admission.policy, admission.decision));
             ctx.principal = Some(admission.principal.clone());
-            reject_if_limited(&admission.decision)?;
-            authorize(route.access, &admission.principal)?;
+            access::limit_refusal(&admission.decision)?;
+            access::authorize(route.access, &admission.principal)?;
         }
     }
     if route.method == "POST" && route.access != Access::PublicPerIp {
@@ -135,30 +146,4 @@ async fn run(
         }
     }
     controllers::dispatch(route.id, ctx, req).await
-}
-
-fn reject_if_limited(decision: &Decision) -> Result<(), ApiError> {
-    match decision.rejected_by {
-        Some(r) => Err(ApiError::RateLimited {
-            reason: r.reason.into(),
-            retry_after: r.retry_after,
-            limit: r.limit,
-        }),
-        None => Ok(()),
-    }
-}
-
-fn authorize(access: Access, principal: &Principal) -> Result<(), ApiError> {
-    match (access, principal) {
-        (Access::SessionOnly, Principal::Key { .. }) => Err(ApiError::Forbidden(
-            "This endpoint needs a dashboard session token (JWT); API keys cannot use it",
-        )),
-        (Access::Scoped(required), p) if !p.scope().allows(required) => {
-            Err(ApiError::InsufficientScope {
-                required,
-                granted: p.scope(),
-            })
-        }
-        _ => Ok(()),
-    }
 }

@@ -14,7 +14,7 @@ use worker::{
 
 use crate::core::api_key::KeyRecord;
 use crate::core::credentials::Scope;
-use crate::core::error::ApiError;
+use crate::core::error::{ApiError, StoreError};
 use crate::core::key_cache::Cache;
 use crate::core::rate_limit::{self, Decision, Policy};
 use crate::core::time;
@@ -296,17 +296,19 @@ impl RateLimiter {
     /// The key's record: kept in memory while fresh, else (re)loaded from D1. Never stored: an
     /// unknown key (a guess) writes nothing at all.
     async fn record(&self, key_hash: &str, now: i64) -> worker::Result<Option<KeyRecord>> {
-        let ttl_ms = config::var_u64(&self.env, "KEY_RECORD_TTL_SECS", 300) as i64 * 1000;
+        let ttl_ms = config::get(&self.env)
+            .map_err(|e| worker::Error::RustError(format!("{e:?}")))?
+            .key_record_ttl_ms;
         let current = self.record.borrow().get().cloned();
         let mut cached = match current {
             Some(c) if now - c.loaded_ms < ttl_ms => c,
             stale => {
                 let reload = self.record.borrow().begin_reload();
-                let store = Store::new(&self.env).map_err(to_worker)?;
+                let store = Store::new(&self.env).map_err(store_to_worker)?;
                 let found = store
                     .key_record_by_hash(key_hash)
                     .await
-                    .map_err(to_worker)?;
+                    .map_err(store_to_worker)?;
                 let last_used_written_ms = stale.map_or(0, |c| c.last_used_written_ms);
                 let loaded = found.map(|record| CachedRecord {
                     record,
@@ -338,8 +340,8 @@ impl RateLimiter {
     }
 }
 
-fn to_worker(e: ApiError) -> worker::Error {
-    worker::Error::RustError(e.log_detail().unwrap_or(e.code()).to_owned())
+fn store_to_worker(e: StoreError) -> worker::Error {
+    worker::Error::RustError(format!("d1: {e:?}"))
 }
 
 async fn call<T: serde::de::DeserializeOwned>(

@@ -90,20 +90,6 @@ pub fn rate_limit_headers(resp: &Response, policy: &Policy, d: &Decision) {
 
 const EXPOSED: &str = "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, X-RateLimit-Window, RateLimit, RateLimit-Policy, Retry-After, Idempotent-Replayed, X-Message-Id";
 
-/// The `Access-Control-Allow-Origin` value for this origin, if it is allowed.
-pub fn allowed_origin(allowed: &str, origin: Option<&str>) -> Option<String> {
-    let origin = origin?;
-    let list = allowed.split(',').map(str::trim);
-    let mut any = false;
-    for o in list {
-        if o == origin {
-            return Some(origin.to_owned());
-        }
-        any |= o == "*";
-    }
-    any.then(|| "*".to_owned())
-}
-
 pub fn cors(resp: &Response, origin: &str) {
     let h = resp.headers();
     let _ = h.set("Access-Control-Allow-Origin", origin);

@@ -10,6 +10,7 @@ use std::time::Duration;
 use worker::{AbortSignal, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::core::chat::{self, Chunk};
+use crate::core::config::UpstreamSettings;
 use crate::core::error::ApiError;
 use crate::core::sse;
 
@@ -35,15 +36,14 @@ pub enum Progress<'a> {
 }
 
 impl Upstream {
-    pub fn from_env(env: &Env) -> Upstream {
+    pub fn new(env: &Env, settings: &UpstreamSettings) -> Upstream {
         Upstream {
-            base_url: config::var(env, "UPSTREAM_BASE_URL")
-                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            base_url: settings.base_url.clone(),
             api_key: config::secret(env, "UPSTREAM_API_KEY").ok(),
-            first_byte_ms: config::var_u64(env, "UPSTREAM_FIRST_BYTE_TIMEOUT_MS", 30_000),
-            idle_ms: config::var_u64(env, "UPSTREAM_IDLE_TIMEOUT_MS", 60_000),
-            total_ms: config::var_u64(env, "GENERATION_MAX_SECS", 300) * 1000,
-            ping_ms: config::var_u64(env, "SSE_PING_SECS", 15) * 1000,
+            first_byte_ms: settings.first_byte_ms,
+            idle_ms: settings.idle_ms,
+            total_ms: settings.total_ms,
+            ping_ms: settings.ping_ms,
         }
     }
 

@@ -29,6 +29,7 @@ use crate::core::conversation::{
 use crate::core::error::ApiError;
 use crate::core::spend;
 use crate::core::{chat, ids, knowledge, sse, time};
+use crate::edge::config;
 use crate::edge::crypto::random_bytes;
 use crate::edge::gate;
 use crate::edge::store::Store;
@@ -257,10 +258,15 @@ impl Turns {
         };
         self.touch_conversation(&conversation_id, 2, Some(&created_at));
 
-        let upstream = Upstream::from_env(&self.env);
-        let (reply, failure) = upstream
-            .complete(&body, &signal, |p| self.on_progress(message_id, p))
-            .await;
+        // The Worker checked the same vars before handing the turn over.
+        let (reply, failure) = match config::get(&self.env) {
+            Ok(c) => {
+                Upstream::new(&self.env, &c.upstream)
+                    .complete(&body, &signal, |p| self.on_progress(message_id, p))
+                    .await
+            }
+            Err(e) => (chat::Reply::default(), Some(e)),
+        };
         let ended = self.with_live(message_id, |live| {
             if failure.is_some() {
                 if let Some(c) = live.controller.take() {

@@ -2,32 +2,66 @@
 
 use serde::Deserialize;
 
-use super::{is_unique_violation, n, opt, s, Store};
+use super::{params, Store, StoreResult};
+use crate::core::accounts::{Account, ApiKey, User};
 use crate::core::api_key::KeyRecord;
 use crate::core::credentials::Scope;
-use crate::core::error::ApiError;
+use crate::core::error::StoreError;
 use crate::core::time;
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct UserRow {
-    pub id: String,
-    pub email: String,
-    pub name: String,
-    pub password_hash: String,
-    pub created_at: String,
+#[derive(Deserialize)]
+struct UserRow {
+    id: String,
+    email: String,
+    name: String,
+    password_hash: String,
+    created_at: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct ApiKeyRow {
-    pub id: String,
-    pub user_id: String,
-    pub name: String,
-    pub scope: String,
-    pub prefix: String,
-    pub created_at: String,
-    pub expires_at: Option<String>,
-    pub last_used_at: Option<String>,
-    pub revoked_at: Option<String>,
+impl From<UserRow> for Account {
+    fn from(r: UserRow) -> Account {
+        Account {
+            user: User {
+                id: r.id,
+                email: r.email,
+                name: r.name,
+                created_at: r.created_at,
+            },
+            password_hash: r.password_hash,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ApiKeyRow {
+    id: String,
+    user_id: String,
+    name: String,
+    scope: String,
+    prefix: String,
+    created_at: String,
+    expires_at: Option<String>,
+    last_used_at: Option<String>,
+    revoked_at: Option<String>,
+}
+
+impl TryFrom<ApiKeyRow> for ApiKey {
+    type Error = StoreError;
+
+    fn try_from(r: ApiKeyRow) -> StoreResult<ApiKey> {
+        Ok(ApiKey {
+            scope: Scope::parse(&r.scope)
+                .ok_or_else(|| StoreError::Failed(format!("unknown scope {:?}", r.scope)))?,
+            id: r.id,
+            user_id: r.user_id,
+            name: r.name,
+            prefix: r.prefix,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            last_used_at: r.last_used_at,
+            revoked_at: r.revoked_at,
+        })
+    }
 }
 
 const USER_COLUMNS: &str = "id, email, name, password_hash, created_at";
@@ -35,139 +69,126 @@ const KEY_COLUMNS: &str =
     "id, user_id, name, scope, prefix, created_at, expires_at, last_used_at, revoked_at";
 
 impl Store {
-    pub async fn insert_user(&self, user: &UserRow) -> Result<(), ApiError> {
-        let res = self
-            .run(
-                "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                &[s(&user.id), s(&user.email), s(&user.name), s(&user.password_hash), s(&user.created_at)],
-            )
-            .await;
-        match res {
-            Err(e) if is_unique_violation(&e) => Err(ApiError::Conflict(
-                "An account with this email already exists".into(),
-            )),
-            other => other.map(|_| ()),
-        }
-    }
-
-    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, ApiError> {
-        self.first(
-            &format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1"),
-            &[s(email)],
+    /// `StoreError::Unique` on `users.email` when the email is taken.
+    pub async fn insert_user(&self, a: &Account) -> StoreResult<()> {
+        let u = &a.user;
+        self.run(
+            "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            &params![u.id, u.email, u.name, a.password_hash, u.created_at],
         )
         .await
+        .map(|_| ())
     }
 
-    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRow>, ApiError> {
-        self.first(
-            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
-            &[s(id)],
-        )
-        .await
+    pub async fn account_by_email(&self, email: &str) -> StoreResult<Option<Account>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1");
+        let row = self.first::<UserRow>(&sql, &params![email]).await?;
+        Ok(row.map(Account::from))
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
+        let row = self.first::<UserRow>(&sql, &params![id]).await?;
+        Ok(row.map(|r| Account::from(r).user))
     }
 
     /// Stores a new key unless the user already has `max_active` active (not revoked, not
     /// expired) keys: one conditional statement, exact under concurrency. False when refused.
     pub async fn insert_api_key(
         &self,
-        key: &ApiKeyRow,
+        key: &ApiKey,
         key_hash: &str,
         max_active: u64,
-    ) -> Result<bool, ApiError> {
+    ) -> StoreResult<bool> {
         self.run(
             "INSERT INTO api_keys (id, user_id, name, scope, key_hash, prefix, created_at, expires_at) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE (SELECT COUNT(*) FROM api_keys WHERE user_id = ?2 \
                AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?7)) < ?9",
-            &[
-                s(&key.id),
-                s(&key.user_id),
-                s(&key.name),
-                s(&key.scope),
-                s(key_hash),
-                s(&key.prefix),
-                s(&key.created_at),
-                opt(key.expires_at.as_deref()),
-                n(max_active as i64),
+            &params![
+                key.id,
+                key.user_id,
+                key.name,
+                key.scope.as_str(),
+                key_hash,
+                key.prefix,
+                key.created_at,
+                key.expires_at,
+                max_active,
             ],
         )
         .await
         .map(|changed| changed > 0)
     }
 
-    pub async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeyRow>, ApiError> {
+    pub async fn api_keys_of(&self, user_id: &str) -> StoreResult<Vec<ApiKey>> {
         let sql = format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = ?1 ORDER BY created_at DESC, rowid DESC"
         );
-        self.all(&sql, &[s(user_id)]).await
+        let rows: Vec<ApiKeyRow> = self.all(&sql, &params![user_id]).await?;
+        rows.into_iter().map(ApiKey::try_from).collect()
     }
 
     /// Whether a key with this hash was ever issued (revoked and expired ones included).
-    pub async fn key_exists(&self, key_hash: &str) -> Result<bool, ApiError> {
-        #[derive(serde::Deserialize)]
+    pub async fn key_exists(&self, key_hash: &str) -> StoreResult<bool> {
+        #[derive(Deserialize)]
         struct One {}
-        Ok(self
+        let found = self
             .first::<One>(
                 "SELECT 1 AS found FROM api_keys WHERE key_hash = ?1",
-                &[s(key_hash)],
+                &params![key_hash],
             )
-            .await?
-            .is_some())
+            .await?;
+        Ok(found.is_some())
     }
 
-    pub async fn key_record_by_hash(&self, key_hash: &str) -> Result<Option<KeyRecord>, ApiError> {
+    pub async fn key_record_by_hash(&self, key_hash: &str) -> StoreResult<Option<KeyRecord>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?1");
-        let Some(row) = self.first::<ApiKeyRow>(&sql, &[s(key_hash)]).await? else {
+        let Some(row) = self.first::<ApiKeyRow>(&sql, &params![key_hash]).await? else {
             return Ok(None);
         };
-        let scope = Scope::parse(&row.scope)
-            .ok_or_else(|| ApiError::internal("unknown scope in api_keys"))?;
+        let key = ApiKey::try_from(row)?;
         Ok(Some(KeyRecord {
-            id: row.id,
-            user_id: row.user_id,
-            name: row.name,
-            scope,
-            expires_at_ms: row.expires_at.as_deref().and_then(time::parse_rfc3339_ms),
-            revoked: row.revoked_at.is_some(),
+            expires_at_ms: key.expires_at.as_deref().and_then(time::parse_rfc3339_ms),
+            revoked: key.revoked_at.is_some(),
+            id: key.id,
+            user_id: key.user_id,
+            name: key.name,
+            scope: key.scope,
         }))
     }
 
-    /// Revokes one of the user's own keys. Returns the key and its hash (to address its
-    /// Durable Object), or `None` when the user has no such key.
+    /// Revokes one of the user's own keys (already revoked: left as it was), in one statement.
+    /// Returns the key and its hash (to address its Durable Object), or `None` when the user
+    /// has no such key.
     pub async fn revoke_api_key(
         &self,
         user_id: &str,
         key_id: &str,
         now: &str,
-    ) -> Result<Option<(ApiKeyRow, String)>, ApiError> {
+    ) -> StoreResult<Option<(ApiKey, String)>> {
         #[derive(Deserialize)]
-        struct Hash {
+        struct Revoked {
+            #[serde(flatten)]
+            key: ApiKeyRow,
             key_hash: String,
         }
-        self.run(
-            "UPDATE api_keys SET revoked_at = ?3 WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-            &[s(key_id), s(user_id), s(now)],
-        )
-        .await?;
-        let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1 AND user_id = ?2");
-        let Some(row) = self
-            .first::<ApiKeyRow>(&sql, &[s(key_id), s(user_id)])
+        let sql = format!(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE id = ?1 AND user_id = ?2 \
+             RETURNING {KEY_COLUMNS}, key_hash"
+        );
+        let Some(r) = self
+            .first::<Revoked>(&sql, &params![key_id, user_id, now])
             .await?
         else {
             return Ok(None);
         };
-        let hash: Option<Hash> = self
-            .first(
-                "SELECT key_hash FROM api_keys WHERE id = ?1 AND user_id = ?2",
-                &[s(key_id), s(user_id)],
-            )
-            .await?;
-        Ok(hash.map(|h| (row, h.key_hash)))
+        Ok(Some((ApiKey::try_from(r.key)?, r.key_hash)))
     }
 
-    pub async fn touch_api_key(&self, key_id: &str, now: &str) -> Result<(), ApiError> {
+    pub async fn touch_api_key(&self, key_id: &str, now: &str) -> StoreResult<()> {
         self.run(
             "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
-            &[s(key_id), s(now)],
+            &params![key_id, now],
         )
         .await
         .map(|_| ())

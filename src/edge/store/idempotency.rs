@@ -3,8 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{n, s, Store};
-use crate::core::error::ApiError;
+use super::{params, Store, StoreResult};
 use crate::core::idempotency::{self, Claim, Remembered};
 
 /// Expired rows removed per claim: cleanup is spread over the writes that need it.
@@ -20,7 +19,7 @@ impl Store {
         key: &str,
         fingerprint: &str,
         now_ms: i64,
-    ) -> Result<Claim, ApiError> {
+    ) -> StoreResult<Claim> {
         #[derive(Deserialize)]
         struct Held {
             fingerprint: String,
@@ -29,7 +28,7 @@ impl Store {
         let cleanup = self.stmt(
             "DELETE FROM idempotency_keys WHERE (user_id, key) IN \
              (SELECT user_id, key FROM idempotency_keys WHERE expires_at < ?1 ORDER BY expires_at LIMIT ?2)",
-            &[n(now_ms), n(CLEANUP_BATCH)],
+            &params![now_ms, CLEANUP_BATCH],
         )?;
         let claim = self.stmt(
             "INSERT INTO idempotency_keys (user_id, key, fingerprint, response, created_at, lease_until, expires_at) \
@@ -39,33 +38,24 @@ impl Store {
              WHERE idempotency_keys.expires_at < ?4 \
                 OR (idempotency_keys.response IS NULL AND idempotency_keys.lease_until < ?4) \
              RETURNING 1 AS claimed",
-            &[
-                s(user_id),
-                s(key),
-                s(fingerprint),
-                n(now_ms),
-                n(now_ms + idempotency::LEASE_MS),
-                n(now_ms + idempotency::RETENTION_MS),
+            &params![
+                user_id,
+                key,
+                fingerprint,
+                now_ms,
+                now_ms + idempotency::LEASE_MS,
+                now_ms + idempotency::RETENTION_MS,
             ],
         )?;
         let held = self.stmt(
             "SELECT fingerprint, response FROM idempotency_keys WHERE user_id = ?1 AND key = ?2",
-            &[s(user_id), s(key)],
+            &params![user_id, key],
         )?;
         let results = self.batch(vec![cleanup, claim, held]).await?;
-        if !results[1]
-            .results::<Value>()
-            .map_err(super::d1_err)?
-            .is_empty()
-        {
+        if !results[1].results::<Value>()?.is_empty() {
             return Ok(Claim::Fresh);
         }
-        let Some(held) = results[2]
-            .results::<Held>()
-            .map_err(super::d1_err)?
-            .into_iter()
-            .next()
-        else {
+        let Some(held) = results[2].results::<Held>()?.into_iter().next() else {
             // Claimed and released by another request between our two statements cannot
             // happen inside one batch; treat it as busy to be safe.
             return Ok(Claim::InUse);
@@ -83,21 +73,21 @@ impl Store {
         user_id: &str,
         key: &str,
         response: &Remembered,
-    ) -> Result<(), ApiError> {
-        let text = serde_json::to_string(response).map_err(ApiError::internal)?;
+    ) -> StoreResult<()> {
+        let text = serde_json::to_string(response)?;
         self.run(
             "UPDATE idempotency_keys SET response = ?3 WHERE user_id = ?1 AND key = ?2",
-            &[s(user_id), s(key), s(&text)],
+            &params![user_id, key, &text],
         )
         .await
         .map(|_| ())
     }
 
     /// Frees `key`: its request was refused before any work.
-    pub async fn release_idempotency_key(&self, user_id: &str, key: &str) -> Result<(), ApiError> {
+    pub async fn release_idempotency_key(&self, user_id: &str, key: &str) -> StoreResult<()> {
         self.run(
             "DELETE FROM idempotency_keys WHERE user_id = ?1 AND key = ?2 AND response IS NULL",
-            &[s(user_id), s(key)],
+            &params![user_id, key],
         )
         .await
         .map(|_| ())

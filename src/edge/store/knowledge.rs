@@ -3,8 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{n, opt, s, Listing, Store};
-use crate::core::error::ApiError;
+use super::{params, Listing, Store, StoreResult};
 use crate::core::knowledge::{Document, Source, MAX_SOURCES};
 
 const DOCUMENT_COLUMNS: &str = "id, twin_id, title, source_url, chars, chunk_count, created_at";
@@ -64,8 +63,8 @@ impl Store {
         doc: &Document,
         passages: &[(String, String)],
         max_docs: u64,
-    ) -> Result<Result<(), NotAdded>, ApiError> {
-        let rows = serde_json::to_string(passages).map_err(ApiError::internal)?;
+    ) -> StoreResult<Result<(), NotAdded>> {
+        let rows = serde_json::to_string(passages)?;
         let insert = self.stmt(
             &format!(
                 "INSERT INTO knowledge_documents ({DOCUMENT_COLUMNS}) \
@@ -73,16 +72,16 @@ impl Store {
                    AND (SELECT COUNT(*) FROM knowledge_documents WHERE twin_id = ?2) < ?9",
                 owned_twin("?2", "?3")
             ),
-            &[
-                s(&doc.id),
-                s(&doc.twin_id),
-                s(owner),
-                s(&doc.title),
-                opt(doc.source_url.as_deref()),
-                n(doc.chars as i64),
-                n(doc.chunk_count as i64),
-                s(&doc.created_at),
-                n(max_docs as i64),
+            &params![
+                &doc.id,
+                &doc.twin_id,
+                owner,
+                &doc.title,
+                doc.source_url.as_deref(),
+                doc.chars as i64,
+                doc.chunk_count as i64,
+                &doc.created_at,
+                max_docs as i64,
             ],
         )?;
         // Both follow the document row: with no row (refused), they add nothing.
@@ -90,13 +89,13 @@ impl Store {
             "INSERT INTO knowledge_passages (document_id, twin_id, seq, text) \
              SELECT d.id, d.twin_id, j.key, json_extract(j.value, '$[0]') \
              FROM knowledge_documents d, json_each(?2) j WHERE d.id = ?1",
-            &[s(&doc.id), s(&rows)],
+            &params![&doc.id, &rows],
         )?;
         let index = self.stmt(
             "INSERT INTO knowledge_fts (rowid, body) \
              SELECT p.id, json_extract(j.value, '$[1]') FROM json_each(?2) j \
              JOIN knowledge_passages p ON p.document_id = ?1 AND p.seq = j.key",
-            &[s(&doc.id), s(&rows)],
+            &params![&doc.id, &rows],
         )?;
         let results = self.batch(vec![insert, passages, index]).await?;
         let added = results[0]
@@ -109,7 +108,7 @@ impl Store {
             return Ok(Ok(()));
         }
         let owned: Option<serde_json::Value> = self
-            .first(&owned_twin("?1", "?2"), &[s(&doc.twin_id), s(owner)])
+            .first(&owned_twin("?1", "?2"), &params![&doc.twin_id, owner])
             .await?;
         Ok(Err(if owned.is_some() {
             NotAdded::Full
@@ -125,9 +124,9 @@ impl Store {
         twin_id: &str,
         limit: u64,
         offset: u64,
-    ) -> Result<Option<(Vec<Document>, u64)>, ApiError> {
+    ) -> StoreResult<Option<(Vec<Document>, u64)>> {
         let owned_sql = owned_twin("?1", "?2");
-        let (owned_args, page_args) = ([s(twin_id), s(owner)], [s(twin_id)]);
+        let (owned_args, page_args) = (params![twin_id, owner], params![twin_id]);
         let owned = self.first::<serde_json::Value>(&owned_sql, &owned_args);
         let list = Listing {
             table: "knowledge_documents",
@@ -154,12 +153,12 @@ impl Store {
         owner: &str,
         twin_id: &str,
         doc_id: &str,
-    ) -> Result<bool, ApiError> {
+    ) -> StoreResult<bool> {
         let doc = format!(
             "SELECT id FROM knowledge_documents WHERE id = ?1 AND twin_id IN ({})",
             owned_twin("?2", "?3")
         );
-        let args = [s(doc_id), s(twin_id), s(owner)];
+        let args = params![doc_id, twin_id, owner];
         let results = self
             .batch(vec![
                 self.stmt(
@@ -196,8 +195,8 @@ impl Store {
         query: &str,
         twin: &str,
         args: &[worker::wasm_bindgen::JsValue],
-    ) -> Result<worker::D1PreparedStatement, ApiError> {
-        let mut all = vec![s(query)];
+    ) -> StoreResult<worker::D1PreparedStatement> {
+        let mut all = params![query].to_vec();
         all.extend_from_slice(args);
         self.stmt(
             &format!(
@@ -213,10 +212,9 @@ impl Store {
 }
 
 /// The sources a retrieval statement found.
-pub(super) fn sources(result: &worker::D1Result) -> Result<Vec<Source>, ApiError> {
+pub(super) fn sources(result: &worker::D1Result) -> StoreResult<Vec<Source>> {
     Ok(result
-        .results::<SourceRow>()
-        .map_err(super::d1_err)?
+        .results::<SourceRow>()?
         .into_iter()
         .map(|r| Source {
             document_id: r.document_id,

@@ -1,5 +1,6 @@
 //! D1 access, one module per resource. Every query that touches a user's data names the
-//! owner in its WHERE clause, so isolation does not depend on a check in a handler.
+//! owner in its WHERE clause, so isolation does not depend on a check in a handler. Rows are
+//! private to their module; the store speaks the core's model types.
 
 mod accounts;
 mod conversations;
@@ -8,10 +9,7 @@ mod knowledge;
 mod twins;
 mod usage;
 
-pub use accounts::{ApiKeyRow, UserRow};
-pub use conversations::ConversationRow;
 pub use knowledge::NotAdded;
-pub use twins::TwinRow;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -19,30 +17,72 @@ use worker::wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{D1Database, D1PreparedStatement, Env};
 
-use crate::core::error::ApiError;
+use crate::core::error::StoreError;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<worker::Error> for StoreError {
+    fn from(e: worker::Error) -> StoreError {
+        StoreError::from_message(&e.to_string())
+    }
+}
+
+fn js_err(e: JsValue) -> StoreError {
+    StoreError::from_message(&format!("{e:?}"))
+}
+
+/// A value bound to a statement's `?n`.
+pub trait Param {
+    fn js(&self) -> JsValue;
+}
+
+impl Param for str {
+    fn js(&self) -> JsValue {
+        JsValue::from_str(self)
+    }
+}
+
+impl Param for String {
+    fn js(&self) -> JsValue {
+        JsValue::from_str(self)
+    }
+}
+
+impl Param for i64 {
+    fn js(&self) -> JsValue {
+        JsValue::from_f64(*self as f64)
+    }
+}
+
+impl Param for u64 {
+    fn js(&self) -> JsValue {
+        JsValue::from_f64(*self as f64)
+    }
+}
+
+impl<T: Param + ?Sized> Param for &T {
+    fn js(&self) -> JsValue {
+        (**self).js()
+    }
+}
+
+/// `None` binds SQL NULL.
+impl<T: Param> Param for Option<T> {
+    fn js(&self) -> JsValue {
+        self.as_ref().map_or(JsValue::NULL, Param::js)
+    }
+}
+
+/// The values of a statement's `?1, ?2, …`, in order.
+macro_rules! params {
+    ($($value:expr),* $(,)?) => {
+        [$($crate::edge::store::Param::js(&$value)),*]
+    };
+}
+pub(crate) use params;
 
 pub struct Store {
     db: D1Database,
-}
-
-pub(crate) fn d1_err(e: worker::Error) -> ApiError {
-    ApiError::internal(format!("d1: {e}"))
-}
-
-pub(crate) fn is_unique_violation(e: &ApiError) -> bool {
-    matches!(e, ApiError::Internal(d) if d.contains("UNIQUE constraint failed"))
-}
-
-pub fn s(v: &str) -> JsValue {
-    JsValue::from_str(v)
-}
-
-pub fn n(v: i64) -> JsValue {
-    JsValue::from_f64(v as f64)
-}
-
-pub fn opt(v: Option<&str>) -> JsValue {
-    v.map_or(JsValue::NULL, JsValue::from_str)
 }
 
 /// What a paginated list reads: `filter` and `order` are SQL fragments of the store's own.
@@ -59,14 +99,12 @@ struct Count {
 }
 
 impl Store {
-    pub fn new(env: &Env) -> Result<Self, ApiError> {
-        Ok(Store {
-            db: env.d1("DB").map_err(d1_err)?,
-        })
+    pub fn new(env: &Env) -> StoreResult<Self> {
+        Ok(Store { db: env.d1("DB")? })
     }
 
-    pub fn stmt(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, ApiError> {
-        self.db.prepare(sql).bind(args).map_err(d1_err)
+    pub fn stmt(&self, sql: &str, args: &[JsValue]) -> StoreResult<D1PreparedStatement> {
+        Ok(self.db.prepare(sql).bind(args)?)
     }
 
     /// The first row, decoded through one `JSON.stringify` and serde_json: far fewer calls
@@ -75,56 +113,38 @@ impl Store {
         &self,
         sql: &str,
         args: &[JsValue],
-    ) -> Result<Option<T>, ApiError> {
+    ) -> StoreResult<Option<T>> {
         let stmt = self.stmt(sql, args)?;
-        let promise = stmt
-            .inner()
-            .first(None)
-            .map_err(|e| ApiError::internal(format!("d1: {e:?}")))?;
-        let row = JsFuture::from(promise)
-            .await
-            .map_err(|e| ApiError::internal(format!("d1: {e:?}")))?;
+        let promise = stmt.inner().first(None).map_err(js_err)?;
+        let row = JsFuture::from(promise).await.map_err(js_err)?;
         if row.is_null() || row.is_undefined() {
             return Ok(None);
         }
         let text: String = worker::js_sys::JSON::stringify(&row)
-            .map_err(|e| ApiError::internal(format!("d1: {e:?}")))?
+            .map_err(js_err)?
             .into();
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(ApiError::internal)
+        Ok(Some(serde_json::from_str(&text)?))
     }
 
     pub async fn all<T: DeserializeOwned>(
         &self,
         sql: &str,
         args: &[JsValue],
-    ) -> Result<Vec<T>, ApiError> {
-        self.stmt(sql, args)?
-            .all()
-            .await
-            .map_err(d1_err)?
-            .results::<T>()
-            .map_err(d1_err)
+    ) -> StoreResult<Vec<T>> {
+        Ok(self.stmt(sql, args)?.all().await?.results::<T>()?)
     }
 
     /// Runs a write and returns how many rows it changed.
-    pub async fn run(&self, sql: &str, args: &[JsValue]) -> Result<usize, ApiError> {
-        let result = self.stmt(sql, args)?.run().await.map_err(d1_err)?;
-        Ok(result
-            .meta()
-            .ok()
-            .flatten()
-            .and_then(|m| m.changes)
-            .unwrap_or(0))
+    pub async fn run(&self, sql: &str, args: &[JsValue]) -> StoreResult<usize> {
+        Ok(changes(&self.stmt(sql, args)?.run().await?))
     }
 
     /// Statements in one round trip and one transaction.
     pub async fn batch(
         &self,
         stmts: Vec<D1PreparedStatement>,
-    ) -> Result<Vec<worker::D1Result>, ApiError> {
-        self.db.batch(stmts).await.map_err(d1_err)
+    ) -> StoreResult<Vec<worker::D1Result>> {
+        Ok(self.db.batch(stmts).await?)
     }
 
     /// A page of `list.table` rows and the total they come from, in one round trip. `args`
@@ -135,7 +155,7 @@ impl Store {
         args: &[JsValue],
         limit: u64,
         offset: u64,
-    ) -> Result<(Vec<T>, u64), ApiError> {
+    ) -> StoreResult<(Vec<T>, u64)> {
         let Listing {
             table,
             columns,
@@ -149,20 +169,25 @@ impl Store {
             next + 1
         );
         let mut page_args = args.to_vec();
-        page_args.push(n(limit as i64));
-        page_args.push(n(offset as i64));
+        page_args.extend(params![limit, offset]);
         let results = self
             .batch(vec![
                 self.stmt(&count, args)?,
                 self.stmt(&page, &page_args)?,
             ])
             .await?;
-        let total = results[0]
-            .results::<Count>()
-            .map_err(d1_err)?
-            .first()
-            .map_or(0, |c| c.n);
-        let rows = results[1].results::<T>().map_err(d1_err)?;
+        let total = results[0].results::<Count>()?.first().map_or(0, |c| c.n);
+        let rows = results[1].results::<T>()?;
         Ok((rows, total))
     }
+}
+
+/// How many rows a write changed.
+pub fn changes(result: &worker::D1Result) -> usize {
+    result
+        .meta()
+        .ok()
+        .flatten()
+        .and_then(|m| m.changes)
+        .unwrap_or(0)
 }

@@ -4,8 +4,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{n, s, Store};
-use crate::core::error::ApiError;
+use super::{params, Param, Store, StoreResult};
 use crate::core::knowledge::Source;
 use crate::core::spend::{TurnUsage, UsageQuery};
 
@@ -22,14 +21,10 @@ struct Group {
 
 impl Store {
     /// The account's tokens on `day`, as a statement to batch with a turn's other read.
-    pub fn used_on(
-        &self,
-        user_id: &str,
-        day: &str,
-    ) -> Result<worker::D1PreparedStatement, ApiError> {
+    pub fn used_on(&self, user_id: &str, day: &str) -> StoreResult<worker::D1PreparedStatement> {
         self.stmt(
             "SELECT COALESCE(SUM(total_tokens), 0) AS n FROM usage_daily WHERE user_id = ?1 AND day = ?2",
-            &[s(user_id), s(day)],
+            &params![user_id, day],
         )
     }
 
@@ -41,7 +36,7 @@ impl Store {
         user_id: &str,
         day: &str,
         retrieval: Option<worker::D1PreparedStatement>,
-    ) -> Result<Option<((T, Vec<Source>), u64)>, ApiError> {
+    ) -> StoreResult<Option<((T, Vec<Source>), u64)>> {
         #[derive(Deserialize)]
         struct Used {
             n: u64,
@@ -49,19 +44,10 @@ impl Store {
         let mut stmts = vec![context, self.used_on(user_id, day)?];
         stmts.extend(retrieval);
         let results = self.batch(stmts).await?;
-        let Some(context) = results[0]
-            .results::<T>()
-            .map_err(super::d1_err)?
-            .into_iter()
-            .next()
-        else {
+        let Some(context) = results[0].results::<T>()?.into_iter().next() else {
             return Ok(None);
         };
-        let used = results[1]
-            .results::<Used>()
-            .map_err(super::d1_err)?
-            .first()
-            .map_or(0, |u| u.n);
+        let used = results[1].results::<Used>()?.first().map_or(0, |u| u.n);
         let sources = match results.get(2) {
             Some(r) => super::knowledge::sources(r)?,
             None => Vec::new(),
@@ -69,7 +55,7 @@ impl Store {
         Ok(Some(((context, sources), used)))
     }
 
-    pub async fn add_usage(&self, day: &str, t: &TurnUsage) -> Result<(), ApiError> {
+    pub async fn add_usage(&self, day: &str, t: &TurnUsage) -> StoreResult<()> {
         let total = t.prompt_tokens + t.completion_tokens;
         let estimated = if t.estimated { total } else { 0 };
         self.run(
@@ -80,17 +66,17 @@ impl Store {
                requests = requests + 1, prompt_tokens = prompt_tokens + ?6, \
                completion_tokens = completion_tokens + ?7, total_tokens = total_tokens + ?8, \
                estimated_tokens = estimated_tokens + ?9",
-            &[
-                s(&t.user_id),
-                s(day),
+            &params![
+                &t.user_id,
+                day,
                 // '' stands for "none" in the key columns (NULLs would not conflict).
-                s(t.api_key_id.as_deref().unwrap_or("")),
-                s(&t.twin_id),
-                s(t.end_user_id.as_deref().unwrap_or("")),
-                n(t.prompt_tokens),
-                n(t.completion_tokens),
-                n(total),
-                n(estimated),
+                t.api_key_id.as_deref().unwrap_or(""),
+                &t.twin_id,
+                t.end_user_id.as_deref().unwrap_or(""),
+                t.prompt_tokens,
+                t.completion_tokens,
+                total,
+                estimated,
             ],
         )
         .await
@@ -103,7 +89,7 @@ impl Store {
         user_id: &str,
         api_key_id: Option<&str>,
         q: &UsageQuery,
-    ) -> Result<(Vec<Value>, Value), ApiError> {
+    ) -> StoreResult<(Vec<Value>, Value)> {
         let (column, field) = q.group_by.column_and_field();
         let key_filter = if api_key_id.is_some() {
             " AND api_key_id = ?4"
@@ -117,9 +103,9 @@ impl Store {
              FROM usage_daily WHERE user_id = ?1 AND day BETWEEN ?2 AND ?3{key_filter} \
              GROUP BY {column} ORDER BY {column}"
         );
-        let mut args = vec![s(user_id), s(&q.from), s(&q.to)];
+        let mut args = params![user_id, &q.from, &q.to].to_vec();
         if let Some(k) = api_key_id {
-            args.push(s(k));
+            args.push(k.js());
         }
         let groups: Vec<Group> = self.all(&sql, &args).await?;
         let mut totals = [0i64; 5];
