@@ -14,7 +14,7 @@ mod edge;
 #[cfg(target_arch = "wasm32")]
 pub use edge::conversation::Conversation;
 #[cfg(target_arch = "wasm32")]
-pub use edge::rate_limiter::RateLimiter;
+pub use edge::limits::RateLimiter;
 
 #[cfg(target_arch = "wasm32")]
 #[worker::event(start)]

@@ -347,7 +347,20 @@ fn strip_knobs(text: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn chat(stream: &mut TcpStream, config: &Config, body: &Value) -> std::io::Result<()> {
+/// A reply worked out from a request, before it is written.
+struct Answer {
+    question: String,
+    pieces: Vec<String>,
+    finish: &'static str,
+    usage: Value,
+    id: String,
+    model: String,
+    created: u64,
+}
+
+/// The deterministic reply to a Chat Completions body: `Err((status, error body))` when the
+/// request has no user message or asks for a failure (`[[fail:CODE]]`).
+fn answer(body: &Value) -> Result<Answer, (u16, Value)> {
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
     let Some(question) = messages
         .iter()
@@ -355,80 +368,93 @@ fn chat(stream: &mut TcpStream, config: &Config, body: &Value) -> std::io::Resul
         .find(|m| m["role"] == "user")
         .and_then(|m| m["content"].as_str())
     else {
-        return respond(
-            stream,
-            400,
-            &error_body(
-                "messages must include a user message",
-                "invalid_request_error",
-            ),
+        let e = error_body(
+            "messages must include a user message",
+            "invalid_request_error",
         );
+        return Err((400, e));
     };
-    let question = question.to_owned();
-    if let Some(code) = knob(&question, "fail") {
+    if let Some(code) = knob(question, "fail") {
         let code = code.clamp(400, 599) as u16;
-        return respond(
-            stream,
-            code,
-            &error_body("Injected failure", "server_error"),
-        );
+        return Err((code, error_body("Injected failure", "server_error")));
     }
     let system = messages
         .iter()
         .find(|m| m["role"] == "system")
         .and_then(|m| m["content"].as_str())
         .unwrap_or("");
-    let words = knob(&question, "words").map(|n| n as usize);
-    let mut reply = compose_reply(system, &strip_knobs(&question), words);
+    let words = knob(question, "words").map(|n| n as usize);
+    let mut reply = compose_reply(system, &strip_knobs(question), words);
     let given = sources(system);
     if !given.is_empty() && words.is_none() {
-        let cite = cite_knob(&question).unwrap_or_else(|| vec![1]);
-        reply.push_str(&citing(&given, &cite, is_vietnamese(&question)));
+        let cite = cite_knob(question).unwrap_or_else(|| vec![1]);
+        reply.push_str(&citing(&given, &cite, is_vietnamese(question)));
     }
     let mut pieces = pieces(&reply);
     // `max_tokens` caps the reply (a piece counts as a token here) and ends it with "length".
-    let cap = body["max_tokens"].as_u64().map(|n| n as usize);
-    let finish = match cap {
+    let finish = match body["max_tokens"].as_u64().map(|n| n as usize) {
         Some(n) if n < pieces.len() => {
             pieces.truncate(n);
             "length"
         }
         _ => "stop",
     };
-    let reply: String = pieces.concat();
-    let model = body["model"].as_str().unwrap_or("twin-local-1").to_owned();
     let prompt_tokens: usize = messages
         .iter()
         .filter_map(|m| m["content"].as_str())
         .map(approx_tokens)
         .sum();
-    let usage = json!({
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": pieces.len(),
-        "total_tokens": prompt_tokens + pieces.len(),
-    });
-    let id = format!("chatcmpl-{:016x}", fnv(question.as_bytes()));
-    let created = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    Ok(Answer {
+        usage: json!({
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": pieces.len(),
+            "total_tokens": prompt_tokens + pieces.len(),
+        }),
+        id: format!("chatcmpl-{:016x}", fnv(question.as_bytes())),
+        model: body["model"].as_str().unwrap_or("twin-local-1").to_owned(),
+        created: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        question: question.to_owned(),
+        pieces,
+        finish,
+    })
+}
 
+fn chat(stream: &mut TcpStream, config: &Config, body: &Value) -> std::io::Result<()> {
+    let a = match answer(body) {
+        Ok(a) => a,
+        Err((status, error)) => return respond(stream, status, &error),
+    };
     if body["stream"] != true {
+        let reply: String = a.pieces.concat();
         return respond(
             stream,
             200,
             &json!({
-                "id": id, "object": "chat.completion", "created": created, "model": model,
-                "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply }, "finish_reason": finish }],
-                "usage": usage,
+                "id": a.id, "object": "chat.completion", "created": a.created, "model": a.model,
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply }, "finish_reason": a.finish }],
+                "usage": a.usage,
             }),
         );
     }
+    let include_usage = body["stream_options"]["include_usage"] == true;
+    stream_answer(stream, config, &a, include_usage)
+}
 
-    let pace = Duration::from_millis(knob(&question, "pace").unwrap_or(config.pace_ms));
-    let split = knob(&question, "split").map_or(config.split, |n| n as usize);
-    let cut = knob(&question, "cut").map(|n| n as usize);
-    let stall = knob(&question, "stall").map(|n| n as usize);
+/// Writes `a` as an SSE stream, paced and broken as the knobs say.
+fn stream_answer(
+    stream: &mut TcpStream,
+    config: &Config,
+    a: &Answer,
+    include_usage: bool,
+) -> std::io::Result<()> {
+    let question = &a.question;
+    let pace = Duration::from_millis(knob(question, "pace").unwrap_or(config.pace_ms));
+    let split = knob(question, "split").map_or(config.split, |n| n as usize);
+    let cut = knob(question, "cut").map(|n| n as usize);
+    let stall = knob(question, "stall").map(|n| n as usize);
     if stall == Some(0) {
         std::thread::sleep(Duration::from_secs(300));
         return Ok(());
@@ -438,15 +464,15 @@ fn chat(stream: &mut TcpStream, config: &Config, body: &Value) -> std::io::Resul
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     )?;
     let chunk = |delta: Value, finish: Value| {
-        json!({ "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+        json!({ "id": a.id, "object": "chat.completion.chunk", "created": a.created, "model": a.model,
                 "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] })
     };
     let mut out = SseWriter { stream, split };
     out.event(&chunk(json!({ "role": "assistant", "content": "" }), Value::Null).to_string())?;
-    if let Some(n) = knob(&question, "longline") {
+    if let Some(n) = knob(question, "longline") {
         out.event(&"x".repeat(n as usize))?;
     }
-    for (n, piece) in pieces.iter().enumerate() {
+    for (n, piece) in a.pieces.iter().enumerate() {
         if cut == Some(n) {
             return stream_shutdown(out.stream);
         }
@@ -459,10 +485,10 @@ fn chat(stream: &mut TcpStream, config: &Config, body: &Value) -> std::io::Resul
         }
         out.event(&chunk(json!({ "content": piece }), Value::Null).to_string())?;
     }
-    out.event(&chunk(json!({}), json!(finish)).to_string())?;
-    if body["stream_options"]["include_usage"] == true {
-        let usage_chunk = json!({ "id": id, "object": "chat.completion.chunk", "created": created,
-                                  "model": model, "choices": [], "usage": usage });
+    out.event(&chunk(json!({}), json!(a.finish)).to_string())?;
+    if include_usage {
+        let usage_chunk = json!({ "id": a.id, "object": "chat.completion.chunk", "created": a.created,
+                                  "model": a.model, "choices": [], "usage": a.usage });
         out.event(&usage_chunk.to_string())?;
     }
     out.event("[DONE]")?;

@@ -7,9 +7,11 @@ use crate::core::accounts::{ApiKey, CreatedApiKey, NewApiKey};
 use crate::core::api_key;
 use crate::core::error::ApiError;
 use crate::core::{ids, time};
-use crate::edge::context::{json_body, Ctx, Principal, Reply};
+use crate::edge::context::{Ctx, Principal};
 use crate::edge::crypto::random_bytes;
-use crate::edge::rate_limiter;
+use crate::edge::limits;
+use crate::edge::reply::Reply;
+use crate::edge::request::json_body;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -64,6 +66,6 @@ pub async fn revoke(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply
         .await?;
     let (key, key_hash) = revoked.ok_or(ApiError::NotFound("API key"))?;
     // Before answering, so the very next request with this key is refused everywhere.
-    rate_limiter::forget_key(&ctx.env, &key_hash).await?;
+    limits::forget_key(&ctx.env, &key_hash).await?;
     Reply::ok(key)
 }

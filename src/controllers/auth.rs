@@ -7,9 +7,11 @@ use crate::core::accounts::{Account, KeyRef, Login, Me, NewAccount, Session, Use
 use crate::core::error::{ApiError, LimitReason};
 use crate::core::password::{self, StoredPassword};
 use crate::core::{ids, time, token};
-use crate::edge::context::{json_body, Ctx, Principal, Reply};
+use crate::edge::context::{Ctx, Principal};
 use crate::edge::crypto::{pbkdf2_sha256, random_bytes};
-use crate::edge::{config, rate_limiter};
+use crate::edge::reply::Reply;
+use crate::edge::request::json_body;
+use crate::edge::{config, limits};
 
 fn session<'a>(ctx: &Ctx, user: &'a User) -> Result<Session<'a>, ApiError> {
     let secret = config::jwt_secret(&ctx.env)?;
@@ -71,7 +73,7 @@ pub async fn login(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> 
     // Password spraying from many IPs still meets the per-email limit.
     let bucket = format!("login:{}", input.email);
     let policy = crate::core::config::login_failure_policy();
-    let seen = rate_limiter::peek(&ctx.env, &bucket, policy).await?;
+    let seen = limits::peek(&ctx.env, &bucket, policy).await?;
     if let Some(r) = seen.rejected_by {
         return Err(ApiError::RateLimited {
             reason: LimitReason::LoginFailures,
@@ -89,7 +91,7 @@ pub async fn login(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> 
     let account = match account {
         Some(a) if matches => a,
         _ => {
-            rate_limiter::limit(&ctx.env, &bucket, policy).await?;
+            limits::limit(&ctx.env, &bucket, policy).await?;
             return Err(ApiError::InvalidCredentials);
         }
     };

@@ -7,9 +7,11 @@ use crate::core::envelope::Deleted;
 use crate::core::error::ApiError;
 use crate::core::validate::Fields;
 use crate::core::{ids, time};
-use crate::edge::context::{json_body, Ctx, ListQuery, Principal, Reply};
+use crate::edge::context::{Ctx, Principal};
 use crate::edge::conversation::ConversationObject;
 use crate::edge::crypto::random_bytes;
+use crate::edge::reply::Reply;
+use crate::edge::request::{json_body, ListQuery};
 
 /// `POST /conversations {twinId, title?, endUserId?}`.
 pub async fn create(

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use crate::core::error::ApiError;
-use crate::edge::context::Reply;
+use crate::edge::reply::Reply;
 
 pub fn get() -> Result<Reply, ApiError> {
     Reply::ok(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))

@@ -7,8 +7,10 @@ use worker::Request;
 use crate::core::error::ApiError;
 use crate::core::knowledge::{Document, NewDocument};
 use crate::core::{ids, time};
-use crate::edge::context::{json_body, Ctx, ListQuery, Principal, Reply};
+use crate::edge::context::{Ctx, Principal};
 use crate::edge::crypto::random_bytes;
+use crate::edge::reply::Reply;
+use crate::edge::request::{json_body, ListQuery};
 use crate::edge::store::NotAdded;
 
 /// `POST /twins/{id}/knowledge` → 201 document.

@@ -6,18 +6,19 @@
 
 use worker::Request;
 
-use crate::core::conversation::{self, Message, Op, TurnAccount, TurnRequest, TurnResult};
+use crate::core::conversation::{
+    self, Message, NewMessage, Op, TurnAccount, TurnRequest, TurnResult,
+};
 use crate::core::error::ApiError;
 use crate::core::spend;
-use crate::core::validate::Fields;
-use crate::edge::context::{header, json_body, query_params, Ctx, Principal, Reply};
+use crate::edge::context::{Ctx, Principal};
 use crate::edge::conversation::ConversationObject;
-
-use super::conversations::owned_object;
+use crate::edge::reply::Reply;
+use crate::edge::request::{header, json_body, query_params};
 
 use crate::edge::gate;
 
-pub const MAX_CONTENT_CHARS: usize = 32_000;
+use super::conversations::owned_object;
 
 /// Validates the message, reads what the model needs and applies the spend limits (`gate`);
 /// nothing is stored yet.
@@ -27,16 +28,8 @@ async fn turn(
     id: &str,
     req: &mut Request,
 ) -> Result<TurnRequest, ApiError> {
-    let body = json_body(req).await?;
-    let mut f = Fields::new(&body);
-    let content = f.raw_string("content", 1, MAX_CONTENT_CHARS);
-    f.finish()?;
-    let content = content.unwrap_or_default();
-    if content.trim().is_empty() {
-        return Err(ApiError::field("content", "must not be blank"));
-    }
-    let principal = caller;
-    let user_id = principal.user_id();
+    let NewMessage { content } = NewMessage::try_from(&json_body(req).await?)?;
+    let user_id = caller.user_id();
     let spend = &ctx.config.spend;
     let day = spend::utc_day(ctx.now_ms);
     let store = ctx.store()?;
@@ -56,7 +49,7 @@ async fn turn(
         upstream_user: spend::upstream_user(user_id, chat.end_user_id.as_deref()),
         account: TurnAccount {
             user_id: user_id.to_owned(),
-            api_key_id: principal.key_id().map(str::to_owned),
+            api_key_id: caller.key_id().map(str::to_owned),
             twin_id: chat.twin_id,
             end_user_id: chat.end_user_id,
         },

@@ -15,7 +15,8 @@ use worker::Request;
 
 use crate::core::error::ApiError;
 use crate::core::routes::RouteId;
-use crate::edge::context::{Ctx, Reply};
+use crate::edge::context::Ctx;
+use crate::edge::reply::Reply;
 
 /// Calls the route's handler with what its access rule and pattern guarantee: the caller (on
 /// every authenticated route) and the path's ids, so no handler checks them again.

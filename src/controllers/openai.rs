@@ -10,13 +10,16 @@ use worker::{AbortController, Request};
 use crate::core::chat::{self, Usage};
 use crate::core::conversation::{prompt_estimate, MessageUsage, TurnAccount};
 use crate::core::error::ApiError;
+use crate::core::knowledge::{self, Source};
 use crate::core::openai::{self, ChatRequest};
 use crate::core::spend;
-use crate::core::{ids, knowledge, sse};
-use crate::edge::context::{json_body, Ctx, Principal, Reply};
+use crate::core::{ids, sse};
+use crate::edge::context::{Ctx, Principal};
 use crate::edge::crypto::random_bytes;
 use crate::edge::event_stream::{self, Ignore};
 use crate::edge::gate;
+use crate::edge::reply::Reply;
+use crate::edge::request::json_body;
 use crate::edge::upstream::{Progress, Upstream};
 
 fn unix_secs(rfc3339: &str) -> i64 {
@@ -52,6 +55,19 @@ pub async fn get_model(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Re
     })
 }
 
+/// A completion ready to run: the upstream request, what its end must record, and how the
+/// answer is named.
+struct Completion {
+    upstream: Upstream,
+    body: Value,
+    ending: Ending,
+    sources: Vec<Source>,
+    id: String,
+    created: i64,
+    /// The twin id the caller sent, echoed as `model`.
+    model: String,
+}
+
 /// What a completion's end must do: count its usage and give its slot back.
 struct Ending {
     env: worker::Env,
@@ -78,10 +94,23 @@ pub async fn chat_completions(
     req: &mut Request,
 ) -> Result<Reply, ApiError> {
     let request = ChatRequest::parse(&json_body(req).await?)?;
+    let completion = prepare(ctx, caller, &request).await?;
+    if request.stream {
+        Ok(Reply::Raw(stream(ctx, completion, request.include_usage)?))
+    } else {
+        whole(ctx, completion).await
+    }
+}
+
+/// Reads the twin (with its sources) and passes the spend gate.
+async fn prepare(
+    ctx: &Ctx,
+    caller: &Principal,
+    request: &ChatRequest,
+) -> Result<Completion, ApiError> {
     let config = ctx.config.clone();
     let spend = &config.spend;
-    let principal = caller.clone();
-    let user_id = principal.user_id();
+    let user_id = caller.user_id();
     let day = spend::utc_day(ctx.now_ms);
     let store = ctx.store()?;
     let read = store.twin_persona(user_id, &request.model, &day, request.last_user_text());
@@ -90,7 +119,6 @@ pub async fn chat_completions(
         lease,
     } = gate::admit(ctx, spend, "Model", read).await?;
     let system = knowledge::prompt_with_sources(&persona.system_prompt, &sources);
-
     let upstream_model = persona.model.unwrap_or_else(|| spend.default_model.clone());
     let user_hash = spend::upstream_user(user_id, request.user.as_deref());
     let body = request.upstream_body(
@@ -99,43 +127,50 @@ pub async fn chat_completions(
         spend.max_output_tokens,
         &user_hash,
     );
-    let ending = Ending {
-        env: ctx.env.clone(),
-        lease,
-        account: TurnAccount {
-            user_id: user_id.to_owned(),
-            api_key_id: principal.key_id().map(str::to_owned),
-            twin_id: request.model.clone(),
-            end_user_id: request.user.clone(),
+    Ok(Completion {
+        upstream: Upstream::new(&ctx.env, &config.upstream),
+        ending: Ending {
+            env: ctx.env.clone(),
+            lease,
+            account: TurnAccount {
+                user_id: user_id.to_owned(),
+                api_key_id: caller.key_id().map(str::to_owned),
+                twin_id: request.model.clone(),
+                end_user_id: request.user.clone(),
+            },
+            prompt_estimate: prompt_estimate(&body),
+            day,
         },
-        prompt_estimate: prompt_estimate(&body),
-        day,
-    };
-    let id = ids::prefixed("chatcmpl", &random_bytes::<18>());
-    let created = ctx.now_ms / 1000;
-    let upstream = Upstream::new(&ctx.env, &config.upstream);
+        body,
+        sources,
+        id: ids::prefixed("chatcmpl", &random_bytes::<18>()),
+        created: ctx.now_ms / 1000,
+        model: request.model.clone(),
+    })
+}
 
-    if !request.stream {
-        let controller = AbortController::default();
-        let (reply, failure) = upstream.complete(&body, &controller.signal(), |_| {}).await;
-        let (usage, record) = ending.settle(&reply);
-        ctx.worker.wait_until(record);
-        if let Some(err) = failure {
-            controller.abort();
-            return Err(err);
-        }
-        let citations = knowledge::citations(&reply.content, &sources);
-        let answer = openai::completion(&id, created, &request.model, &reply, usage, &citations);
-        return Ok(Reply::Plain {
-            status: 200,
-            body: answer,
-        });
+/// The whole answer at once.
+async fn whole(ctx: &Ctx, c: Completion) -> Result<Reply, ApiError> {
+    let controller = AbortController::default();
+    let (reply, failure) = c
+        .upstream
+        .complete(&c.body, &controller.signal(), |_| {})
+        .await;
+    let (usage, record) = c.ending.settle(&reply);
+    ctx.worker.wait_until(record);
+    if let Some(err) = failure {
+        controller.abort();
+        return Err(err);
     }
+    let citations = knowledge::citations(&reply.content, &c.sources);
+    let body = openai::completion(&c.id, c.created, &c.model, &reply, usage, &citations);
+    Ok(Reply::Plain { status: 200, body })
+}
 
+/// `data:` chunks as they come, then the usage chunk if asked for, then `[DONE]`.
+fn stream(ctx: &Ctx, c: Completion, include_usage: bool) -> Result<worker::Response, ApiError> {
     let (reader, resp) = event_stream::open(None).map_err(ApiError::internal)?;
     let reader = Rc::new(RefCell::new(Some(reader)));
-    let model = request.model.clone();
-    let include_usage = request.include_usage;
     ctx.worker.wait_until(async move {
         let ignore = Ignore::default();
         let send = |text: &str| {
@@ -143,26 +178,28 @@ pub async fn chat_completions(
                 r.send(text, &ignore);
             }
         };
-        let chunk = |delta: Value, finish: Option<&str>| {
-            openai::data_line(&openai::chunk(&id, created, &model, delta, finish).to_string())
+        let (id, created, model) = (&c.id, c.created, &c.model);
+        let chunk = |delta: Value| {
+            openai::data_line(&openai::chunk(id, created, model, delta, None).to_string())
         };
-        send(&chunk(json!({ "role": "assistant", "content": "" }), None));
+        send(&chunk(json!({ "role": "assistant", "content": "" })));
         let controller = AbortController::default();
-        let (reply, failure) = upstream
-            .complete(&body, &controller.signal(), |p| match p {
-                Progress::Delta(text) => send(&chunk(json!({ "content": text }), None)),
+        let (reply, failure) = c
+            .upstream
+            .complete(&c.body, &controller.signal(), |p| match p {
+                Progress::Delta(text) => send(&chunk(json!({ "content": text }))),
                 Progress::Idle => send(sse::PING),
                 Progress::Generating => {}
             })
             .await;
-        let (usage, record) = ending.settle(&reply);
+        let (usage, record) = c.ending.settle(&reply);
         match failure {
             None => {
-                let citations = knowledge::citations(&reply.content, &sources);
-                let last = openai::last_chunk(&id, created, &model, &reply, &citations);
+                let citations = knowledge::citations(&reply.content, &c.sources);
+                let last = openai::last_chunk(id, created, model, &reply, &citations);
                 send(&openai::data_line(&last.to_string()));
                 if include_usage {
-                    let u = openai::usage_chunk(&id, created, &model, usage);
+                    let u = openai::usage_chunk(id, created, model, usage);
                     send(&openai::data_line(&u.to_string()));
                 }
                 send(openai::DONE);
@@ -178,5 +215,5 @@ pub async fn chat_completions(
         }
         record.await;
     });
-    Ok(Reply::Raw(resp))
+    Ok(resp)
 }

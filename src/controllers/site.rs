@@ -3,7 +3,7 @@
 use worker::{Headers, Response};
 
 use crate::core::error::ApiError;
-use crate::edge::context::Reply;
+use crate::edge::reply::Reply;
 
 pub fn page(method: &str, path: &str) -> Result<Reply, ApiError> {
     // The docs are static assets under /docs/; the root sends people there.

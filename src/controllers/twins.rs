@@ -7,8 +7,10 @@ use crate::core::error::{ApiError, StoreError};
 use crate::core::spend;
 use crate::core::twins::{NewTwin, Twin, TwinPatch};
 use crate::core::{ids, time};
-use crate::edge::context::{json_body, Ctx, ListQuery, Principal, Reply};
+use crate::edge::context::{Ctx, Principal};
 use crate::edge::crypto::random_bytes;
+use crate::edge::reply::Reply;
+use crate::edge::request::{json_body, ListQuery};
 
 /// A slug already used by another of the owner's twins is a 409.
 fn slug_taken(e: StoreError) -> ApiError {

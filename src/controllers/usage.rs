@@ -6,7 +6,9 @@ use worker::Request;
 use crate::core::envelope::ExtraMeta;
 use crate::core::error::ApiError;
 use crate::core::spend::UsageQuery;
-use crate::edge::context::{query_params, Ctx, Principal, Reply};
+use crate::edge::context::{Ctx, Principal};
+use crate::edge::reply::Reply;
+use crate::edge::request::query_params;
 
 pub async fn report(ctx: &mut Ctx, caller: &Principal, req: &Request) -> Result<Reply, ApiError> {
     let params = query_params(req);

@@ -93,6 +93,36 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     }
 }
 
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    /// The `read_only` and `full_access` key limits.
+    fn key_policies(&mut self) -> (Policy, Policy) {
+        let window_secs = self.u64("RATE_LIMIT_WINDOW_SECS", 3600);
+        let burst_period_secs = self.u64("RATE_LIMIT_BURST_PERIOD_SECS", 60);
+        let mut policy = |scope: &str, hourly, burst| Policy {
+            limit: self.u64(&format!("RATE_LIMIT_{scope}_HOURLY"), hourly),
+            window_secs,
+            burst: self.u64(&format!("RATE_LIMIT_{scope}_BURST"), burst),
+            burst_period_secs,
+        };
+        (
+            policy("READ_ONLY", 200, 50),
+            policy("FULL_ACCESS", 500, 100),
+        )
+    }
+
+    fn upstream(&mut self, generation_max_secs: u64) -> UpstreamSettings {
+        UpstreamSettings {
+            base_url: self
+                .text("UPSTREAM_BASE_URL")
+                .unwrap_or_else(|| "https://api.openai.com/v1".into()),
+            first_byte_ms: self.u64("UPSTREAM_FIRST_BYTE_TIMEOUT_MS", 30_000),
+            idle_ms: self.u64("UPSTREAM_IDLE_TIMEOUT_MS", 60_000),
+            total_ms: generation_max_secs * 1000,
+            ping_ms: self.u64("SSE_PING_SECS", 15) * 1000,
+        }
+    }
+}
+
 impl Config {
     /// Parses the variables `get` returns; `Err` names every one that is wrong.
     pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
@@ -103,26 +133,7 @@ impl Config {
         let default_model = v
             .text("DEFAULT_MODEL")
             .unwrap_or_else(|| "gpt-4o-mini".into());
-        let window_secs = v.u64("RATE_LIMIT_WINDOW_SECS", 3600);
-        let burst_period_secs = v.u64("RATE_LIMIT_BURST_PERIOD_SECS", 60);
-        let mut key_policy = |hourly: &str, hourly_default, burst: &str, burst_default| Policy {
-            limit: v.u64(hourly, hourly_default),
-            window_secs,
-            burst: v.u64(burst, burst_default),
-            burst_period_secs,
-        };
-        let read_only = key_policy(
-            "RATE_LIMIT_READ_ONLY_HOURLY",
-            200,
-            "RATE_LIMIT_READ_ONLY_BURST",
-            50,
-        );
-        let full_access = key_policy(
-            "RATE_LIMIT_FULL_ACCESS_HOURLY",
-            500,
-            "RATE_LIMIT_FULL_ACCESS_BURST",
-            100,
-        );
+        let (read_only, full_access) = v.key_policies();
         let generation_max_secs = v.u64("GENERATION_MAX_SECS", 300);
         let config = Config {
             spend: Spend {
@@ -137,15 +148,7 @@ impl Config {
                 daily_token_quota: v.u64("DAILY_TOKEN_QUOTA", 1_000_000),
                 generation_max_secs,
             },
-            upstream: UpstreamSettings {
-                base_url: v
-                    .text("UPSTREAM_BASE_URL")
-                    .unwrap_or_else(|| "https://api.openai.com/v1".into()),
-                first_byte_ms: v.u64("UPSTREAM_FIRST_BYTE_TIMEOUT_MS", 30_000),
-                idle_ms: v.u64("UPSTREAM_IDLE_TIMEOUT_MS", 60_000),
-                total_ms: generation_max_secs * 1000,
-                ping_ms: v.u64("SSE_PING_SECS", 15) * 1000,
-            },
+            upstream: v.upstream(generation_max_secs),
             history_token_budget: v.u64("HISTORY_TOKEN_BUDGET", 3000) as usize,
             max_knowledge_docs: v.u64("MAX_KNOWLEDGE_DOCS_PER_TWIN", 200),
             jwt_ttl_secs: v.u64("JWT_TTL_SECS", super::token::DEFAULT_TTL_SECS as u64) as i64,

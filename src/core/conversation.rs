@@ -110,6 +110,31 @@ impl MessageUsage {
 
 pub const DEFAULT_TITLE: &str = "New conversation";
 
+/// The most characters a message may have.
+pub const MAX_CONTENT_CHARS: usize = 32_000;
+
+/// `POST …/messages` and `…/messages/stream`: `{content}`, kept exactly as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub content: String,
+}
+
+impl TryFrom<&serde_json::Map<String, Value>> for NewMessage {
+    type Error = ApiError;
+
+    fn try_from(body: &serde_json::Map<String, Value>) -> Result<NewMessage, ApiError> {
+        let mut f = super::validate::Fields::new(body);
+        let content = f.raw_string("content", 1, MAX_CONTENT_CHARS);
+        if content.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            f.fail("content", "must not be blank");
+        }
+        f.finish()?;
+        Ok(NewMessage {
+            content: super::validate::Fields::checked(content)?,
+        })
+    }
+}
+
 /// A conversation as the API shows it (its messages live in its Durable Object).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -278,16 +278,12 @@ impl ApiError {
                 "A reply is still being generated in this conversation; wait for it to finish or cancel it"
                     .into()
             }
-            PayloadTooLarge { limit } => format!("Request body exceeds {limit} bytes"),
+            PayloadTooLarge { .. }
+            | RateLimited { .. }
+            | ApiKeyLimitReached { .. }
+            | ConcurrencyLimitExceeded { .. }
+            | TokenQuotaExceeded { .. } => self.limit_message(),
             UnsupportedMediaType => "Request body must be application/json".into(),
-            RateLimited {
-                reason,
-                retry_after,
-                ..
-            } => format!(
-                "Rate limit exceeded ({} limit); retry after {retry_after} s",
-                reason.as_str()
-            ),
             Internal(_) => {
                 "An internal error occurred; quote the request id when reporting it".into()
             }
@@ -303,6 +299,22 @@ impl ApiError {
                 "This Idempotency-Key was already used for a different request".into()
             }
             Remembered { message, .. } => message.clone(),
+        }
+    }
+
+    /// The message of a refusal for a limit.
+    fn limit_message(&self) -> String {
+        use ApiError::*;
+        match self {
+            PayloadTooLarge { limit } => format!("Request body exceeds {limit} bytes"),
+            RateLimited {
+                reason,
+                retry_after,
+                ..
+            } => format!(
+                "Rate limit exceeded ({} limit); retry after {retry_after} s",
+                reason.as_str()
+            ),
             ApiKeyLimitReached { limit } => format!(
                 "This account has {limit} active API keys, the most allowed; revoke one first"
             ),
@@ -312,6 +324,7 @@ impl ApiError {
             TokenQuotaExceeded { limit, .. } => format!(
                 "This account used its {limit} tokens for today (UTC); the quota resets at midnight UTC"
             ),
+            _ => String::new(),
         }
     }
 

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod key_cache;
 pub mod knowledge;
+pub mod limits;
 // Generated natively into src/site/openapi.json, which the worker serves as a static asset.
 pub mod openai;
 #[cfg(not(target_arch = "wasm32"))]

@@ -49,6 +49,76 @@ fn content_text(i: usize, content: &Value) -> Result<String, ApiError> {
     }
 }
 
+/// `messages`: `(role, text)` with `developer` read as `system`, at least one from the user.
+fn messages(body: &Map<String, Value>) -> Result<Vec<(String, String)>, ApiError> {
+    let list = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .filter(|m| !m.is_empty() && m.len() <= 500)
+        .ok_or_else(|| bad("messages", "must be a non-empty array of messages"))?;
+    let mut messages = Vec::with_capacity(list.len());
+    let mut chars = 0;
+    for (i, m) in list.iter().enumerate() {
+        let role = match m["role"].as_str() {
+            Some(r @ ("system" | "user" | "assistant")) => r,
+            Some("developer") => "system",
+            _ => {
+                return Err(bad(
+                    &format!("messages[{i}].role"),
+                    "must be system, user or assistant",
+                ))
+            }
+        };
+        let text = content_text(i, &m["content"])?;
+        chars += text.chars().count();
+        messages.push((role.to_owned(), text));
+    }
+    if chars > 200_000 {
+        return Err(bad("messages", "are longer than 200 000 characters in all"));
+    }
+    if !messages.iter().any(|(r, _)| r == "user") {
+        return Err(bad("messages", "must include a user message"));
+    }
+    Ok(messages)
+}
+
+/// `max_completion_tokens`, else `max_tokens`.
+fn max_tokens(body: &Map<String, Value>) -> Result<Option<u64>, ApiError> {
+    let uint = |name: &str| -> Result<Option<u64>, ApiError> {
+        match body.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .filter(|n| *n >= 1)
+                .map(Some)
+                .ok_or_else(|| bad(name, "must be a positive integer")),
+        }
+    };
+    Ok(uint("max_completion_tokens")?.or(uint("max_tokens")?))
+}
+
+/// `temperature`, `top_p` and `stop`, checked, to pass through.
+fn sampling(body: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    let mut sampling = Map::new();
+    for name in ["temperature", "top_p", "stop"] {
+        if let Some(v) = body.get(name).filter(|v| !v.is_null()) {
+            let ok = match name {
+                "stop" => {
+                    v.is_string()
+                        || v.as_array()
+                            .is_some_and(|a| a.len() <= 4 && a.iter().all(Value::is_string))
+                }
+                _ => v.as_f64().is_some_and(|x| (0.0..=2.0).contains(&x)),
+            };
+            if !ok {
+                return Err(bad(name, "is out of range"));
+            }
+            sampling.insert(name.to_owned(), v.clone());
+        }
+    }
+    Ok(sampling)
+}
+
 impl ChatRequest {
     pub fn parse(body: &Map<String, Value>) -> Result<ChatRequest, ApiError> {
         let model = body
@@ -57,70 +127,13 @@ impl ChatRequest {
             .filter(|m| !m.is_empty() && m.len() <= 100)
             .ok_or_else(|| bad("model", "is required: the id of a twin"))?
             .to_owned();
-        let list = body
-            .get("messages")
-            .and_then(Value::as_array)
-            .filter(|m| !m.is_empty() && m.len() <= 500)
-            .ok_or_else(|| bad("messages", "must be a non-empty array of messages"))?;
-        let mut messages = Vec::with_capacity(list.len());
-        let mut chars = 0;
-        for (i, m) in list.iter().enumerate() {
-            let role = match m["role"].as_str() {
-                Some(r @ ("system" | "user" | "assistant")) => r,
-                Some("developer") => "system",
-                _ => {
-                    return Err(bad(
-                        &format!("messages[{i}].role"),
-                        "must be system, user or assistant",
-                    ))
-                }
-            };
-            let text = content_text(i, &m["content"])?;
-            chars += text.chars().count();
-            messages.push((role.to_owned(), text));
-        }
-        if chars > 200_000 {
-            return Err(bad("messages", "are longer than 200 000 characters in all"));
-        }
-        if !messages.iter().any(|(r, _)| r == "user") {
-            return Err(bad("messages", "must include a user message"));
-        }
-        let uint = |name: &str| -> Result<Option<u64>, ApiError> {
-            match body.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(v) => v
-                    .as_u64()
-                    .filter(|n| *n >= 1)
-                    .map(Some)
-                    .ok_or_else(|| bad(name, "must be a positive integer")),
-            }
-        };
-        let max_tokens = match (uint("max_completion_tokens")?, uint("max_tokens")?) {
-            (Some(n), _) | (None, Some(n)) => Some(n),
-            (None, None) => None,
-        };
+        let messages = messages(body)?;
+        let max_tokens = max_tokens(body)?;
         let user = match body.get("user") {
             None | Some(Value::Null) => None,
             Some(Value::String(u)) if spend::is_end_user_id(u) => Some(u.clone()),
             Some(_) => return Err(bad("user", spend::END_USER_RULE)),
         };
-        let mut sampling = Map::new();
-        for name in ["temperature", "top_p", "stop"] {
-            if let Some(v) = body.get(name).filter(|v| !v.is_null()) {
-                let ok = match name {
-                    "stop" => {
-                        v.is_string()
-                            || v.as_array()
-                                .is_some_and(|a| a.len() <= 4 && a.iter().all(Value::is_string))
-                    }
-                    _ => v.as_f64().is_some_and(|x| (0.0..=2.0).contains(&x)),
-                };
-                if !ok {
-                    return Err(bad(name, "is out of range"));
-                }
-                sampling.insert(name.to_owned(), v.clone());
-            }
-        }
         Ok(ChatRequest {
             model,
             messages,
@@ -129,13 +142,11 @@ impl ChatRequest {
                 .get("stream_options")
                 .is_some_and(|o| o["include_usage"] == true),
             max_tokens,
-            sampling,
+            sampling: sampling(body)?,
             user,
         })
     }
 
-    /// The upstream request: the twin's persona first, then the caller's messages; the reply
-    /// capped at `cap` tokens whatever the caller asked.
     /// The text retrieval searches for: the last user message.
     pub fn last_user_text(&self) -> &str {
         self.messages
@@ -145,6 +156,8 @@ impl ChatRequest {
             .map_or("", |(_, text)| text.as_str())
     }
 
+    /// The upstream request: the twin's persona first, then the caller's messages; the reply
+    /// capped at `cap` tokens whatever the caller asked.
     pub fn upstream_body(
         &self,
         upstream_model: &str,

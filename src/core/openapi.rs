@@ -179,9 +179,9 @@ fn rate_headers() -> Value {
     })
 }
 
-fn operation(route: &super::routes::Route) -> Value {
-    let o = spec(route.id);
-    let mut success = match &o.data {
+/// The success response of a route: its body's schema by kind (envelope, OpenAI shape, SSE).
+fn success_response(route: &super::routes::Route, o: &Op) -> Value {
+    match &o.data {
         Some(data) => {
             let mut envelope = json!({
                 "type": "object", "required": ["success", "data", "meta"],
@@ -212,7 +212,12 @@ fn operation(route: &super::routes::Route) -> Value {
             "description": "`text/event-stream`: `progress` at once, then `delta` per piece of the reply, then `complete` or `error`; each event has an `id:` counting from 1 (the same for every reader of the generation, so a dropped stream resumes with `Last-Event-ID`), and `: ping` comments keep a silent stream open. `X-Message-Id` names the reply.",
             "content": { "text/event-stream": { "schema": stream_event() } }
         }),
-    };
+    }
+}
+
+fn operation(route: &super::routes::Route) -> Value {
+    let o = spec(route.id);
+    let mut success = success_response(route, &o);
     success["headers"] = rate_headers();
     if o.data.is_none() {
         success["headers"]["X-Message-Id"] = json!({ "description": "The id of the assistant message being streamed", "schema": { "type": "string" } });
@@ -293,10 +298,6 @@ pub fn document(version: &str) -> Value {
 }
 
 fn components() -> Value {
-    let s = |t: &str| json!({ "type": t });
-    let ns = |t: &str| json!({ "type": [t, "null"] });
-    let time = json!({ "type": "string", "format": "date-time" });
-    let ntime = json!({ "type": ["string", "null"], "format": "date-time" });
     let int_header = |d: &str| json!({ "description": d, "schema": { "type": "integer" } });
     json!({
         "securitySchemes": {
@@ -328,165 +329,235 @@ fn components() -> Value {
                 "content": { "application/json": { "schema": schema("Error") } }
             }
         },
-        "schemas": {
-            "Meta": { "type": "object", "required": ["timestamp", "requestId"],
-                "properties": { "timestamp": time, "requestId": s("string") } },
-            "PageMeta": { "type": "object", "required": ["timestamp", "requestId", "pagination"],
-                "properties": { "timestamp": time, "requestId": s("string"), "pagination": schema("Pagination") } },
-            "UsageMeta": { "type": "object", "required": ["timestamp", "requestId", "totals"],
-                "properties": { "timestamp": time, "requestId": s("string"), "totals": schema("UsageRow") } },
-            "Pagination": { "type": "object", "required": ["page", "limit", "total", "totalPages", "hasMore"],
-                "properties": { "page": s("integer"), "limit": s("integer"), "total": s("integer"),
-                                "totalPages": s("integer"), "hasMore": s("boolean") } },
-            "Error": { "type": "object",
-                "required": ["success", "message", "error", "statusCode", "timestamp", "path", "method", "meta", "details"],
-                "properties": {
-                    "success": { "const": false }, "message": s("string"),
-                    "error": { "type": "string", "enum": ERROR_CODES },
-                    "statusCode": s("integer"), "timestamp": time, "path": s("string"), "method": s("string"),
-                    "meta": schema("Meta"),
-                    "details": { "type": "object", "description": "VALIDATION_ERROR: {fields: {name: reason}}; INSUFFICIENT_SCOPE: {required, granted}; RATE_LIMIT_EXCEEDED: {reason, retryAfter, limit}" }
-                } },
-            "Health": { "type": "object", "required": ["status", "version"],
-                "properties": { "status": { "const": "ok" }, "version": s("string") } },
-            "User": { "type": "object", "required": ["id", "email", "name", "createdAt"],
-                "properties": { "id": s("string"), "email": s("string"), "name": s("string"), "createdAt": time } },
-            "Session": { "type": "object", "required": ["user", "token", "expiresIn"],
-                "properties": { "user": schema("User"), "token": s("string"), "expiresIn": s("integer") } },
-            "Me": { "allOf": [schema("User"), { "type": "object", "properties": { "apiKey": {
-                "type": "object", "required": ["id", "name", "scope"],
-                "properties": { "id": s("string"), "name": s("string"), "scope": schema("Scope") } } } }] },
-            "RegisterInput": { "type": "object", "required": ["email", "password", "name"],
-                "properties": { "email": { "type": "string", "format": "email" },
-                                "password": { "type": "string", "minLength": 10, "maxLength": 256 },
-                                "name": { "type": "string", "minLength": 1, "maxLength": 100 } } },
-            "LoginInput": { "type": "object", "required": ["email", "password"],
-                "properties": { "email": s("string"), "password": s("string") } },
-            "Scope": { "type": "string", "enum": ["read_only", "full_access"] },
-            "ApiKeyInput": { "type": "object", "required": ["name"],
-                "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 100 },
-                                "scope": { "$ref": "#/components/schemas/Scope", "default": "read_only" },
-                                "expiresInDays": { "type": "integer", "minimum": 1, "maximum": 3650 } } },
-            "ApiKey": { "type": "object",
-                "required": ["id", "name", "scope", "prefix", "createdAt", "expiresAt", "lastUsedAt", "revokedAt"],
-                "properties": { "id": s("string"), "name": s("string"), "scope": schema("Scope"), "prefix": s("string"),
-                                "createdAt": time, "expiresAt": ntime, "lastUsedAt": ntime, "revokedAt": ntime } },
-            "ApiKeyCreated": { "allOf": [schema("ApiKey"), { "type": "object", "required": ["key"],
-                "properties": { "key": { "type": "string", "pattern": "^te_[0-9A-Za-z]{36}$" } } }] },
-            "Twin": { "type": "object",
-                "required": ["id", "name", "slug", "headline", "description", "avatarUrl", "expertise", "language",
-                             "greeting", "visibility", "model", "createdAt", "updatedAt"],
-                "properties": { "id": s("string"), "name": s("string"), "slug": s("string"), "headline": s("string"),
-                    "description": s("string"), "avatarUrl": ns("string"),
-                    "expertise": { "type": "array", "items": s("string") }, "language": s("string"),
-                    "greeting": s("string"), "visibility": { "type": "string", "enum": ["public", "private"] },
-                    "model": ns("string"), "createdAt": time, "updatedAt": time,
-                    "systemPrompt": { "type": "string", "description": "Only for the twin's owner" } } },
-            "TwinCreate": { "allOf": [schema("TwinUpdate"), { "required": ["name", "systemPrompt"] }] },
-            "TwinUpdate": { "type": "object", "properties": {
-                "name": { "type": "string", "minLength": 1, "maxLength": 100 },
-                "slug": { "type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": 100 },
-                "headline": { "type": "string", "maxLength": 200 },
-                "description": { "type": "string", "maxLength": 5000 },
-                "avatarUrl": { "type": "string", "format": "uri", "maxLength": 2048 },
-                "expertise": { "type": "array", "maxItems": 20, "items": { "type": "string", "minLength": 1, "maxLength": 50 } },
-                "language": { "type": "string", "minLength": 2, "maxLength": 10 },
-                "greeting": { "type": "string", "maxLength": 1000 },
-                "systemPrompt": { "type": "string", "minLength": 1, "maxLength": 20000 },
-                "visibility": { "type": "string", "enum": ["public", "private"], "default": "private" },
-                "model": { "type": "string", "minLength": 1, "maxLength": 100 } } },
-            "Conversation": { "type": "object",
-                "required": ["id", "twinId", "title", "endUserId", "messageCount", "createdAt", "updatedAt", "lastMessageAt"],
-                "properties": { "id": s("string"), "twinId": s("string"), "title": s("string"),
-                    "endUserId": { "type": ["string", "null"], "description": "Your app's own user, if you passed one (usage can be grouped by it)" },
-                    "messageCount": s("integer"), "createdAt": time, "updatedAt": time, "lastMessageAt": ntime } },
-            "ConversationTitle": { "type": "object", "properties": {
-                "title": { "type": "string", "minLength": 1, "maxLength": 200, "default": "New conversation" } } },
-            "ConversationCreate": { "allOf": [schema("ConversationTitle"), { "type": "object", "required": ["twinId"],
-                "properties": { "twinId": s("string"),
-                    "endUserId": { "type": "string", "pattern": "^[A-Za-z0-9._:@-]{1,64}$", "description": "Your app's own user id: stored, filterable, grouped in usage, sent to the model provider only as a hash" } } }] },
-            "ConversationRename": { "type": "object", "required": ["title"],
-                "properties": { "title": { "type": "string", "minLength": 1, "maxLength": 200 } } },
-            "Usage": { "type": "object", "required": ["promptTokens", "completionTokens", "totalTokens"],
-                "properties": { "promptTokens": s("integer"), "completionTokens": s("integer"), "totalTokens": s("integer"),
-                    "estimated": { "type": "boolean", "description": "Present and true when the model reported no usage (cancelled, cut, interrupted): counted at about 4 characters a token" } } },
-            "Message": { "type": "object",
-                "required": ["id", "conversationId", "role", "content", "status", "model", "usage", "latencyMs", "createdAt"],
-                "properties": { "id": s("string"), "conversationId": s("string"),
-                    "role": { "type": "string", "enum": ["user", "assistant"] }, "content": s("string"),
-                    "status": { "type": "string", "enum": ["completed", "generating", "cancelled", "incomplete", "failed"],
-                        "description": "`generating`: the reply is being written and `content` holds what has arrived; `cancelled`: stopped by a cancel; `incomplete`: cut short by the model or a restart, `content` holds what arrived; `failed`: nothing arrived" },
-                    "model": ns("string"), "usage": { "oneOf": [schema("Usage"), { "type": "null" }] },
-                    "latencyMs": ns("integer"), "citations": { "type": "array", "items": schema("Citation"),
-                        "description": "The twin's knowledge sources this reply cites as [n]; [] when none" },
-                    "createdAt": time } },
-            "Citation": { "type": "object", "required": ["index", "documentId", "title", "sourceUrl", "quote"],
-                "properties": { "index": { "type": "integer", "minimum": 1, "description": "The n of [n] in the reply" },
-                    "documentId": s("string"), "title": s("string"), "sourceUrl": ns("string"),
-                    "quote": { "type": "string", "description": "The passage given to the model: an exact substring of the document" } } },
-            "Document": { "type": "object", "required": ["id", "twinId", "title", "sourceUrl", "chars", "chunkCount", "createdAt"],
-                "properties": { "id": s("string"), "twinId": s("string"), "title": s("string"), "sourceUrl": ns("string"),
-                    "chars": s("integer"), "chunkCount": { "type": "integer", "description": "How many passages it was split into" },
-                    "createdAt": time } },
-            "DocumentInput": { "type": "object", "required": ["title", "content"],
-                "properties": { "title": { "type": "string", "minLength": 1, "maxLength": 200 },
-                    "content": { "type": "string", "minLength": 1, "maxLength": 100000 },
-                    "sourceUrl": { "type": "string", "format": "uri", "maxLength": 2048 } } },
-            "OpenAIErrorBody": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object",
-                "required": ["message", "type", "code", "param"],
-                "properties": { "message": s("string"),
-                    "type": { "type": "string", "enum": ["invalid_request_error", "authentication_error", "permission_error", "not_found_error", "rate_limit_error", "api_error"] },
-                    "code": { "type": "string", "enum": ERROR_CODES }, "param": ns("string") } } } },
-            "ChatCompletionRequest": { "type": "object", "required": ["model", "messages"],
-                "properties": { "model": { "type": "string", "description": "A twin id" },
-                    "messages": { "type": "array", "minItems": 1, "items": { "type": "object", "required": ["role", "content"],
-                        "properties": { "role": { "type": "string", "enum": ["system", "user", "assistant", "developer"] },
-                            "content": { "oneOf": [s("string"), { "type": "array", "items": { "type": "object",
-                                "required": ["type", "text"], "properties": { "type": { "const": "text" }, "text": s("string") } } }] } } } },
-                    "stream": s("boolean"), "stream_options": { "type": "object", "properties": { "include_usage": s("boolean") } },
-                    "max_tokens": { "type": "integer", "minimum": 1 }, "max_completion_tokens": { "type": "integer", "minimum": 1 },
-                    "temperature": { "type": "number", "minimum": 0, "maximum": 2 }, "top_p": { "type": "number", "minimum": 0, "maximum": 2 },
-                    "stop": { "oneOf": [s("string"), { "type": "array", "maxItems": 4, "items": s("string") }] },
-                    "user": { "type": "string", "pattern": "^[A-Za-z0-9._:@-]{1,64}$", "description": "Your end user (usage groups by it; the provider sees only a hash)" } } },
-            "ChatCompletion": { "type": "object", "required": ["id", "object", "created", "model", "choices", "usage"],
-                "properties": { "id": s("string"), "object": { "const": "chat.completion" }, "created": s("integer"), "model": s("string"),
-                    "choices": { "type": "array", "items": { "type": "object", "required": ["index", "message", "finish_reason"],
-                        "properties": { "index": s("integer"), "finish_reason": { "type": "string", "enum": ["stop", "length"] },
-                            "message": { "type": "object", "required": ["role", "content"], "properties": { "role": { "const": "assistant" }, "content": s("string") } } } } },
-                    "usage": { "type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
-                        "properties": { "prompt_tokens": s("integer"), "completion_tokens": s("integer"), "total_tokens": s("integer") } },
-                    "twin_citations": { "type": "array", "items": schema("Citation"), "description": "TwinExpert extension: the knowledge sources the reply cites" } } },
-            "Model": { "type": "object", "required": ["id", "object", "created", "owned_by"],
-                "properties": { "id": s("string"), "object": { "const": "model" }, "created": s("integer"), "owned_by": s("string") } },
-            "ModelList": { "type": "object", "required": ["object", "data"],
-                "properties": { "object": { "const": "list" }, "data": list_of("Model") } },
-            "UsageRow": { "type": "object",
-                "description": "One group; only its grouping field (`day`, `apiKeyId`, `twinId` or `endUserId`, null for none) is present. `meta.totals` holds the sums.",
-                "required": ["requests", "promptTokens", "completionTokens", "totalTokens", "estimatedTokens"],
-                "properties": { "day": { "type": "string", "format": "date" }, "apiKeyId": ns("string"), "twinId": s("string"),
-                    "endUserId": ns("string"), "requests": s("integer"), "promptTokens": s("integer"),
-                    "completionTokens": s("integer"), "totalTokens": s("integer"), "estimatedTokens": s("integer") } },
-            "CancelResult": { "type": "object", "required": ["message"], "properties": { "message": schema("Message") } },
-            "MessageInput": { "type": "object", "required": ["content"],
-                "properties": { "content": { "type": "string", "minLength": 1, "maxLength": 32000 } } },
-            "Exchange": { "type": "object", "required": ["userMessage", "message", "usage"],
-                "properties": { "userMessage": schema("Message"), "message": schema("Message"),
-                    "usage": { "oneOf": [schema("Usage"), { "type": "null" }] } } },
-            "StreamProgressEvent": { "type": "object", "required": ["stage", "userMessageId", "messageId"],
-                "description": "event: progress — first at once (`accepted`), then `generating` when the model answers",
-                "properties": { "stage": { "type": "string", "enum": ["accepted", "generating"] },
-                    "userMessageId": s("string"), "messageId": s("string") } },
-            "StreamDeltaEvent": { "type": "object", "required": ["content"],
-                "description": "event: delta — one piece of the reply, forwarded as it arrives",
-                "properties": { "content": s("string") } },
-            "StreamCompleteEvent": { "type": "object", "required": ["message", "usage"],
-                "description": "event: complete — the stored reply; the stream then ends",
-                "properties": { "message": schema("Message"), "usage": { "oneOf": [schema("Usage"), { "type": "null" }] } } },
-            "StreamErrorEvent": { "type": "object", "required": ["error", "message", "statusCode"],
-                "description": "event: error — the stream then ends; what arrived is stored",
-                "properties": { "error": { "type": "string", "enum": ERROR_CODES }, "message": s("string"),
-                    "statusCode": s("integer") } }
+        "schemas": schemas()
+    })
+}
+
+fn s(t: &str) -> Value {
+    json!({ "type": t })
+}
+
+/// Nullable.
+fn ns(t: &str) -> Value {
+    json!({ "type": [t, "null"] })
+}
+
+fn time() -> Value {
+    json!({ "type": "string", "format": "date-time" })
+}
+
+fn ntime() -> Value {
+    json!({ "type": ["string", "null"], "format": "date-time" })
+}
+
+/// Every schema, from the groups below.
+fn schemas() -> Value {
+    let mut all = Map::new();
+    for group in [
+        envelope_schemas(),
+        accounts_schemas(),
+        twins_schemas(),
+        conversations_schemas(),
+        openai_schemas(),
+        stream_schemas(),
+    ] {
+        if let Value::Object(map) = group {
+            all.extend(map);
         }
+    }
+    Value::Object(all)
+}
+
+/// The envelopes and their parts.
+fn envelope_schemas() -> Value {
+    json!({
+    "Meta": { "type": "object", "required": ["timestamp", "requestId"],
+        "properties": { "timestamp": time(), "requestId": s("string") } },
+    "PageMeta": { "type": "object", "required": ["timestamp", "requestId", "pagination"],
+        "properties": { "timestamp": time(), "requestId": s("string"), "pagination": schema("Pagination") } },
+    "UsageMeta": { "type": "object", "required": ["timestamp", "requestId", "totals"],
+        "properties": { "timestamp": time(), "requestId": s("string"), "totals": schema("UsageRow") } },
+    "Pagination": { "type": "object", "required": ["page", "limit", "total", "totalPages", "hasMore"],
+        "properties": { "page": s("integer"), "limit": s("integer"), "total": s("integer"),
+                        "totalPages": s("integer"), "hasMore": s("boolean") } },
+    "Error": { "type": "object",
+        "required": ["success", "message", "error", "statusCode", "timestamp", "path", "method", "meta", "details"],
+        "properties": {
+            "success": { "const": false }, "message": s("string"),
+            "error": { "type": "string", "enum": ERROR_CODES },
+            "statusCode": s("integer"), "timestamp": time(), "path": s("string"), "method": s("string"),
+            "meta": schema("Meta"),
+            "details": { "type": "object", "description": "VALIDATION_ERROR: {fields: {name: reason}}; INSUFFICIENT_SCOPE: {required, granted}; RATE_LIMIT_EXCEEDED: {reason, retryAfter, limit}" }
+        } },
+    "Health": { "type": "object", "required": ["status", "version"],
+        "properties": { "status": { "const": "ok" }, "version": s("string") } }
+    })
+}
+
+/// Accounts, sessions and API keys.
+fn accounts_schemas() -> Value {
+    json!({
+    "User": { "type": "object", "required": ["id", "email", "name", "createdAt"],
+        "properties": { "id": s("string"), "email": s("string"), "name": s("string"), "createdAt": time() } },
+    "Session": { "type": "object", "required": ["user", "token", "expiresIn"],
+        "properties": { "user": schema("User"), "token": s("string"), "expiresIn": s("integer") } },
+    "Me": { "allOf": [schema("User"), { "type": "object", "properties": { "apiKey": {
+        "type": "object", "required": ["id", "name", "scope"],
+        "properties": { "id": s("string"), "name": s("string"), "scope": schema("Scope") } } } }] },
+    "RegisterInput": { "type": "object", "required": ["email", "password", "name"],
+        "properties": { "email": { "type": "string", "format": "email" },
+                        "password": { "type": "string", "minLength": 10, "maxLength": 256 },
+                        "name": { "type": "string", "minLength": 1, "maxLength": 100 } } },
+    "LoginInput": { "type": "object", "required": ["email", "password"],
+        "properties": { "email": s("string"), "password": s("string") } },
+    "Scope": { "type": "string", "enum": ["read_only", "full_access"] },
+    "ApiKeyInput": { "type": "object", "required": ["name"],
+        "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 100 },
+                        "scope": { "$ref": "#/components/schemas/Scope", "default": "read_only" },
+                        "expiresInDays": { "type": "integer", "minimum": 1, "maximum": 3650 } } },
+    "ApiKey": { "type": "object",
+        "required": ["id", "name", "scope", "prefix", "createdAt", "expiresAt", "lastUsedAt", "revokedAt"],
+        "properties": { "id": s("string"), "name": s("string"), "scope": schema("Scope"), "prefix": s("string"),
+                        "createdAt": time(), "expiresAt": ntime(), "lastUsedAt": ntime(), "revokedAt": ntime() } },
+    "ApiKeyCreated": { "allOf": [schema("ApiKey"), { "type": "object", "required": ["key"],
+        "properties": { "key": { "type": "string", "pattern": "^te_[0-9A-Za-z]{36}$" } } }] }
+    })
+}
+
+/// Twins and their knowledge.
+fn twins_schemas() -> Value {
+    json!({
+    "Twin": { "type": "object",
+        "required": ["id", "name", "slug", "headline", "description", "avatarUrl", "expertise", "language",
+                     "greeting", "visibility", "model", "createdAt", "updatedAt"],
+        "properties": { "id": s("string"), "name": s("string"), "slug": s("string"), "headline": s("string"),
+            "description": s("string"), "avatarUrl": ns("string"),
+            "expertise": { "type": "array", "items": s("string") }, "language": s("string"),
+            "greeting": s("string"), "visibility": { "type": "string", "enum": ["public", "private"] },
+            "model": ns("string"), "createdAt": time(), "updatedAt": time(),
+            "systemPrompt": { "type": "string", "description": "Only for the twin's owner" } } },
+    "TwinCreate": { "allOf": [schema("TwinUpdate"), { "required": ["name", "systemPrompt"] }] },
+    "TwinUpdate": { "type": "object", "properties": {
+        "name": { "type": "string", "minLength": 1, "maxLength": 100 },
+        "slug": { "type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": 100 },
+        "headline": { "type": "string", "maxLength": 200 },
+        "description": { "type": "string", "maxLength": 5000 },
+        "avatarUrl": { "type": "string", "format": "uri", "maxLength": 2048 },
+        "expertise": { "type": "array", "maxItems": 20, "items": { "type": "string", "minLength": 1, "maxLength": 50 } },
+        "language": { "type": "string", "minLength": 2, "maxLength": 10 },
+        "greeting": { "type": "string", "maxLength": 1000 },
+        "systemPrompt": { "type": "string", "minLength": 1, "maxLength": 20000 },
+        "visibility": { "type": "string", "enum": ["public", "private"], "default": "private" },
+        "model": { "type": "string", "minLength": 1, "maxLength": 100 } } },
+    "Citation": { "type": "object", "required": ["index", "documentId", "title", "sourceUrl", "quote"],
+        "properties": { "index": { "type": "integer", "minimum": 1, "description": "The n of [n] in the reply" },
+            "documentId": s("string"), "title": s("string"), "sourceUrl": ns("string"),
+            "quote": { "type": "string", "description": "The passage given to the model: an exact substring of the document" } } },
+    "Document": { "type": "object", "required": ["id", "twinId", "title", "sourceUrl", "chars", "chunkCount", "createdAt"],
+        "properties": { "id": s("string"), "twinId": s("string"), "title": s("string"), "sourceUrl": ns("string"),
+            "chars": s("integer"), "chunkCount": { "type": "integer", "description": "How many passages it was split into" },
+            "createdAt": time() } },
+    "DocumentInput": { "type": "object", "required": ["title", "content"],
+        "properties": { "title": { "type": "string", "minLength": 1, "maxLength": 200 },
+            "content": { "type": "string", "minLength": 1, "maxLength": 100000 },
+            "sourceUrl": { "type": "string", "format": "uri", "maxLength": 2048 } } }
+    })
+}
+
+/// Conversations, messages and usage.
+fn conversations_schemas() -> Value {
+    json!({
+    "Conversation": { "type": "object",
+        "required": ["id", "twinId", "title", "endUserId", "messageCount", "createdAt", "updatedAt", "lastMessageAt"],
+        "properties": { "id": s("string"), "twinId": s("string"), "title": s("string"),
+            "endUserId": { "type": ["string", "null"], "description": "Your app's own user, if you passed one (usage can be grouped by it)" },
+            "messageCount": s("integer"), "createdAt": time(), "updatedAt": time(), "lastMessageAt": ntime() } },
+    "ConversationTitle": { "type": "object", "properties": {
+        "title": { "type": "string", "minLength": 1, "maxLength": 200, "default": "New conversation" } } },
+    "ConversationCreate": { "allOf": [schema("ConversationTitle"), { "type": "object", "required": ["twinId"],
+        "properties": { "twinId": s("string"),
+            "endUserId": { "type": "string", "pattern": "^[A-Za-z0-9._:@-]{1,64}$", "description": "Your app's own user id: stored, filterable, grouped in usage, sent to the model provider only as a hash" } } }] },
+    "ConversationRename": { "type": "object", "required": ["title"],
+        "properties": { "title": { "type": "string", "minLength": 1, "maxLength": 200 } } },
+    "Usage": { "type": "object", "required": ["promptTokens", "completionTokens", "totalTokens"],
+        "properties": { "promptTokens": s("integer"), "completionTokens": s("integer"), "totalTokens": s("integer"),
+            "estimated": { "type": "boolean", "description": "Present and true when the model reported no usage (cancelled, cut, interrupted): counted at about 4 characters a token" } } },
+    "Message": { "type": "object",
+        "required": ["id", "conversationId", "role", "content", "status", "model", "usage", "latencyMs", "createdAt"],
+        "properties": { "id": s("string"), "conversationId": s("string"),
+            "role": { "type": "string", "enum": ["user", "assistant"] }, "content": s("string"),
+            "status": { "type": "string", "enum": ["completed", "generating", "cancelled", "incomplete", "failed"],
+                "description": "`generating`: the reply is being written and `content` holds what has arrived; `cancelled`: stopped by a cancel; `incomplete`: cut short by the model or a restart, `content` holds what arrived; `failed`: nothing arrived" },
+            "model": ns("string"), "usage": { "oneOf": [schema("Usage"), { "type": "null" }] },
+            "latencyMs": ns("integer"), "citations": { "type": "array", "items": schema("Citation"),
+                "description": "The twin's knowledge sources this reply cites as [n]; [] when none" },
+            "createdAt": time() } },
+    "UsageRow": { "type": "object",
+        "description": "One group; only its grouping field (`day`, `apiKeyId`, `twinId` or `endUserId`, null for none) is present. `meta.totals` holds the sums.",
+        "required": ["requests", "promptTokens", "completionTokens", "totalTokens", "estimatedTokens"],
+        "properties": { "day": { "type": "string", "format": "date" }, "apiKeyId": ns("string"), "twinId": s("string"),
+            "endUserId": ns("string"), "requests": s("integer"), "promptTokens": s("integer"),
+            "completionTokens": s("integer"), "totalTokens": s("integer"), "estimatedTokens": s("integer") } },
+    "CancelResult": { "type": "object", "required": ["message"], "properties": { "message": schema("Message") } },
+    "MessageInput": { "type": "object", "required": ["content"],
+        "properties": { "content": { "type": "string", "minLength": 1, "maxLength": 32000 } } },
+    "Exchange": { "type": "object", "required": ["userMessage", "message", "usage"],
+        "properties": { "userMessage": schema("Message"), "message": schema("Message"),
+            "usage": { "oneOf": [schema("Usage"), { "type": "null" }] } } }
+    })
+}
+
+/// The OpenAI-compatible shapes.
+fn openai_schemas() -> Value {
+    json!({
+    "OpenAIErrorBody": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object",
+        "required": ["message", "type", "code", "param"],
+        "properties": { "message": s("string"),
+            "type": { "type": "string", "enum": ["invalid_request_error", "authentication_error", "permission_error", "not_found_error", "rate_limit_error", "api_error"] },
+            "code": { "type": "string", "enum": ERROR_CODES }, "param": ns("string") } } } },
+    "ChatCompletionRequest": { "type": "object", "required": ["model", "messages"],
+        "properties": { "model": { "type": "string", "description": "A twin id" },
+            "messages": { "type": "array", "minItems": 1, "items": { "type": "object", "required": ["role", "content"],
+                "properties": { "role": { "type": "string", "enum": ["system", "user", "assistant", "developer"] },
+                    "content": { "oneOf": [s("string"), { "type": "array", "items": { "type": "object",
+                        "required": ["type", "text"], "properties": { "type": { "const": "text" }, "text": s("string") } } }] } } } },
+            "stream": s("boolean"), "stream_options": { "type": "object", "properties": { "include_usage": s("boolean") } },
+            "max_tokens": { "type": "integer", "minimum": 1 }, "max_completion_tokens": { "type": "integer", "minimum": 1 },
+            "temperature": { "type": "number", "minimum": 0, "maximum": 2 }, "top_p": { "type": "number", "minimum": 0, "maximum": 2 },
+            "stop": { "oneOf": [s("string"), { "type": "array", "maxItems": 4, "items": s("string") }] },
+            "user": { "type": "string", "pattern": "^[A-Za-z0-9._:@-]{1,64}$", "description": "Your end user (usage groups by it; the provider sees only a hash)" } } },
+    "ChatCompletion": { "type": "object", "required": ["id", "object", "created", "model", "choices", "usage"],
+        "properties": { "id": s("string"), "object": { "const": "chat.completion" }, "created": s("integer"), "model": s("string"),
+            "choices": { "type": "array", "items": { "type": "object", "required": ["index", "message", "finish_reason"],
+                "properties": { "index": s("integer"), "finish_reason": { "type": "string", "enum": ["stop", "length"] },
+                    "message": { "type": "object", "required": ["role", "content"], "properties": { "role": { "const": "assistant" }, "content": s("string") } } } } },
+            "usage": { "type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
+                "properties": { "prompt_tokens": s("integer"), "completion_tokens": s("integer"), "total_tokens": s("integer") } },
+            "twin_citations": { "type": "array", "items": schema("Citation"), "description": "TwinExpert extension: the knowledge sources the reply cites" } } },
+    "Model": { "type": "object", "required": ["id", "object", "created", "owned_by"],
+        "properties": { "id": s("string"), "object": { "const": "model" }, "created": s("integer"), "owned_by": s("string") } },
+    "ModelList": { "type": "object", "required": ["object", "data"],
+        "properties": { "object": { "const": "list" }, "data": list_of("Model") } }
+    })
+}
+
+/// The events of a streamed reply.
+fn stream_schemas() -> Value {
+    json!({
+    "StreamProgressEvent": { "type": "object", "required": ["stage", "userMessageId", "messageId"],
+        "description": "event: progress — first at once (`accepted`), then `generating` when the model answers",
+        "properties": { "stage": { "type": "string", "enum": ["accepted", "generating"] },
+            "userMessageId": s("string"), "messageId": s("string") } },
+    "StreamDeltaEvent": { "type": "object", "required": ["content"],
+        "description": "event: delta — one piece of the reply, forwarded as it arrives",
+        "properties": { "content": s("string") } },
+    "StreamCompleteEvent": { "type": "object", "required": ["message", "usage"],
+        "description": "event: complete — the stored reply; the stream then ends",
+        "properties": { "message": schema("Message"), "usage": { "oneOf": [schema("Usage"), { "type": "null" }] } } },
+    "StreamErrorEvent": { "type": "object", "required": ["error", "message", "statusCode"],
+        "description": "event: error — the stream then ends; what arrived is stored",
+        "properties": { "error": { "type": "string", "enum": ERROR_CODES }, "message": s("string"),
+            "statusCode": s("integer") } }
     })
 }
 

@@ -14,8 +14,9 @@ use crate::core::error::{ApiError, LimitReason};
 use crate::core::rate_limit::{Decision, Policy};
 use crate::core::{api_key, token};
 
-use super::context::{header, Ctx, Principal};
-use super::{config, rate_limiter};
+use super::context::{Ctx, Principal};
+use super::request::header;
+use super::{config, limits};
 
 pub struct Admission {
     pub principal: Principal,
@@ -30,69 +31,67 @@ pub async fn authenticate(ctx: &Ctx, req: &Request) -> Result<Admission, ApiErro
     )
     .ok_or(ApiError::Unauthorized)?;
     match credential {
-        Credential::Jwt(jwt) => {
-            let secret = config::jwt_secret(&ctx.env)?;
-            let now = Utc
-                .timestamp_millis_opt(ctx.now_ms)
-                .single()
-                .unwrap_or_default();
-            let user_id = token::verify(secret.as_bytes(), &jwt, now)?;
-            // Sessions are limited per user with the full_access figures.
-            let policy = ctx.config.key_policy(Scope::FullAccess);
-            let decision =
-                rate_limiter::limit(&ctx.env, &format!("user:{user_id}"), policy).await?;
-            Ok(Admission {
-                principal: Principal::Session { user_id },
-                policy,
-                decision,
-            })
-        }
-        Credential::ApiKey(key) => {
-            let ip = Ctx::client_ip(req);
-            if let Some(refusal) = blocked(&ip, ctx.now_ms, ctx.config.auth_failures.limit) {
-                return Err(refusal); // costs no key lookup
-            }
-            if !api_key::is_well_formed(&key) {
-                return Err(failed(ctx, &ip, ApiError::InvalidApiKeyFormat).await);
-            }
-            let key_hash = api_key::hash(&key);
-            // A guessed key never reaches a Durable Object (which would leave an instance per
-            // guess): its hash must be one D1 has issued. Known hashes are remembered per
-            // isolate, so a warm key still costs one object round trip and no D1 read.
-            if !known_key(ctx, &key_hash).await? {
-                return Err(failed(ctx, &ip, ApiError::InvalidApiKey).await);
-            }
-            // Both figures are read once here; the key's scope, known to its DO, picks one.
-            let read_only = ctx.config.key_policy(Scope::ReadOnly);
-            let full_access = ctx.config.key_policy(Scope::FullAccess);
-            let admission =
-                rate_limiter::admit_key(&ctx.env, &key_hash, read_only, full_access).await?;
-            let Some(record) = admission.record else {
-                return Err(failed(ctx, &ip, ApiError::InvalidApiKey).await);
-            };
-            if let Err(e) = record.check(ctx.now_ms) {
-                return Err(failed(ctx, &ip, e).await);
-            }
-            let decision = admission
-                .decision
-                .ok_or_else(|| ApiError::internal("admitted key without a decision"))?;
-            let policy = match record.scope {
-                Scope::ReadOnly => read_only,
-                Scope::FullAccess => full_access,
-            };
-            let principal = Principal::Key {
-                user_id: record.user_id,
-                key_id: record.id,
-                key_name: record.name,
-                scope: record.scope,
-            };
-            Ok(Admission {
-                principal,
-                policy,
-                decision,
-            })
-        }
+        Credential::Jwt(jwt) => session(ctx, &jwt).await,
+        Credential::ApiKey(key) => api_key(ctx, &key, &Ctx::client_ip(req)).await,
     }
+}
+
+/// A session JWT, limited per user with the `full_access` figures.
+async fn session(ctx: &Ctx, jwt: &str) -> Result<Admission, ApiError> {
+    let secret = config::jwt_secret(&ctx.env)?;
+    let now = Utc
+        .timestamp_millis_opt(ctx.now_ms)
+        .single()
+        .unwrap_or_default();
+    let user_id = token::verify(secret.as_bytes(), jwt, now)?;
+    let policy = ctx.config.key_policy(Scope::FullAccess);
+    let decision = limits::limit(&ctx.env, &format!("user:{user_id}"), policy).await?;
+    Ok(Admission {
+        principal: Principal::Session { user_id },
+        policy,
+        decision,
+    })
+}
+
+/// An API key: verified and counted by its object in one round trip; every failure counts
+/// against the client IP.
+async fn api_key(ctx: &Ctx, key: &str, ip: &str) -> Result<Admission, ApiError> {
+    if let Some(refusal) = blocked(ip, ctx.now_ms, ctx.config.auth_failures.limit) {
+        return Err(refusal); // costs no key lookup
+    }
+    if !api_key::is_well_formed(key) {
+        return Err(failed(ctx, ip, ApiError::InvalidApiKeyFormat).await);
+    }
+    let key_hash = api_key::hash(key);
+    // A guessed key never reaches a Durable Object (which would leave an instance per
+    // guess): its hash must be one D1 has issued. Known hashes are remembered per
+    // isolate, so a warm key still costs one object round trip and no D1 read.
+    if !known_key(ctx, &key_hash).await? {
+        return Err(failed(ctx, ip, ApiError::InvalidApiKey).await);
+    }
+    // Both figures go along; the key's scope, known to its object, picks one.
+    let read_only = ctx.config.key_policy(Scope::ReadOnly);
+    let full_access = ctx.config.key_policy(Scope::FullAccess);
+    let admission = limits::admit_key(&ctx.env, &key_hash, read_only, full_access).await?;
+    let Some(record) = admission.record else {
+        return Err(failed(ctx, ip, ApiError::InvalidApiKey).await);
+    };
+    if let Err(e) = record.check(ctx.now_ms) {
+        return Err(failed(ctx, ip, e).await);
+    }
+    let decision = admission
+        .decision
+        .ok_or_else(|| ApiError::internal("admitted key without a decision"))?;
+    Ok(Admission {
+        policy: ctx.config.key_policy(record.scope),
+        decision,
+        principal: Principal::Key {
+            user_id: record.user_id,
+            key_id: record.id,
+            key_name: record.name,
+            scope: record.scope,
+        },
+    })
 }
 
 thread_local! {
@@ -148,8 +147,7 @@ fn blocked(ip: &str, now_ms: i64, limit: u64) -> Option<ApiError> {
 /// further keyed requests are refused with 429 until the minute ends.
 async fn failed(ctx: &Ctx, ip: &str, refusal: ApiError) -> ApiError {
     let policy = ctx.config.auth_failures;
-    let Ok(decision) = rate_limiter::limit(&ctx.env, &format!("authfail:{ip}"), policy).await
-    else {
+    let Ok(decision) = limits::limit(&ctx.env, &format!("authfail:{ip}"), policy).await else {
         return refusal;
     };
     let Some(r) = decision.rejected_by else {

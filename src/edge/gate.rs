@@ -13,7 +13,7 @@ use crate::core::{ids, spend};
 
 use super::context::Ctx;
 use super::crypto::random_bytes;
-use super::rate_limiter;
+use super::limits;
 use super::store::Store;
 use crate::core::config::Spend;
 
@@ -34,7 +34,7 @@ pub async fn admit<T, E: Into<ApiError>>(
 ) -> Result<Admitted<T>, ApiError> {
     let user_id = ctx.principal()?.user_id();
     let lease = ids::prefixed("gen", &random_bytes::<16>());
-    let acquire = rate_limiter::acquire_generation(
+    let acquire = limits::acquire_generation(
         &ctx.env,
         user_id,
         &lease,
@@ -73,7 +73,7 @@ pub async fn admit<T, E: Into<ApiError>>(
 /// Gives a slot back at once (a refused or finished generation).
 pub async fn release(ctx: &Ctx, lease: &str) {
     if let Ok(p) = ctx.principal() {
-        let _ = rate_limiter::release_generation(&ctx.env, p.user_id(), lease).await;
+        let _ = limits::release_generation(&ctx.env, p.user_id(), lease).await;
     }
 }
 
@@ -88,7 +88,7 @@ pub fn ended(
     let env = env.clone();
     async move {
         if let Some(lease) = lease {
-            let _ = rate_limiter::release_generation(&env, &turn.user_id, &lease).await;
+            let _ = limits::release_generation(&env, &turn.user_id, &lease).await;
         }
         if let Ok(store) = Store::new(&env) {
             let _ = store.add_usage(&day, &turn).await;

@@ -13,8 +13,10 @@ use crate::core::error::ApiError;
 use crate::core::idempotency::{self, Claim, Remembered};
 use crate::core::routes::{Route, RouteId};
 
-use super::context::{body_bytes, header, Ctx, Reply};
+use super::context::Ctx;
 use super::conversation::ConversationObject;
+use super::reply::Reply;
+use super::request::{body_bytes, header};
 
 /// The body as the handler will read it; `None` when it will refuse it (too large, not JSON):
 /// such a request runs without the key, and its 4xx is not remembered anyway.

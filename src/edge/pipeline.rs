@@ -8,14 +8,15 @@ use crate::controllers;
 use crate::core::config::Config;
 use crate::core::envelope::RequestMeta;
 use crate::core::error::ApiError;
-use crate::core::rate_limit::{Decision, Policy};
 use crate::core::routes::{self, Access, Resolved, Route};
 use crate::core::{access, idempotency, request_id, time};
 
-use super::context::{header, Ctx, Principal, Reply};
+use super::context::{Ctx, Principal};
 use super::crypto::random_bytes;
 use super::log::RequestLog;
-use super::{authn, config, rate_limiter, respond};
+use super::reply::Reply;
+use super::request::header;
+use super::{authn, config, limits, respond};
 
 pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> Response {
     let now_ms = Date::now().as_millis() as i64;
@@ -30,7 +31,6 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
     };
     let cors_origin =
         access::allowed_origin(&config.allowed_origins, header(&req, "Origin").as_deref());
-
     let mut ctx = Ctx {
         env,
         config,
@@ -41,66 +41,16 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
         params: Default::default(),
         replayed: false,
         secret_in_response: false,
+        limit: None,
+        openai_shape: false,
     };
-    let mut limit: Option<(Policy, Decision)> = None;
-    let mut openai_shape = false;
     let api = path == routes::BASE || path.starts_with("/api/v1/");
-    let outcome = if let Some(e) = config_error.filter(|_| api) {
-        Err(e)
-    } else if api {
-        match routes::resolve(&method, &path) {
-            Resolved::NotFound => Err(ApiError::NotFound("Route")),
-            Resolved::MethodNotAllowed { allow } if method == "OPTIONS" => {
-                Ok(Reply::Raw(respond::preflight(
-                    cors_origin.as_deref(),
-                    &allow,
-                    header(&req, "Access-Control-Request-Headers").as_deref(),
-                )))
-            }
-            Resolved::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed { allow }),
-            Resolved::Found { route, params } => {
-                ctx.params = params;
-                ctx.secret_in_response = route.id.returns_secret();
-                openai_shape = route.id.speaks_openai();
-                run(route, &mut ctx, &mut req, &mut limit).await
-            }
-        }
-    } else {
-        controllers::site::page(&method, &path)
+    let outcome = match config_error.filter(|_| api) {
+        Some(e) => Err(e),
+        None if api => route(&mut ctx, &mut req, &method, &path, cors_origin.as_deref()).await,
+        None => controllers::site::page(&method, &path),
     };
-
-    let timestamp = time::rfc3339_ms(now_ms);
-    let meta = RequestMeta {
-        request_id: &ctx.request_id,
-        timestamp: &timestamp,
-        path: &path,
-        method: &method,
-    };
-    let (resp, error) = match outcome {
-        Ok(reply) => (respond::reply(reply, &meta), None),
-        Err(e) => (respond::error(&e, &meta, openai_shape), Some(e)),
-    };
-    let resp = respond::set(resp, "X-Request-Id", &ctx.request_id);
-    // The API's bodies are JSON or SSE, never something to sniff; anything carrying a secret
-    // (a new key's plaintext, a JWT) must not be cached anywhere.
-    let resp = respond::set(resp, "X-Content-Type-Options", "nosniff");
-    let resp = if ctx.secret_in_response {
-        respond::set(resp, "Cache-Control", "no-store")
-    } else {
-        resp
-    };
-    let resp = if ctx.replayed {
-        respond::set(resp, "Idempotent-Replayed", "true")
-    } else {
-        resp
-    };
-    if let Some((policy, decision)) = &limit {
-        respond::rate_limit_headers(&resp, policy, decision);
-    }
-    if let Some(origin) = &cors_origin {
-        respond::cors(&resp, origin);
-    }
-
+    let (resp, error) = respond_to(&ctx, outcome, &method, &path, cors_origin.as_deref());
     RequestLog {
         request_id: &ctx.request_id,
         method: &method,
@@ -116,24 +66,88 @@ pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> 
     resp
 }
 
-async fn run(
-    route: &'static Route,
+/// An API request: its route (404, 405, a preflight), then `run`.
+async fn route(
     ctx: &mut Ctx,
     req: &mut Request,
-    limit: &mut Option<(Policy, Decision)>,
+    method: &str,
+    path: &str,
+    cors_origin: Option<&str>,
 ) -> Result<Reply, ApiError> {
+    match routes::resolve(method, path) {
+        Resolved::NotFound => Err(ApiError::NotFound("Route")),
+        Resolved::MethodNotAllowed { allow } if method == "OPTIONS" => {
+            Ok(Reply::Raw(respond::preflight(
+                cors_origin,
+                &allow,
+                header(req, "Access-Control-Request-Headers").as_deref(),
+            )))
+        }
+        Resolved::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed { allow }),
+        Resolved::Found { route, params } => {
+            ctx.params = params;
+            ctx.secret_in_response = route.id.returns_secret();
+            ctx.openai_shape = route.id.speaks_openai();
+            run(route, ctx, req).await
+        }
+    }
+}
+
+/// The response: the envelope (or the handler's own), and the headers every answer carries.
+fn respond_to(
+    ctx: &Ctx,
+    outcome: Result<Reply, ApiError>,
+    method: &str,
+    path: &str,
+    cors_origin: Option<&str>,
+) -> (Response, Option<ApiError>) {
+    let timestamp = time::rfc3339_ms(ctx.now_ms);
+    let meta = RequestMeta {
+        request_id: &ctx.request_id,
+        timestamp: &timestamp,
+        path,
+        method,
+    };
+    let (resp, error) = match outcome {
+        Ok(reply) => (respond::reply(reply, &meta), None),
+        Err(e) => (respond::error(&e, &meta, ctx.openai_shape), Some(e)),
+    };
+    let resp = respond::set(resp, "X-Request-Id", &ctx.request_id);
+    // The API's bodies are JSON or SSE, never something to sniff; anything carrying a secret
+    // (a new key's plaintext, a JWT) must not be cached anywhere.
+    let resp = respond::set(resp, "X-Content-Type-Options", "nosniff");
+    let resp = if ctx.secret_in_response {
+        respond::set(resp, "Cache-Control", "no-store")
+    } else {
+        resp
+    };
+    let resp = if ctx.replayed {
+        respond::set(resp, "Idempotent-Replayed", "true")
+    } else {
+        resp
+    };
+    if let Some((policy, decision)) = &ctx.limit {
+        respond::rate_limit_headers(&resp, policy, decision);
+    }
+    if let Some(origin) = cors_origin {
+        respond::cors(&resp, origin);
+    }
+    (resp, error)
+}
+
+async fn run(route: &'static Route, ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     match route.access {
         Access::Public => {}
         Access::PublicPerIp => {
             let policy = ctx.config.auth_attempts;
             let name = format!("ip:{}", Ctx::client_ip(req));
-            let decision = rate_limiter::limit(&ctx.env, &name, policy).await?;
-            *limit = Some((policy, decision));
+            let decision = limits::limit(&ctx.env, &name, policy).await?;
+            ctx.limit = Some((policy, decision));
             access::limit_refusal(&decision)?;
         }
         Access::Scoped(_) | Access::SessionOnly => {
             let admission = authn::authenticate(ctx, req).await?;
-            *limit = Some((admission.policy, admission.decision));
+            ctx.limit = Some((admission.policy, admission.decision));
             ctx.principal = Some(admission.principal.clone());
             access::limit_refusal(&admission.decision)?;
             access::authorize(route.access, &admission.principal)?;

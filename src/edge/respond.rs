@@ -8,7 +8,7 @@ use crate::core::error::ApiError;
 use crate::core::openai;
 use crate::core::rate_limit::{Decision, Policy};
 
-use super::context::Reply;
+use super::reply::Reply;
 
 fn json_response(status: u16, body: &serde_json::Value) -> Response {
     let text = body.to_string();

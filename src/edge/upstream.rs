@@ -61,13 +61,8 @@ impl Upstream {
         (reply, result.err())
     }
 
-    async fn run(
-        &self,
-        body: &Value,
-        signal: &AbortSignal,
-        reply: &mut chat::Reply,
-        on: &mut impl FnMut(Progress),
-    ) -> Result<(), ApiError> {
+    /// The upstream request for `body`.
+    fn request(&self, body: &Value) -> Result<Request, ApiError> {
         let headers = Headers::new();
         let _ = headers.set("Content-Type", "application/json");
         let _ = headers.set("Accept", "text/event-stream");
@@ -79,10 +74,18 @@ impl Upstream {
             .with_headers(headers)
             .with_body(Some(body.to_string().into()));
         let url = format!("{}/chat/completions", self.base_url.trim_end_matches('/'));
-        let request = Request::new_with_init(&url, &init)
-            .map_err(|_| ApiError::Upstream("bad upstream URL".into()))?;
+        Request::new_with_init(&url, &init)
+            .map_err(|_| ApiError::Upstream("bad upstream URL".into()))
+    }
 
-        let fetch = Fetch::Request(request);
+    async fn run(
+        &self,
+        body: &Value,
+        signal: &AbortSignal,
+        reply: &mut chat::Reply,
+        on: &mut impl FnMut(Progress),
+    ) -> Result<(), ApiError> {
+        let fetch = Fetch::Request(self.request(body)?);
         let mut sending = Box::pin(fetch.send_with_signal(signal));
         let started = worker::Date::now().as_millis();
         let mut response = self
@@ -95,10 +98,20 @@ impl Upstream {
             return Err(ApiError::Upstream(format!("upstream answered {status}")));
         }
         on(Progress::Generating);
-
-        let mut bytes = response
+        let bytes = response
             .stream()
             .map_err(|_| ApiError::Upstream("upstream sent no body".into()))?;
+        self.read(bytes, started, reply, on).await
+    }
+
+    /// Reads the streamed reply into `reply`, under the first-byte, idle and total deadlines.
+    async fn read(
+        &self,
+        mut bytes: worker::ByteStream,
+        started: u64,
+        reply: &mut chat::Reply,
+        on: &mut impl FnMut(Progress),
+    ) -> Result<(), ApiError> {
         let mut parser = sse::Parser::new();
         let mut first = true;
         while !reply.done {

@@ -174,15 +174,9 @@ impl Turns {
         answer(outcome)
     }
 
-    /// Stores the question and the reply-to-be and logs event 1; returns the reply's id and
-    /// the upstream request.
-    fn open_turn(&self, turn: &TurnRequest) -> Result<(String, Value), Refusal> {
-        self.settle_interrupted()?;
-        if let Some(live) = self.live.borrow().as_ref().filter(|l| !l.finished) {
-            return Err(Refusal::Busy {
-                message_id: live.reply.id.clone(),
-            });
-        }
+    /// The model's request: the persona and sources, the history that fits the budget, the
+    /// new message.
+    fn upstream_request(&self, turn: &TurnRequest) -> Result<Value, Refusal> {
         let history = self.storage.history(HISTORY_ROWS)?;
         let history = chat::trim_history(&history, turn.history_budget);
         let limits = chat::Limits {
@@ -194,7 +188,19 @@ impl Turns {
             .map(|t| (t.role.as_str(), t.content.as_str()))
             .chain([("user", turn.content.as_str())]);
         let system = knowledge::prompt_with_sources(&turn.system_prompt, &turn.sources);
-        let body = chat::request_body(&turn.model, &system, turns, &limits);
+        Ok(chat::request_body(&turn.model, &system, turns, &limits))
+    }
+
+    /// Stores the question and the reply-to-be and logs event 1; returns the reply's id and
+    /// the upstream request.
+    fn open_turn(&self, turn: &TurnRequest) -> Result<(String, Value), Refusal> {
+        self.settle_interrupted()?;
+        if let Some(live) = self.live.borrow().as_ref().filter(|l| !l.finished) {
+            return Err(Refusal::Busy {
+                message_id: live.reply.id.clone(),
+            });
+        }
+        let body = self.upstream_request(turn)?;
         let prompt_estimate = conv::prompt_estimate(&body);
         let now = now_ms();
         let message = |role, content: &str, status, model: Option<&str>| Message {

@@ -1,76 +1,29 @@
-//! The rate-limit Durable Object, one instance per API key (named by the key's hash), per
-//! session user, per client IP, per login email, or per account's generations. It holds the
-//! counters of `core::rate_limit`, and for a key also the key's verification record (in memory
-//! only, so an unknown key writes nothing), so a warm keyed request costs one Durable Object
-//! round trip and no D1 read. Idle state is deleted by an alarm once its window is over. The runtime runs one event at a time per instance, and counting uses
-//! the synchronous SQL API with no await inside, so counts are exact under concurrency.
+//! The limits Durable Object: one instance per API key (named by the key's hash), per session
+//! user, per client IP, per login email, or per account's generations. It holds the counters
+//! of `core::rate_limit`; for a key also the key's verification record (in memory only, so an
+//! unknown key writes nothing), so a warm keyed request costs one Durable Object round trip
+//! and no D1 read; for an account its generation slots. Idle state is deleted by an alarm once
+//! its window is over. The runtime runs one event at a time per instance, and counting uses the
+//! synchronous SQL API with no await inside, so counts are exact under concurrency.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
-use worker::{
-    durable_object, Date, Env, Method, Request, RequestInit, Response, SqlStorageValue, State,
-};
+use worker::{durable_object, Date, Env, Request, Response, SqlStorageValue, State};
 
 use crate::core::api_key::KeyRecord;
 use crate::core::credentials::Scope;
-use crate::core::error::{ApiError, StoreError};
+use crate::core::error::StoreError;
 use crate::core::key_cache::Cache;
+use crate::core::limits::{KeyAdmission, Op, Slot};
 use crate::core::rate_limit::{self, Decision, Policy};
 use crate::core::time;
-
-use super::config;
-use super::store::Store;
+use crate::edge::config;
+use crate::edge::store::Store;
 
 const COUNTERS: &str = "rate";
 /// How often `lastUsedAt` is written to D1 per key.
 const LAST_USED_EVERY_MS: i64 = 60_000;
-
-#[derive(Serialize, Deserialize)]
-// Externally tagged (serde's default): internally tagged enums cost the wasm several KB each.
-#[serde(rename_all = "camelCase")]
-enum Op {
-    /// Count one request against `policy`.
-    Limit { policy: Policy },
-    /// What `Limit` would decide, counting nothing (and writing nothing).
-    Peek { policy: Policy },
-    /// Verify the key with this hash and count one request against its scope's policy.
-    #[serde(rename_all = "camelCase")]
-    Key {
-        key_hash: String,
-        read_only: Policy,
-        full_access: Policy,
-    },
-    /// Forget the cached record: the key was revoked.
-    Revoke,
-    /// Take one of `max` generation slots of an account for `ttl_ms` (a lease: a slot whose
-    /// release is lost frees itself).
-    #[serde(rename_all = "camelCase")]
-    Acquire {
-        lease: String,
-        max: u64,
-        ttl_ms: i64,
-    },
-    /// Give a slot back.
-    Release { lease: String },
-}
-
-/// The answer to `Acquire`: `retry_after` (seconds) when every slot is taken.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Slot {
-    pub acquired: bool,
-    pub retry_after: u64,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KeyAdmission {
-    /// `None`: no such key.
-    pub record: Option<KeyRecord>,
-    /// `None` when the key is refused (revoked, expired): 401 comes before 429.
-    pub decision: Option<Decision>,
-}
 
 #[derive(Clone)]
 struct CachedRecord {
@@ -342,90 +295,4 @@ impl RateLimiter {
 
 fn store_to_worker(e: StoreError) -> worker::Error {
     worker::Error::RustError(format!("d1: {e:?}"))
-}
-
-async fn call<T: serde::de::DeserializeOwned>(
-    env: &Env,
-    name: &str,
-    op: &Op,
-) -> Result<T, ApiError> {
-    let fail = |e: worker::Error| ApiError::internal(format!("rate limiter: {e}"));
-    let stub = env
-        .durable_object("RATE_LIMITER")
-        .map_err(fail)?
-        .get_by_name(name)
-        .map_err(fail)?;
-    let body = serde_json::to_string(op).map_err(ApiError::internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init("https://rate-limiter/", &init).map_err(fail)?;
-    let mut resp = stub.fetch_with_request(req).await.map_err(fail)?;
-    serde_json::from_str(&resp.text().await.map_err(fail)?).map_err(ApiError::internal)
-}
-
-/// Counts one request for `name` (a session user or a client IP).
-pub async fn limit(env: &Env, name: &str, policy: Policy) -> Result<Decision, ApiError> {
-    call(env, name, &Op::Limit { policy }).await
-}
-
-/// What counting one more for `name` would decide, counting nothing.
-pub async fn peek(env: &Env, name: &str, policy: Policy) -> Result<Decision, ApiError> {
-    call(env, name, &Op::Peek { policy }).await
-}
-
-/// Verifies a key by its hash and counts the request against the policy of its scope, in one
-/// round trip.
-pub async fn admit_key(
-    env: &Env,
-    key_hash: &str,
-    read_only: Policy,
-    full_access: Policy,
-) -> Result<KeyAdmission, ApiError> {
-    let op = Op::Key {
-        key_hash: key_hash.to_owned(),
-        read_only,
-        full_access,
-    };
-    call(env, &key_instance(key_hash), &op).await
-}
-
-/// Makes the key's instance forget its record, so the next request sees the revocation.
-pub async fn forget_key(env: &Env, key_hash: &str) -> Result<(), ApiError> {
-    call::<bool>(env, &key_instance(key_hash), &Op::Revoke)
-        .await
-        .map(|_| ())
-}
-
-/// Takes a generation slot of the account for `lease`; `Some(retry_after)` when none is free.
-pub async fn acquire_generation(
-    env: &Env,
-    user_id: &str,
-    lease: &str,
-    max: u64,
-    ttl_ms: i64,
-) -> Result<Option<u64>, ApiError> {
-    let op = Op::Acquire {
-        lease: lease.to_owned(),
-        max,
-        ttl_ms,
-    };
-    let slot: Slot = call(env, &generations_instance(user_id), &op).await?;
-    Ok((!slot.acquired).then_some(slot.retry_after))
-}
-
-pub async fn release_generation(env: &Env, user_id: &str, lease: &str) -> Result<(), ApiError> {
-    let op = Op::Release {
-        lease: lease.to_owned(),
-    };
-    call::<bool>(env, &generations_instance(user_id), &op)
-        .await
-        .map(|_| ())
-}
-
-fn generations_instance(user_id: &str) -> String {
-    format!("generations:{user_id}")
-}
-
-fn key_instance(key_hash: &str) -> String {
-    format!("key:{key_hash}")
 }

@@ -1,0 +1,85 @@
+//! The Worker's calls to the limits object.
+
+use worker::{Env, Method, Request, RequestInit};
+
+use crate::core::error::ApiError;
+use crate::core::limits::{generations_instance, key_instance, KeyAdmission, Op, Slot};
+use crate::core::rate_limit::{Decision, Policy};
+
+async fn call<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    name: &str,
+    op: &Op,
+) -> Result<T, ApiError> {
+    let fail = |e: worker::Error| ApiError::internal(format!("rate limiter: {e}"));
+    let stub = env
+        .durable_object("RATE_LIMITER")
+        .map_err(fail)?
+        .get_by_name(name)
+        .map_err(fail)?;
+    let body = serde_json::to_string(op).map_err(ApiError::internal)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let req = Request::new_with_init("https://rate-limiter/", &init).map_err(fail)?;
+    let mut resp = stub.fetch_with_request(req).await.map_err(fail)?;
+    serde_json::from_str(&resp.text().await.map_err(fail)?).map_err(ApiError::internal)
+}
+
+/// Counts one request for `name` (a session user or a client IP).
+pub async fn limit(env: &Env, name: &str, policy: Policy) -> Result<Decision, ApiError> {
+    call(env, name, &Op::Limit { policy }).await
+}
+
+/// What counting one more for `name` would decide, counting nothing.
+pub async fn peek(env: &Env, name: &str, policy: Policy) -> Result<Decision, ApiError> {
+    call(env, name, &Op::Peek { policy }).await
+}
+
+/// Verifies a key by its hash and counts the request against the policy of its scope, in one
+/// round trip.
+pub async fn admit_key(
+    env: &Env,
+    key_hash: &str,
+    read_only: Policy,
+    full_access: Policy,
+) -> Result<KeyAdmission, ApiError> {
+    let op = Op::Key {
+        key_hash: key_hash.to_owned(),
+        read_only,
+        full_access,
+    };
+    call(env, &key_instance(key_hash), &op).await
+}
+
+/// Makes the key's instance forget its record, so the next request sees the revocation.
+pub async fn forget_key(env: &Env, key_hash: &str) -> Result<(), ApiError> {
+    call::<bool>(env, &key_instance(key_hash), &Op::Revoke)
+        .await
+        .map(|_| ())
+}
+
+/// Takes a generation slot of the account for `lease`; `Some(retry_after)` when none is free.
+pub async fn acquire_generation(
+    env: &Env,
+    user_id: &str,
+    lease: &str,
+    max: u64,
+    ttl_ms: i64,
+) -> Result<Option<u64>, ApiError> {
+    let op = Op::Acquire {
+        lease: lease.to_owned(),
+        max,
+        ttl_ms,
+    };
+    let slot: Slot = call(env, &generations_instance(user_id), &op).await?;
+    Ok((!slot.acquired).then_some(slot.retry_after))
+}
+
+pub async fn release_generation(env: &Env, user_id: &str, lease: &str) -> Result<(), ApiError> {
+    let op = Op::Release {
+        lease: lease.to_owned(),
+    };
+    call::<bool>(env, &generations_instance(user_id), &op)
+        .await
+        .map(|_| ())
+}
