@@ -2,9 +2,7 @@
 //! numbered sources, citations that are exact quotes in the stream, in history and in the
 //! OpenAI-compatible answer; hostile queries, isolation between twins, deletion.
 
-mod common;
-
-use common::{Auth, TestApp};
+use crate::common::{Auth, Scope, TestApp, Var};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 
@@ -12,14 +10,14 @@ const MAX_DOCS: usize = 30;
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
-    common::shared_app(
+    crate::common::shared_app(
         &APP,
         &[
-            ("AUTH_ATTEMPTS_PER_MINUTE", "1000"),
-            ("RATE_LIMIT_FULL_ACCESS_HOURLY", "100000"),
-            ("RATE_LIMIT_FULL_ACCESS_BURST", "100000"),
-            ("MAX_CONCURRENT_GENERATIONS", "50"),
-            ("MAX_KNOWLEDGE_DOCS_PER_TWIN", "30"),
+            (Var::AuthAttemptsPerMinute, "1000"),
+            (Var::RateLimitFullAccessHourly, "100000"),
+            (Var::RateLimitFullAccessBurst, "100000"),
+            (Var::MaxConcurrentGenerations, "50"),
+            (Var::MaxKnowledgeDocsPerTwin, "30"),
         ],
     )
 }
@@ -47,8 +45,8 @@ fn twin(jwt: &str, name: &str, visibility: &str) -> String {
 }
 
 fn owner() -> Owner {
-    let (_, _, jwt) = app().user();
-    let key = app().key(&jwt, "full_access").0;
+    let jwt = app().user().jwt;
+    let key = app().key(&jwt, Scope::FullAccess).secret;
     let twin = twin(&jwt, "Bác sĩ Hà", "private");
     Owner { jwt, key, twin }
 }
@@ -121,7 +119,7 @@ fn the_owner_adds_lists_and_deletes_documents_and_nobody_else_can() {
     assert_eq!(list.body["meta"]["pagination"]["total"], 1);
 
     // Another user: 404 on every route, even for a public twin; an API key: 403.
-    let (_, _, stranger) = app().user();
+    let stranger = app().user().jwt;
     let public = twin(&o.jwt, "Hà công khai", "public");
     let public_base = format!("/api/v1/twins/{public}/knowledge");
     for path in [&base, &public_base] {
@@ -404,10 +402,10 @@ fn the_openai_endpoint_returns_twin_citations() {
 
 #[test]
 fn the_bench_corpus_is_answered_from_the_right_document_at_least_nine_times_in_ten() {
-    let (_, _, jwt) = app().user();
-    let key = app().key(&jwt, "full_access").0;
-    let out = std::process::Command::new(common::root().join("node_modules/.bin/node"))
-        .arg(common::root().join("bench/knowledge.mjs"))
+    let jwt = app().user().jwt;
+    let key = app().key(&jwt, Scope::FullAccess).secret;
+    let out = std::process::Command::new(crate::common::root().join("node_modules/.bin/node"))
+        .arg(crate::common::root().join("bench/knowledge.mjs"))
         .args(["quality", &app().base, &jwt, &key])
         .output()
         .expect("spawn node");

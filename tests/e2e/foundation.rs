@@ -1,9 +1,7 @@
 //! The request pipeline end to end: envelopes, request ids, routing errors, body rules,
 //! CORS, the docs-site split, the log line, and the local model server.
 
-mod common;
-
-use common::{Auth, TestApp};
+use crate::common::{eventually, Auth, TestApp, Var};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::sync::OnceLock;
@@ -11,8 +9,8 @@ use std::sync::OnceLock;
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
     APP.get_or_init(|| {
-        TestApp::spawn_with(common::Options {
-            vars: vec![("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into())],
+        TestApp::spawn_with(crate::common::Options {
+            vars: vec![(Var::AuthAttemptsPerMinute, "1000".into())],
             ..Default::default()
         })
     })
@@ -165,28 +163,21 @@ fn each_request_writes_one_json_log_line() {
         b"",
     );
     assert_eq!(r.status, 200);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let log = app().log();
-        let lines: Vec<Value> = log
+    let lines = eventually("the log line", std::time::Duration::from_secs(10), || {
+        let lines: Vec<Value> = app()
+            .log()
             .lines()
             .filter(|l| l.contains("\"log-line-check-1\""))
             .filter_map(|l| serde_json::from_str(l.trim()).ok())
             .collect();
-        if let Some(line) = lines.first() {
-            assert_eq!(lines.len(), 1);
-            assert_eq!(line["method"], "GET");
-            assert_eq!(line["path"], "/api/v1/health");
-            assert_eq!(line["status"], 200);
-            assert!(line["durationMs"].is_number());
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no log line; log:\n{log}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+        (!lines.is_empty()).then_some(lines)
+    });
+    assert_eq!(lines.len(), 1);
+    let line = &lines[0];
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["path"], "/api/v1/health");
+    assert_eq!(line["status"], 200);
+    assert!(line["durationMs"].is_number());
 }
 
 #[test]
@@ -197,7 +188,10 @@ fn model_server_streams_an_openai_style_reply() {
                      {"role": "user", "content": "Tôi nên ăn gì buổi sáng?"}]
     });
     let resp = ureq::post(&format!("{}/v1/chat/completions", app().model_url))
-        .set("Authorization", &format!("Bearer {}", common::UPSTREAM_KEY))
+        .set(
+            "Authorization",
+            &format!("Bearer {}", crate::common::UPSTREAM_KEY),
+        )
         .send_string(&body.to_string())
         .unwrap();
     assert_eq!(resp.header("Content-Type"), Some("text/event-stream"));

@@ -1,22 +1,20 @@
 //! The conversation's Durable Object owns its turns (docs/streaming.md): resumable streams,
 //! many readers, cancel, one turn at a time, and replies that survive a crashed runtime.
 
-mod common;
-
-use common::{deltas, eventually, Auth, Ev, EventStream, Options, TestApp};
+use crate::common::{deltas, eventually, Auth, Ev, EventStream, Options, Scope, TestApp, Var};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
-    common::shared_app(&APP, &[("AUTH_ATTEMPTS_PER_MINUTE", "1000")])
+    crate::common::shared_app(&APP, &[(Var::AuthAttemptsPerMinute, "1000")])
 }
 
 /// A user's JWT, a full_access key and a conversation with a twin of theirs.
 fn setup(app: &TestApp) -> (String, String, String) {
-    let (_, _, jwt) = app.user();
-    let (key, _) = app.key(&jwt, "full_access");
+    let jwt = app.user().jwt;
+    let key = app.key(&jwt, Scope::FullAccess).secret;
     let twin = app.post(
         "/api/v1/twins",
         Auth::Bearer(&jwt),
@@ -308,7 +306,7 @@ fn new_routes_refuse_strangers_bad_cursors_and_read_only_cancels() {
     let cancel_path = format!("/api/v1/conversations/{conv}/messages/{reply}/cancel");
 
     // read_only may resume, not cancel.
-    let (reader, _) = app().key(&jwt, "read_only");
+    let reader = app().key(&jwt, Scope::ReadOnly).secret;
     let (events, _) = app()
         .try_stream("GET", &stream_path, Auth::Bearer(&reader), &[], None)
         .unwrap_or_else(|r| panic!("{}", r.text))
@@ -319,8 +317,8 @@ fn new_routes_refuse_strangers_bad_cursors_and_read_only_cancels() {
         .assert_error(403, "INSUFFICIENT_SCOPE");
 
     // Another user: 404 on both, with a key or a JWT.
-    let (_, _, other_jwt) = app().user();
-    let (other_key, _) = app().key(&other_jwt, "full_access");
+    let other_jwt = app().user().jwt;
+    let other_key = app().key(&other_jwt, Scope::FullAccess).secret;
     for auth in [Auth::Bearer(&other_key), Auth::Bearer(&other_jwt)] {
         app().get(&stream_path, auth).assert_error(404, "NOT_FOUND");
         app()
@@ -391,7 +389,7 @@ fn another_conversations_message_is_not_found_here() {
 
 #[test]
 fn a_crashed_runtime_leaves_the_reply_incomplete_not_generating() {
-    let state_dir = common::root().join(format!(
+    let state_dir = crate::common::root().join(format!(
         "target/e2e/crash-{}-{}",
         std::process::id(),
         unix_ms()
@@ -399,8 +397,8 @@ fn a_crashed_runtime_leaves_the_reply_incomplete_not_generating() {
     // One generation at a time for the account: the interrupted one must give its slot back.
     let opts = || Options {
         vars: vec![
-            ("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into()),
-            ("MAX_CONCURRENT_GENERATIONS".into(), "1".into()),
+            (Var::AuthAttemptsPerMinute, "1000".into()),
+            (Var::MaxConcurrentGenerations, "1".into()),
         ],
         state_dir: Some(state_dir.clone()),
     };

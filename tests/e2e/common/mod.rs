@@ -12,6 +12,65 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+pub use twinexpert::core::credentials::Scope;
+
+/// The worker's `[vars]` a test may set (README, Configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Var {
+    AllowedModels,
+    AuthAttemptsPerMinute,
+    AuthFailuresPerMinute,
+    DailyTokenQuota,
+    DefaultModel,
+    GenerationMaxSecs,
+    JwtSecret,
+    KeyRecordTtlSecs,
+    MaxApiKeysPerAccount,
+    MaxConcurrentGenerations,
+    MaxKnowledgeDocsPerTwin,
+    MaxOutputTokens,
+    RateLimitBurstPeriodSecs,
+    RateLimitFullAccessBurst,
+    RateLimitFullAccessHourly,
+    RateLimitReadOnlyBurst,
+    RateLimitReadOnlyHourly,
+    RateLimitWindowSecs,
+    SsePingSecs,
+    UpstreamApiKey,
+    UpstreamBaseUrl,
+    UpstreamFirstByteTimeoutMs,
+    UpstreamIdleTimeoutMs,
+}
+
+impl Var {
+    pub fn name(self) -> &'static str {
+        match self {
+            Var::AllowedModels => "ALLOWED_MODELS",
+            Var::AuthAttemptsPerMinute => "AUTH_ATTEMPTS_PER_MINUTE",
+            Var::AuthFailuresPerMinute => "AUTH_FAILURES_PER_MINUTE",
+            Var::DailyTokenQuota => "DAILY_TOKEN_QUOTA",
+            Var::DefaultModel => "DEFAULT_MODEL",
+            Var::GenerationMaxSecs => "GENERATION_MAX_SECS",
+            Var::JwtSecret => "JWT_SECRET",
+            Var::KeyRecordTtlSecs => "KEY_RECORD_TTL_SECS",
+            Var::MaxApiKeysPerAccount => "MAX_API_KEYS_PER_ACCOUNT",
+            Var::MaxConcurrentGenerations => "MAX_CONCURRENT_GENERATIONS",
+            Var::MaxKnowledgeDocsPerTwin => "MAX_KNOWLEDGE_DOCS_PER_TWIN",
+            Var::MaxOutputTokens => "MAX_OUTPUT_TOKENS",
+            Var::RateLimitBurstPeriodSecs => "RATE_LIMIT_BURST_PERIOD_SECS",
+            Var::RateLimitFullAccessBurst => "RATE_LIMIT_FULL_ACCESS_BURST",
+            Var::RateLimitFullAccessHourly => "RATE_LIMIT_FULL_ACCESS_HOURLY",
+            Var::RateLimitReadOnlyBurst => "RATE_LIMIT_READ_ONLY_BURST",
+            Var::RateLimitReadOnlyHourly => "RATE_LIMIT_READ_ONLY_HOURLY",
+            Var::RateLimitWindowSecs => "RATE_LIMIT_WINDOW_SECS",
+            Var::SsePingSecs => "SSE_PING_SECS",
+            Var::UpstreamApiKey => "UPSTREAM_API_KEY",
+            Var::UpstreamBaseUrl => "UPSTREAM_BASE_URL",
+            Var::UpstreamFirstByteTimeoutMs => "UPSTREAM_FIRST_BYTE_TIMEOUT_MS",
+            Var::UpstreamIdleTimeoutMs => "UPSTREAM_IDLE_TIMEOUT_MS",
+        }
+    }
+}
 
 pub const JWT_SECRET: &str = "e2e-jwt-secret-0123456789abcdef0123456789abcdef";
 pub const UPSTREAM_KEY: &str = "e2e-upstream-key-never-logged";
@@ -89,7 +148,7 @@ pub struct TestApp {
 
 #[derive(Default)]
 pub struct Options {
-    pub vars: Vec<(String, String)>,
+    pub vars: Vec<(Var, String)>,
     /// Reuse this state folder (to test that state survives a restart).
     pub state_dir: Option<PathBuf>,
 }
@@ -157,19 +216,19 @@ impl TestApp {
             "log".into(),
         ];
         let mut vars = vec![
-            ("JWT_SECRET".to_owned(), JWT_SECRET.to_owned()),
-            ("UPSTREAM_API_KEY".to_owned(), UPSTREAM_KEY.to_owned()),
-            ("UPSTREAM_BASE_URL".to_owned(), format!("{model_url}/v1")),
-            ("DEFAULT_MODEL".to_owned(), "twin-local-1".to_owned()),
+            (Var::JwtSecret, JWT_SECRET.to_owned()),
+            (Var::UpstreamApiKey, UPSTREAM_KEY.to_owned()),
+            (Var::UpstreamBaseUrl, format!("{model_url}/v1")),
+            (Var::DefaultModel, "twin-local-1".to_owned()),
             // Every local client is one IP: only tests of this limit set it low.
-            ("AUTH_FAILURES_PER_MINUTE".to_owned(), "100000".to_owned()),
+            (Var::AuthFailuresPerMinute, "100000".to_owned()),
         ];
         // A test's own value replaces the default one.
         vars.retain(|(k, _)| !opts.vars.iter().any(|(o, _)| o == k));
         vars.extend(opts.vars.iter().cloned());
         for (k, v) in vars {
             args.push("--var".into());
-            args.push(format!("{k}:{v}"));
+            args.push(format!("{}:{v}", k.name()));
         }
         let log_path = state_dir.join(format!("worker-{n}.log"));
         let worker = spawn_guarded(&bin("wrangler"), &args, Some(&log_path));
@@ -189,13 +248,20 @@ impl TestApp {
         // Generous: on 2 busy cores a first start (migrations, bundling) has taken over 60 s.
         let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
-            if let Ok(r) = ureq::get(&format!("{}/api/v1/health", self.base))
+            // The worker answers: 200, or its own 500 envelope when its configuration is
+            // refused (a test of that starts it on purpose).
+            let answered = match ureq::get(&format!("{}/api/v1/health", self.base))
                 .timeout(Duration::from_secs(2))
                 .call()
             {
-                if r.status() == 200 {
-                    return;
+                Ok(r) => r.status() == 200,
+                Err(ureq::Error::Status(500, r)) => {
+                    r.into_string().is_ok_and(|t| t.contains("INTERNAL_ERROR"))
                 }
+                Err(_) => false,
+            };
+            if answered {
+                return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -334,8 +400,8 @@ impl TestApp {
 
     // --- fixtures ---
 
-    /// Registers a fresh user; returns (email, password, JWT).
-    pub fn user(&self) -> (String, String, String) {
+    /// Registers a fresh user.
+    pub fn user(&self) -> TestUser {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let email = format!("user{n}-{}@example.com", std::process::id());
         let password = format!("pw-{n}-long-enough");
@@ -345,22 +411,26 @@ impl TestApp {
             json!({"email": email, "password": password, "name": "Test User"}),
         );
         assert_eq!(r.status, 201, "{}", r.body);
-        let token = r.body["data"]["token"].as_str().unwrap().to_owned();
-        (email, password, token)
+        let jwt = r.body["data"]["token"].as_str().unwrap().to_owned();
+        TestUser {
+            email,
+            password,
+            jwt,
+        }
     }
 
-    /// A new API key of `scope` for the user behind `jwt`; returns (key, id).
-    pub fn key(&self, jwt: &str, scope: &str) -> (String, String) {
+    /// A new API key of `scope` for the user behind `jwt`.
+    pub fn key(&self, jwt: &str, scope: Scope) -> TestKey {
         let r = self.post(
             "/api/v1/auth/api-keys",
             Auth::Bearer(jwt),
-            json!({"name": "test", "scope": scope}),
+            json!({"name": "test", "scope": scope.as_str()}),
         );
         assert_eq!(r.status, 201, "{}", r.body);
-        (
-            r.body["data"]["key"].as_str().unwrap().to_owned(),
-            r.body["data"]["id"].as_str().unwrap().to_owned(),
-        )
+        TestKey {
+            secret: r.body["data"]["key"].as_str().unwrap().to_owned(),
+            id: r.body["data"]["id"].as_str().unwrap().to_owned(),
+        }
     }
 }
 
@@ -535,17 +605,38 @@ impl EventStream {
     }
 }
 
-/// The one app a test binary shares, started on first use with `vars` over the defaults.
-pub fn shared_app(cell: &'static OnceLock<TestApp>, vars: &[(&str, &str)]) -> &'static TestApp {
-    cell.get_or_init(|| {
-        TestApp::spawn_with(Options {
-            vars: vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+/// A registered user.
+pub struct TestUser {
+    pub email: String,
+    pub password: String,
+    pub jwt: String,
+}
+
+/// A new API key: its plaintext and id.
+pub struct TestKey {
+    pub secret: String,
+    pub id: String,
+}
+
+impl Options {
+    /// The defaults, with `vars` over them.
+    pub fn with(vars: &[(Var, &str)]) -> Options {
+        Options {
+            vars: vars.iter().map(|(k, v)| (*k, v.to_string())).collect(),
             ..Default::default()
-        })
-    })
+        }
+    }
+
+    /// Reuses a state folder (to test what survives a restart).
+    pub fn state_dir(mut self, dir: PathBuf) -> Options {
+        self.state_dir = Some(dir);
+        self
+    }
+}
+
+/// The app a test module shares, started on first use with `vars` over the defaults.
+pub fn shared_app(cell: &'static OnceLock<TestApp>, vars: &[(Var, &str)]) -> &'static TestApp {
+    cell.get_or_init(|| TestApp::spawn_with(Options::with(vars)))
 }
 
 /// The text of a stream's `delta` events, concatenated.

@@ -1,9 +1,7 @@
 //! Twins and conversations: routes, validation, pagination,
 //! and tenant isolation — another user never sees or touches what is not theirs.
 
-mod common;
-
-use common::{Auth, TestApp};
+use crate::common::{Auth, Scope, TestApp, Var};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -11,11 +9,11 @@ use std::sync::OnceLock;
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
     APP.get_or_init(|| {
-        TestApp::spawn_with(common::Options {
+        TestApp::spawn_with(crate::common::Options {
             vars: vec![
-                ("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into()),
-                ("RATE_LIMIT_FULL_ACCESS_BURST".into(), "1000".into()),
-                ("RATE_LIMIT_FULL_ACCESS_HOURLY".into(), "10000".into()),
+                (Var::AuthAttemptsPerMinute, "1000".into()),
+                (Var::RateLimitFullAccessBurst, "1000".into()),
+                (Var::RateLimitFullAccessHourly, "10000".into()),
             ],
             ..Default::default()
         })
@@ -55,7 +53,7 @@ fn conversation(auth: Auth, twin_id: &str) -> Value {
 
 #[test]
 fn owner_creates_updates_and_deletes_a_twin() {
-    let (_, _, jwt) = app().user();
+    let jwt = app().user().jwt;
     let m = marker();
     let created = app().post(
         "/api/v1/twins",
@@ -97,7 +95,7 @@ fn owner_creates_updates_and_deletes_a_twin() {
 
 #[test]
 fn twin_validation_names_every_field_and_management_is_session_only() {
-    let (_, _, jwt) = app().user();
+    let jwt = app().user().jwt;
     let r = app().post(
         "/api/v1/twins",
         Auth::Bearer(&jwt),
@@ -114,7 +112,7 @@ fn twin_validation_names_every_field_and_management_is_session_only() {
     ] {
         assert!(f.contains_key(field), "{field}: {f:?}");
     }
-    let (key, _) = app().key(&jwt, "full_access");
+    let key = app().key(&jwt, Scope::FullAccess).secret;
     app()
         .post(
             "/api/v1/twins",
@@ -126,7 +124,7 @@ fn twin_validation_names_every_field_and_management_is_session_only() {
 
 #[test]
 fn search_matches_name_headline_and_expertise_case_insensitively_and_literally() {
-    let (_, _, jwt) = app().user();
+    let jwt = app().user().jwt;
     let m = marker();
     twin(&jwt, &format!("Alpha {m}"), "public");
     let r = app().post(
@@ -157,7 +155,7 @@ fn search_matches_name_headline_and_expertise_case_insensitively_and_literally()
 
 #[test]
 fn pagination_edges() {
-    let (_, _, jwt) = app().user();
+    let jwt = app().user().jwt;
     let m = marker();
     for i in 0..5 {
         twin(&jwt, &format!("Pager {i} {m}"), "public");
@@ -204,8 +202,8 @@ fn pagination_edges() {
 
 #[test]
 fn conversations_from_either_route_are_the_same_object() {
-    let (_, _, jwt) = app().user();
-    let (key, _) = app().key(&jwt, "full_access");
+    let jwt = app().user().jwt;
+    let key = app().key(&jwt, Scope::FullAccess).secret;
     let t = twin(&jwt, &format!("Conv {}", marker()), "private");
     let tid = t["id"].as_str().unwrap();
     let a = app().post(
@@ -251,14 +249,14 @@ fn conversations_from_either_route_are_the_same_object() {
 
 #[test]
 fn conversations_list_by_activity_filter_rename_delete() {
-    let (_, _, jwt) = app().user();
+    let jwt = app().user().jwt;
     let t1 = twin(&jwt, &format!("One {}", marker()), "private");
     let t2 = twin(&jwt, &format!("Two {}", marker()), "private");
     let auth = Auth::Bearer(&jwt);
     let c1 = conversation(auth, t1["id"].as_str().unwrap());
     let c2 = conversation(auth, t2["id"].as_str().unwrap());
     let c3 = conversation(auth, t1["id"].as_str().unwrap());
-    let ids = |r: &common::Reply| {
+    let ids = |r: &crate::common::Reply| {
         r.data()
             .as_array()
             .unwrap()
@@ -311,9 +309,9 @@ fn conversations_list_by_activity_filter_rename_delete() {
 
 #[test]
 fn read_only_keys_read_but_cannot_write_and_scope_comes_before_validation() {
-    let (_, _, jwt) = app().user();
+    let jwt = app().user().jwt;
     let t = twin(&jwt, &format!("Scope {}", marker()), "private");
-    let (reader, _) = app().key(&jwt, "read_only");
+    let reader = app().key(&jwt, Scope::ReadOnly).secret;
     assert_eq!(
         app().get("/api/v1/twins", Auth::Bearer(&reader)).status,
         200
@@ -345,8 +343,8 @@ fn read_only_keys_read_but_cannot_write_and_scope_comes_before_validation() {
 
 #[test]
 fn cross_tenant_matrix_everything_of_alice_is_404_for_bob() {
-    let (_, _, alice) = app().user();
-    let (alice_key, _) = app().key(&alice, "full_access");
+    let alice = app().user().jwt;
+    let alice_key = app().key(&alice, Scope::FullAccess).secret;
     let m = marker();
     let private = twin(&alice, &format!("Secret {m}"), "private");
     let public = twin(&alice, &format!("Open {m}"), "public");
@@ -354,8 +352,8 @@ fn cross_tenant_matrix_everything_of_alice_is_404_for_bob() {
     let conv = conversation(Auth::Bearer(&alice_key), public["id"].as_str().unwrap());
     let cid = conv["id"].as_str().unwrap().to_owned();
 
-    let (_, _, bob) = app().user();
-    let (bob_key, _) = app().key(&bob, "full_access");
+    let bob = app().user().jwt;
+    let bob_key = app().key(&bob, Scope::FullAccess).secret;
     for auth in [
         Auth::Bearer(&bob),
         Auth::Bearer(&bob_key),

@@ -1,22 +1,20 @@
 //! The OpenAI-compatible endpoint (docs/openai.md): the official `openai` SDKs for Python and
 //! Node, unchanged, against the real worker; and the raw stream their parsers rely on.
 
-mod common;
-
-use common::{root, Auth, TestApp};
+use crate::common::{root, Auth, Scope, TestApp, Var};
 use serde_json::json;
 use std::process::Command;
 use std::sync::OnceLock;
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
-    common::shared_app(
+    crate::common::shared_app(
         &APP,
         &[
-            ("AUTH_ATTEMPTS_PER_MINUTE", "1000"),
+            (Var::AuthAttemptsPerMinute, "1000"),
             // A read_only key's hourly limit is hit fast: the SDKs' RateLimitError.
-            ("RATE_LIMIT_READ_ONLY_HOURLY", "6"),
-            ("MAX_OUTPUT_TOKENS", "64"),
+            (Var::RateLimitReadOnlyHourly, "6"),
+            (Var::MaxOutputTokens, "64"),
         ],
     )
 }
@@ -29,16 +27,16 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let (_, _, jwt) = app().user();
+    let jwt = app().user().jwt;
     let twin = app().post(
         "/api/v1/twins",
         Auth::Bearer(&jwt),
         json!({"name": "Nguyễn Thu Hà SDK", "systemPrompt": "Bạn là Nguyễn Thu Hà.", "visibility": "private"}),
     );
     Fixture {
-        key: app().key(&jwt, "full_access").0,
-        read_only: app().key(&jwt, "read_only").0,
-        limited: app().key(&jwt, "read_only").0,
+        key: app().key(&jwt, Scope::FullAccess).secret,
+        read_only: app().key(&jwt, Scope::ReadOnly).secret,
+        limited: app().key(&jwt, Scope::ReadOnly).secret,
         twin: twin.data()["id"].as_str().unwrap().to_owned(),
     }
 }
@@ -82,7 +80,7 @@ fn the_official_node_sdk_works_unchanged() {
     run_sdk(cmd);
 }
 
-fn post_raw(key: &str, body: serde_json::Value) -> common::Reply {
+fn post_raw(key: &str, body: serde_json::Value) -> crate::common::Reply {
     app().raw(
         "POST",
         "/api/v1/chat/completions",
@@ -124,7 +122,7 @@ fn the_stream_is_data_lines_only_and_ends_with_done() {
         "stop"
     );
     // Usage is counted, under the twin and the end user.
-    let usage = common::eventually(
+    let usage = crate::common::eventually(
         "the completion's usage",
         std::time::Duration::from_secs(5),
         || {

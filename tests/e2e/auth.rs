@@ -1,22 +1,20 @@
 //! Accounts, JWTs and the API-key lifecycle against the real worker.
 
-mod common;
-
-use common::{Auth, TestApp, JWT_SECRET};
+use crate::common::{eventually, Auth, Scope, TestApp, TestKey, TestUser, Var, JWT_SECRET};
 use serde_json::json;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use twinexpert::core::{api_key, token};
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
     APP.get_or_init(|| {
-        TestApp::spawn_with(common::Options {
+        TestApp::spawn_with(crate::common::Options {
             vars: vec![
-                ("AUTH_ATTEMPTS_PER_MINUTE".into(), "1000".into()),
+                (Var::AuthAttemptsPerMinute, "1000".into()),
                 // Key records are re-read from D1 on every request here, so a test can expire
                 // a key by editing D1 (the rate-limit tests cover the cached path).
-                ("KEY_RECORD_TTL_SECS".into(), "0".into()),
+                (Var::KeyRecordTtlSecs, "0".into()),
             ],
             ..Default::default()
         })
@@ -75,7 +73,9 @@ fn register_names_every_bad_field() {
 
 #[test]
 fn login_succeeds_and_fails_the_same_way_for_wrong_password_or_unknown_email() {
-    let (email, password, _) = app().user();
+    let TestUser {
+        email, password, ..
+    } = app().user();
     let r = app().post(
         "/api/v1/auth/login",
         Auth::None,
@@ -123,7 +123,7 @@ fn credentials_are_checked_in_order_and_reported_precisely() {
 
 #[test]
 fn expired_tampered_and_foreign_tokens_are_invalid() {
-    let (_, _, jwt) = app().user();
+    let jwt = app().user().jwt;
     let me = app().get("/api/v1/auth/me", Auth::Bearer(&jwt));
     let user_id = me.data()["id"].as_str().unwrap().to_owned();
 
@@ -148,7 +148,7 @@ fn expired_tampered_and_foreign_tokens_are_invalid() {
 
 #[test]
 fn api_key_lifecycle_create_use_list_revoke() {
-    let (_, _, jwt) = app().user();
+    let jwt = app().user().jwt;
     let created = app().post(
         "/api/v1/auth/api-keys",
         Auth::Bearer(&jwt),
@@ -178,8 +178,7 @@ fn api_key_lifecycle_create_use_list_revoke() {
     }
 
     // Show once: the list never carries the plaintext; lastUsedAt is written off the hot path.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually("lastUsedAt to be written", Duration::from_secs(10), || {
         let list = app().get("/api/v1/auth/api-keys", Auth::Bearer(&jwt));
         assert_eq!(list.status, 200);
         assert!(!list.text.contains(&key) && !list.text.contains(&key[11..]));
@@ -192,12 +191,8 @@ fn api_key_lifecycle_create_use_list_revoke() {
             .unwrap()
             .clone();
         assert!(entry.get("key").is_none());
-        if entry["lastUsedAt"].is_string() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "lastUsedAt never written");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        entry["lastUsedAt"].as_str().map(drop)
+    });
 
     // Revocation takes effect on the very next request.
     let revoked = app().delete(&format!("/api/v1/auth/api-keys/{id}"), Auth::Bearer(&jwt));
@@ -210,7 +205,7 @@ fn api_key_lifecycle_create_use_list_revoke() {
 
 #[test]
 fn default_scope_is_read_only_and_bad_input_is_named() {
-    let (_, _, jwt) = app().user();
+    let jwt = app().user().jwt;
     let r = app().post(
         "/api/v1/auth/api-keys",
         Auth::Bearer(&jwt),
@@ -242,8 +237,8 @@ fn default_scope_is_read_only_and_bad_input_is_named() {
 
 #[test]
 fn key_management_needs_a_session_not_a_key() {
-    let (_, _, jwt) = app().user();
-    let (key, id) = app().key(&jwt, "full_access");
+    let jwt = app().user().jwt;
+    let TestKey { secret: key, id } = app().key(&jwt, Scope::FullAccess);
     let r = app().post(
         "/api/v1/auth/api-keys",
         Auth::Bearer(&key),
@@ -260,9 +255,12 @@ fn key_management_needs_a_session_not_a_key() {
 
 #[test]
 fn another_users_key_cannot_be_revoked() {
-    let (_, _, alice) = app().user();
-    let (_, _, bob) = app().user();
-    let (alice_key, alice_key_id) = app().key(&alice, "read_only");
+    let alice = app().user().jwt;
+    let bob = app().user().jwt;
+    let TestKey {
+        secret: alice_key,
+        id: alice_key_id,
+    } = app().key(&alice, Scope::ReadOnly);
     app()
         .delete(
             &format!("/api/v1/auth/api-keys/{alice_key_id}"),
@@ -281,8 +279,8 @@ fn another_users_key_cannot_be_revoked() {
 
 #[test]
 fn an_expired_key_is_refused_as_expired() {
-    let (_, _, jwt) = app().user();
-    let (key, id) = app().key(&jwt, "read_only");
+    let jwt = app().user().jwt;
+    let TestKey { secret: key, id } = app().key(&jwt, Scope::ReadOnly);
     assert_eq!(app().get("/api/v1/auth/me", Auth::Bearer(&key)).status, 200);
     app().d1(&format!(
         "UPDATE api_keys SET expires_at = '2001-01-01T00:00:00.000Z' WHERE id = '{id}'"
@@ -294,33 +292,32 @@ fn an_expired_key_is_refused_as_expired() {
 
 #[test]
 fn logs_never_contain_passwords_keys_or_tokens() {
-    let (email, password, _) = app().user();
+    let TestUser {
+        email, password, ..
+    } = app().user();
     let login = app().post(
         "/api/v1/auth/login",
         Auth::None,
         json!({"email": email, "password": password}),
     );
     let jwt = login.data()["token"].as_str().unwrap().to_owned();
-    let (key, key_id) = app().key(&jwt, "read_only");
+    let TestKey {
+        secret: key,
+        id: key_id,
+    } = app().key(&jwt, Scope::ReadOnly);
     let me = app().get("/api/v1/auth/me", Auth::Bearer(&key));
     let rid = me.header("X-Request-Id").unwrap().to_owned();
     // Wait until the keyed request's own log line is there, so the check covers it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let log = loop {
-        let log = app().log();
-        if log.contains(&rid) {
-            break log;
-        }
-        assert!(Instant::now() < deadline, "request {rid} never logged");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let log = eventually("the request's log line", Duration::from_secs(10), || {
+        Some(app().log()).filter(|log| log.contains(&rid))
+    });
     assert!(log.contains(&key_id), "the key id should be logged");
     for secret in [
         password.as_str(),
         key.as_str(),
         jwt.as_str(),
         &jwt[jwt.len() - 20..],
-        common::JWT_SECRET,
+        crate::common::JWT_SECRET,
     ] {
         assert!(!log.contains(secret), "a secret reached the log");
     }

@@ -1,16 +1,14 @@
 //! Per-key rate limits in the Durable Object: exact under concurrency, visible on
 //! every response, persistent across restarts, configurable from [vars].
 
-mod common;
-
-use common::{Auth, Options, Reply, TestApp};
+use crate::common::{Auth, Options, Reply, Scope, TestApp, TestKey, Var};
 use serde_json::json;
 use std::sync::OnceLock;
 use std::time::Instant;
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
-    common::shared_app(&APP, &[("AUTH_ATTEMPTS_PER_MINUTE", "1000")])
+    crate::common::shared_app(&APP, &[(Var::AuthAttemptsPerMinute, "1000")])
 }
 
 fn num(r: &Reply, name: &str) -> u64 {
@@ -52,8 +50,8 @@ fn assert_limit_headers(r: &Reply, hourly: u64, burst: u64) {
 
 #[test]
 fn seventy_concurrent_requests_admit_exactly_the_burst() {
-    let (_, _, jwt) = app().user();
-    let (key, _) = app().key(&jwt, "read_only");
+    let jwt = app().user().jwt;
+    let key = app().key(&jwt, Scope::ReadOnly).secret;
     let started = Instant::now();
     let replies: Vec<Reply> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..70)
@@ -103,8 +101,8 @@ fn seventy_concurrent_requests_admit_exactly_the_burst() {
 
 #[test]
 fn every_authenticated_response_carries_the_headers_even_errors() {
-    let (_, _, jwt) = app().user();
-    let (reader, _) = app().key(&jwt, "read_only");
+    let jwt = app().user().jwt;
+    let reader = app().key(&jwt, Scope::ReadOnly).secret;
     let not_found = app().get("/api/v1/twins/twn_missing", Auth::Bearer(&reader));
     not_found.assert_error(404, "NOT_FOUND");
     assert_limit_headers(&not_found, 200, 50);
@@ -118,7 +116,7 @@ fn every_authenticated_response_carries_the_headers_even_errors() {
     // A session JWT is limited per user with the full_access figures.
     let session = app().get("/api/v1/auth/me", Auth::Bearer(&jwt));
     assert_limit_headers(&session, 500, 100);
-    let (writer, _) = app().key(&jwt, "full_access");
+    let writer = app().key(&jwt, Scope::FullAccess).secret;
     assert_limit_headers(
         &app().get("/api/v1/auth/me", Auth::XApiKey(&writer)),
         500,
@@ -133,8 +131,8 @@ fn every_authenticated_response_carries_the_headers_even_errors() {
 
 #[test]
 fn revocation_is_refused_on_the_very_next_request_with_a_warm_key() {
-    let (_, _, jwt) = app().user();
-    let (key, id) = app().key(&jwt, "full_access");
+    let jwt = app().user().jwt;
+    let TestKey { secret: key, id } = app().key(&jwt, Scope::FullAccess);
     for _ in 0..3 {
         assert_eq!(app().get("/api/v1/auth/me", Auth::Bearer(&key)).status, 200);
     }
@@ -155,9 +153,9 @@ fn revocation_is_refused_on_the_very_next_request_with_a_warm_key() {
 fn small_hourly(state_dir: Option<std::path::PathBuf>) -> TestApp {
     TestApp::spawn_with(Options {
         vars: vec![
-            ("RATE_LIMIT_READ_ONLY_HOURLY".into(), "5".into()),
-            ("RATE_LIMIT_READ_ONLY_BURST".into(), "100".into()),
-            ("AUTH_ATTEMPTS_PER_MINUTE".into(), "3".into()),
+            (Var::RateLimitReadOnlyHourly, "5".into()),
+            (Var::RateLimitReadOnlyBurst, "100".into()),
+            (Var::AuthAttemptsPerMinute, "3".into()),
         ],
         state_dir,
     })
@@ -166,8 +164,8 @@ fn small_hourly(state_dir: Option<std::path::PathBuf>) -> TestApp {
 #[test]
 fn the_hourly_cap_from_vars_is_enforced_and_survives_a_restart() {
     let app = small_hourly(None);
-    let (_, _, jwt) = app.user();
-    let (key, _) = app.key(&jwt, "read_only");
+    let jwt = app.user().jwt;
+    let key = app.key(&jwt, Scope::ReadOnly).secret;
     let first = app.get("/api/v1/auth/me", Auth::Bearer(&key));
     let reset = num(&first, "X-RateLimit-Reset");
     assert!(

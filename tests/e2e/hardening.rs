@@ -1,8 +1,6 @@
 //! Bad actors and bad input cost nothing and learn nothing (README, Security).
 
-mod common;
-
-use common::{Auth, Options, TestApp};
+use crate::common::{Auth, Options, Scope, TestApp, TestUser, Var};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,7 +10,7 @@ use twinexpert::core::api_key;
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
-    common::shared_app(&APP, &[("AUTH_ATTEMPTS_PER_MINUTE", "1000")])
+    crate::common::shared_app(&APP, &[(Var::AuthAttemptsPerMinute, "1000")])
 }
 
 #[test]
@@ -50,7 +48,7 @@ fn responses_say_nosniff_and_secrets_are_never_cached() {
 #[test]
 fn a_short_jwt_secret_fails_closed_and_register_leaves_no_account() {
     let weak = TestApp::spawn_with(Options {
-        vars: vec![("JWT_SECRET".into(), "only-sixteen-byt".into())],
+        vars: vec![(Var::JwtSecret, "only-sixteen-byt".into())],
         ..Default::default()
     });
     let r = weak.post(
@@ -66,7 +64,7 @@ fn a_short_jwt_secret_fails_closed_and_register_leaves_no_account() {
     );
     let rows = weak.d1_rows("SELECT COUNT(*) AS n FROM users");
     assert_eq!(rows[0]["n"], 0, "no account was created");
-    common::eventually("the log line to say why", Duration::from_secs(5), || {
+    crate::common::eventually("the log line to say why", Duration::from_secs(5), || {
         weak.log()
             .contains("JWT_SECRET is shorter than 32 bytes")
             .then_some(())
@@ -74,8 +72,30 @@ fn a_short_jwt_secret_fails_closed_and_register_leaves_no_account() {
 }
 
 #[test]
+fn a_var_that_does_not_parse_fails_every_request_loudly() {
+    let broken = TestApp::spawn_with(Options::with(&[(Var::MaxOutputTokens, "lots")]));
+    for path in ["/api/v1/health", "/api/v1/twins"] {
+        let r = broken.get(path, Auth::None);
+        r.assert_error(500, "INTERNAL_ERROR");
+        assert!(!r.text.contains("MAX_OUTPUT_TOKENS"), "{}", r.text);
+    }
+    crate::common::eventually(
+        "the log line to name the var",
+        Duration::from_secs(5),
+        || {
+            broken
+                .log()
+                .contains("MAX_OUTPUT_TOKENS must be a whole number")
+                .then_some(())
+        },
+    );
+    // The docs site does not depend on the API's settings.
+    assert_eq!(broken.get("/docs/", Auth::None).status, 200);
+}
+
+#[test]
 fn a_deleted_twin_hides_but_conversations_with_it_stay_readable() {
-    let (_, _, owner) = app().user();
+    let owner = app().user().jwt;
     let twin = app().post(
         "/api/v1/twins",
         Auth::Bearer(&owner),
@@ -83,7 +103,7 @@ fn a_deleted_twin_hides_but_conversations_with_it_stay_readable() {
     );
     let twin = twin.data()["id"].as_str().unwrap().to_owned();
     // B talks to A's public twin.
-    let (_, _, b) = app().user();
+    let b = app().user().jwt;
     let conv = app().post(
         "/api/v1/conversations",
         Auth::Bearer(&b),
@@ -140,7 +160,7 @@ fn a_deleted_twin_hides_but_conversations_with_it_stay_readable() {
 
 #[test]
 fn deep_pages_are_refused() {
-    let (_, _, jwt) = app().user();
+    let jwt = app().user().jwt;
     let r = app().get("/api/v1/twins?page=102&limit=100", Auth::Bearer(&jwt));
     r.assert_error(400, "VALIDATION_ERROR");
     assert!(r.body["details"]["fields"]["page"]
@@ -153,7 +173,7 @@ fn deep_pages_are_refused() {
 
 #[test]
 fn a_ten_megabyte_upstream_line_ends_the_reply_as_an_upstream_error() {
-    let (_, _, jwt) = app().user();
+    let jwt = app().user().jwt;
     let twin = app().post(
         "/api/v1/twins",
         Auth::Bearer(&jwt),
@@ -180,7 +200,7 @@ fn a_ten_megabyte_upstream_line_ends_the_reply_as_an_upstream_error() {
 
 #[test]
 fn a_chunked_body_over_the_limit_is_refused_while_it_is_still_being_sent() {
-    let (_, _, jwt) = app().user();
+    let jwt = app().user().jwt;
     let addr = app().base.trim_start_matches("http://").to_owned();
     let mut s = TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -222,7 +242,7 @@ for f in glob.glob(sys.argv[1] + "/*.sqlite"):
     out.append([name, any(t in tables for t in ("kv", "leases"))])
 print(json.dumps(out))
 "#;
-    let out = std::process::Command::new(common::root().join(".tools/py/bin/python"))
+    let out = std::process::Command::new(crate::common::root().join(".tools/py/bin/python"))
         .args(["-c", script])
         .arg(&dir)
         .output()
@@ -242,11 +262,11 @@ fn random_key(n: u64) -> String {
 #[test]
 fn guessed_keys_leave_nothing_behind_and_an_ip_past_its_failures_is_refused() {
     let app = TestApp::spawn_with(Options {
-        vars: vec![("AUTH_FAILURES_PER_MINUTE".into(), "5".into())],
+        vars: vec![(Var::AuthFailuresPerMinute, "5".into())],
         ..Default::default()
     });
-    let (_, _, jwt) = app.user();
-    let (key, _) = app.key(&jwt, "read_only");
+    let jwt = app.user().jwt;
+    let key = app.key(&jwt, Scope::ReadOnly).secret;
     assert_eq!(app.get("/api/v1/twins", Auth::Bearer(&key)).status, 200);
     // Guessed keys reach no Durable Object: no instance exists for any of them.
     for n in 1..=4 {
@@ -281,7 +301,9 @@ fn guessed_keys_leave_nothing_behind_and_an_ip_past_its_failures_is_refused() {
 
 #[test]
 fn failed_logins_for_one_email_are_refused_after_ten_whatever_the_ip() {
-    let (email, password, _) = app().user();
+    let TestUser {
+        email, password, ..
+    } = app().user();
     for i in 0..10 {
         let r = app().raw(
             "POST",
@@ -306,7 +328,11 @@ fn failed_logins_for_one_email_are_refused_after_ten_whatever_the_ip() {
     assert_eq!(r.body["details"]["reason"], "login_failures");
     assert!(r.header("Retry-After").unwrap().parse::<u64>().unwrap() > 60);
     // Another account from the same place logs in.
-    let (other, other_pw, _) = app().user();
+    let TestUser {
+        email: other,
+        password: other_pw,
+        ..
+    } = app().user();
     let ok = app().post(
         "/api/v1/auth/login",
         Auth::None,
@@ -319,13 +345,13 @@ fn failed_logins_for_one_email_are_refused_after_ten_whatever_the_ip() {
 fn idle_limiter_state_is_removed() {
     let app = TestApp::spawn_with(Options {
         vars: vec![
-            ("RATE_LIMIT_WINDOW_SECS".into(), "2".into()),
-            ("RATE_LIMIT_BURST_PERIOD_SECS".into(), "2".into()),
+            (Var::RateLimitWindowSecs, "2".into()),
+            (Var::RateLimitBurstPeriodSecs, "2".into()),
         ],
         ..Default::default()
     });
-    let (_, _, jwt) = app.user();
-    let (key, _) = app.key(&jwt, "read_only");
+    let jwt = app.user().jwt;
+    let key = app.key(&jwt, Scope::ReadOnly).secret;
     assert_eq!(app.get("/api/v1/twins", Auth::Bearer(&key)).status, 200);
     let instance = format!("key:{}", api_key::hash(&key));
     let holds_state = || {
@@ -336,7 +362,7 @@ fn idle_limiter_state_is_removed() {
     };
     assert!(holds_state(), "the key's counters are stored");
     // Window and bucket are 2 s: the alarm then deletes the instance's storage.
-    common::eventually(
+    crate::common::eventually(
         "idle counters to be deleted",
         Duration::from_secs(20),
         || (!holds_state()).then_some(()),

@@ -1,9 +1,7 @@
 //! The developer surface (issue 7): the OpenAPI document checked by independent tools, the
 //! seed's examples run as written, and the docs page's playground driven in Chromium.
 
-mod common;
-
-use common::{root, Auth, Options, TestApp};
+use crate::common::{root, Auth, Options, Scope, TestApp, Var};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -14,11 +12,11 @@ fn app() -> &'static TestApp {
     APP.get_or_init(|| {
         TestApp::spawn_with(Options {
             vars: vec![
-                ("AUTH_ATTEMPTS_PER_MINUTE".into(), "100000".into()),
-                ("RATE_LIMIT_FULL_ACCESS_HOURLY".into(), "1000000".into()),
-                ("RATE_LIMIT_FULL_ACCESS_BURST".into(), "1000000".into()),
-                ("UPSTREAM_FIRST_BYTE_TIMEOUT_MS".into(), "3000".into()),
-                ("UPSTREAM_IDLE_TIMEOUT_MS".into(), "3000".into()),
+                (Var::AuthAttemptsPerMinute, "100000".into()),
+                (Var::RateLimitFullAccessHourly, "1000000".into()),
+                (Var::RateLimitFullAccessBurst, "1000000".into()),
+                (Var::UpstreamFirstByteTimeoutMs, "3000".into()),
+                (Var::UpstreamIdleTimeoutMs, "3000".into()),
             ],
             ..Default::default()
         })
@@ -35,8 +33,8 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let (_, _, jwt) = app().user();
-        let (key, _) = app().key(&jwt, "full_access");
+        let jwt = app().user().jwt;
+        let key = app().key(&jwt, Scope::FullAccess).secret;
         let twin_name = format!("Chuyên gia Docs {}", std::process::id());
         let twin = app().post(
             "/api/v1/twins",

@@ -1,8 +1,6 @@
 //! Spend controls, usage and end users (docs/usage.md), with small figures set through vars.
 
-mod common;
-
-use common::{eventually, Auth, Options, TestApp};
+use crate::common::{eventually, Auth, Options, Scope, TestApp, TestKey, Var};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
@@ -17,19 +15,16 @@ fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
     APP.get_or_init(|| {
         let vars = [
-            ("AUTH_ATTEMPTS_PER_MINUTE", "1000".to_owned()),
-            ("ALLOWED_MODELS", "twin-local-1,twin-local-2".to_owned()),
-            ("MAX_OUTPUT_TOKENS", MAX_OUTPUT_TOKENS.to_string()),
-            ("MAX_API_KEYS_PER_ACCOUNT", MAX_KEYS.to_string()),
-            ("MAX_CONCURRENT_GENERATIONS", MAX_CONCURRENT.to_string()),
-            ("DAILY_TOKEN_QUOTA", DAILY_QUOTA.to_string()),
-            ("GENERATION_MAX_SECS", "4".to_owned()),
+            (Var::AuthAttemptsPerMinute, "1000".to_owned()),
+            (Var::AllowedModels, "twin-local-1,twin-local-2".to_owned()),
+            (Var::MaxOutputTokens, MAX_OUTPUT_TOKENS.to_string()),
+            (Var::MaxApiKeysPerAccount, MAX_KEYS.to_string()),
+            (Var::MaxConcurrentGenerations, MAX_CONCURRENT.to_string()),
+            (Var::DailyTokenQuota, DAILY_QUOTA.to_string()),
+            (Var::GenerationMaxSecs, "4".to_owned()),
         ];
         TestApp::spawn_with(Options {
-            vars: vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
+            vars: vars.to_vec(),
             ..Default::default()
         })
     })
@@ -37,7 +32,7 @@ fn app() -> &'static TestApp {
 
 /// A user's JWT and user id, and a twin of theirs.
 fn account() -> (String, String, String) {
-    let (_, _, jwt) = app().user();
+    let jwt = app().user().jwt;
     let me = app().get("/api/v1/auth/me", Auth::Bearer(&jwt));
     let user_id = me.data()["id"].as_str().unwrap().to_owned();
     let twin = app().post(
@@ -59,7 +54,7 @@ fn conversation(auth: &str, twin: &str, end_user: Option<&str>) -> String {
     r.data()["id"].as_str().unwrap().to_owned()
 }
 
-fn say(auth: &str, conv: &str, content: &str) -> common::Reply {
+fn say(auth: &str, conv: &str, content: &str) -> crate::common::Reply {
     app().post(
         &format!("/api/v1/conversations/{conv}/messages"),
         Auth::Bearer(auth),
@@ -142,7 +137,7 @@ fn an_account_has_at_most_its_number_of_active_keys() {
     let (jwt, _, _) = account();
     let mut ids = Vec::new();
     for _ in 0..MAX_KEYS {
-        ids.push(app().key(&jwt, "read_only").1);
+        ids.push(app().key(&jwt, Scope::ReadOnly).id);
     }
     let r = app().post(
         "/api/v1/auth/api-keys",
@@ -156,7 +151,7 @@ fn an_account_has_at_most_its_number_of_active_keys() {
         &format!("/api/v1/auth/api-keys/{}", ids[0]),
         Auth::Bearer(&jwt),
     );
-    app().key(&jwt, "read_only");
+    app().key(&jwt, Scope::ReadOnly);
     app()
         .post(
             "/api/v1/auth/api-keys",
@@ -282,8 +277,11 @@ fn sum_of_stored(auth: &str, convs: &[&str]) -> u64 {
 #[test]
 fn usage_adds_up_per_group_and_a_key_sees_only_its_own() {
     let (jwt, user_id, twin) = account();
-    let (key_a, key_a_id) = app().key(&jwt, "full_access");
-    let (key_b, _) = app().key(&jwt, "full_access");
+    let TestKey {
+        secret: key_a,
+        id: key_a_id,
+    } = app().key(&jwt, Scope::FullAccess);
+    let key_b = app().key(&jwt, Scope::FullAccess).secret;
     let alice = conversation(&key_a, &twin, Some("alice@app"));
     let bob = conversation(&key_b, &twin, Some("bob"));
     let question = format!("Hello from alice {} [[words:4]]", &user_id[4..12]);

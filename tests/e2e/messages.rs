@@ -1,22 +1,20 @@
 //! Talking to a twin through the local model server: plain and streamed
 //! replies, byte-exact Vietnamese, and that nothing is lost when the client or the model fails.
 
-mod common;
-
-use common::{deltas, Auth, Ev, TestApp};
+use crate::common::{deltas, eventually, Auth, Ev, Scope, TestApp, Var};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
-    common::shared_app(
+    crate::common::shared_app(
         &APP,
         &[
-            ("AUTH_ATTEMPTS_PER_MINUTE", "1000"),
-            ("UPSTREAM_FIRST_BYTE_TIMEOUT_MS", "1500"),
-            ("UPSTREAM_IDLE_TIMEOUT_MS", "1500"),
-            ("SSE_PING_SECS", "1"),
+            (Var::AuthAttemptsPerMinute, "1000"),
+            (Var::UpstreamFirstByteTimeoutMs, "1500"),
+            (Var::UpstreamIdleTimeoutMs, "1500"),
+            (Var::SsePingSecs, "1"),
         ],
     )
 }
@@ -25,8 +23,8 @@ const PERSONA: &str = "Bạn là Nguyễn Thu Hà, chuyên gia dinh dưỡng.";
 
 /// A user with a full_access key and a conversation with a private twin of theirs.
 fn setup() -> (String, String) {
-    let (_, _, jwt) = app().user();
-    let (key, _) = app().key(&jwt, "full_access");
+    let jwt = app().user().jwt;
+    let key = app().key(&jwt, Scope::FullAccess).secret;
     let twin = app().post(
         "/api/v1/twins",
         Auth::Bearer(&jwt),
@@ -203,18 +201,12 @@ fn a_client_that_disconnects_still_gets_its_reply_stored_completed() {
     }
     s.disconnect();
     let message_id = message_id.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let stored = loop {
-        // The reply is in history from the start (`generating`); wait for it to end.
-        if let Some(m) = history(&key, &conv)
+    // The reply is in history from the start (`generating`); wait for it to end.
+    let stored = eventually("the reply to be stored", Duration::from_secs(15), || {
+        history(&key, &conv)
             .into_iter()
             .find(|m| m["id"] == message_id.as_str() && m["status"] != "generating")
-        {
-            break m;
-        }
-        assert!(Instant::now() < deadline, "the reply was never stored");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    });
     assert_eq!(stored["status"], "completed");
     assert_eq!(stored["content"].as_str().unwrap().split(' ').count(), 40);
 }
@@ -229,7 +221,7 @@ fn upstream_failure_is_502_plain_and_an_error_event_streamed() {
     );
     r.assert_error(502, "UPSTREAM_ERROR");
     assert!(
-        !r.text.contains("Injected failure") && !r.text.contains(common::UPSTREAM_KEY),
+        !r.text.contains("Injected failure") && !r.text.contains(crate::common::UPSTREAM_KEY),
         "{}",
         r.text
     );
@@ -317,13 +309,13 @@ fn bad_requests_fail_as_json_before_any_stream_opens() {
             )
             .assert_error(404, "NOT_FOUND");
     }
-    let (_, _, other) = app().user();
-    let (reader, _) = app().key(&other, "read_only");
+    let other = app().user().jwt;
+    let reader = app().key(&other, Scope::ReadOnly).secret;
     let path = format!("/api/v1/conversations/{conv}/messages/stream");
     app()
         .post(&path, Auth::Bearer(&reader), json!({"content": "hi"}))
         .assert_error(403, "INSUFFICIENT_SCOPE");
-    let (writer, _) = app().key(&other, "full_access");
+    let writer = app().key(&other, Scope::FullAccess).secret;
     app()
         .post(&path, Auth::Bearer(&writer), json!({"content": "hi"}))
         .assert_error(404, "NOT_FOUND");

@@ -1,16 +1,14 @@
 //! `Idempotency-Key` on every POST (docs/idempotency.md): a retry replays the first answer and
 //! does nothing again — no second object, message, key or model call.
 
-mod common;
-
-use common::{Auth, Reply, TestApp};
+use crate::common::{Auth, Reply, Scope, TestApp, Var};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
-    common::shared_app(&APP, &[("AUTH_ATTEMPTS_PER_MINUTE", "1000")])
+    crate::common::shared_app(&APP, &[(Var::AuthAttemptsPerMinute, "1000")])
 }
 
 fn post_with_key(path: &str, auth: &str, key: &str, body: &str) -> Reply {
@@ -28,8 +26,8 @@ fn post_with_key(path: &str, auth: &str, key: &str, body: &str) -> Reply {
 
 /// A user's JWT, a full_access key, a twin of theirs and a conversation with it.
 fn setup() -> (String, String, String, String) {
-    let (_, _, jwt) = app().user();
-    let (key, _) = app().key(&jwt, "full_access");
+    let jwt = app().user().jwt;
+    let key = app().key(&jwt, Scope::FullAccess).secret;
     let twin = app().post(
         "/api/v1/twins",
         Auth::Bearer(&jwt),
@@ -273,7 +271,7 @@ fn a_key_in_flight_answers_409_with_retry_after() {
     std::thread::scope(|s| {
         let first = s.spawn(|| post_with_key(&path, &key, "inflight", &body));
         // Once the model is answering it, the first request holds the key.
-        common::eventually(
+        crate::common::eventually(
             "the first request to reach the model",
             Duration::from_secs(5),
             || (model_calls(&question) == 1).then_some(()),

@@ -1,0 +1,18 @@
+//! The end-to-end suite: one test binary, one module per area, each driving the real worker in
+//! workerd (`TestApp` in `common`) with local D1, both Durable Object classes and the local
+//! model server. Each module shares one app (its own ports and state folder) among its tests.
+
+mod common;
+
+mod auth;
+mod conversation_object;
+mod docs_and_examples;
+mod foundation;
+mod hardening;
+mod idempotency;
+mod knowledge;
+mod messages;
+mod openai_compat;
+mod rate_limits;
+mod spend;
+mod twins_conversations;
