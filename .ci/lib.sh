@@ -46,6 +46,11 @@ ensure_tools() {
     say "npm ci (wrangler, Node 22, binaryen)"
     npm ci --no-audit --no-fund --loglevel=error
   fi
+  # The docs site's API reference renderer (Redoc, pinned in package.json), served from the
+  # site's own assets so its CSP allows no other origin. Not committed: copied from npm.
+  mkdir -p "$ROOT/src/site/docs/vendor"
+  cp -u node_modules/redoc/bundles/redoc.standalone.js node_modules/redoc/bundles/redoc.standalone.js.LICENSE.txt \
+    "$ROOT/src/site/docs/vendor/"
 }
 
 apt_install() {

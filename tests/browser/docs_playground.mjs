@@ -110,6 +110,19 @@ try {
   const top = screenshot.replace(/\.png$/, "-top.png");
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: top });
+
+  // The API reference: Redoc from our own assets, every operation of the document rendered,
+  // and no script from anywhere else.
+  await Promise.all([page.waitForURL("**/docs/reference/"), page.click("#reference-link")]);
+  await page.waitForSelector("body[data-ready=true]");
+  const reference = await page.textContent("#redoc");
+  for (const summary of ["Add a document to your twin's knowledge", "Resume (or replay) a reply's event stream after an event id",
+                         "OpenAI-compatible Chat Completions"]) {
+    assert.ok(reference.includes(summary), `the reference lists "${summary}"`);
+  }
+  assert.ok(!blocked.some((m) => m.includes("script-src")), `no script was blocked: ${blocked}`);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-reference.png") });
+
   console.log(`docs playground ok; screenshots: ${screenshot} ${top}`);
 } finally {
   await browser.close();

@@ -1,5 +1,6 @@
-// The docs page: quick start, an API reference rendered from /api/v1/openapi.json, and a
-// playground that sends real requests (and shows streamed replies as they arrive).
+// The docs page: quick start, a link to the API reference (/docs/reference/, Redoc over
+// /api/v1/openapi.json), and a playground that sends real requests (and shows streamed
+// replies as they arrive).
 "use strict";
 
 const BASE = `${location.origin}/api/v1`;
@@ -16,8 +17,8 @@ const TEXT = {
     "play.title": "Thử nghiệm API", "play.key": "API Key", "play.endpoint": "Endpoint", "play.body": "Body (JSON)",
     "play.send": "Gửi request", "play.status": "Trạng thái", "play.headers": "Headers", "play.result": "Kết quả",
     "play.stream": "Phản hồi (streaming)", "play.disconnect": "Ngắt kết nối", "play.resume": "Tiếp tục (Last-Event-ID)", "play.cancel": "Huỷ phản hồi", "play.sending": "Đang gửi…", "play.badjson": "Body không phải JSON hợp lệ",
-    "ref.title": "API Reference", "ref.lead": "Sinh từ tài liệu OpenAPI 3.1 tại", "ref.body": "Body", "ref.params": "Tham số",
-    "ref.returns": "Trả về",
+    "ref.title": "API Reference", "ref.lead": "Mọi endpoint, tham số, lược đồ và mã lỗi, sinh từ tài liệu OpenAPI 3.1 tại",
+    "ref.open": "Mở API Reference",
   },
   en: {
     "nav.quick": "Quick start", "nav.playground": "Try the API", "nav.reference": "API reference",
@@ -30,8 +31,8 @@ const TEXT = {
     "play.title": "Try the API", "play.key": "API key", "play.endpoint": "Endpoint", "play.body": "Body (JSON)",
     "play.send": "Send request", "play.status": "Status", "play.headers": "Headers", "play.result": "Result",
     "play.stream": "Reply (streaming)", "play.disconnect": "Disconnect", "play.resume": "Resume (Last-Event-ID)", "play.cancel": "Cancel the reply", "play.sending": "Sending…", "play.badjson": "The body is not valid JSON",
-    "ref.title": "API reference", "ref.lead": "Rendered from the OpenAPI 3.1 document at", "ref.body": "Body",
-    "ref.params": "Parameters", "ref.returns": "Returns",
+    "ref.title": "API reference", "ref.lead": "Every endpoint, parameter, schema and error code, rendered from the OpenAPI 3.1 document at",
+    "ref.open": "Open the API reference",
   },
 };
 
@@ -65,68 +66,7 @@ function quickStart() {
     `# The same Idempotency-Key on a retry: the first answer comes back\n# (Idempotent-Replayed: true) and nothing is sent to the twin twice.\ncurl -X POST "${BASE}/conversations/CONVERSATION_ID/messages" \\\n  -H "Authorization: Bearer YOUR_API_KEY" \\\n  -H "Content-Type: application/json" \\\n  -H "Idempotency-Key: 5f0c1e9a-order-42" \\\n  -d '{"content": "Xin chào!"}'`;
 }
 
-// --- reference ---
-
-function resolve(doc, schema) {
-  if (schema?.$ref) return resolve(doc, schema.$ref.slice(2).split("/").reduce((n, p) => n[p], doc));
-  if (schema?.allOf) {
-    const merged = { type: "object", properties: {}, required: [] };
-    for (const part of schema.allOf.map((s) => resolve(doc, s))) {
-      Object.assign(merged.properties, part.properties || {});
-      merged.required.push(...(part.required || []));
-    }
-    return merged;
-  }
-  return schema || {};
-}
-
-function typeName(doc, schema) {
-  const s = resolve(doc, schema);
-  if (schema?.$ref) return schema.$ref.split("/").pop();
-  if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(" | ");
-  if (s.const !== undefined) return JSON.stringify(s.const);
-  if (s.type === "array") return `${typeName(doc, s.items)}[]`;
-  if (s.oneOf) return s.oneOf.map((x) => typeName(doc, x)).join(" | ");
-  return Array.isArray(s.type) ? s.type.join(" | ") : s.type || "object";
-}
-
-function fieldsTable(doc, schema) {
-  const s = resolve(doc, schema);
-  const table = el("table", { class: "fields" });
-  for (const [name, prop] of Object.entries(s.properties || {})) {
-    const p = resolve(doc, prop);
-    const limits = [
-      p.minLength !== undefined && `≥ ${p.minLength} chars`, p.maxLength !== undefined && `≤ ${p.maxLength} chars`,
-      p.minimum !== undefined && `≥ ${p.minimum}`, p.maximum !== undefined && `≤ ${p.maximum}`,
-      p.default !== undefined && `default ${JSON.stringify(p.default)}`,
-    ].filter(Boolean).join(", ");
-    const required = (s.required || []).includes(name) ? " (required)" : "";
-    table.append(el("tr", {}, el("td", {}, name + required), el("td", {}, typeName(doc, prop)), el("td", {}, limits)));
-  }
-  return table;
-}
-
-function renderReference(doc) {
-  const root = $("#operations");
-  root.replaceChildren();
-  let lastTag = null;
-  for (const { method, path, op } of operations(doc)) {
-    const tag = op.tags?.[0];
-    if (tag !== lastTag) root.append(el("h3", { class: "tag" }, tag));
-    lastTag = tag;
-    const item = el("div", { class: "op", id: op.operationId },
-      el("h3", {}, el("span", { class: `method ${method}` }, method.toUpperCase()), el("code", {}, path), op.summary),
-      el("p", { class: "access" }, op.description || ""));
-    const params = (op.parameters || []).map((p) => `${p.name} (${p.in}${p.required ? ", required" : ""})`);
-    if (params.length) item.append(el("p", {}, `${t("ref.params")}: `, el("code", {}, params.join(", "))));
-    const body = op.requestBody?.content?.["application/json"]?.schema;
-    if (body) item.append(el("p", {}, `${t("ref.body")}:`), fieldsTable(doc, body));
-    const [status, response] = Object.entries(op.responses).find(([code]) => code !== "default");
-    const data = response.content?.["application/json"]?.schema?.properties?.data;
-    item.append(el("p", {}, `${t("ref.returns")}: ${status} `, el("code", {}, data ? `data: ${typeName(doc, data)}` : Object.keys(response.content || {})[0] || "")));
-    root.append(item);
-  }
-}
+// --- the operations of the OpenAPI document (the playground's list) ---
 
 function operations(doc) {
   const out = [];
@@ -346,16 +286,12 @@ $("#stream-cancel").addEventListener("click", async () => {
 
 // --- start ---
 
-for (const b of document.querySelectorAll(".lang button")) b.addEventListener("click", () => {
-  applyLanguage(b.dataset.lang);
-  if (spec) renderReference(spec);
-});
+for (const b of document.querySelectorAll(".lang button")) b.addEventListener("click", () => applyLanguage(b.dataset.lang));
 applyLanguage(lang);
 quickStart();
 fetch("/api/v1/openapi.json")
   .then((r) => r.json())
   .then((doc) => {
-    renderReference(doc);
     setupPlayground(doc);
     document.body.dataset.ready = "true";
   });
