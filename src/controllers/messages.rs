@@ -58,53 +58,36 @@ async fn turn(
     })
 }
 
-/// Hands the turn to the conversation's object; if it refuses (busy), the turn's slot goes back.
-async fn start<T>(
-    ctx: &Ctx,
-    lease: Option<String>,
-    run: impl std::future::Future<Output = Result<T, ApiError>>,
-) -> Result<T, ApiError> {
-    let outcome = run.await;
-    if let (Err(ApiError::ConversationBusy { .. }), Some(lease)) = (&outcome, &lease) {
-        gate::release(ctx, lease).await;
-    }
-    outcome
-}
-
-/// `POST /conversations/{id}/messages` → 201 once the whole reply is stored.
+/// `POST /conversations/{id}/messages` (201 once the whole reply is stored) and
+/// `…/messages/stream` (`stream`: `text/event-stream`, opened at once). The turn is validated
+/// and admitted, then handed to the conversation's object; if the object refuses it (busy),
+/// the turn's slot goes back.
 pub async fn send(
     ctx: &mut Ctx,
     caller: &Principal,
     id: &str,
     req: &mut Request,
+    stream: bool,
 ) -> Result<Reply, ApiError> {
     let turn = turn(ctx, caller, id, req).await?;
     let object = ConversationObject::get(&ctx.env, id)?;
     let lease = turn.lease_id.clone();
     let op = Op::Start {
         turn: Box::new(turn),
-        stream: false,
+        stream,
     };
-    let result: TurnResult = start(ctx, lease, object.call(&op)).await?;
-    Reply::created(result)
-}
-
-/// `POST /conversations/{id}/messages/stream` → `text/event-stream`, opened at once.
-pub async fn stream(
-    ctx: &mut Ctx,
-    caller: &Principal,
-    id: &str,
-    req: &mut Request,
-) -> Result<Reply, ApiError> {
-    let turn = turn(ctx, caller, id, req).await?;
-    let object = ConversationObject::get(&ctx.env, id)?;
-    let lease = turn.lease_id.clone();
-    let op = Op::Start {
-        turn: Box::new(turn),
-        stream: true,
+    let outcome = if stream {
+        object.stream(&op).await.map(Reply::Raw)
+    } else {
+        match object.call::<TurnResult>(&op).await {
+            Ok(result) => Reply::created(result),
+            Err(e) => Err(e),
+        }
     };
-    let resp = start(ctx, lease, object.stream(&op)).await?;
-    Ok(Reply::Raw(resp))
+    if let (Err(ApiError::ConversationBusy { .. }), Some(lease)) = (&outcome, &lease) {
+        gate::release(ctx, lease).await;
+    }
+    outcome
 }
 
 /// `GET /conversations/{id}/messages/{messageId}/stream`: the events after `Last-Event-ID`

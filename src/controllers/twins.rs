@@ -5,7 +5,7 @@ use worker::Request;
 use crate::core::envelope::Deleted;
 use crate::core::error::{ApiError, StoreError};
 use crate::core::spend;
-use crate::core::twins::{NewTwin, Twin, TwinPatch};
+use crate::core::twins::{NewTwin, TwinPatch};
 use crate::core::{ids, time};
 use crate::edge::context::{Ctx, Principal};
 use crate::edge::crypto::random_bytes;
@@ -55,24 +55,11 @@ pub async fn create(
 ) -> Result<Reply, ApiError> {
     let new = NewTwin::try_from(&json_body(req).await?)?;
     spend::check_model(new.model.as_deref(), &ctx.config.spend.allowed_models)?;
-    let now = time::rfc3339_ms(ctx.now_ms);
-    let twin = Twin {
-        id: ids::prefixed("twn", &random_bytes::<24>()),
-        owner_id: caller.user_id().to_owned(),
-        name: new.name,
-        slug: new.slug,
-        headline: new.headline,
-        description: new.description,
-        avatar_url: new.avatar_url,
-        expertise: new.expertise,
-        language: new.language,
-        greeting: new.greeting,
-        system_prompt: new.system_prompt,
-        visibility: new.visibility,
-        model: new.model,
-        created_at: now.clone(),
-        updated_at: now,
-    };
+    let twin = new.into_twin(
+        ids::prefixed("twn", &random_bytes::<24>()),
+        caller.user_id().to_owned(),
+        time::rfc3339_ms(ctx.now_ms),
+    );
     ctx.store()?.insert_twin(&twin).await.map_err(slug_taken)?;
     Reply::created(twin.view(caller.user_id()))
 }

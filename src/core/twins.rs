@@ -127,6 +127,29 @@ pub struct NewTwin {
     pub model: Option<String>,
 }
 
+impl NewTwin {
+    /// The twin this input creates, owned by `owner_id`, created `now`.
+    pub fn into_twin(self, id: String, owner_id: String, now: String) -> Twin {
+        Twin {
+            id,
+            owner_id,
+            name: self.name,
+            slug: self.slug,
+            headline: self.headline,
+            description: self.description,
+            avatar_url: self.avatar_url,
+            expertise: self.expertise,
+            language: self.language,
+            greeting: self.greeting,
+            system_prompt: self.system_prompt,
+            visibility: self.visibility,
+            model: self.model,
+            created_at: now.clone(),
+            updated_at: now,
+        }
+    }
+}
+
 impl TryFrom<&Map<String, Value>> for NewTwin {
     type Error = ApiError;
 
@@ -368,23 +391,7 @@ mod tests {
             json!({"name": "Hà", "systemPrompt": "Bạn là Hà.", "visibility": "public"}),
         ))
         .unwrap();
-        let twin = Twin {
-            id: "twn_1".into(),
-            owner_id: "usr_1".into(),
-            name: new.name,
-            slug: new.slug,
-            headline: new.headline,
-            description: new.description,
-            avatar_url: new.avatar_url,
-            expertise: new.expertise,
-            language: new.language,
-            greeting: new.greeting,
-            system_prompt: new.system_prompt,
-            visibility: new.visibility,
-            model: new.model,
-            created_at: "t".into(),
-            updated_at: "t".into(),
-        };
+        let twin = new.into_twin("twn_1".into(), "usr_1".into(), "t".into());
         let owner = serde_json::to_value(twin.view("usr_1")).unwrap();
         assert_eq!(owner["systemPrompt"], "Bạn là Hà.");
         assert_eq!(owner["visibility"], "public");

@@ -44,27 +44,28 @@ impl<'a> Fields<'a> {
             return None;
         };
         let s = s.trim();
-        let len = s.chars().count();
         if s.contains('\0') {
             // SQLite's text functions (and its CHECKs on length) stop at a NUL.
             self.fail(name, "must not contain NUL characters");
-            None
-        } else if len < min {
-            self.fail(
-                name,
-                if min == 1 {
-                    "must not be empty".to_owned()
-                } else {
-                    format!("must be at least {min} characters")
-                },
-            );
-            None
-        } else if len > max {
-            self.fail(name, format!("must be at most {max} characters"));
-            None
-        } else {
-            Some(s.to_owned())
+            return None;
         }
+        self.within(name, s, min, max)
+    }
+
+    /// `s` if it has `min..=max` characters; else the reason is recorded.
+    fn within(&mut self, name: &str, s: &str, min: usize, max: usize) -> Option<String> {
+        let len = s.chars().count();
+        let reason = if len < min && min == 1 {
+            "must not be empty".to_owned()
+        } else if len < min {
+            format!("must be at least {min} characters")
+        } else if len > max {
+            format!("must be at most {max} characters")
+        } else {
+            return Some(s.to_owned());
+        };
+        self.fail(name, reason);
+        None
     }
 
     /// Optional free text that may be empty (headline, description, greeting).
@@ -82,16 +83,7 @@ impl<'a> Fields<'a> {
             self.fail(name, "must be a string");
             return None;
         };
-        let len = s.chars().count();
-        if len < min {
-            self.fail(name, format!("must be at least {min} characters"));
-            None
-        } else if len > max {
-            self.fail(name, format!("must be at most {max} characters"));
-            None
-        } else {
-            Some(s.to_owned())
-        }
+        self.within(name, s, min, max)
     }
 
     pub fn one_of(&mut self, name: &str, allowed: &[&str]) -> Option<String> {

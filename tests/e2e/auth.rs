@@ -1,25 +1,11 @@
 //! Accounts, JWTs and the API-key lifecycle against the real worker.
 
-use crate::common::{eventually, Auth, Scope, TestApp, TestKey, TestUser, Var, JWT_SECRET};
+use crate::common::{eventually, Auth, Scope, TestKey, TestUser, JWT_SECRET};
 use serde_json::json;
-use std::sync::OnceLock;
 use std::time::Duration;
 use twinexpert::core::{api_key, token};
 
-fn app() -> &'static TestApp {
-    static APP: OnceLock<TestApp> = OnceLock::new();
-    APP.get_or_init(|| {
-        TestApp::spawn_with(crate::common::Options {
-            vars: vec![
-                (Var::AuthAttemptsPerMinute, "1000".into()),
-                // Key records are re-read from D1 on every request here, so a test can expire
-                // a key by editing D1 (the rate-limit tests cover the cached path).
-                (Var::KeyRecordTtlSecs, "0".into()),
-            ],
-            ..Default::default()
-        })
-    })
-}
+crate::common::app!(AuthAttemptsPerMinute = "1000", KeyRecordTtlSecs = "0");
 
 #[test]
 fn register_returns_user_and_token_and_email_is_unique_ignoring_case() {

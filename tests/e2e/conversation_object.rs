@@ -3,13 +3,9 @@
 
 use crate::common::{deltas, eventually, Auth, Ev, EventStream, Options, Scope, TestApp, Var};
 use serde_json::{json, Value};
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-fn app() -> &'static TestApp {
-    static APP: OnceLock<TestApp> = OnceLock::new();
-    crate::common::shared_app(&APP, &[(Var::AuthAttemptsPerMinute, "1000")])
-}
+crate::common::app!(AuthAttemptsPerMinute = "1000");
 
 /// A user's JWT, a full_access key and a conversation with a twin of theirs.
 fn setup(app: &TestApp) -> (String, String, String) {

@@ -1,27 +1,14 @@
 //! The developer surface (issue 7): the OpenAPI document checked by independent tools, the
 //! seed's examples run as written, and the docs page's playground driven in Chromium.
 
-use crate::common::{root, Auth, Options, Scope, TestApp, Var};
+use crate::common::{root, Auth, Scope};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-fn app() -> &'static TestApp {
-    static APP: OnceLock<TestApp> = OnceLock::new();
-    APP.get_or_init(|| {
-        TestApp::spawn_with(Options {
-            vars: vec![
-                (Var::AuthAttemptsPerMinute, "100000".into()),
-                (Var::RateLimitFullAccessHourly, "1000000".into()),
-                (Var::RateLimitFullAccessBurst, "1000000".into()),
-                (Var::UpstreamFirstByteTimeoutMs, "3000".into()),
-                (Var::UpstreamIdleTimeoutMs, "3000".into()),
-            ],
-            ..Default::default()
-        })
-    })
-}
+#[rustfmt::skip]
+crate::common::app!(AuthAttemptsPerMinute = "100000", RateLimitFullAccessHourly = "1000000", RateLimitFullAccessBurst = "1000000", UpstreamFirstByteTimeoutMs = "3000", UpstreamIdleTimeoutMs = "3000");
 
 struct Fixture {
     jwt: String,

@@ -1,20 +1,11 @@
 //! The request pipeline end to end: envelopes, request ids, routing errors, body rules,
 //! CORS, the docs-site split, the log line, and the local model server.
 
-use crate::common::{eventually, Auth, TestApp, Var};
+use crate::common::{eventually, Auth};
 use serde_json::{json, Value};
 use std::io::Read;
-use std::sync::OnceLock;
 
-fn app() -> &'static TestApp {
-    static APP: OnceLock<TestApp> = OnceLock::new();
-    APP.get_or_init(|| {
-        TestApp::spawn_with(crate::common::Options {
-            vars: vec![(Var::AuthAttemptsPerMinute, "1000".into())],
-            ..Default::default()
-        })
-    })
-}
+crate::common::app!(AuthAttemptsPerMinute = "1000");
 
 #[test]
 fn health_answers_the_success_envelope() {

@@ -4,14 +4,10 @@ use crate::common::{Auth, Options, Scope, TestApp, TestUser, Var};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::OnceLock;
 use std::time::Duration;
 use twinexpert::core::api_key;
 
-fn app() -> &'static TestApp {
-    static APP: OnceLock<TestApp> = OnceLock::new();
-    crate::common::shared_app(&APP, &[(Var::AuthAttemptsPerMinute, "1000")])
-}
+crate::common::app!(AuthAttemptsPerMinute = "1000");
 
 #[test]
 fn responses_say_nosniff_and_secrets_are_never_cached() {

@@ -1,15 +1,11 @@
 //! `Idempotency-Key` on every POST (docs/idempotency.md): a retry replays the first answer and
 //! does nothing again — no second object, message, key or model call.
 
-use crate::common::{Auth, Reply, Scope, TestApp, Var};
+use crate::common::{Auth, Reply, Scope};
 use serde_json::{json, Value};
-use std::sync::OnceLock;
 use std::time::Duration;
 
-fn app() -> &'static TestApp {
-    static APP: OnceLock<TestApp> = OnceLock::new();
-    crate::common::shared_app(&APP, &[(Var::AuthAttemptsPerMinute, "1000")])
-}
+crate::common::app!(AuthAttemptsPerMinute = "1000");
 
 fn post_with_key(path: &str, auth: &str, key: &str, body: &str) -> Reply {
     app().raw(

@@ -2,25 +2,13 @@
 //! numbered sources, citations that are exact quotes in the stream, in history and in the
 //! OpenAI-compatible answer; hostile queries, isolation between twins, deletion.
 
-use crate::common::{Auth, Scope, TestApp, Var};
+use crate::common::{Auth, Scope};
 use serde_json::{json, Value};
-use std::sync::OnceLock;
 
 const MAX_DOCS: usize = 30;
 
-fn app() -> &'static TestApp {
-    static APP: OnceLock<TestApp> = OnceLock::new();
-    crate::common::shared_app(
-        &APP,
-        &[
-            (Var::AuthAttemptsPerMinute, "1000"),
-            (Var::RateLimitFullAccessHourly, "100000"),
-            (Var::RateLimitFullAccessBurst, "100000"),
-            (Var::MaxConcurrentGenerations, "50"),
-            (Var::MaxKnowledgeDocsPerTwin, "30"),
-        ],
-    )
-}
+#[rustfmt::skip]
+crate::common::app!(AuthAttemptsPerMinute = "1000", RateLimitFullAccessHourly = "100000", RateLimitFullAccessBurst = "100000", MaxConcurrentGenerations = "50", MaxKnowledgeDocsPerTwin = "30");
 
 const BREAKFAST: &str = "Bữa sáng nên có đủ đạm để giữ no lâu. Trứng luộc và sữa chua là \
     nguồn đạm dễ chuẩn bị.\n\nNgười đái tháo đường nên ăn yến mạch thay vì bánh mì trắng.";

@@ -1,23 +1,12 @@
 //! Talking to a twin through the local model server: plain and streamed
 //! replies, byte-exact Vietnamese, and that nothing is lost when the client or the model fails.
 
-use crate::common::{deltas, eventually, Auth, Ev, Scope, TestApp, Var};
+use crate::common::{deltas, eventually, Auth, Ev, Scope};
 use serde_json::{json, Value};
-use std::sync::OnceLock;
 use std::time::Duration;
 
-fn app() -> &'static TestApp {
-    static APP: OnceLock<TestApp> = OnceLock::new();
-    crate::common::shared_app(
-        &APP,
-        &[
-            (Var::AuthAttemptsPerMinute, "1000"),
-            (Var::UpstreamFirstByteTimeoutMs, "1500"),
-            (Var::UpstreamIdleTimeoutMs, "1500"),
-            (Var::SsePingSecs, "1"),
-        ],
-    )
-}
+#[rustfmt::skip]
+crate::common::app!(AuthAttemptsPerMinute = "1000", UpstreamFirstByteTimeoutMs = "1500", UpstreamIdleTimeoutMs = "1500", SsePingSecs = "1");
 
 const PERSONA: &str = "Bạn là Nguyễn Thu Hà, chuyên gia dinh dưỡng.";
 

@@ -1,23 +1,13 @@
 //! The OpenAI-compatible endpoint (docs/openai.md): the official `openai` SDKs for Python and
 //! Node, unchanged, against the real worker; and the raw stream their parsers rely on.
 
-use crate::common::{root, Auth, Scope, TestApp, Var};
+use crate::common::{root, Auth, Scope};
 use serde_json::json;
 use std::process::Command;
-use std::sync::OnceLock;
 
-fn app() -> &'static TestApp {
-    static APP: OnceLock<TestApp> = OnceLock::new();
-    crate::common::shared_app(
-        &APP,
-        &[
-            (Var::AuthAttemptsPerMinute, "1000"),
-            // A read_only key's hourly limit is hit fast: the SDKs' RateLimitError.
-            (Var::RateLimitReadOnlyHourly, "6"),
-            (Var::MaxOutputTokens, "64"),
-        ],
-    )
-}
+// A read_only key's hourly limit is hit fast: the SDKs' RateLimitError.
+#[rustfmt::skip]
+crate::common::app!(AuthAttemptsPerMinute = "1000", RateLimitReadOnlyHourly = "6", MaxOutputTokens = "64");
 
 struct Fixture {
     key: String,

@@ -3,13 +3,9 @@
 
 use crate::common::{Auth, Options, Reply, Scope, TestApp, TestKey, Var};
 use serde_json::json;
-use std::sync::OnceLock;
 use std::time::Instant;
 
-fn app() -> &'static TestApp {
-    static APP: OnceLock<TestApp> = OnceLock::new();
-    crate::common::shared_app(&APP, &[(Var::AuthAttemptsPerMinute, "1000")])
-}
+crate::common::app!(AuthAttemptsPerMinute = "1000");
 
 fn num(r: &Reply, name: &str) -> u64 {
     r.header(name)

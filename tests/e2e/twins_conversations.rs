@@ -1,24 +1,12 @@
 //! Twins and conversations: routes, validation, pagination,
 //! and tenant isolation — another user never sees or touches what is not theirs.
 
-use crate::common::{Auth, Scope, TestApp, Var};
+use crate::common::{Auth, Scope};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 
-fn app() -> &'static TestApp {
-    static APP: OnceLock<TestApp> = OnceLock::new();
-    APP.get_or_init(|| {
-        TestApp::spawn_with(crate::common::Options {
-            vars: vec![
-                (Var::AuthAttemptsPerMinute, "1000".into()),
-                (Var::RateLimitFullAccessBurst, "1000".into()),
-                (Var::RateLimitFullAccessHourly, "10000".into()),
-            ],
-            ..Default::default()
-        })
-    })
-}
+#[rustfmt::skip]
+crate::common::app!(AuthAttemptsPerMinute = "1000", RateLimitFullAccessBurst = "1000", RateLimitFullAccessHourly = "10000");
 
 /// A marker no other test uses, so searches return only this test's twins.
 fn marker() -> String {

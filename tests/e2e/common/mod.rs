@@ -634,6 +634,18 @@ impl Options {
     }
 }
 
+/// Declares `app()`, the app a test module shares, with these vars over the defaults:
+/// `app!(AuthAttemptsPerMinute = "1000", MaxOutputTokens = "64");`.
+macro_rules! app {
+    ($($var:ident = $value:expr),* $(,)?) => {
+        fn app() -> &'static $crate::common::TestApp {
+            static APP: std::sync::OnceLock<$crate::common::TestApp> = std::sync::OnceLock::new();
+            $crate::common::shared_app(&APP, &[$(($crate::common::Var::$var, $value)),*])
+        }
+    };
+}
+pub(crate) use app;
+
 /// The app a test module shares, started on first use with `vars` over the defaults.
 pub fn shared_app(cell: &'static OnceLock<TestApp>, vars: &[(Var, &str)]) -> &'static TestApp {
     cell.get_or_init(|| TestApp::spawn_with(Options::with(vars)))
