@@ -85,7 +85,10 @@ build_worker() {
     || { cat "$ROOT/target/worker-build.log"; return 1; }
   # worker-build runs wasm-opt with --debuginfo, which keeps the function-names section
   # (~170 KB raw). Drop it: panics still report file:line, only frame names are lost.
-  wasm-opt "$next/index_bg.wasm" -o "$next/index_bg.wasm" --strip-debug --strip-producers \
+  # KEEP_NAMES=1 (bench/profile) keeps them, so a CPU profile names Rust functions.
+  local strip=(--strip-debug --strip-producers)
+  [ -n "${KEEP_NAMES:-}" ] && strip=(--strip-producers)
+  wasm-opt "$next/index_bg.wasm" -o "$next/index_bg.wasm" "${strip[@]}" \
     --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
     --enable-multivalue --enable-reference-types --enable-exception-handling
   if [ -d "$ROOT/build" ] && [ ! -L "$ROOT/build" ]; then rm -rf "$ROOT/build"; fi

@@ -1,0 +1,49 @@
+// Where a request's CPU time goes: workerd's inspector (Chrome DevTools protocol) profiles
+// the worker while wrk loads one URL; prints the functions with the most self time.
+// Usage: node bench/profile.mjs INSPECTOR_PORT URL SECONDS [AUTHORIZATION] [OUT.cpuprofile]
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+
+const [port, url, seconds, auth, out] = process.argv.slice(2);
+const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
+const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
+await new Promise((resolve) => ws.addEventListener("open", resolve, { once: true }));
+let next = 1;
+const pending = new Map();
+ws.addEventListener("message", (e) => {
+  const msg = JSON.parse(e.data);
+  pending.get(msg.id)?.(msg.result);
+});
+const call = (method, params = {}) =>
+  new Promise((resolve) => {
+    const id = next++;
+    pending.set(id, resolve);
+    ws.send(JSON.stringify({ id, method, params }));
+  });
+
+await call("Profiler.enable");
+await call("Profiler.setSamplingInterval", { interval: 100 });
+await call("Profiler.start");
+const args = ["-t2", "-c8", `-d${seconds}s`, ...(auth ? ["-H", `Authorization: ${auth}`] : []), url];
+await new Promise((resolve) => spawn("wrk", args, { stdio: "ignore" }).on("exit", resolve));
+const { profile } = await call("Profiler.stop");
+ws.close();
+if (out) writeFileSync(out, JSON.stringify(profile));
+
+// Self time per function (samples are evenly spaced).
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const self = new Map();
+for (const id of profile.samples) {
+  const f = byId.get(id).callFrame;
+  const name = `${f.functionName || "(anonymous)"} ${f.url ? f.url.split("/").pop() : ""}`.trim();
+  self.set(name, (self.get(name) ?? 0) + 1);
+}
+const total = profile.samples.length;
+const idle = ["(idle)", "(program)", "(garbage collector)"].reduce((s, k) => s + (self.get(k) ?? 0), 0);
+console.log(`samples: ${total}, busy ${(100 * (1 - (self.get("(idle)") ?? 0) / total)).toFixed(1)}%`);
+console.log("| self % of busy | function |\n|---:|---|");
+const busy = total - (self.get("(idle)") ?? 0);
+for (const [name, n] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+  if (name === "(idle)") continue;
+  console.log(`| ${((100 * n) / busy).toFixed(1)} | ${name} |`);
+}
