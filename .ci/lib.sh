@@ -81,7 +81,10 @@ build_worker() {
   name="$(date +%s%N)"
   next="$ROOT/target/worker-builds/$name"
   mkdir -p "$ROOT/target/worker-builds"
-  worker-build --release --out-dir "target/worker-builds/$name" >"$ROOT/target/worker-build.log" 2>&1 \
+  # KEEP_NAMES=1 (bench/profile): optimised, with the names a CPU profile shows.
+  local mode=--release
+  [ -n "${KEEP_NAMES:-}" ] && mode=--profiling
+  worker-build "$mode" --out-dir "target/worker-builds/$name" >"$ROOT/target/worker-build.log" 2>&1 \
     || { cat "$ROOT/target/worker-build.log"; return 1; }
   # worker-build runs wasm-opt with --debuginfo, which keeps the function-names section
   # (~170 KB raw). Drop it: panics still report file:line, only frame names are lost.

@@ -1,12 +1,14 @@
 // Where a request's CPU time goes: workerd's inspector (Chrome DevTools protocol) profiles
 // the worker while wrk loads one URL; prints the functions with the most self time.
 // Usage: node bench/profile.mjs INSPECTOR_PORT URL SECONDS [AUTHORIZATION] [OUT.cpuprofile]
+// (wrangler's inspector proxy takes clients that say they are Cloudflare's DevTools).
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 
 const [port, url, seconds, auth, out] = process.argv.slice(2);
-const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
-const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
+const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, {
+  headers: { Origin: "https://devtools.devprod.cloudflare.dev" },
+});
 await new Promise((resolve) => ws.addEventListener("open", resolve, { once: true }));
 let next = 1;
 const pending = new Map();

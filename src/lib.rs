@@ -25,7 +25,9 @@ fn start() {
 #[cfg(target_arch = "wasm32")]
 #[worker::event(fetch)]
 async fn fetch(
-    req: worker::Request,
+    // The runtime's own object: `worker::Request` would read `request.cf` up front (see
+    // edge::request::Request).
+    req: worker::worker_sys::web_sys::Request,
     env: worker::Env,
     ctx: worker::Context,
 ) -> worker::Result<worker::Response> {

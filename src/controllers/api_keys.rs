@@ -1,7 +1,7 @@
 //! API keys: minted, listed and revoked with a dashboard session. The plaintext key is in
 //! the create response and nowhere else, ever.
 
-use worker::Request;
+use crate::edge::request::Request;
 
 use crate::core::accounts::{ApiKey, CreatedApiKey, NewApiKey};
 use crate::core::api_key;

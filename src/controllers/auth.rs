@@ -1,7 +1,7 @@
 //! Accounts: register, login, and who-am-I.
 
+use crate::edge::request::Request;
 use chrono::{TimeZone, Utc};
-use worker::Request;
 
 use crate::core::accounts::{Account, KeyRef, Login, Me, NewAccount, Session, User};
 use crate::core::error::{ApiError, LimitReason};

@@ -1,6 +1,6 @@
 //! Conversations: created from a twin, listed by activity, renamed, deleted; and their history.
 
-use worker::Request;
+use crate::edge::request::Request;
 
 use crate::core::conversation::{Conversation, NewConversation, Op, Page};
 use crate::core::envelope::Deleted;

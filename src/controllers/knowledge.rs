@@ -1,8 +1,8 @@
 //! A twin's knowledge (docs/knowledge.md): its owner adds, lists and removes documents; turns
 //! retrieve their passages as numbered sources.
 
+use crate::edge::request::Request;
 use serde_json::json;
-use worker::Request;
 
 use crate::core::error::ApiError;
 use crate::core::knowledge::{Document, NewDocument};

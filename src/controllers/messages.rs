@@ -4,7 +4,7 @@
 //! reply waits for its end, a streamed one is the object's event stream, which can be resumed
 //! (`GET …/stream`) and cancelled (`POST …/cancel`). The guide is docs/streaming.md.
 
-use worker::Request;
+use crate::edge::request::Request;
 
 use crate::core::conversation::{
     self, Message, NewMessage, Op, TurnAccount, TurnRequest, TurnResult,

@@ -11,7 +11,7 @@ pub mod site;
 mod twins;
 mod usage;
 
-use worker::Request;
+use crate::edge::request::Request;
 
 use crate::core::error::ApiError;
 use crate::core::routes::RouteId;

@@ -2,10 +2,11 @@
 //! OpenAI's SDKs and tools work unchanged. Completions are stateless (nothing is stored in
 //! conversations) but pass the same spend gate as messages and count in usage.
 
+use crate::edge::request::Request;
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{AbortController, Request};
+use worker::AbortController;
 
 use crate::core::chat::{self, Usage};
 use crate::core::conversation::{prompt_estimate, MessageUsage, TurnAccount};

@@ -1,6 +1,6 @@
 //! Twins: browsing (public ones and the caller's own) and owner management.
 
-use worker::Request;
+use crate::edge::request::Request;
 
 use crate::core::envelope::Deleted;
 use crate::core::error::{ApiError, StoreError};

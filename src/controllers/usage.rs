@@ -1,7 +1,7 @@
 //! `GET /usage`: the account's (or, with an API key, that key's own) tokens by day, key, twin
 //! or end user, from the daily aggregates each turn adds to when it ends.
 
-use worker::Request;
+use crate::edge::request::Request;
 
 use crate::core::envelope::ExtraMeta;
 use crate::core::error::ApiError;

@@ -29,6 +29,22 @@ pub fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The path of a serialized (WHATWG) URL: after the host, before `?` or `#` (which a serialized
+/// path never holds unencoded).
+pub fn path_of(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return "/".to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    match rest.find('/') {
+        Some(i) => {
+            let path = &rest[i..];
+            path[..path.find(['?', '#']).unwrap_or(path.len())].to_owned()
+        }
+        None => "/".to_owned(),
+    }
+}
+
 /// The parameters of `url`'s query; the last value wins when a name repeats.
 pub fn params(url: &str) -> HashMap<String, String> {
     let query = url.split('#').next().unwrap_or("");
@@ -48,6 +64,19 @@ pub fn params(url: &str) -> HashMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_read_from_serialized_urls() {
+        for (url, path) in [
+            ("https://api.example/api/v1/twins?page=2#x", "/api/v1/twins"),
+            ("http://127.0.0.1:8787/", "/"),
+            ("http://127.0.0.1:8787", "/"),
+            ("https://h.example/a%3Fb/c?d=/e", "/a%3Fb/c"),
+            ("nonsense", "/"),
+        ] {
+            assert_eq!(path_of(url), path, "{url}");
+        }
+    }
 
     #[test]
     fn reads_pairs_like_a_form_decoder() {

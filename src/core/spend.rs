@@ -107,6 +107,35 @@ impl GroupBy {
     }
 }
 
+/// Token counts of a usage group, or the report's totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageCounts {
+    pub requests: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub total_tokens: i64,
+    pub estimated_tokens: i64,
+}
+
+impl std::ops::AddAssign for UsageCounts {
+    fn add_assign(&mut self, o: UsageCounts) {
+        self.requests += o.requests;
+        self.prompt_tokens += o.prompt_tokens;
+        self.completion_tokens += o.completion_tokens;
+        self.total_tokens += o.total_tokens;
+        self.estimated_tokens += o.estimated_tokens;
+    }
+}
+
+/// One row of a usage report: its group's value under the grouping's field (`day`,
+/// `apiKeyId`, `twinId` or `endUserId`; `null` for none) and its counts.
+pub fn usage_row(group_by: GroupBy, key: Option<String>, counts: UsageCounts) -> serde_json::Value {
+    let mut row = serde_json::to_value(counts).unwrap_or_default();
+    row[group_by.column_and_field().1] = key.map_or(serde_json::Value::Null, Into::into);
+    row
+}
+
 /// `GET /usage`'s query: an inclusive range of UTC days (at most 366) and the grouping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageQuery {
@@ -189,6 +218,25 @@ pub struct TurnUsage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_usage_row_names_its_group_under_the_grouping_field() {
+        let mut totals = UsageCounts::default();
+        let counts = UsageCounts {
+            requests: 1,
+            prompt_tokens: 2,
+            completion_tokens: 3,
+            total_tokens: 5,
+            estimated_tokens: 0,
+        };
+        totals += counts;
+        totals += counts;
+        assert_eq!(totals.total_tokens, 10);
+        let row = usage_row(GroupBy::ApiKey, Some("key_1".into()), counts);
+        assert_eq!(row["apiKeyId"], "key_1");
+        assert_eq!(row["completionTokens"], 3);
+        assert!(usage_row(GroupBy::EndUser, None, counts)["endUserId"].is_null());
+    }
 
     #[test]
     fn end_user_ids_are_checked_and_hashed_with_the_account() {

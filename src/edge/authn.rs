@@ -3,8 +3,8 @@
 //! checked before any lookup; a key is then verified and counted by its Durable Object in one
 //! round trip.
 
+use crate::edge::request::Request;
 use chrono::{TimeZone, Utc};
-use worker::Request;
 
 use crate::core::credentials::{self, Credential, Scope};
 use std::cell::RefCell;

@@ -1,8 +1,9 @@
 //! What a handler gets besides its caller and path ids: the environment, the settings, the
 //! request id and time, and what the pipeline learns on the way (the limit, a replay).
 
+use super::request::Request;
 use std::rc::Rc;
-use worker::{Env, Request};
+use worker::Env;
 
 pub use crate::core::access::Principal;
 use crate::core::config::Config;

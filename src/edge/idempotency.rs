@@ -2,8 +2,8 @@
 //! handler once, remember what it answered (or free the key after a refusal); a retry gets
 //! the remembered answer, a streamed reply's retry the same generation's stream from event 1.
 
+use crate::edge::request::Request;
 use serde_json::Value;
-use worker::Request;
 
 use crate::controllers;
 use crate::core::body;
@@ -21,7 +21,7 @@ use super::request::{body_bytes, header};
 /// The body as the handler will read it; `None` when it will refuse it (too large, not JSON):
 /// such a request runs without the key, and its 4xx is not remembered anyway.
 async fn peek_body(req: &Request) -> Option<Value> {
-    let bytes = body_bytes(&mut req.clone().ok()?).await.ok()?;
+    let bytes = body_bytes(&mut req.try_clone()?).await.ok()?;
     let content_type = header(req, "Content-Type");
     body::parse_object(content_type.as_deref(), &bytes)
         .ok()
@@ -38,7 +38,7 @@ pub async fn run(
         return controllers::dispatch(route.id, ctx, req).await;
     };
     let user = ctx.principal()?.user_id().to_owned();
-    let fingerprint = idempotency::fingerprint("POST", &req.path(), Some(&body));
+    let fingerprint = idempotency::fingerprint("POST", req.path(), Some(&body));
     let store = ctx.store()?;
     match store
         .claim_idempotency_key(&user, &key, &fingerprint, ctx.now_ms)

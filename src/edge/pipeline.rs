@@ -1,8 +1,10 @@
 //! The request pipeline: request id → route → credentials (401) → rate limit (429) →
 //! scope (403) → handler (400/413/415/404) → envelope, headers and one log line.
 
+use super::request::Request;
 use std::rc::Rc;
-use worker::{Date, Env, Request, Response};
+use worker::worker_sys::web_sys;
+use worker::{Date, Env, Response};
 
 use crate::controllers;
 use crate::core::config::Config;
@@ -18,12 +20,13 @@ use super::reply::Reply;
 use super::request::header;
 use super::{authn, config, limits, respond};
 
-pub async fn handle(mut req: Request, env: Env, worker_ctx: worker::Context) -> Response {
+pub async fn handle(raw: web_sys::Request, env: Env, worker_ctx: worker::Context) -> Response {
+    let mut req = Request::new(raw);
     let now_ms = Date::now().as_millis() as i64;
     let request_id = request_id::accept(header(&req, "X-Request-Id").as_deref())
         .unwrap_or_else(|| request_id::generate(&random_bytes::<24>()));
-    let method = req.method().to_string();
-    let path = req.path();
+    let method = req.method();
+    let path = req.path().to_owned();
     // A var that does not parse fails every API request loudly (500, the log names it).
     let (config, config_error) = match config::get(&env) {
         Ok(c) => (c, None),

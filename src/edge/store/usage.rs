@@ -2,13 +2,13 @@
 //! so a report reads aggregates, never every message.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{params, Param, Store, StoreResult};
 use crate::core::knowledge::Source;
-use crate::core::spend::{TurnUsage, UsageQuery};
+use crate::core::spend::{usage_row, TurnUsage, UsageCounts, UsageQuery};
 
-/// One row of a usage report.
+/// One group of a usage report, as D1 sums it.
 #[derive(Debug, Deserialize)]
 struct Group {
     k: String,
@@ -17,6 +17,18 @@ struct Group {
     completion_tokens: i64,
     total_tokens: i64,
     estimated_tokens: i64,
+}
+
+impl From<&Group> for UsageCounts {
+    fn from(g: &Group) -> UsageCounts {
+        UsageCounts {
+            requests: g.requests,
+            prompt_tokens: g.prompt_tokens,
+            completion_tokens: g.completion_tokens,
+            total_tokens: g.total_tokens,
+            estimated_tokens: g.estimated_tokens,
+        }
+    }
 }
 
 impl Store {
@@ -90,7 +102,7 @@ impl Store {
         api_key_id: Option<&str>,
         q: &UsageQuery,
     ) -> StoreResult<(Vec<Value>, Value)> {
-        let (column, field) = q.group_by.column_and_field();
+        let (column, _) = q.group_by.column_and_field();
         let key_filter = if api_key_id.is_some() {
             " AND api_key_id = ?4"
         } else {
@@ -108,38 +120,16 @@ impl Store {
             args.push(k.js());
         }
         let groups: Vec<Group> = self.all(&sql, &args).await?;
-        let mut totals = [0i64; 5];
+        let mut totals = UsageCounts::default();
         let rows = groups
             .into_iter()
             .map(|g| {
-                for (sum, v) in totals.iter_mut().zip([
-                    g.requests,
-                    g.prompt_tokens,
-                    g.completion_tokens,
-                    g.total_tokens,
-                    g.estimated_tokens,
-                ]) {
-                    *sum += v;
-                }
-                let key = if g.k.is_empty() {
-                    Value::Null
-                } else {
-                    Value::String(g.k)
-                };
-                let mut row = json!({
-                    "requests": g.requests, "promptTokens": g.prompt_tokens,
-                    "completionTokens": g.completion_tokens, "totalTokens": g.total_tokens,
-                    "estimatedTokens": g.estimated_tokens,
-                });
-                row[field] = key;
-                row
+                let counts = UsageCounts::from(&g);
+                totals += counts;
+                usage_row(q.group_by, Some(g.k).filter(|k| !k.is_empty()), counts)
             })
             .collect();
-        let [requests, prompt, completion, total, estimated] = totals;
-        let totals = json!({
-            "requests": requests, "promptTokens": prompt, "completionTokens": completion,
-            "totalTokens": total, "estimatedTokens": estimated,
-        });
+        let totals = serde_json::to_value(totals)?;
         Ok((rows, totals))
     }
 }
