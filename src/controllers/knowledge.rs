@@ -2,8 +2,8 @@
 //! retrieve their passages as numbered sources.
 
 use crate::edge::request::Request;
-use serde_json::json;
 
+use crate::core::envelope::Deleted;
 use crate::core::error::ApiError;
 use crate::core::knowledge::{Document, NewDocument};
 use crate::core::{ids, time};
@@ -74,5 +74,5 @@ pub async fn delete(
     if !ctx.store()?.delete_document(&owner, id, child_id).await? {
         return Err(ApiError::NotFound("Document"));
     }
-    Reply::ok(json!({ "id": child_id, "deleted": true }))
+    Reply::ok(Deleted::new(child_id))
 }

@@ -98,13 +98,7 @@ impl Store {
             &params![&doc.id, &rows],
         )?;
         let results = self.batch(vec![insert, passages, index]).await?;
-        let added = results[0]
-            .meta()
-            .ok()
-            .flatten()
-            .and_then(|m| m.changes)
-            .unwrap_or(0);
-        if added == 1 {
+        if super::changes(&results[0]) == 1 {
             return Ok(Ok(()));
         }
         let owned: Option<serde_json::Value> = self
@@ -178,13 +172,7 @@ impl Store {
                 )?,
             ])
             .await?;
-        Ok(results[2]
-            .meta()
-            .ok()
-            .flatten()
-            .and_then(|m| m.changes)
-            .unwrap_or(0)
-            > 0)
+        Ok(super::changes(&results[2]) > 0)
     }
 
     /// The best passages of a twin for `query` (an FTS5 query from `knowledge::fts_query`),
