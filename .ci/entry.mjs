@@ -1,27 +1,56 @@
-// Rewrites worker-build's default export (build/index.js) to a plain subclass of the
-// entrypoint class. worker-build wraps the entrypoint in a Proxy that, on every request,
-// constructs a proxied instance and wraps each method it reads in another Proxy, so that a
-// Rust panic can be caught and the wasm re-instantiated. The subclass keeps exactly that
-// (the same re-initialisation check before, the same panic marking on a throw) without the
-// Proxies. If the generated code does not have the expected shape (another worker-build), the
-// file is left as it is.
+// Rewrites worker-build's exports (build/index.js) so that no request passes through a Proxy.
+// worker-build wraps the entrypoint and each Durable Object class in a Proxy that constructs a
+// proxied instance and wraps every method it reads in another Proxy, on every call, so that a
+// Rust panic can be caught and the wasm re-instantiated. Here:
+// - the entrypoint becomes a plain subclass keeping exactly that (the same re-initialisation
+//   check before, the same panic marking on a throw);
+// - each Durable Object class named in wrangler.toml becomes a class extending the runtime's
+//   `DurableObject` that holds the wasm object and forwards each of its methods with the same
+//   check and marking, re-creating the wasm object after a re-instantiation as the Proxy did.
+//   Extending `DurableObject` is also what lets the Worker call its methods over RPC
+//   (edge::limits::client) instead of building an HTTP request and response for each call.
+// The build fails when the generated code does not have the expected shape (another
+// worker-build): the RPC calls depend on this rewrite.
 import { readFileSync, writeFileSync } from "node:fs";
 
-const file = process.argv[2];
+const [file, config = "wrangler.toml"] = process.argv.slice(2);
 const src = readFileSync(file, "utf8");
-const exported = src.match(/(\w+) as default\}/);
-const proxied = exported && src.match(new RegExp(`\\b${exported[1]}=new Proxy\\((\\w+),(\\w+)\\)`));
-const handler = proxied && src.match(new RegExp(`\\b${proxied[2]}=\\{construct\\(\\w+,\\w+,\\w+\\)\\{try\\{(\\w+)\\(\\);`));
-const marker = src.match(/catch\((\w+)\)\{throw (\w+)\(\1\),\1\}/);
-if (!exported || !proxied || !handler || !marker) {
-  console.error(`entry.mjs: ${file} does not have the expected shape; left as built`);
-  process.exit(0);
-}
-const [entry, reinit, markPanic] = [proxied[1], handler[1], marker[2]];
-const plain =
-  `var __TwinExpertEntry=class extends ${entry}{async fetch(request){${reinit}();` +
+const fail = (what) => {
+  console.error(`entry.mjs: ${file}: ${what} not found; is worker-build's output still of the expected shape?`);
+  process.exit(1);
+};
+
+const exported = src.match(/(\w+) as default\}/) ?? fail("the default export");
+const handler =
+  src.match(/\b(\w+)=\{construct\(\w+,\w+,\w+\)\{try\{(\w+)\(\);/) ?? fail("the Proxy handler");
+const [handlerName, reinit] = [handler[1], handler[2]];
+const markPanic = (src.match(/catch\((\w+)\)\{throw (\w+)\(\1\),\1\}/) ?? fail("the panic marker"))[2];
+const proxyOf = (name) =>
+  (src.match(new RegExp(`\\b${name}=new Proxy\\((\\w+),${handlerName}\\)`)) ?? fail(`${name}'s Proxy`))[1];
+
+const classes = [...readFileSync(config, "utf8").matchAll(/class_name = "(\w+)"/g)].map((m) => m[1]);
+let out = src.replace(exported[0], "__TwinExpertEntry as default}");
+let plain =
+  `var __TwinExpertEntry=class extends ${proxyOf(exported[1])}{async fetch(request){${reinit}();` +
   `try{return await super.fetch(request)}catch(e){throw ${markPanic}(e),e}}};`;
-const out = src
-  .replace(exported[0], "__TwinExpertEntry as default}")
-  .replace(/export\{/, `${plain}export{`);
+if (classes.length) {
+  out = `import{DurableObject as __TwinExpertDO}from"cloudflare:workers";` + out;
+  plain +=
+    `function __twinExpertObject(Wasm){const state=globalThis.__worker_init_state;` +
+    `class Obj extends __TwinExpertDO{constructor(ctx,env){super(ctx,env);${reinit}();` +
+    `this.__args=[ctx,env];this.__wasm=new Wasm(ctx,env);this.__instance=state.instanceId}}` +
+    `for(const name of Object.getOwnPropertyNames(Wasm.prototype)){` +
+    `if(name==="constructor"||name==="free"||name.startsWith("__"))continue;` +
+    `Obj.prototype[name]=async function(...args){${reinit}();` +
+    `if(this.__instance!==state.instanceId){this.__wasm=new Wasm(...this.__args);this.__instance=state.instanceId}` +
+    `try{return await this.__wasm[name](...args)}catch(e){throw ${markPanic}(e),e}}}` +
+    `return Obj}`;
+}
+for (const name of classes) {
+  const binding = (out.match(new RegExp(`(\\w+) as ${name}\\b`)) ?? fail(`the export of ${name}`))[1];
+  const wasmClass = proxyOf(binding);
+  plain += `var __TwinExpert${name}=__twinExpertObject(${wasmClass});`;
+  out = out.replace(new RegExp(`\\b${binding} as ${name}\\b`), `__TwinExpert${name} as ${name}`);
+}
+out = out.replace(/export\{(?=[^{}]*\}\s*;?\s*$)/, `${plain}export{`);
 writeFileSync(file, out);

@@ -1,10 +1,22 @@
 //! The Worker's calls to the limits object.
 
-use worker::{Env, Method, Request, RequestInit};
+use worker::js_sys::Promise;
+use worker::wasm_bindgen::prelude::*;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Env;
 
 use crate::core::error::ApiError;
 use crate::core::limits::{generations_instance, key_instance, KeyAdmission, Op, Slot};
 use crate::core::rate_limit::{Decision, Policy};
+
+#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen)]
+extern "C" {
+    /// A stub of the limits object, seen through its RPC method (edge::limits::object).
+    type LimiterStub;
+
+    #[wasm_bindgen(method, js_name = call)]
+    fn call(this: &LimiterStub, op: &str) -> Promise;
+}
 
 async fn call<T: serde::de::DeserializeOwned>(
     env: &Env,
@@ -12,17 +24,20 @@ async fn call<T: serde::de::DeserializeOwned>(
     op: &Op,
 ) -> Result<T, ApiError> {
     let fail = |e: worker::Error| ApiError::internal(format!("rate limiter: {e}"));
-    let stub = env
+    let stub: LimiterStub = env
         .durable_object("RATE_LIMITER")
         .map_err(fail)?
         .get_by_name(name)
-        .map_err(fail)?;
+        .map_err(fail)?
+        .into_rpc();
     let body = serde_json::to_string(op).map_err(ApiError::internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init("https://rate-limiter/", &init).map_err(fail)?;
-    let mut resp = stub.fetch_with_request(req).await.map_err(fail)?;
-    serde_json::from_str(&resp.text().await.map_err(fail)?).map_err(ApiError::internal)
+    let answer = JsFuture::from(stub.call(&body))
+        .await
+        .map_err(|e| fail(e.into()))?;
+    let text = answer
+        .as_string()
+        .ok_or_else(|| ApiError::internal("rate limiter: a non-text answer"))?;
+    serde_json::from_str(&text).map_err(ApiError::internal)
 }
 
 /// Counts one request for `name` (a session user or a client IP).

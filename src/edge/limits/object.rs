@@ -84,18 +84,50 @@ impl worker::DurableObject for RateLimiter {
         Response::ok("")
     }
 
+    /// The same protocol as the RPC method `call` (which the Worker uses), over HTTP.
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let answer = self.handle(&req.text().await?).await?;
+        Response::ok(answer)
+    }
+}
+
+// The Worker calls the object over RPC (`.ci/entry.mjs` makes the exported class a
+// `DurableObject`): a JSON text in, a JSON text out, with no HTTP request or response to
+// build and read on either side.
+const _: () = {
+    use worker::wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen(
+        wasm_bindgen = ::worker::wasm_bindgen,
+        wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+        js_sys = ::worker::js_sys
+    )]
+    impl RateLimiter {
+        /// One `core::limits::Op` as JSON; its answer as JSON.
+        pub async fn call(&self, op: String) -> Result<JsValue, JsValue> {
+            std::panic::AssertUnwindSafe(async move {
+                self.handle(&op)
+                    .await
+                    .map(|answer| JsValue::from_str(&answer))
+                    .map_err(JsValue::from)
+            })
+            .await
+        }
+    }
+};
+
+impl RateLimiter {
+    async fn handle(&self, op: &str) -> worker::Result<String> {
         let now = Date::now().as_millis() as i64;
-        // Text + serde_json: cheaper than walking a parsed JS object across the wasm boundary.
-        match serde_json::from_str::<Op>(&req.text().await?)? {
+        match serde_json::from_str::<Op>(op)? {
             Op::Limit { policy } => {
                 let decision = self.count(&policy, now)?;
                 self.arm_cleanup(&policy).await?;
-                Response::from_json(&decision)
+                to_json(&decision)
             }
             Op::Peek { policy } => {
                 let current = self.counters_now()?.unwrap_or_default().state;
-                Response::from_json(&rate_limit::check(&policy, current, now).0)
+                to_json(&rate_limit::check(&policy, current, now).0)
             }
             Op::Key {
                 key_hash,
@@ -103,7 +135,7 @@ impl worker::DurableObject for RateLimiter {
                 full_access,
             } => {
                 let Some(record) = self.record(&key_hash, now).await? else {
-                    return Response::from_json(&KeyAdmission {
+                    return to_json(&KeyAdmission {
                         record: None,
                         decision: None,
                     });
@@ -121,7 +153,7 @@ impl worker::DurableObject for RateLimiter {
                     }
                     Err(_) => None,
                 };
-                Response::from_json(&KeyAdmission {
+                to_json(&KeyAdmission {
                     record: Some(record),
                     decision,
                 })
@@ -129,14 +161,12 @@ impl worker::DurableObject for RateLimiter {
             Op::Revoke => {
                 // Also voids a reload from D1 in flight (core::key_cache).
                 self.record.borrow_mut().revoke();
-                Response::from_json(&true)
+                to_json(&true)
             }
-            Op::Acquire { lease, max, ttl_ms } => {
-                Response::from_json(&self.acquire(&lease, max, ttl_ms, now)?)
-            }
+            Op::Acquire { lease, max, ttl_ms } => to_json(&self.acquire(&lease, max, ttl_ms, now)?),
             Op::Release { lease } => {
                 self.leases.borrow_mut().remove(&lease);
-                Response::from_json(&true)
+                to_json(&true)
             }
         }
     }
@@ -291,6 +321,10 @@ impl RateLimiter {
         }
         Ok(Some(cached.record))
     }
+}
+
+fn to_json<T: Serialize>(value: &T) -> worker::Result<String> {
+    Ok(serde_json::to_string(value)?)
 }
 
 fn store_to_worker(e: StoreError) -> worker::Error {

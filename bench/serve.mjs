@@ -1,0 +1,34 @@
+// Serves one worker for bench/run the way `wrangler dev` does (same config, local D1 and
+// Durable Objects, Miniflare on workerd), but with no DevTools inspector attached: wrangler dev
+// always attaches one and forwards every console.log through it, which on this machine costs
+// more than the trivial worker's whole request (bench/run's notes, BENCHMARKS.md). A deployed
+// worker has no inspector attached; its log lines still go to the runtime's structured log.
+// Usage: node bench/serve.mjs CONFIG PORT PERSIST_DIR [NAME=VALUE ...]   (vars and secrets)
+import { unstable_startWorker } from "wrangler";
+
+const [config, port, persist, ...vars] = process.argv.slice(2);
+const bindings = Object.fromEntries(
+  vars.map((pair) => {
+    const at = pair.indexOf("=");
+    return [pair.slice(0, at), { type: "plain_text", value: pair.slice(at + 1) }];
+  }),
+);
+const worker = await unstable_startWorker({
+  config,
+  bindings,
+  dev: {
+    server: { hostname: "127.0.0.1", port: Number(port) },
+    persist,
+    inspector: false,
+    logLevel: "warn",
+    watch: false,
+    registry: undefined,
+  },
+});
+await worker.ready;
+const stop = async () => {
+  await worker.dispose();
+  process.exit(0);
+};
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
