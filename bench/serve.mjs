@@ -4,6 +4,7 @@
 // more than the trivial worker's whole request (bench/run's notes, BENCHMARKS.md). A deployed
 // worker has no inspector attached; its log lines still go to the runtime's structured log.
 // Usage: node bench/serve.mjs CONFIG PORT PERSIST_DIR [NAME=VALUE ...]   (vars and secrets)
+import { join } from "node:path";
 import { unstable_startWorker } from "wrangler";
 
 const [config, port, persist, ...vars] = process.argv.slice(2);
@@ -22,7 +23,9 @@ const worker = await unstable_startWorker({
     inspector: false,
     logLevel: "warn",
     watch: false,
-    registry: undefined,
+    // A registry of its own: the API's SITE binding (the docs site, not benchmarked) stays
+    // unresolved without failing the start, and no other local dev session is joined.
+    registry: join(persist, "dev-registry"),
   },
 });
 await worker.ready;

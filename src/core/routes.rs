@@ -47,6 +47,24 @@ impl RouteId {
         )
     }
 
+    /// Reads whose only effect is their answer (JSON, no stream): the pipeline may start one
+    /// before the caller's verification returns, since the answer is dropped unless the
+    /// verdict admits that same caller (`edge::pipeline::read_ahead`).
+    pub fn is_plain_read(self) -> bool {
+        matches!(
+            self,
+            RouteId::Me
+                | RouteId::ListTwins
+                | RouteId::GetTwin
+                | RouteId::ListConversations
+                | RouteId::GetConversation
+                | RouteId::ListMessages
+                | RouteId::Usage
+                | RouteId::ListModels
+                | RouteId::GetModel
+        )
+    }
+
     /// The OpenAI-compatible routes answer errors in OpenAI's shape, not the envelope.
     pub fn speaks_openai(self) -> bool {
         matches!(
@@ -214,6 +232,17 @@ fn match_pattern(pattern: &str, path: &str) -> Option<PathParams> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_reads_are_authenticated_gets_that_do_not_stream() {
+        let reads: Vec<_> = ROUTES.iter().filter(|r| r.id.is_plain_read()).collect();
+        assert_eq!(reads.len(), 9);
+        for r in reads {
+            assert_eq!(r.method, "GET", "{r:?}");
+            assert!(matches!(r.access, Scoped(_)), "{r:?}");
+            assert!(!r.pattern.ends_with("/stream"), "{r:?}");
+        }
+    }
 
     #[test]
     fn finds_routes_and_params() {

@@ -74,24 +74,72 @@ async fn api_key(ctx: &Ctx, key: &str, ip: &str) -> Result<Admission, ApiError> 
     let full_access = ctx.config.key_policy(Scope::FullAccess);
     let admission = limits::admit_key(&ctx.env, &key_hash, read_only, full_access).await?;
     let Some(record) = admission.record else {
+        remember_caller(&key_hash, None);
         return Err(failed(ctx, ip, ApiError::InvalidApiKey).await);
     };
     if let Err(e) = record.check(ctx.now_ms) {
+        remember_caller(&key_hash, None);
         return Err(failed(ctx, ip, e).await);
     }
     let decision = admission
         .decision
         .ok_or_else(|| ApiError::internal("admitted key without a decision"))?;
+    let principal = Principal::Key {
+        user_id: record.user_id,
+        key_id: record.id,
+        key_name: record.name,
+        scope: record.scope,
+    };
+    // A key over its limit gets no read started ahead of its verdict (no D1 read per refusal).
+    remember_caller(&key_hash, decision.allowed.then(|| principal.clone()));
     Ok(Admission {
         policy: ctx.config.key_policy(record.scope),
         decision,
-        principal: Principal::Key {
-            user_id: record.user_id,
-            key_id: record.id,
-            key_name: record.name,
-            scope: record.scope,
-        },
+        principal,
     })
+}
+
+thread_local! {
+    /// The caller each key hash was last admitted as by this isolate. Only a hint: it lets a
+    /// plain read start while the key's object verifies the request (`pipeline::read_ahead`),
+    /// and is never an admission by itself.
+    static CALLERS: RefCell<HashMap<String, Principal>> = RefCell::new(HashMap::new());
+}
+
+/// The most callers remembered per isolate; past it the map starts over.
+const MAX_CALLERS: usize = 10_000;
+
+/// The caller this isolate last admitted the request's API key as, if any (no I/O).
+pub fn likely_caller(req: &Request) -> Option<Principal> {
+    let credential = credentials::from_headers(
+        header(req, "Authorization").as_deref(),
+        header(req, "X-API-Key").as_deref(),
+    )?;
+    let Credential::ApiKey(key) = credential else {
+        return None;
+    };
+    if !api_key::is_well_formed(&key) {
+        return None;
+    }
+    let key_hash = api_key::hash(&key);
+    CALLERS.with(|c| c.borrow().get(&key_hash).cloned())
+}
+
+fn remember_caller(key_hash: &str, caller: Option<Principal>) {
+    CALLERS.with(|c| {
+        let mut c = c.borrow_mut();
+        match caller {
+            Some(p) => {
+                if c.len() >= MAX_CALLERS {
+                    c.clear();
+                }
+                c.insert(key_hash.to_owned(), p);
+            }
+            None => {
+                c.remove(key_hash);
+            }
+        }
+    });
 }
 
 thread_local! {

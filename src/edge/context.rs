@@ -3,6 +3,7 @@
 
 use super::request::Request;
 use std::rc::Rc;
+use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::Env;
 
 pub use crate::core::access::Principal;
@@ -36,6 +37,25 @@ pub struct Ctx {
 impl Ctx {
     pub fn store(&self) -> Result<Store, ApiError> {
         Ok(Store::new(&self.env)?)
+    }
+
+    /// A context for the same request acting as `principal` (a read started before the
+    /// caller's verification returns: `pipeline::read_ahead`).
+    pub fn fork(&self, principal: Principal) -> Ctx {
+        Ctx {
+            env: self.env.clone(),
+            config: Rc::clone(&self.config),
+            // The same event's context: the runtime's object, one more handle to it.
+            worker: worker::Context::new(JsValue::from(self.worker.as_ref()).unchecked_into()),
+            request_id: self.request_id.clone(),
+            now_ms: self.now_ms,
+            principal: Some(principal),
+            params: self.params.clone(),
+            replayed: self.replayed,
+            secret_in_response: self.secret_in_response,
+            limit: None,
+            openai_shape: self.openai_shape,
+        }
     }
 
     /// The caller; only called on routes whose access rule guarantees one.

@@ -44,6 +44,21 @@ impl Request {
         self.raw.url()
     }
 
+    /// The same request as the runtime gave it, to pass on to another Worker (the docs site).
+    pub fn forward(&self) -> worker::Request {
+        worker::Request::from(Clone::clone(&self.raw))
+    }
+
+    /// The same request for a second reader that never reads the body (a read started
+    /// alongside the caller's verification): its body reads as absent.
+    pub fn alias(&self) -> Request {
+        Request {
+            raw: Clone::clone(&self.raw),
+            path: self.path.clone(),
+            body_used: true,
+        }
+    }
+
     /// A copy whose body can be read while this one's is read too (the idempotency fingerprint).
     pub fn try_clone(&self) -> Option<Request> {
         self.raw.clone().ok().map(Request::new)

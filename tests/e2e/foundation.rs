@@ -143,6 +143,15 @@ fn paths_outside_the_api_belong_to_the_site() {
     let r = app().get("/nope", Auth::None);
     assert_eq!(r.status, 404);
     assert!(r.header("Content-Type").unwrap().starts_with("text/html"));
+    // The docs come from the site Worker over its binding, with the site's own headers…
+    let r = app().get("/docs/", Auth::None);
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("Content-Security-Policy")
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    // …and its configuration file is not one of its pages.
+    assert_eq!(app().get("/wrangler.toml", Auth::None).status, 404);
 }
 
 #[test]
@@ -156,10 +165,9 @@ fn each_request_writes_one_json_log_line() {
     assert_eq!(r.status, 200);
     let lines = eventually("the log line", std::time::Duration::from_secs(10), || {
         let lines: Vec<Value> = app()
-            .log()
-            .lines()
-            .filter(|l| l.contains("\"log-line-check-1\""))
-            .filter_map(|l| serde_json::from_str(l.trim()).ok())
+            .log_lines()
+            .into_iter()
+            .filter(|l| l["requestId"] == "log-line-check-1")
             .collect();
         (!lines.is_empty()).then_some(lines)
     });

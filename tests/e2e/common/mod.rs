@@ -204,6 +204,11 @@ impl TestApp {
         let port = free_port();
         let mut args: Vec<String> = vec![
             "dev".into(),
+            // The API first (it takes the port), then the docs site it forwards to.
+            "-c".into(),
+            "wrangler.toml".into(),
+            "-c".into(),
+            "src/site/wrangler.toml".into(),
             "--ip".into(),
             "127.0.0.1".into(),
             "--port".into(),
@@ -270,6 +275,16 @@ impl TestApp {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The API worker's JSON log lines (with two workers, wrangler prefixes each line with its
+    /// worker's name).
+    pub fn log_lines(&self) -> Vec<Value> {
+        self.log()
+            .lines()
+            .map(|l| l.trim().trim_start_matches("[twinexpert-api]").trim_start())
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     pub fn url(&self, path: &str) -> String {
