@@ -43,6 +43,9 @@ struct ApiKeyRow {
     expires_at: Option<String>,
     last_used_at: Option<String>,
     revoked_at: Option<String>,
+    /// Only where a statement asks for it (revocation addresses the key's object by it). Not a
+    /// `#[serde(flatten)]` wrapper: that alone pulled serde's buffering deserializer into the wasm.
+    key_hash: Option<String>,
 }
 
 impl TryFrom<ApiKeyRow> for ApiKey {
@@ -166,23 +169,21 @@ impl Store {
         key_id: &str,
         now: &str,
     ) -> StoreResult<Option<(ApiKey, String)>> {
-        #[derive(Deserialize)]
-        struct Revoked {
-            #[serde(flatten)]
-            key: ApiKeyRow,
-            key_hash: String,
-        }
         let sql = format!(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE id = ?1 AND user_id = ?2 \
              RETURNING {KEY_COLUMNS}, key_hash"
         );
-        let Some(r) = self
-            .first::<Revoked>(&sql, &params![key_id, user_id, now])
+        let Some(mut row) = self
+            .first::<ApiKeyRow>(&sql, &params![key_id, user_id, now])
             .await?
         else {
             return Ok(None);
         };
-        Ok(Some((ApiKey::try_from(r.key)?, r.key_hash)))
+        let key_hash = row
+            .key_hash
+            .take()
+            .ok_or_else(|| StoreError::Failed("revoked key without its hash".into()))?;
+        Ok(Some((ApiKey::try_from(row)?, key_hash)))
     }
 
     pub async fn touch_api_key(&self, key_id: &str, now: &str) -> StoreResult<()> {
