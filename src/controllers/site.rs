@@ -20,7 +20,7 @@ pub async fn page(env: &Env, req: &Request, method: &str, path: &str) -> Result<
     let resp = site(env)?
         .fetch_request(req.forward())
         .await
-        .map_err(|e| ApiError::internal(format!("site: {e}")))?;
+        .map_err(failed)?;
     if resp.status_code() != 404 {
         return Ok(Reply::Raw(resp));
     }
@@ -32,15 +32,18 @@ pub async fn page(env: &Env, req: &Request, method: &str, path: &str) -> Result<
 
 /// One file of the site, read whole (the OpenAPI document the API serves under its own path).
 pub async fn asset(env: &Env, path: &str) -> Result<Vec<u8>, ApiError> {
-    let fail = |e: worker::Error| ApiError::internal(format!("site: {e}"));
     let mut resp = site(env)?
         .fetch(format!("https://site.local{path}"), None)
         .await
-        .map_err(fail)?;
+        .map_err(failed)?;
     if resp.status_code() != 200 {
         return Err(ApiError::internal(format!("site: {path} is missing")));
     }
-    resp.bytes().await.map_err(fail)
+    resp.bytes().await.map_err(failed)
+}
+
+fn failed(e: worker::Error) -> ApiError {
+    ApiError::internal(format!("site: {e}"))
 }
 
 fn site(env: &Env) -> Result<Fetcher, ApiError> {

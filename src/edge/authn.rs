@@ -25,15 +25,18 @@ pub struct Admission {
 }
 
 pub async fn authenticate(ctx: &Ctx, req: &Request) -> Result<Admission, ApiError> {
-    let credential = credentials::from_headers(
-        header(req, "Authorization").as_deref(),
-        header(req, "X-API-Key").as_deref(),
-    )
-    .ok_or(ApiError::Unauthorized)?;
-    match credential {
+    match credential(req).ok_or(ApiError::Unauthorized)? {
         Credential::Jwt(jwt) => session(ctx, &jwt).await,
         Credential::ApiKey(key) => api_key(ctx, &key, &Ctx::client_ip(req)).await,
     }
+}
+
+/// The request's credential, from `Authorization: Bearer …` or `X-API-Key: …`.
+fn credential(req: &Request) -> Option<Credential> {
+    credentials::from_headers(
+        header(req, "Authorization").as_deref(),
+        header(req, "X-API-Key").as_deref(),
+    )
 }
 
 /// A session JWT, limited per user with the `full_access` figures.
@@ -111,11 +114,7 @@ const MAX_CALLERS: usize = 10_000;
 
 /// The caller this isolate last admitted the request's API key as, if any (no I/O).
 pub fn likely_caller(req: &Request) -> Option<Principal> {
-    let credential = credentials::from_headers(
-        header(req, "Authorization").as_deref(),
-        header(req, "X-API-Key").as_deref(),
-    )?;
-    let Credential::ApiKey(key) = credential else {
+    let Credential::ApiKey(key) = credential(req)? else {
         return None;
     };
     if !api_key::is_well_formed(&key) {

@@ -43,8 +43,8 @@ struct ApiKeyRow {
     expires_at: Option<String>,
     last_used_at: Option<String>,
     revoked_at: Option<String>,
-    /// Only where a statement asks for it (revocation addresses the key's object by it). Not a
-    /// `#[serde(flatten)]` wrapper: that alone pulled serde's buffering deserializer into the wasm.
+    /// Only where a statement asks for it (revocation addresses the key's object by it). A
+    /// column here rather than a `#[serde(flatten)]` wrapper struct: 2.5 KB less gzip wasm.
     key_hash: Option<String>,
 }
 
