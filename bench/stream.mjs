@@ -2,6 +2,9 @@
 // tokens, straight from the model server vs. through the API's SSE endpoint.
 // With KNOWLEDGE_CONVERSATION_ID (a twin with many documents), also the cost of retrieval: its
 // time to first token vs. CONVERSATION_ID's (a twin without documents), in the same run.
+// With FLOOR_TURN_URL (bench/floor's /turns/…), also the runtime's floor for a streamed turn:
+// the round trips alone (count ∥ read, then the conversation's object stores the question and
+// passes the model's bytes through), in the same run.
 // Usage: node bench/stream.mjs API_BASE MODEL_BASE API_KEY UPSTREAM_KEY CONVERSATION_ID [runs]
 //        [KNOWLEDGE_CONVERSATION_ID]
 const [apiBase, modelBase, apiKey, upstreamKey, conversation, runsArg, knowledgeConversation] =
@@ -46,6 +49,15 @@ async function measure(open, isToken) {
   return { firstEvent, ttft: times[0], gaps: times.slice(1).map((t, i) => t - times[i]), tokens: times.length };
 }
 
+const floorTurnUrl = process.env.FLOOR_TURN_URL;
+const isModelToken = (_, data) => data !== "[DONE]" && Boolean(JSON.parse(data).choices?.[0]?.delta?.content);
+
+const floor = () =>
+  measure(
+    () => fetch(floorTurnUrl, { method: "POST", body: JSON.stringify({ content: question }) }),
+    isModelToken,
+  );
+
 const direct = () =>
   measure(
     () =>
@@ -59,7 +71,7 @@ const direct = () =>
           messages: [{ role: "system", content: "You are Bench." }, { role: "user", content: question }],
         }),
       }),
-    (_, data) => data !== "[DONE]" && Boolean(JSON.parse(data).choices?.[0]?.delta?.content),
+    isModelToken,
   );
 
 const viaApi = (conv = conversation) =>
@@ -81,11 +93,13 @@ const f = (x) => x.toFixed(1);
 
 const results = { direct: [], api: [] };
 if (knowledgeConversation) results.knowledge = [];
+if (floorTurnUrl) results.floor = [];
 for (let i = 0; i < runs; i++) {
   // Interleaved, so all see the same machine state.
   results.direct.push(await direct());
   results.api.push(await viaApi());
   if (knowledgeConversation) results.knowledge.push(await viaApi(knowledgeConversation));
+  if (floorTurnUrl) results.floor.push(await floor());
 }
 const summary = {};
 for (const [name, rs] of Object.entries(results)) {
@@ -106,10 +120,15 @@ console.log(`\n| path (${runs} runs, paced 20 ms) | first event p50 | first toke
 console.log("|---|---:|---:|---:|---:|---:|");
 const shown = [["model server directly", d], ["API SSE stream", a]];
 if (summary.knowledge) shown.push(["API SSE stream, twin with 200 documents", summary.knowledge]);
+if (summary.floor) shown.push(["floor: the turn's round trips alone (bench/floor)", summary.floor]);
 for (const [name, s] of shown) {
   console.log(`| ${name} | ${f(s.first50)} ms | ${f(s.ttft50)} ms | ${f(s.ttft95)} ms | ${f(s.gapMin)} / ${f(s.gap50)} / ${f(s.gap99)} ms | ${s.tokens} |`);
 }
 console.log(`\nadded time to first token (median): ${f(a.ttft50 - d.ttft50)} ms; API first event (progress) at ${f(a.first50)} ms`);
+if (summary.floor) {
+  const fl = summary.floor.ttft50 - d.ttft50;
+  console.log(`floor: added time to first token (median): ${f(fl)} ms; ours above the floor: ${f(a.ttft50 - d.ttft50 - fl)} ms`);
+}
 if (summary.knowledge) {
   console.log(`retrieval: added time to first token, 200 documents vs none (median): ${f(summary.knowledge.ttft50 - a.ttft50)} ms`);
 }
