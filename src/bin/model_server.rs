@@ -14,6 +14,7 @@
 //! | `[[stall:N]]`   |                 | go silent after N content deltas (0: before any byte)    |
 //! | `[[longline:N]]`|                 | send one SSE line of N bytes after the first chunk        |
 //! | `[[cite:1,3]]`  |                 | cite these source numbers (default: `[1]` when given any)  |
+//! | `[[usage:N]]`   |                 | report N for every usage figure (a faulty upstream)       |
 //!
 //! Given numbered sources (a system prompt with a `Sources:` section of `[n] title: text`
 //! lines), the reply cites source `[1]` — the best-ranked passage — by number and title.
@@ -404,12 +405,16 @@ fn answer(body: &Value) -> Result<Answer, (u16, Value)> {
         .filter_map(|m| m["content"].as_str())
         .map(approx_tokens)
         .sum();
-    Ok(Answer {
-        usage: json!({
+    let usage = match knob(question, "usage") {
+        Some(n) => json!({ "prompt_tokens": n, "completion_tokens": n, "total_tokens": n }),
+        None => json!({
             "prompt_tokens": prompt_tokens,
             "completion_tokens": pieces.len(),
             "total_tokens": prompt_tokens + pieces.len(),
         }),
+    };
+    Ok(Answer {
+        usage,
         id: format!("chatcmpl-{:016x}", fnv(question.as_bytes())),
         model: body["model"].as_str().unwrap_or("twin-local-1").to_owned(),
         created: SystemTime::now()

@@ -29,6 +29,7 @@ fn session<'a>(ctx: &Ctx, user: &'a User) -> Result<Session<'a>, ApiError> {
 
 pub async fn register(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     let input = NewAccount::try_from(&json_body(req).await?)?;
+    signups_left(ctx, req).await?;
     // Fails closed before anything is written: an account whose token cannot be issued would
     // turn the client's retry into a 409.
     config::jwt_secret(&ctx.env)?;
@@ -58,6 +59,27 @@ pub async fn register(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiErro
     Reply::created(answer)
 }
 
+/// At most `SIGNUPS_PER_IP_PER_DAY` registrations per client IP (an IPv6 /64) per UTC day: the
+/// counter is named by the day, so it starts over at midnight UTC.
+async fn signups_left(ctx: &Ctx, req: &Request) -> Result<(), ApiError> {
+    let limit = ctx.config.signups_per_ip_per_day;
+    let name = format!(
+        "signup:{}:{}",
+        Ctx::client_ip(req),
+        crate::core::spend::utc_day(ctx.now_ms)
+    );
+    let decision =
+        limits::limit(&ctx.env, &name, crate::core::config::signup_policy(limit)).await?;
+    match decision.rejected_by {
+        None => Ok(()),
+        Some(_) => Err(ApiError::RateLimited {
+            reason: LimitReason::Signups,
+            retry_after: crate::core::spend::secs_to_utc_midnight(ctx.now_ms),
+            limit,
+        }),
+    }
+}
+
 /// Stands in for a missing account so a login for an unknown email does the same PBKDF2
 /// work as one for a known email.
 fn decoy() -> StoredPassword {
@@ -70,10 +92,12 @@ fn decoy() -> StoredPassword {
 
 pub async fn login(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     let input = Login::try_from(&json_body(req).await?)?;
-    // Password spraying from many IPs still meets the per-email limit.
+    // Password spraying from many IPs still meets the per-email limit. The attempt is counted
+    // before the PBKDF2 work (so parallel guesses cannot all pass one check) and given back
+    // when the password is right.
     let bucket = format!("login:{}", input.email);
     let policy = crate::core::config::login_failure_policy();
-    let seen = limits::peek(&ctx.env, &bucket, policy).await?;
+    let seen = limits::limit(&ctx.env, &bucket, policy).await?;
     if let Some(r) = seen.rejected_by {
         return Err(ApiError::RateLimited {
             reason: LimitReason::LoginFailures,
@@ -90,11 +114,9 @@ pub async fn login(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> 
     let matches = password::constant_time_eq(&derived, &stored.hash);
     let account = match account {
         Some(a) if matches => a,
-        _ => {
-            limits::limit(&ctx.env, &bucket, policy).await?;
-            return Err(ApiError::InvalidCredentials);
-        }
+        _ => return Err(ApiError::InvalidCredentials),
     };
+    limits::refund(&ctx.env, &bucket, policy).await?;
     Reply::ok(session(ctx, &account.user)?)
 }
 

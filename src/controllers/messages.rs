@@ -38,7 +38,13 @@ async fn turn(
         context: (chat, sources),
         lease,
     } = gate::admit(ctx, spend, "Conversation", read).await?;
-    let model = chat.model.unwrap_or_else(|| spend.default_model.clone());
+    let model = match spend::turn_model(chat.model, spend) {
+        Ok(m) => m,
+        Err(e) => {
+            gate::release(ctx, &lease).await;
+            return Err(e);
+        }
+    };
     Ok(TurnRequest {
         conversation_id: id.to_owned(),
         content,

@@ -3,18 +3,19 @@
 //! conversations) but pass the same spend gate as messages and count in usage.
 
 use crate::edge::request::Request;
+use futures::channel::oneshot;
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::AbortController;
 
 use crate::core::chat::{self, Usage};
 use crate::core::conversation::{prompt_estimate, MessageUsage, TurnAccount};
 use crate::core::error::ApiError;
 use crate::core::knowledge::{self, Source};
 use crate::core::openai::{self, ChatRequest};
-use crate::core::spend;
+use crate::core::spend::{self, TurnUsage};
 use crate::core::{ids, sse};
+use crate::edge::abort::{Abort, Hook};
 use crate::edge::context::{Ctx, Principal};
 use crate::edge::crypto::random_bytes;
 use crate::edge::event_stream::{self, Ignore};
@@ -30,7 +31,7 @@ fn unix_secs(rfc3339: &str) -> i64 {
 /// `GET /models`: the twins the caller can use, as models.
 pub async fn list_models(ctx: &mut Ctx, caller: &Principal) -> Result<Reply, ApiError> {
     let user = caller.user_id().to_owned();
-    let (twins, _) = ctx.store()?.twins_accessible(&user, None, 1000, 0).await?;
+    let twins = ctx.store()?.models_accessible(&user, None).await?;
     let data: Vec<Value> = twins
         .iter()
         .map(|t| openai::model(&t.id, unix_secs(&t.created_at)))
@@ -46,8 +47,10 @@ pub async fn get_model(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Re
     let user = caller.user_id().to_owned();
     let twin = ctx
         .store()?
-        .twin_accessible(&user, id)
+        .models_accessible(&user, Some(id))
         .await?
+        .into_iter()
+        .next()
         .ok_or(ApiError::NotFound("Model"))?;
     let model = openai::model(&twin.id, unix_secs(&twin.created_at));
     Ok(Reply::Plain {
@@ -75,16 +78,51 @@ struct Ending {
     lease: String,
     account: TurnAccount,
     prompt_estimate: i64,
+    max_output_tokens: u64,
     day: String,
 }
 
 impl Ending {
+    /// The most this completion can cost: its prompt estimate and every output token allowed.
+    fn reservation(&self) -> TurnUsage {
+        self.account.usage(MessageUsage {
+            prompt_tokens: self.prompt_estimate,
+            completion_tokens: self.max_output_tokens as i64,
+            total_tokens: self.prompt_estimate + self.max_output_tokens as i64,
+            estimated: true,
+        })
+    }
+
     /// The usage to report (the upstream's own, or an estimate), and the work that counts it
-    /// and gives the slot back.
-    fn settle(self, reply: &chat::Reply) -> (Usage, impl std::future::Future<Output = ()>) {
-        let u = MessageUsage::of(reply.usage, self.prompt_estimate, &reply.content);
-        let record = gate::ended(&self.env, Some(self.lease), self.day, self.account.usage(u));
+    /// (less what `reserved` already counted) and gives the slot back.
+    fn settle(
+        self,
+        reply: &chat::Reply,
+        reserved: Option<TurnUsage>,
+    ) -> (Usage, impl std::future::Future<Output = ()>) {
+        let reported = reply
+            .usage
+            .map(|u| u.clamped(self.prompt_estimate, self.max_output_tokens));
+        let u = MessageUsage::of(reported, self.prompt_estimate, &reply.content);
+        let turn = self.account.usage(u);
+        let record = gate::ended(&self.env, Some(self.lease), self.day, turn, reserved);
         (u.totals(), record)
+    }
+}
+
+impl Completion {
+    /// Calls the upstream under `abort` while the reservation is written alongside (one D1
+    /// write, in parallel with the model's first byte); `Some` reservation once it is stored.
+    async fn generate(
+        &self,
+        abort: &Abort,
+        on: impl FnMut(Progress),
+    ) -> (chat::Reply, Option<ApiError>, Option<TurnUsage>) {
+        let reservation = self.ending.reservation();
+        let reserve = gate::reserve(&self.ending.env, &self.ending.day, &reservation);
+        let call = self.upstream.complete(&self.body, abort.signal(), on);
+        let (reserved, (reply, failure)) = futures::join!(reserve, call);
+        (reply, failure, reserved.ok().map(|()| reservation))
     }
 }
 
@@ -96,10 +134,18 @@ pub async fn chat_completions(
 ) -> Result<Reply, ApiError> {
     let request = ChatRequest::parse(&json_body(req).await?)?;
     let completion = prepare(ctx, caller, &request).await?;
+    // The generation runs in `waitUntil`, not in the request: on the platform a request whose
+    // client leaves is cancelled and runs no more code, while `waitUntil` work goes on (~30 s),
+    // long enough to see the abort through, count the usage and give the slot back. Past
+    // that, the reservation made at admission has charged the most the completion can cost.
+    let abort = Abort::default();
+    let follow = abort.follow(req.signal());
     if request.stream {
-        Ok(Reply::Raw(stream(ctx, completion, request.include_usage)?))
+        Ok(Reply::Raw(
+            stream(ctx, completion, request.include_usage, abort, follow).await?,
+        ))
     } else {
-        whole(ctx, completion).await
+        whole(ctx, completion, abort, follow).await
     }
 }
 
@@ -120,7 +166,13 @@ async fn prepare(
         lease,
     } = gate::admit(ctx, spend, "Model", read).await?;
     let system = knowledge::prompt_with_sources(&persona.system_prompt, &sources);
-    let upstream_model = persona.model.unwrap_or_else(|| spend.default_model.clone());
+    let upstream_model = match spend::turn_model(persona.model, spend) {
+        Ok(m) => m,
+        Err(e) => {
+            gate::release(ctx, &lease).await;
+            return Err(e);
+        }
+    };
     let user_hash = spend::upstream_user(user_id, request.user.as_deref());
     let body = request.upstream_body(
         &upstream_model,
@@ -140,43 +192,72 @@ async fn prepare(
                 end_user_id: request.user.clone(),
             },
             prompt_estimate: prompt_estimate(&body),
+            max_output_tokens: config.spend.max_output_tokens,
             day,
         },
         body,
         sources,
-        id: ids::prefixed("chatcmpl", &random_bytes::<18>()),
+        // A hyphen, as OpenAI's ids (SDKs and tools match on `chatcmpl-`).
+        id: ids::prefixed("chatcmpl", &random_bytes::<18>()).replacen('_', "-", 1),
         created: ctx.now_ms / 1000,
         model: request.model.clone(),
     })
 }
 
 /// The whole answer at once.
-async fn whole(ctx: &Ctx, c: Completion) -> Result<Reply, ApiError> {
-    let controller = AbortController::default();
-    let (reply, failure) = c
-        .upstream
-        .complete(&c.body, &controller.signal(), |_| {})
-        .await;
-    let (usage, record) = c.ending.settle(&reply);
-    ctx.worker.wait_until(record);
-    if let Some(err) = failure {
-        controller.abort();
-        return Err(err);
-    }
-    let citations = knowledge::citations(&reply.content, &c.sources);
-    let body = openai::completion(&c.id, c.created, &c.model, &reply, usage, &citations);
+async fn whole(ctx: &Ctx, c: Completion, abort: Abort, follow: Hook) -> Result<Reply, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    ctx.worker.wait_until(async move {
+        let (reply, failure, reserved) = c.generate(&abort, |_| {}).await;
+        let (usage, record) = c.ending.settle(&reply, reserved);
+        let answer = match failure {
+            Some(err) => {
+                abort.abort();
+                Err(err)
+            }
+            None => {
+                let citations = knowledge::citations(&reply.content, &c.sources);
+                Ok(openai::completion(
+                    &c.id, c.created, &c.model, &reply, usage, &citations,
+                ))
+            }
+        };
+        let _ = tx.send(answer);
+        drop(follow);
+        record.await;
+    });
+    let body = rx
+        .await
+        .map_err(|_| ApiError::internal("the completion ended without an answer"))??;
     Ok(Reply::Plain { status: 200, body })
 }
 
 /// `data:` chunks as they come, then the usage chunk if asked for, then `[DONE]`.
-fn stream(ctx: &Ctx, c: Completion, include_usage: bool) -> Result<worker::Response, ApiError> {
-    let (reader, resp) = event_stream::open(None).map_err(ApiError::internal)?;
+async fn stream(
+    ctx: &Ctx,
+    c: Completion,
+    include_usage: bool,
+    abort: Abort,
+    follow: Hook,
+) -> Result<worker::Response, ApiError> {
+    let (reader, resp) = match event_stream::open(None) {
+        Ok(opened) => opened,
+        Err(e) => {
+            // Nothing will run this generation: its slot goes back now.
+            gate::release(ctx, &c.ending.lease).await;
+            return Err(ApiError::internal(e));
+        }
+    };
+    // The reader gone (its writer's `closed` rejects within about a second) aborts the call.
+    let gone = abort.on_rejection(&reader.closed());
     let reader = Rc::new(RefCell::new(Some(reader)));
     ctx.worker.wait_until(async move {
         let ignore = Ignore::default();
         let send = |text: &str| {
             if let Some(r) = reader.borrow().as_ref() {
-                r.send(text, &ignore);
+                if !r.send(text, &ignore) {
+                    abort.abort();
+                }
             }
         };
         let (id, created, model) = (&c.id, c.created, &c.model);
@@ -184,16 +265,14 @@ fn stream(ctx: &Ctx, c: Completion, include_usage: bool) -> Result<worker::Respo
             openai::data_line(&openai::chunk(id, created, model, delta, None).to_string())
         };
         send(&chunk(json!({ "role": "assistant", "content": "" })));
-        let controller = AbortController::default();
-        let (reply, failure) = c
-            .upstream
-            .complete(&c.body, &controller.signal(), |p| match p {
+        let (reply, failure, reserved) = c
+            .generate(&abort, |p| match p {
                 Progress::Delta(text) => send(&chunk(json!({ "content": text }))),
                 Progress::Idle => send(sse::PING),
                 Progress::Generating => {}
             })
             .await;
-        let (usage, record) = c.ending.settle(&reply);
+        let (usage, record) = c.ending.settle(&reply, reserved);
         match failure {
             None => {
                 let citations = knowledge::citations(&reply.content, &c.sources);
@@ -206,7 +285,7 @@ fn stream(ctx: &Ctx, c: Completion, include_usage: bool) -> Result<worker::Respo
                 send(openai::DONE);
             }
             Some(err) => {
-                controller.abort();
+                abort.abort();
                 // One `data: {"error": …}` line: openai-python raises on it.
                 send(&openai::data_line(&openai::error_body(&err).to_string()));
             }
@@ -214,6 +293,7 @@ fn stream(ctx: &Ctx, c: Completion, include_usage: bool) -> Result<worker::Respo
         if let Some(r) = reader.borrow_mut().take() {
             r.close(&ignore);
         }
+        drop((follow, gone));
         record.await;
     });
     Ok(resp)

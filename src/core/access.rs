@@ -139,3 +139,42 @@ mod tests {
         assert_eq!(allowed_origin("*", None), None);
     }
 }
+
+/// The bucket a client address counts in: an IPv4 address as itself, an IPv6 address by its
+/// /64 (one customer's network; a host picks freely within it). An IPv4-mapped IPv6 address
+/// is its IPv4 address; what does not parse is counted as given.
+pub fn ip_bucket(ip: &str) -> String {
+    use std::net::IpAddr;
+    match ip.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Err(_) => ip.trim().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod ip_bucket_tests {
+    use super::ip_bucket;
+
+    #[test]
+    fn ipv6_addresses_of_one_64_share_a_bucket() {
+        let a = ip_bucket("2001:db8:1:2::1");
+        assert_eq!(a, "2001:db8:1:2::/64");
+        assert_eq!(ip_bucket("2001:0db8:0001:0002:ffff:1:2:3"), a);
+        assert_ne!(ip_bucket("2001:db8:1:3::1"), a);
+    }
+
+    #[test]
+    fn ipv4_and_mapped_ipv4_are_the_address_itself() {
+        assert_eq!(ip_bucket("203.0.113.7"), "203.0.113.7");
+        assert_eq!(ip_bucket("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_ne!(ip_bucket("203.0.113.8"), ip_bucket("203.0.113.7"));
+        assert_eq!(ip_bucket("unknown"), "unknown");
+    }
+}

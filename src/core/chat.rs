@@ -18,6 +18,26 @@ pub struct Usage {
     pub total_tokens: i64,
 }
 
+impl Usage {
+    /// The upstream's figures held to what is plausible: none negative, the prompt at most
+    /// ×4 its estimate, the completion at most the output cap, and the total their sum (so at
+    /// most estimate ×4 + cap). A faulty or hostile upstream cannot write a negative charge, or
+    /// an absurd one, into an account's usage.
+    pub fn clamped(self, prompt_estimate: i64, max_output_tokens: u64) -> Usage {
+        let prompt_tokens = self
+            .prompt_tokens
+            .clamp(0, prompt_estimate.max(0).saturating_mul(4));
+        let completion_tokens = self
+            .completion_tokens
+            .clamp(0, max_output_tokens.min(i64::MAX as u64) as i64);
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+        }
+    }
+}
+
 /// A rough token count (about four characters a token), enough to budget history.
 pub fn approx_tokens(text: &str) -> usize {
     text.chars().count().div_ceil(4) + 4
@@ -145,6 +165,22 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reported_usage_is_clamped_to_what_is_plausible() {
+        let u = |p, c, t| Usage {
+            prompt_tokens: p,
+            completion_tokens: c,
+            total_tokens: t,
+        };
+        assert_eq!(u(10, 5, 15).clamped(10, 64), u(10, 5, 15));
+        assert_eq!(u(-7, -1, -8).clamped(10, 64), u(0, 0, 0));
+        assert_eq!(
+            u(i64::MAX, i64::MAX, i64::MAX).clamped(10, 64),
+            u(40, 64, 104)
+        );
+        assert_eq!(u(3, 4, 1_000_000).clamped(10, 64), u(3, 4, 7));
+    }
 
     fn turn(role: &str, content: &str) -> Turn {
         Turn {

@@ -53,6 +53,8 @@ pub struct Config {
     pub auth_attempts: Policy,
     /// Failed API-key attempts per client IP.
     pub auth_failures: Policy,
+    /// Registrations per client IP (an IPv6 /64) per UTC day.
+    pub signups_per_ip_per_day: u64,
 }
 
 /// A limit of `n` per `secs`, counted as both window and bucket.
@@ -68,6 +70,12 @@ fn per(n: u64, secs: u64) -> Policy {
 /// Failed logins per account email: 10 in 15 minutes, whatever the IP.
 pub fn login_failure_policy() -> Policy {
     per(10, 15 * 60)
+}
+
+/// Registrations per client IP in the UTC day that `now_ms` falls in, `limit` of them. The
+/// counter's name carries the day (see the caller), so the window is the calendar day.
+pub fn signup_policy(limit: u64) -> Policy {
+    per(limit, 24 * 3600)
 }
 
 /// Reads variables, collecting every one that does not parse.
@@ -158,6 +166,7 @@ impl Config {
             full_access,
             auth_attempts: per(v.u64("AUTH_ATTEMPTS_PER_MINUTE", 10), 60),
             auth_failures: per(v.u64("AUTH_FAILURES_PER_MINUTE", 100), 60),
+            signups_per_ip_per_day: v.u64("SIGNUPS_PER_IP_PER_DAY", 5),
         };
         if v.errors.is_empty() {
             Ok(config)
@@ -204,6 +213,7 @@ mod tests {
         assert_eq!(c.upstream.total_ms, 300_000);
         assert_eq!(c.max_knowledge_docs, 200);
         assert_eq!(c.allowed_origins, "*");
+        assert_eq!(c.signups_per_ip_per_day, 5);
     }
 
     #[test]

@@ -297,8 +297,11 @@ pub fn resume_cursor(last_event_id: Option<&str>, after: Option<&str>) -> Result
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::field(name, "must be a non-negative integer"));
     }
-    v.parse()
-        .map_err(|_| ApiError::field(name, "must be a non-negative integer"))
+    // At most 2^63 - 1: the cursor is compared as a signed integer in the object's SQL, where
+    // a larger one would wrap around to a negative and replay the whole stream.
+    v.parse::<i64>()
+        .map(|n| n as u64)
+        .map_err(|_| ApiError::field(name, "must be an integer from 0 to 9223372036854775807"))
 }
 
 /// What the Worker asks of a conversation's object. The Worker has already checked, in D1,
@@ -406,7 +409,13 @@ pub enum Refusal {
     Internal {
         detail: String,
     },
+    /// The generation has its most readers (`MAX_READERS`).
+    TooManyReaders,
 }
+
+/// The most readers one generation streams to at once (the starting request among them):
+/// each is a stream the object writes every event to.
+pub const MAX_READERS: usize = 20;
 
 impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> ApiError {
@@ -416,6 +425,11 @@ impl From<Refusal> for ApiError {
             Refusal::Upstream { detail } => ApiError::Upstream(detail),
             Refusal::UpstreamTimeout => ApiError::UpstreamTimeout,
             Refusal::Internal { detail } => ApiError::Internal(detail),
+            Refusal::TooManyReaders => ApiError::RateLimited {
+                reason: super::error::LimitReason::Readers,
+                retry_after: 1,
+                limit: MAX_READERS as u64,
+            },
         }
     }
 }
@@ -503,7 +517,18 @@ mod tests {
         assert_eq!(resume_cursor(None, None).unwrap(), 0);
         assert_eq!(resume_cursor(None, Some("4")).unwrap(), 4);
         assert_eq!(resume_cursor(Some("7"), Some("4")).unwrap(), 7);
-        for bad in ["", "-1", "abc", "1.5", "99999999999999999999999"] {
+        assert_eq!(
+            resume_cursor(None, Some("9223372036854775807")).unwrap(),
+            i64::MAX as u64
+        );
+        for bad in [
+            "",
+            "-1",
+            "abc",
+            "1.5",
+            "9223372036854775808",
+            "18446744073709551615",
+        ] {
             let err = resume_cursor(None, Some(bad)).unwrap_err();
             assert_eq!(err.code(), "VALIDATION_ERROR");
             assert!(err.details()["fields"]["after"].is_string());

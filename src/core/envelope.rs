@@ -49,7 +49,8 @@ impl Pagination {
     }
 
     pub fn offset(&self) -> u64 {
-        (self.page - 1) * self.limit
+        // Saturating: `page` may be as large as a client likes (past the end is an empty page).
+        self.page.saturating_sub(1).saturating_mul(self.limit)
     }
 }
 

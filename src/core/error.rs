@@ -47,6 +47,10 @@ pub enum LimitReason {
     AuthFailures,
     /// Too many failed logins for one email.
     LoginFailures,
+    /// Too many registrations from one client IP (an IPv6 /64) today.
+    Signups,
+    /// A generation already streams to its most readers.
+    Readers,
 }
 
 impl LimitReason {
@@ -56,6 +60,8 @@ impl LimitReason {
             LimitReason::Burst => "burst",
             LimitReason::AuthFailures => "auth_failures",
             LimitReason::LoginFailures => "login_failures",
+            LimitReason::Signups => "signups",
+            LimitReason::Readers => "readers",
         }
     }
 }
@@ -136,6 +142,8 @@ pub enum StoreError {
         columns: String,
     },
     Failed(String),
+    /// A list page would skip more than `validate::MAX_OFFSET` existing rows.
+    PageTooDeep,
 }
 
 impl StoreError {
@@ -162,7 +170,10 @@ impl StoreError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        ApiError::internal(format!("d1: {e:?}"))
+        match e {
+            StoreError::PageTooDeep => super::validate::page_too_deep(),
+            e => ApiError::internal(format!("d1: {e:?}")),
+        }
     }
 }
 

@@ -15,6 +15,8 @@ pub enum Op {
     Limit { policy: Policy },
     /// What `Limit` would decide, counting nothing (and writing nothing).
     Peek { policy: Policy },
+    /// Give back one request counted by `Limit` (a successful login).
+    Refund { policy: Policy },
     /// Verify the key with this hash and count one request against its scope's policy.
     #[serde(rename_all = "camelCase")]
     Key {

@@ -134,9 +134,41 @@ pub fn check(policy: &Policy, state: State, now_ms: i64) -> (Decision, State) {
     (decision, next)
 }
 
+/// Gives back one request counted in the current window (a login that turned out right): the
+/// limit counts before the work it guards, so concurrent attempts cannot all pass one check.
+pub fn refund(policy: &Policy, state: State) -> State {
+    State {
+        window_count: state.window_count.saturating_sub(1),
+        tokens: state.tokens.map(|t| (t + 1.0).min(policy.burst as f64)),
+        ..state
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refund_gives_back_one_request_and_never_goes_below_zero() {
+        let p = Policy {
+            limit: 2,
+            window_secs: 60,
+            burst: 2,
+            burst_period_secs: 60,
+        };
+        let mut s = State::default();
+        assert!(run(&p, &mut s, T0).allowed);
+        assert!(run(&p, &mut s, T0).allowed);
+        assert!(!run(&p, &mut s, T0).allowed);
+        s = refund(&p, s);
+        assert!(
+            run(&p, &mut s, T0).allowed,
+            "the refunded request is free again"
+        );
+        let empty = refund(&p, refund(&p, refund(&p, s)));
+        assert_eq!(empty.window_count, 0);
+        assert_eq!(empty.tokens, Some(2.0), "never above capacity");
+    }
 
     #[test]
     fn state_is_idle_once_its_window_and_bucket_are_over() {

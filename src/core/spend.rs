@@ -87,6 +87,23 @@ pub fn check_model(model: Option<&str>, allowed: &[String]) -> Result<(), ApiErr
     }
 }
 
+/// The model a turn calls: the twin's own, else the default; re-checked against
+/// `ALLOWED_MODELS` at every turn, so a model taken off the list stops being called at once.
+pub fn turn_model(
+    twin_model: Option<String>,
+    spend: &super::config::Spend,
+) -> Result<String, ApiError> {
+    let model = twin_model.unwrap_or_else(|| spend.default_model.clone());
+    if spend.allowed_models.contains(&model) {
+        Ok(model)
+    } else {
+        Err(ApiError::Conflict(format!(
+            "This twin's model {model:?} is no longer offered; set the twin's model to one of: {}",
+            spend.allowed_models.join(", ")
+        )))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupBy {
     Day,
@@ -215,6 +232,41 @@ pub struct TurnUsage {
     pub estimated: bool,
 }
 
+/// What one write adds to an account's usage row: a turn's figures, or the correction of a
+/// reservation made at admission (which may be negative).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageDelta {
+    pub requests: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub estimated_tokens: i64,
+}
+
+impl TurnUsage {
+    /// One request with this turn's figures.
+    pub fn delta(&self) -> UsageDelta {
+        let total = self.prompt_tokens + self.completion_tokens;
+        UsageDelta {
+            requests: 1,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            estimated_tokens: if self.estimated { total } else { 0 },
+        }
+    }
+
+    /// What is left to add once `reserved` was recorded at admission: the turn's figures less
+    /// the reservation (the request itself was counted with it).
+    pub fn after(&self, reserved: &TurnUsage) -> UsageDelta {
+        let (a, r) = (self.delta(), reserved.delta());
+        UsageDelta {
+            requests: 0,
+            prompt_tokens: a.prompt_tokens - r.prompt_tokens,
+            completion_tokens: a.completion_tokens - r.completion_tokens,
+            estimated_tokens: a.estimated_tokens - r.estimated_tokens,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +318,38 @@ mod tests {
         assert_eq!(secs_to_utc_midnight(t), 1);
         assert_eq!(secs_to_utc_midnight(t + 500), 86_400);
         assert_eq!(utc_day(t + 500), "2026-11-27");
+    }
+
+    #[test]
+    fn a_reservation_and_its_correction_add_up_to_the_turn() {
+        let turn = |p, c, estimated| TurnUsage {
+            user_id: "usr_1".into(),
+            api_key_id: None,
+            twin_id: "twn_1".into(),
+            end_user_id: None,
+            prompt_tokens: p,
+            completion_tokens: c,
+            estimated,
+        };
+        let reserved = turn(30, 1024, true);
+        let actual = turn(28, 12, false);
+        let (r, fix) = (reserved.delta(), actual.after(&reserved));
+        assert_eq!(r.requests + fix.requests, 1);
+        assert_eq!(r.prompt_tokens + fix.prompt_tokens, 28);
+        assert_eq!(r.completion_tokens + fix.completion_tokens, 12);
+        assert_eq!(r.estimated_tokens + fix.estimated_tokens, 0);
+    }
+
+    #[test]
+    fn a_turn_calls_only_an_allowed_model() {
+        let spend = crate::core::config::Config::defaults().spend;
+        assert_eq!(turn_model(None, &spend).unwrap(), "gpt-4o-mini");
+        assert_eq!(
+            turn_model(Some("gpt-4o-mini".into()), &spend).unwrap(),
+            "gpt-4o-mini"
+        );
+        let err = turn_model(Some("gpt-4-32k".into()), &spend).unwrap_err();
+        assert_eq!(err.status(), 409);
     }
 
     #[test]

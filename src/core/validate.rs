@@ -170,25 +170,39 @@ pub fn query_int(
     }
 }
 
-/// `page` (>= 1) and `limit` (1..=100, default 20) of a list request.
-/// The most rows a page may skip: deeper pages cost an OFFSET scan of every row before them
-/// (and a COUNT), so they are refused; filters narrow a list instead.
-pub const MAX_OFFSET: i64 = 10_000;
+/// The most rows a page may skip: deeper pages cost an OFFSET scan of every row before them,
+/// so a deep page over rows that exist is refused (filters narrow a list instead). A page past
+/// the end is answered from the count alone, however large `page` is.
+pub const MAX_OFFSET: u64 = 10_000;
 
+/// `page` (>= 1) and `limit` (1..=100, default 20) of a list request.
 pub fn page_params(page: Option<&str>, limit: Option<&str>) -> Result<(u64, u64), ApiError> {
     let mut errors = FieldErrors::new();
-    let page = query_int(&mut errors, "page", page, 1, 1, 1_000_000);
+    let page = query_int(&mut errors, "page", page, 1, 1, i64::MAX);
     let limit = query_int(&mut errors, "limit", limit, 20, 1, 100);
-    if errors.is_empty() && (page - 1) * limit > MAX_OFFSET {
-        errors.insert(
-            "page".into(),
-            format!("is too deep: at most {MAX_OFFSET} items can be skipped; narrow the list with its filters"),
-        );
-    }
     if errors.is_empty() {
         Ok((page as u64, limit as u64))
     } else {
         Err(ApiError::Validation(errors))
+    }
+}
+
+pub fn page_too_deep() -> ApiError {
+    ApiError::field(
+        "page",
+        &format!("is too deep: at most {MAX_OFFSET} items can be skipped; narrow the list with its filters"),
+    )
+}
+
+/// Whether a page that skips `offset` of `total` rows may be read: `Ok(false)` when it is past
+/// the end (an empty page, no scan), an error naming `page` when it would skip too many rows.
+pub fn page_depth(offset: u64, total: u64) -> Result<bool, ApiError> {
+    if offset >= total {
+        Ok(false)
+    } else if offset > MAX_OFFSET {
+        Err(page_too_deep())
+    } else {
+        Ok(true)
     }
 }
 
@@ -197,14 +211,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deep_pages_are_refused() {
+    fn deep_pages_over_rows_are_refused_and_pages_past_the_end_are_empty() {
         assert_eq!(page_params(Some("101"), Some("100")).unwrap(), (101, 100));
-        let err = page_params(Some("102"), Some("100")).unwrap_err();
+        let huge = i64::MAX.to_string();
+        assert_eq!(page_params(Some(&huge), None).unwrap().0, i64::MAX as u64);
+        assert!(page_params(Some("0"), None).is_err());
+        assert!(page_depth(10_000, 20_000).unwrap());
+        let err = page_depth(10_100, 20_000).unwrap_err();
         assert!(err.details()["fields"]["page"]
             .as_str()
             .unwrap()
             .contains("too deep"));
-        assert!(page_params(Some("1000000"), None).is_err());
+        assert!(!page_depth(20_000, 20_000).unwrap());
+        assert!(!page_depth(u64::MAX, 5).unwrap());
     }
 
     #[test]

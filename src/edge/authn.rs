@@ -62,6 +62,9 @@ async fn api_key(ctx: &Ctx, key: &str, ip: &str) -> Result<Admission, ApiError> 
     if let Some(refusal) = blocked(ip, ctx.now_ms, ctx.config.auth_failures.limit) {
         return Err(refusal); // costs no key lookup
     }
+    if let Some(refusal) = blocked_elsewhere(ctx, ip).await {
+        return Err(refusal);
+    }
     if !api_key::is_well_formed(key) {
         return Err(failed(ctx, ip, ApiError::InvalidApiKeyFormat).await);
     }
@@ -190,25 +193,75 @@ fn blocked(ip: &str, now_ms: i64, limit: u64) -> Option<ApiError> {
     })
 }
 
-/// Counts a failed key attempt for the client IP. Past `AUTH_FAILURES_PER_MINUTE`, the IP's
-/// further keyed requests are refused with 429 until the minute ends.
-async fn failed(ctx: &Ctx, ip: &str, refusal: ApiError) -> ApiError {
+thread_local! {
+    /// Client IPs with a failed key attempt this minute, seen by this isolate (Unix ms of the
+    /// last one). Their failures may have been counted by other isolates too, so before one of
+    /// them is admitted with a key, the IP's counter is asked (§10: the block holds on every
+    /// isolate). Other IPs pay nothing.
+    static SUSPECT: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
+}
+
+/// The IP's failures counted over every isolate, for an IP this isolate saw fail recently: a
+/// refusal when they are over the limit (and the block is remembered here from then on).
+async fn blocked_elsewhere(ctx: &Ctx, ip: &str) -> Option<ApiError> {
+    let window_ms = ctx.config.auth_failures.window_secs as i64 * 1000;
+    let recent = SUSPECT.with(|s| {
+        let mut s = s.borrow_mut();
+        match s.get(ip) {
+            Some(at) if ctx.now_ms - at < window_ms => true,
+            Some(_) => {
+                s.remove(ip);
+                false
+            }
+            None => false,
+        }
+    });
+    if !recent {
+        return None;
+    }
     let policy = ctx.config.auth_failures;
-    let Ok(decision) = limits::limit(&ctx.env, &format!("authfail:{ip}"), policy).await else {
-        return refusal;
-    };
-    let Some(r) = decision.rejected_by else {
-        return refusal;
-    };
+    let decision = limits::peek(&ctx.env, &format!("authfail:{ip}"), policy)
+        .await
+        .ok()?;
+    let r = decision.rejected_by?;
+    block(ctx, ip, r.retry_after);
+    Some(ApiError::RateLimited {
+        reason: LimitReason::AuthFailures,
+        retry_after: r.retry_after,
+        limit: policy.limit,
+    })
+}
+
+fn block(ctx: &Ctx, ip: &str, retry_after: u64) {
     BLOCKED.with(|b| {
         let mut b = b.borrow_mut();
         if b.len() >= MAX_BLOCKED {
             b.retain(|_, until| *until > ctx.now_ms);
         }
         if b.len() < MAX_BLOCKED {
-            b.insert(ip.to_owned(), ctx.now_ms + r.retry_after as i64 * 1000);
+            b.insert(ip.to_owned(), ctx.now_ms + retry_after as i64 * 1000);
         }
     });
+}
+
+/// Counts a failed key attempt for the client IP. Past `AUTH_FAILURES_PER_MINUTE`, the IP's
+/// further keyed requests are refused with 429 until the minute ends.
+async fn failed(ctx: &Ctx, ip: &str, refusal: ApiError) -> ApiError {
+    let policy = ctx.config.auth_failures;
+    SUSPECT.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() >= MAX_BLOCKED {
+            s.clear();
+        }
+        s.insert(ip.to_owned(), ctx.now_ms);
+    });
+    let Ok(decision) = limits::limit(&ctx.env, &format!("authfail:{ip}"), policy).await else {
+        return refusal;
+    };
+    let Some(r) = decision.rejected_by else {
+        return refusal;
+    };
+    block(ctx, ip, r.retry_after);
     ApiError::RateLimited {
         reason: LimitReason::AuthFailures,
         retry_after: r.retry_after,

@@ -63,7 +63,10 @@ impl Ctx {
         self.principal.as_ref().ok_or(ApiError::Unauthorized)
     }
 
+    /// The client's address as its limits count it (an IPv6 address by its /64).
     pub fn client_ip(req: &Request) -> String {
-        header(req, "CF-Connecting-IP").unwrap_or_else(|| "unknown".into())
+        crate::core::access::ip_bucket(
+            &header(req, "CF-Connecting-IP").unwrap_or_else(|| "unknown".into()),
+        )
     }
 }

@@ -56,6 +56,11 @@ impl Reader {
         true
     }
 
+    /// Settles when the stream ends; rejects once the reader's client has gone.
+    pub fn closed(&self) -> Promise {
+        self.writer.closed()
+    }
+
     /// Ends the reader's stream after what was queued.
     pub fn close(self, ignore: &Ignore) {
         let _ = self.writer.close().catch(&ignore.0);
@@ -71,6 +76,11 @@ pub struct Readers {
 impl Readers {
     pub fn add(&mut self, reader: Reader) {
         self.readers.push(reader);
+    }
+
+    /// Readers attached (one gone since the last event still counts until the next send).
+    pub fn count(&self) -> usize {
+        self.readers.len()
     }
 
     /// Sends `frame` to every reader still there.

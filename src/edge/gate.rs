@@ -79,19 +79,35 @@ pub async fn release(ctx: &Ctx, lease: &str) {
 
 /// A generation ended, however: its slot goes back and its usage joins the account's totals
 /// for `day`. Returned as a future so the caller decides where it runs (off the reply's path).
+/// `reserved`: what admission already recorded for it (then only the difference is added).
 pub fn ended(
     env: &Env,
     lease: Option<String>,
     day: String,
     turn: TurnUsage,
+    reserved: Option<TurnUsage>,
 ) -> impl Future<Output = ()> + 'static {
     let env = env.clone();
     async move {
         if let Some(lease) = lease {
             let _ = limits::release_generation(&env, &turn.user_id, &lease).await;
         }
+        let delta = match &reserved {
+            Some(r) => turn.after(r),
+            None => turn.delta(),
+        };
         if let Ok(store) = Store::new(&env) {
-            let _ = store.add_usage(&day, &turn).await;
+            let _ = store.add_usage(&day, &turn, delta).await;
         }
     }
+}
+
+/// Records `reserved` (the prompt estimate and the most output allowed) as the turn's usage
+/// before the upstream is called: a generation whose request the platform cancels, and whose
+/// end therefore never runs, is still charged. `ended` corrects it to the real figures.
+pub async fn reserve(env: &Env, day: &str, reserved: &TurnUsage) -> Result<(), ApiError> {
+    Store::new(env)?
+        .add_usage(day, reserved, reserved.delta())
+        .await
+        .map_err(ApiError::from)
 }

@@ -1,5 +1,6 @@
 //! Edge adapters: the thin layer between workerd and the pure core.
 
+pub mod abort;
 pub mod authn;
 pub mod config;
 pub mod context;

@@ -44,6 +44,11 @@ impl Request {
         self.raw.url()
     }
 
+    /// Fires when the client disconnects (on the platform; local workerd never fires it).
+    pub fn signal(&self) -> web_sys::AbortSignal {
+        self.raw.signal()
+    }
+
     /// The same request as the runtime gave it, to pass on to another Worker (the docs site).
     pub fn forward(&self) -> worker::Request {
         worker::Request::from(Clone::clone(&self.raw))

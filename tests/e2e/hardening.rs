@@ -155,16 +155,53 @@ fn a_deleted_twin_hides_but_conversations_with_it_stay_readable() {
 }
 
 #[test]
-fn deep_pages_are_refused() {
+fn deep_pages_over_rows_are_refused_and_pages_past_the_end_are_empty() {
     let jwt = app().user().jwt;
-    let r = app().get("/api/v1/twins?page=102&limit=100", Auth::Bearer(&jwt));
+    // No rows: page 102 of 100 is past the end, an empty page (the count answers it).
+    let past = app().get(
+        "/api/v1/conversations?page=102&limit=100",
+        Auth::Bearer(&jwt),
+    );
+    assert_eq!(past.status, 200, "{}", past.text);
+    assert_eq!(past.data(), &json!([]));
+    // 10 101 conversations: a page skipping more than 10 000 of them is refused.
+    let user = app().get("/api/v1/auth/me", Auth::Bearer(&jwt)).data()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let twin = app().post(
+        "/api/v1/twins",
+        Auth::Bearer(&jwt),
+        json!({"name": "Deep", "systemPrompt": "x"}),
+    );
+    let twin = twin.data()["id"].as_str().unwrap().to_owned();
+    app().d1(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10101) \
+         INSERT INTO conversations (id, user_id, twin_id, title, created_at, updated_at) \
+         SELECT 'conv_deep' || i || '{user}', '{user}', '{twin}', 'Deep', \
+                '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' FROM n"
+    ));
+    let r = app().get(
+        "/api/v1/conversations?page=102&limit=100",
+        Auth::Bearer(&jwt),
+    );
     r.assert_error(400, "VALIDATION_ERROR");
     assert!(r.body["details"]["fields"]["page"]
         .as_str()
         .unwrap()
         .contains("too deep"));
-    let ok = app().get("/api/v1/twins?page=101&limit=100", Auth::Bearer(&jwt));
+    let ok = app().get(
+        "/api/v1/conversations?page=101&limit=100",
+        Auth::Bearer(&jwt),
+    );
     assert_eq!(ok.status, 200);
+    assert_eq!(ok.data().as_array().unwrap().len(), 100);
+    let beyond = app().get(
+        "/api/v1/conversations?page=103&limit=100",
+        Auth::Bearer(&jwt),
+    );
+    assert_eq!(beyond.status, 200, "{}", beyond.text);
+    assert_eq!(beyond.data(), &json!([]));
 }
 
 #[test]
@@ -367,4 +404,96 @@ fn idle_limiter_state_is_removed() {
     let r = app.get("/api/v1/twins", Auth::Bearer(&key));
     assert_eq!(r.status, 200);
     assert_eq!(r.header("X-RateLimit-Remaining"), Some("199"));
+}
+
+#[test]
+fn forty_parallel_wrong_logins_for_one_email_get_at_most_ten_answers_of_401() {
+    let TestUser { email, .. } = app().user();
+    let answers: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..40)
+            .map(|i| {
+                let email = email.clone();
+                s.spawn(move || {
+                    app()
+                        .raw(
+                            "POST",
+                            "/api/v1/auth/login",
+                            &[
+                                ("Content-Type", "application/json"),
+                                ("CF-Connecting-IP", &format!("198.51.100.{i}")),
+                            ],
+                            json!({"email": email, "password": "wrong-password!"})
+                                .to_string()
+                                .as_bytes(),
+                        )
+                        .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let refused = answers.iter().filter(|s| **s == 401).count();
+    let limited = answers.iter().filter(|s| **s == 429).count();
+    assert!(refused <= 10, "{refused} answers of 401: {answers:?}");
+    assert_eq!(refused + limited, 40, "{answers:?}");
+}
+
+#[test]
+fn a_right_password_gives_its_attempt_back() {
+    let TestUser {
+        email, password, ..
+    } = app().user();
+    // Twenty good logins in a row stay far from the ten-attempt limit: each is given back.
+    for _ in 0..20 {
+        let ok = app().post(
+            "/api/v1/auth/login",
+            Auth::None,
+            json!({"email": email, "password": password}),
+        );
+        assert_eq!(ok.status, 200, "{}", ok.text);
+    }
+    for _ in 0..10 {
+        app()
+            .post(
+                "/api/v1/auth/login",
+                Auth::None,
+                json!({"email": email, "password": "wrong-password!"}),
+            )
+            .assert_error(401, "INVALID_CREDENTIALS");
+    }
+}
+
+#[test]
+fn the_sixth_registration_from_one_ipv6_64_in_a_day_is_refused() {
+    let app = TestApp::spawn_with(Options::with(&[
+        (Var::AuthAttemptsPerMinute, "1000"),
+        (Var::SignupsPerIpPerDay, "5"),
+    ]));
+    let pid = std::process::id();
+    let register = |ip: &str, n: u32| {
+        app.raw(
+            "POST",
+            "/api/v1/auth/register",
+            &[
+                ("Content-Type", "application/json"),
+                ("CF-Connecting-IP", ip),
+            ],
+            json!({"email": format!("v6-{n}-{pid}@example.com"), "password": "long-enough-pw", "name": "V6"})
+                .to_string()
+                .as_bytes(),
+        )
+    };
+    // Five hosts of one /64: one bucket.
+    for n in 0..5 {
+        let r = register(&format!("2001:db8:77:1::{:x}", n + 1), n);
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let r = register("2001:db8:77:1:ffff:ffff:ffff:ffff", 5);
+    r.assert_error(429, "RATE_LIMIT_EXCEEDED");
+    assert_eq!(r.body["details"]["reason"], "signups");
+    let retry: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+    assert!((1..=86_400).contains(&retry), "until UTC midnight: {retry}");
+    // Another /64 and an IPv4 address have their own.
+    assert_eq!(register("2001:db8:77:2::1", 6).status, 201);
+    assert_eq!(register("192.0.2.10", 7).status, 201);
 }

@@ -15,4 +15,5 @@ mod messages;
 mod openai_compat;
 mod rate_limits;
 mod spend;
+mod spend_integrity;
 mod twins_conversations;

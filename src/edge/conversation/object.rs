@@ -267,9 +267,13 @@ impl Turns {
         // The Worker checked the same vars before handing the turn over.
         let (reply, failure) = match config::get(&self.env) {
             Ok(c) => {
-                Upstream::new(&self.env, &c.upstream)
+                let (mut reply, failure) = Upstream::new(&self.env, &c.upstream)
                     .complete(&body, &signal, |p| self.on_progress(message_id, p))
-                    .await
+                    .await;
+                let estimate = conv::prompt_estimate(&body);
+                let cap = c.spend.max_output_tokens;
+                reply.usage = reply.usage.map(|u| u.clamped(estimate, cap));
+                (reply, failure)
             }
             Err(e) => (chat::Reply::default(), Some(e)),
         };
@@ -410,6 +414,7 @@ impl Turns {
             meta.lease_id.clone(),
             spend::utc_day(now_ms()),
             meta.account.usage(usage),
+            None,
         ));
     }
 
@@ -450,6 +455,12 @@ impl Turns {
 
     fn resume(&self, message_id: &str, after: u64) -> Result<Response, Refusal> {
         self.reply(message_id)?;
+        if self
+            .with_live(message_id, |live| live.readers.count() >= conv::MAX_READERS)
+            .unwrap_or(false)
+        {
+            return Err(Refusal::TooManyReaders);
+        }
         let (reader, resp) = readers::open(Some(message_id))?;
         let attached = self.with_live(message_id, |live| {
             for e in live.log.after(after) {

@@ -50,6 +50,13 @@ pub async fn peek(env: &Env, name: &str, policy: Policy) -> Result<Decision, Api
     call(env, name, &Op::Peek { policy }).await
 }
 
+/// Gives back one request counted by `limit` for `name`.
+pub async fn refund(env: &Env, name: &str, policy: Policy) -> Result<(), ApiError> {
+    call::<bool>(env, name, &Op::Refund { policy })
+        .await
+        .map(|_| ())
+}
+
 /// Verifies a key by its hash and counts the request against the policy of its scope, in one
 /// round trip.
 pub async fn admit_key(

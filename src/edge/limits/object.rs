@@ -129,6 +129,17 @@ impl RateLimiter {
                 let current = self.counters_now()?.unwrap_or_default().state;
                 to_json(&rate_limit::check(&policy, current, now).0)
             }
+            Op::Refund { policy } => {
+                if let Some(current) = self.counters_now()? {
+                    let saved = Counters {
+                        state: rate_limit::refund(&policy, current.state),
+                        ..current
+                    };
+                    self.save(COUNTERS, &saved)?;
+                    self.counters.replace(Some(saved));
+                }
+                to_json(&true)
+            }
             Op::Key {
                 key_hash,
                 read_only,

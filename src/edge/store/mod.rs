@@ -18,6 +18,7 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::core::error::StoreError;
+use crate::core::validate::{page_depth, MAX_OFFSET};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -164,6 +165,14 @@ impl Store {
         } = list;
         let next = args.len() + 1;
         let count = format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}");
+        if offset > MAX_OFFSET {
+            // The count alone answers a page this deep: past the end it is empty, else refused.
+            let total = self.first::<Count>(&count, args).await?.map_or(0, |c| c.n);
+            return match page_depth(offset, total) {
+                Ok(_) => Ok((Vec::new(), total)),
+                Err(_) => Err(StoreError::PageTooDeep),
+            };
+        }
         let page = format!(
             "SELECT {columns} FROM {table} WHERE {filter} ORDER BY {order} LIMIT ?{next} OFFSET ?{}",
             next + 1

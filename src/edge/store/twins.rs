@@ -73,7 +73,37 @@ pub(super) fn accessible(t: &str, user: &str) -> String {
     format!("({t}.deleted_at IS NULL AND ({t}.visibility = 'public' OR {t}.owner_id = {user}))")
 }
 
+/// A twin as a model of `/models`: only the columns that answer reads (a persona's prompt,
+/// kilobytes a row, never leaves D1 for a list of ids).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelRow {
+    pub id: String,
+    pub created_at: String,
+}
+
+/// The most models `/models` lists (it has no pages, as OpenAI's).
+const MAX_MODELS: u64 = 1000;
+
 impl Store {
+    /// The twins the user may use, as models, newest first; with `id`, that one only.
+    pub async fn models_accessible(
+        &self,
+        user_id: &str,
+        id: Option<&str>,
+    ) -> StoreResult<Vec<ModelRow>> {
+        let mut sql = format!(
+            "SELECT id, created_at FROM twins WHERE {}",
+            accessible("twins", "?1")
+        );
+        let mut args = params![user_id].to_vec();
+        if let Some(id) = id {
+            sql.push_str(" AND id = ?2");
+            args.push(id.js());
+        }
+        sql.push_str(&format!(" ORDER BY created_at DESC, id LIMIT {MAX_MODELS}"));
+        self.all(&sql, &args).await
+    }
+
     pub async fn twins_accessible(
         &self,
         user_id: &str,

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{params, Param, Store, StoreResult};
 use crate::core::knowledge::Source;
-use crate::core::spend::{usage_row, TurnUsage, UsageCounts, UsageQuery};
+use crate::core::spend::{usage_row, TurnUsage, UsageCounts, UsageDelta, UsageQuery};
 
 /// One group of a usage report, as D1 sums it.
 #[derive(Debug, Deserialize)]
@@ -67,15 +67,14 @@ impl Store {
         Ok(Some(((context, sources), used)))
     }
 
-    pub async fn add_usage(&self, day: &str, t: &TurnUsage) -> StoreResult<()> {
-        let total = t.prompt_tokens + t.completion_tokens;
-        let estimated = if t.estimated { total } else { 0 };
+    /// Adds `d` to the turn's group of the account's usage on `day`.
+    pub async fn add_usage(&self, day: &str, t: &TurnUsage, d: UsageDelta) -> StoreResult<()> {
         self.run(
             "INSERT INTO usage_daily (user_id, day, api_key_id, twin_id, end_user_id, requests, \
                prompt_tokens, completion_tokens, total_tokens, estimated_tokens) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?8, ?9) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?10, ?6, ?7, ?8, ?9) \
              ON CONFLICT (user_id, day, api_key_id, twin_id, end_user_id) DO UPDATE SET \
-               requests = requests + 1, prompt_tokens = prompt_tokens + ?6, \
+               requests = requests + ?10, prompt_tokens = prompt_tokens + ?6, \
                completion_tokens = completion_tokens + ?7, total_tokens = total_tokens + ?8, \
                estimated_tokens = estimated_tokens + ?9",
             &params![
@@ -85,10 +84,11 @@ impl Store {
                 t.api_key_id.as_deref().unwrap_or(""),
                 &t.twin_id,
                 t.end_user_id.as_deref().unwrap_or(""),
-                t.prompt_tokens,
-                t.completion_tokens,
-                total,
-                estimated,
+                d.prompt_tokens,
+                d.completion_tokens,
+                d.prompt_tokens + d.completion_tokens,
+                d.estimated_tokens,
+                d.requests,
             ],
         )
         .await

@@ -35,6 +35,7 @@ pub enum Var {
     RateLimitReadOnlyBurst,
     RateLimitReadOnlyHourly,
     RateLimitWindowSecs,
+    SignupsPerIpPerDay,
     SsePingSecs,
     UpstreamApiKey,
     UpstreamBaseUrl,
@@ -63,6 +64,7 @@ impl Var {
             Var::RateLimitReadOnlyBurst => "RATE_LIMIT_READ_ONLY_BURST",
             Var::RateLimitReadOnlyHourly => "RATE_LIMIT_READ_ONLY_HOURLY",
             Var::RateLimitWindowSecs => "RATE_LIMIT_WINDOW_SECS",
+            Var::SignupsPerIpPerDay => "SIGNUPS_PER_IP_PER_DAY",
             Var::SsePingSecs => "SSE_PING_SECS",
             Var::UpstreamApiKey => "UPSTREAM_API_KEY",
             Var::UpstreamBaseUrl => "UPSTREAM_BASE_URL",
@@ -227,6 +229,7 @@ impl TestApp {
             (Var::DefaultModel, "twin-local-1".to_owned()),
             // Every local client is one IP: only tests of this limit set it low.
             (Var::AuthFailuresPerMinute, "100000".to_owned()),
+            (Var::SignupsPerIpPerDay, "100000".to_owned()),
         ];
         // A test's own value replaces the default one.
         vars.retain(|(k, _)| !opts.vars.iter().any(|(o, _)| o == k));
