@@ -38,9 +38,16 @@ export class Turn extends DurableObject {
 const counted = (env) => env.COUNTER.get(env.COUNTER.idFromName("key")).count();
 const twin = (env, id) => env.DB.prepare("SELECT * FROM twins WHERE id = ?").bind(id).first();
 
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
 export default {
   async fetch(req, env) {
-    const path = new URL(req.url).pathname;
+    const url = new URL(req.url);
+    // No auth at all: it answers only on this machine, and only when bench/run started it.
+    if (!LOOPBACK.has(url.hostname) || env.BENCH_FLOOR !== "local") {
+      return new Response("bench-floor runs only under bench/run on 127.0.0.1", { status: 403 });
+    }
+    const path = url.pathname;
     const id = path.slice(path.lastIndexOf("/") + 1);
     if (path.startsWith("/twins/")) {
       const [n, row] = await Promise.all([counted(env), twin(env, id)]);

@@ -61,6 +61,7 @@ async fn turn(
         },
         lease_id: Some(lease),
         sources,
+        idempotency_key: ctx.idempotency_key.clone(),
     })
 }
 

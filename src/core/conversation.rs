@@ -330,6 +330,12 @@ pub enum Op {
     },
     /// The conversation is being deleted: cancel, then remove all storage.
     Wipe,
+    /// The turn started under this `Idempotency-Key`, if any: its stream from event 1, or
+    /// (`stream: false`) its result once finished (`Busy` while it runs, `NotFound` if none).
+    Replay {
+        key: String,
+        stream: bool,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -350,6 +356,10 @@ pub struct TurnRequest {
     /// The twin's passages retrieved for this message, numbered from 1 in the prompt.
     #[serde(default)]
     pub sources: Vec<super::knowledge::Source>,
+    /// The request's `Idempotency-Key`: bound to this turn's messages when it starts, so a
+    /// retry whose first request was cut off replays this turn instead of running another.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }
 
 /// The attribution of a turn: whose usage, through which key, twin and end user.

@@ -48,7 +48,7 @@ impl Op {
     fn paginated(mut self, extra: Vec<Value>) -> Self {
         self.paginated = true;
         self.query = vec![
-            json!({ "name": "page", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1 } }),
+            json!({ "name": "page", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": i64::MAX, "default": 1, "description": "A page past the end is an empty page; one skipping more than 10 000 existing rows is refused (400)" } }),
             json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 100, "default": 20 } }),
         ];
         self.query.extend(extra);

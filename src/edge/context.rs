@@ -26,6 +26,8 @@ pub struct Ctx {
     pub params: PathParams,
     /// The answer is a remembered one (`Idempotent-Replayed: true`).
     pub replayed: bool,
+    /// The request's `Idempotency-Key`, once claimed (a turn binds it to its messages).
+    pub idempotency_key: Option<String>,
     /// The answer holds a secret (a JWT, a new key): `Cache-Control: no-store`.
     pub secret_in_response: bool,
     /// The rate limit this request was counted against: its headers go on the answer.
@@ -52,6 +54,7 @@ impl Ctx {
             principal: Some(principal),
             params: self.params.clone(),
             replayed: self.replayed,
+            idempotency_key: self.idempotency_key.clone(),
             secret_in_response: self.secret_in_response,
             limit: None,
             openai_shape: self.openai_shape,

@@ -44,8 +44,9 @@ pub async fn run(
         .claim_idempotency_key(&user, &key, &fingerprint, ctx.now_ms)
         .await?
     {
-        Claim::Fresh => {}
-        Claim::InUse => return Err(ApiError::IdempotencyKeyInUse),
+        // Scoped to the user: only the caller's own turns are ever found by it.
+        Claim::Fresh => ctx.idempotency_key = Some(format!("{user}:{key}")),
+        Claim::InUse => return in_use(route, ctx, &format!("{user}:{key}")).await,
         Claim::Reused => return Err(ApiError::IdempotencyKeyReused),
         Claim::Replay(remembered) => {
             ctx.replayed = true;
@@ -90,6 +91,44 @@ fn remembered(route: RouteId, ctx: &Ctx, outcome: &Result<Reply, ApiError>) -> O
         }
         Err(e) if idempotency::remembers(e.status()) => Some(Remembered::error(e)),
         _ => None,
+    }
+}
+
+/// The key is claimed and nothing is remembered yet: the first request is running, or was cut
+/// off before it could remember its answer (the platform cancels a request whose client
+/// leaves). A turn is bound to its key in the conversation's object when it starts, so the
+/// object answers: the turn's stream from event 1, or its result once finished.
+/// `key` is the user's id and their key (`usr_…:key`).
+async fn in_use(route: &Route, ctx: &mut Ctx, key: &str) -> Result<Reply, ApiError> {
+    let stream = match route.id {
+        RouteId::SendMessage => false,
+        RouteId::StreamMessage => true,
+        _ => return Err(ApiError::IdempotencyKeyInUse),
+    };
+    let conversation_id = ctx.params.id().ok_or(ApiError::IdempotencyKeyInUse)?;
+    let object = ConversationObject::get(&ctx.env, conversation_id)?;
+    let op = Op::Replay {
+        key: key.to_owned(),
+        stream,
+    };
+    let answer = if stream {
+        object.stream(&op).await.map(Reply::Raw)
+    } else {
+        object
+            .call::<crate::core::conversation::TurnResult>(&op)
+            .await
+            .and_then(Reply::created)
+    };
+    match answer {
+        Ok(reply) => {
+            ctx.replayed = true;
+            Ok(reply)
+        }
+        // Not started yet, or still running (non-streaming): §9's answer.
+        Err(ApiError::NotFound(_) | ApiError::ConversationBusy { .. }) => {
+            Err(ApiError::IdempotencyKeyInUse)
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -43,6 +43,7 @@ pub async fn handle(raw: web_sys::Request, env: Env, worker_ctx: worker::Context
         principal: None,
         params: Default::default(),
         replayed: false,
+        idempotency_key: None,
         secret_in_response: false,
         limit: None,
         openai_shape: false,

@@ -295,3 +295,56 @@ fn a_remembered_upstream_failure_is_answered_again_without_a_model_call() {
     assert_eq!(again.header("Idempotent-Replayed"), Some("true"));
     assert_eq!(model_calls(&question), 1);
 }
+
+#[test]
+fn a_turn_cut_off_before_its_answer_was_remembered_is_replayed_never_run_twice() {
+    let (_, key, _, conv) = setup();
+    let question = format!("Cut off {} [[words:6]]", &key[3..15]);
+    let path = format!("/api/v1/conversations/{conv}/messages");
+    let body = json!({ "content": question }).to_string();
+    let first = post_with_key(&path, &key, "cut-1", &body);
+    assert_eq!(first.status, 201, "{}", first.text);
+    // As on the platform when the client leaves mid-turn: the request is cancelled, so the
+    // key stays claimed with nothing remembered.
+    let forget = |lease_until: &str| {
+        app().d1(&format!(
+            "UPDATE idempotency_keys SET response = NULL, lease_until = {lease_until} \
+             WHERE key = 'cut-1'"
+        ))
+    };
+    forget("lease_until");
+    let again = post_with_key(&path, &key, "cut-1", &body);
+    assert_replay(&first, &again);
+    // And once that claim has lapsed too: still the same turn, not a second one.
+    forget("0");
+    let later = post_with_key(&path, &key, "cut-1", &body);
+    assert_eq!(later.status, 201, "{}", later.text);
+    assert_eq!(later.body["data"], first.body["data"]);
+    assert_eq!(model_calls(&question), 1);
+    let c = app().get(&format!("/api/v1/conversations/{conv}"), Auth::Bearer(&key));
+    assert_eq!(c.data()["messageCount"], 2);
+    // A streamed retry of the same turn's key is the turn's own stream.
+    let spath = format!("/api/v1/conversations/{conv}/messages/stream");
+    let squestion = format!("Cut stream {} [[words:4]]", &key[3..15]);
+    let sbody = json!({ "content": squestion });
+    let open = || {
+        app()
+            .try_stream(
+                "POST",
+                &spath,
+                Auth::Bearer(&key),
+                &[("Idempotency-Key", "cut-2")],
+                Some(sbody.clone()),
+            )
+            .unwrap_or_else(|r| panic!("{}", r.text))
+    };
+    let s = open();
+    let message = s.message_id.clone().unwrap();
+    let (events, _) = s.collect();
+    app().d1("UPDATE idempotency_keys SET response = NULL, lease_until = 0 WHERE key = 'cut-2'");
+    let replayed = open();
+    assert_eq!(replayed.message_id.as_deref(), Some(message.as_str()));
+    let (again, _) = replayed.collect();
+    assert_eq!(again.len(), events.len());
+    assert_eq!(model_calls(&squestion), 1);
+}

@@ -116,6 +116,10 @@ impl worker::DurableObject for Conversation {
             },
             Op::Cancel { message_id } => answer(turns.cancel(&message_id)),
             Op::Wipe => answer(turns.wipe().await),
+            Op::Replay { key, stream } => match turns.replay(&key, stream) {
+                Ok(resp) => Ok(resp),
+                Err(refusal) => answer::<()>(Err(refusal)),
+            },
         }
     }
 
@@ -138,6 +142,23 @@ impl Turns {
     }
 
     async fn start(turns: &Rc<Turns>, turn: TurnRequest, stream: bool) -> worker::Result<Response> {
+        if let Some(key) = &turn.idempotency_key {
+            // Already started under this key (the first request was cut off and its key's claim
+            // lapsed): the retry replays that turn; the slot it took goes back.
+            if turns.storage.turn_by_key(key)?.is_some() {
+                if let Some(lease) = turn.lease_id.clone() {
+                    let env = turns.env.clone();
+                    let user = turn.account.user_id.clone();
+                    spawn_local(async move {
+                        let _ = crate::edge::limits::release_generation(&env, &user, &lease).await;
+                    });
+                }
+                return match turns.replay(key, stream) {
+                    Ok(resp) => Ok(resp),
+                    Err(refusal) => answer::<()>(Err(refusal)),
+                };
+            }
+        }
         // Everything up to `live` being set is synchronous: two turns sent at once cannot
         // both pass the busy check.
         let (started, body) = match turns.open_turn(&turn) {
@@ -223,6 +244,7 @@ impl Turns {
             account: turn.account.clone(),
             lease_id: turn.lease_id.clone(),
             sources: turn.sources.clone(),
+            idempotency_key: turn.idempotency_key.clone(),
         };
         self.storage.save_turn(&reply.id, &meta)?;
         let mut log = EventLog::default();
@@ -451,6 +473,34 @@ impl Turns {
             Some(s) if s.message.role == Role::Assistant => Ok(s.message),
             _ => Err(Refusal::NotFound),
         }
+    }
+
+    /// The turn started under `key`: its stream from event 1 (live or stored), or its result.
+    fn replay(&self, key: &str, stream: bool) -> Result<Response, Refusal> {
+        let Some((question, reply)) = self.storage.turn_by_key(key)? else {
+            return Err(Refusal::NotFound);
+        };
+        if stream {
+            return self.resume(&reply, 0);
+        }
+        if self.with_live(&reply, |_| ()).is_some() {
+            return Err(Refusal::Busy { message_id: reply });
+        }
+        let message = self.reply(&reply)?;
+        let user_message = self
+            .storage
+            .message(&question)?
+            .ok_or(Refusal::NotFound)?
+            .message;
+        let usage = message.usage;
+        answer(Ok(TurnResult {
+            user_message,
+            message,
+            usage,
+        }))
+        .map_err(|e| Refusal::Internal {
+            detail: e.to_string(),
+        })
     }
 
     fn resume(&self, message_id: &str, after: u64) -> Result<Response, Refusal> {

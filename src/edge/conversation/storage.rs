@@ -20,6 +20,9 @@ pub struct TurnMeta {
     /// The numbered sources the model was given: what the reply's `[n]` refer to.
     #[serde(default)]
     pub sources: Vec<Source>,
+    /// The `Idempotency-Key` the turn was started under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 const SCHEMA: [&str; 3] = [
@@ -274,6 +277,24 @@ impl Storage {
             "INSERT OR REPLACE INTO turns (message_id, meta) VALUES (?, ?)",
             vec![text(message_id), serde_json::to_string(meta)?.into()],
         )
+    }
+
+    /// The turn started under `key`: (its user message id, its reply id).
+    pub fn turn_by_key(&self, key: &str) -> worker::Result<Option<(String, String)>> {
+        #[derive(Deserialize)]
+        struct T {
+            question: String,
+            reply: String,
+        }
+        // A conversation's turns are few enough to scan; the key is in the turn's JSON.
+        let rows: Vec<T> = self.rows(
+            "SELECT r.id AS reply, \
+               (SELECT q.id FROM messages q WHERE q.seq < r.seq ORDER BY q.seq DESC LIMIT 1) AS question \
+             FROM turns t JOIN messages r ON r.id = t.message_id \
+             WHERE json_extract(t.meta, '$.idempotencyKey') = ?",
+            vec![text(key)],
+        )?;
+        Ok(rows.into_iter().next().map(|t| (t.question, t.reply)))
     }
 
     pub fn turn(&self, message_id: &str) -> worker::Result<Option<TurnMeta>> {
