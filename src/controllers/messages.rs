@@ -67,8 +67,8 @@ async fn turn(
 
 /// `POST /conversations/{id}/messages` (201 once the whole reply is stored) and
 /// `…/messages/stream` (`stream`: `text/event-stream`, opened at once). The turn is validated
-/// and admitted, then handed to the conversation's object; if the object refuses it (busy),
-/// the turn's slot goes back.
+/// and admitted, then handed to the conversation's object; on any error the turn's slot goes
+/// back.
 pub async fn send(
     ctx: &mut Ctx,
     caller: &Principal,
@@ -91,7 +91,10 @@ pub async fn send(
             Err(e) => Err(e),
         }
     };
-    if let (Err(ApiError::ConversationBusy { .. }), Some(lease)) = (&outcome, &lease) {
+    // Any error gives the slot back at once: a turn that never started (busy, refused, the
+    // object unreachable) holds none, and one that ended in error has already released it (a
+    // release is idempotent). Only a lost release waits out the lease.
+    if let (Err(_), Some(lease)) = (&outcome, &lease) {
         gate::release(ctx, lease).await;
     }
     outcome
