@@ -62,9 +62,15 @@ async fn api_key(ctx: &Ctx, key: &str, ip: &str) -> Result<Admission, ApiError> 
     if let Some(refusal) = blocked(ip, ctx.now_ms, ctx.config.auth_failures.limit) {
         return Err(refusal); // costs no key lookup
     }
-    if let Some(refusal) = blocked_elsewhere(ctx, ip).await {
+    // Asked alongside the key's own verification, so it adds no round trip in series.
+    let (elsewhere, verdict) = futures::join!(blocked_elsewhere(ctx, ip), verify_key(ctx, key, ip));
+    if let Some(refusal) = elsewhere {
         return Err(refusal);
     }
+    verdict
+}
+
+async fn verify_key(ctx: &Ctx, key: &str, ip: &str) -> Result<Admission, ApiError> {
     if !api_key::is_well_formed(key) {
         return Err(failed(ctx, ip, ApiError::InvalidApiKeyFormat).await);
     }
@@ -194,36 +200,41 @@ fn blocked(ip: &str, now_ms: i64, limit: u64) -> Option<ApiError> {
 }
 
 thread_local! {
-    /// Client IPs with a failed key attempt this minute, seen by this isolate (Unix ms of the
-    /// last one). Their failures may have been counted by other isolates too, so before one of
-    /// them is admitted with a key, the IP's counter is asked (§10: the block holds on every
-    /// isolate). Other IPs pay nothing.
-    static SUSPECT: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
+    /// Client IPs whose failure counter (kept over every isolate) this isolate read as clear,
+    /// and when (Unix ms). An IP not read lately, or seen failing here since, is asked about
+    /// again before its key is admitted (§10: the block holds on every isolate, a fresh one
+    /// included); a clear IP costs nothing for `CLEAR_FOR_MS`.
+    static CLEAR: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
 }
 
-/// The IP's failures counted over every isolate, for an IP this isolate saw fail recently: a
-/// refusal when they are over the limit (and the block is remembered here from then on).
+/// How long a clear reading of an IP's failures is trusted by an isolate.
+const CLEAR_FOR_MS: i64 = 10_000;
+
+/// The IP's failures counted over every isolate: a refusal when they are over the limit (and
+/// the block is remembered here from then on).
 async fn blocked_elsewhere(ctx: &Ctx, ip: &str) -> Option<ApiError> {
-    let window_ms = ctx.config.auth_failures.window_secs as i64 * 1000;
-    let recent = SUSPECT.with(|s| {
-        let mut s = s.borrow_mut();
-        match s.get(ip) {
-            Some(at) if ctx.now_ms - at < window_ms => true,
-            Some(_) => {
-                s.remove(ip);
-                false
-            }
-            None => false,
-        }
+    let fresh = CLEAR.with(|c| {
+        c.borrow()
+            .get(ip)
+            .is_some_and(|at| ctx.now_ms - at < CLEAR_FOR_MS)
     });
-    if !recent {
+    if fresh {
         return None;
     }
     let policy = ctx.config.auth_failures;
     let decision = limits::peek(&ctx.env, &format!("authfail:{ip}"), policy)
         .await
         .ok()?;
-    let r = decision.rejected_by?;
+    let Some(r) = decision.rejected_by else {
+        CLEAR.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= MAX_BLOCKED {
+                c.clear();
+            }
+            c.insert(ip.to_owned(), ctx.now_ms);
+        });
+        return None;
+    };
     block(ctx, ip, r.retry_after);
     Some(ApiError::RateLimited {
         reason: LimitReason::AuthFailures,
@@ -248,13 +259,7 @@ fn block(ctx: &Ctx, ip: &str, retry_after: u64) {
 /// further keyed requests are refused with 429 until the minute ends.
 async fn failed(ctx: &Ctx, ip: &str, refusal: ApiError) -> ApiError {
     let policy = ctx.config.auth_failures;
-    SUSPECT.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.len() >= MAX_BLOCKED {
-            s.clear();
-        }
-        s.insert(ip.to_owned(), ctx.now_ms);
-    });
+    CLEAR.with(|c| c.borrow_mut().remove(ip));
     let Ok(decision) = limits::limit(&ctx.env, &format!("authfail:{ip}"), policy).await else {
         return refusal;
     };

@@ -497,3 +497,34 @@ fn the_sixth_registration_from_one_ipv6_64_in_a_day_is_refused() {
     assert_eq!(register("2001:db8:77:2::1", 6).status, 201);
     assert_eq!(register("192.0.2.10", 7).status, 201);
 }
+
+#[test]
+fn an_ip_blocked_for_failed_keys_stays_blocked_on_a_fresh_isolate() {
+    let vars = [(Var::AuthFailuresPerMinute, "3")];
+    let app = TestApp::spawn_with(Options::with(&vars));
+    let jwt = app.user().jwt;
+    let key = app.key(&jwt, Scope::ReadOnly).secret;
+    let from = |app: &TestApp, ip: &str, key: &str| {
+        app.raw(
+            "GET",
+            "/api/v1/twins",
+            &[
+                ("Authorization", &format!("Bearer {key}")),
+                ("CF-Connecting-IP", ip),
+            ],
+            b"",
+        )
+    };
+    for n in 1..=3 {
+        from(&app, "203.0.113.50", &random_key(n)).assert_error(401, "INVALID_API_KEY");
+    }
+    from(&app, "203.0.113.50", &random_key(4)).assert_error(429, "RATE_LIMIT_EXCEEDED");
+    // A new runtime on the same state: an isolate that never saw this IP fail.
+    let state = app.state_dir.clone();
+    drop(app);
+    let app = TestApp::spawn_with(Options::with(&vars).state_dir(state));
+    let r = from(&app, "203.0.113.50", &key);
+    r.assert_error(429, "RATE_LIMIT_EXCEEDED");
+    assert_eq!(r.body["details"]["reason"], "auth_failures");
+    assert_eq!(from(&app, "203.0.113.51", &key).status, 200);
+}
