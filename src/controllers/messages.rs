@@ -36,15 +36,9 @@ async fn turn(
     let read = store.chat_context(user_id, id, &day, &content);
     let gate::Admitted {
         context: (chat, sources),
+        model,
         lease,
-    } = gate::admit(ctx, spend, "Conversation", read).await?;
-    let model = match spend::turn_model(chat.model, spend) {
-        Ok(m) => m,
-        Err(e) => {
-            gate::release(ctx, &lease).await;
-            return Err(e);
-        }
-    };
+    } = gate::admit(ctx, spend, "Conversation", read, |(c, _)| c.model.clone()).await?;
     Ok(TurnRequest {
         conversation_id: id.to_owned(),
         content,

@@ -163,16 +163,10 @@ async fn prepare(
     let read = store.twin_persona(user_id, &request.model, &day, request.last_user_text());
     let gate::Admitted {
         context: (persona, sources),
+        model: upstream_model,
         lease,
-    } = gate::admit(ctx, spend, "Model", read).await?;
+    } = gate::admit(ctx, spend, "Model", read, |(p, _)| p.model.clone()).await?;
     let system = knowledge::prompt_with_sources(&persona.system_prompt, &sources);
-    let upstream_model = match spend::turn_model(persona.model, spend) {
-        Ok(m) => m,
-        Err(e) => {
-            gate::release(ctx, &lease).await;
-            return Err(e);
-        }
-    };
     let user_hash = spend::upstream_user(user_id, request.user.as_deref());
     let body = request.upstream_body(
         &upstream_model,

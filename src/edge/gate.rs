@@ -20,17 +20,20 @@ use crate::core::config::Spend;
 pub struct Admitted<T> {
     /// What the read found (a persona, a conversation's context).
     pub context: T,
+    /// The model the generation calls, checked against `ALLOWED_MODELS` (`spend::turn_model`).
+    pub model: String,
     /// The slot this generation holds until it ends.
     pub lease: String,
 }
 
 /// `read` gives the generation's context and the account's tokens today, or `None` (404
-/// naming `missing`).
+/// naming `missing`); `model_of` the twin's own model in that context.
 pub async fn admit<T, E: Into<ApiError>>(
     ctx: &Ctx,
     spend: &Spend,
     missing: &'static str,
     read: impl Future<Output = Result<Option<(T, u64)>, E>>,
+    model_of: impl FnOnce(&T) -> Option<String>,
 ) -> Result<Admitted<T>, ApiError> {
     let user_id = ctx.principal()?.user_id();
     let lease = ids::prefixed("gen", &random_bytes::<16>());
@@ -43,7 +46,8 @@ pub async fn admit<T, E: Into<ApiError>>(
     );
     let (read, slot) = futures::join!(read, acquire);
     let checked = (|| {
-        // The order of faults: the object (404), then concurrency, then the quota.
+        // The order of faults: the object (404), then concurrency, then the quota, then the
+        // twin's model (409).
         let (context, used_today) = read
             .map_err(Into::into)?
             .ok_or(ApiError::NotFound(missing))?;
@@ -59,10 +63,15 @@ pub async fn admit<T, E: Into<ApiError>>(
                 retry_after: spend::secs_to_utc_midnight(ctx.now_ms),
             });
         }
-        Ok(context)
+        let model = spend::turn_model(model_of(&context), spend)?;
+        Ok((context, model))
     })();
     match checked {
-        Ok(context) => Ok(Admitted { context, lease }),
+        Ok((context, model)) => Ok(Admitted {
+            context,
+            model,
+            lease,
+        }),
         Err(e) => {
             release(ctx, &lease).await;
             Err(e)
