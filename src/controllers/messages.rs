@@ -6,9 +6,7 @@
 
 use crate::edge::request::Request;
 
-use crate::core::conversation::{
-    self, Message, NewMessage, Op, TurnAccount, TurnRequest, TurnResult,
-};
+use crate::core::conversation::{self, Message, NewMessage, Op, TurnAccount, TurnRequest};
 use crate::core::error::ApiError;
 use crate::core::spend;
 use crate::edge::context::{Ctx, Principal};
@@ -77,14 +75,7 @@ pub async fn send(
         turn: Box::new(turn),
         stream,
     };
-    let outcome = if stream {
-        object.stream(&op).await.map(Reply::Raw)
-    } else {
-        match object.call::<TurnResult>(&op).await {
-            Ok(result) => Reply::created(result),
-            Err(e) => Err(e),
-        }
-    };
+    let outcome = object.turn(&op, stream).await;
     // Any error gives the slot back at once: a turn that never started (busy, refused, the
     // object unreachable) holds none, and one that ended in error has already released it (a
     // release is idempotent). Only a lost release waits out the lease.

@@ -111,15 +111,7 @@ async fn in_use(route: &Route, ctx: &mut Ctx, key: &str) -> Result<Reply, ApiErr
         key: key.to_owned(),
         stream,
     };
-    let answer = if stream {
-        object.stream(&op).await.map(Reply::Raw)
-    } else {
-        object
-            .call::<crate::core::conversation::TurnResult>(&op)
-            .await
-            .and_then(Reply::created)
-    };
-    match answer {
+    match object.turn(&op, stream).await {
         Ok(reply) => {
             ctx.replayed = true;
             Ok(reply)

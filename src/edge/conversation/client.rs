@@ -5,8 +5,9 @@
 use serde::de::DeserializeOwned;
 use worker::{Env, Headers, Method, Request, RequestInit, Response, ResponseBody, Stub};
 
-use crate::core::conversation::{Op, Refusal};
+use crate::core::conversation::{Op, Refusal, TurnResult};
 use crate::core::error::ApiError;
+use crate::edge::reply::Reply;
 
 pub struct ConversationObject {
     stub: Stub,
@@ -40,6 +41,15 @@ impl ConversationObject {
         let outcome: Result<T, Refusal> =
             serde_json::from_str(&text).map_err(ApiError::internal)?;
         outcome.map_err(ApiError::from)
+    }
+
+    /// A turn op (`Start`, `Replay`): its event stream, or 201 with the finished turn.
+    pub async fn turn(&self, op: &Op, stream: bool) -> Result<Reply, ApiError> {
+        if stream {
+            self.stream(op).await.map(Reply::Raw)
+        } else {
+            self.call::<TurnResult>(op).await.and_then(Reply::created)
+        }
     }
 
     /// An op answered with an event stream (start, resume), or the refusal.
