@@ -89,6 +89,11 @@ fn answer<T: Serialize>(outcome: Result<T, Refusal>) -> worker::Result<Response>
     Response::from_json(&outcome)
 }
 
+/// A response of its own (a stream, a finished turn), or the refusal as `answer` writes it.
+fn response_or_refusal(outcome: Result<Response, Refusal>) -> worker::Result<Response> {
+    outcome.or_else(|refusal| answer::<()>(Err(refusal)))
+}
+
 fn now_ms() -> i64 {
     Date::now().as_millis() as i64
 }
@@ -110,16 +115,12 @@ impl worker::DurableObject for Conversation {
         match serde_json::from_str::<Op>(&req.text().await?)? {
             Op::Start { turn, stream } => Turns::start(turns, *turn, stream).await,
             Op::List { limit, offset } => answer(turns.list(limit, offset)),
-            Op::Resume { message_id, after } => match turns.resume(&message_id, after) {
-                Ok(resp) => Ok(resp),
-                Err(refusal) => answer::<()>(Err(refusal)),
-            },
+            Op::Resume { message_id, after } => {
+                response_or_refusal(turns.resume(&message_id, after))
+            }
             Op::Cancel { message_id } => answer(turns.cancel(&message_id)),
             Op::Wipe => answer(turns.wipe().await),
-            Op::Replay { key, stream } => match turns.replay(&key, stream) {
-                Ok(resp) => Ok(resp),
-                Err(refusal) => answer::<()>(Err(refusal)),
-            },
+            Op::Replay { key, stream } => response_or_refusal(turns.replay(&key, stream)),
         }
     }
 
@@ -153,10 +154,7 @@ impl Turns {
                         let _ = crate::edge::limits::release_generation(&env, &user, &lease).await;
                     });
                 }
-                return match turns.replay(key, stream) {
-                    Ok(resp) => Ok(resp),
-                    Err(refusal) => answer::<()>(Err(refusal)),
-                };
+                return response_or_refusal(turns.replay(key, stream));
             }
         }
         // Everything up to `live` being set is synchronous: two turns sent at once cannot
