@@ -100,10 +100,12 @@ impl Ending {
         reply: &chat::Reply,
         reserved: Option<TurnUsage>,
     ) -> (Usage, impl std::future::Future<Output = ()>) {
-        let reported = reply
-            .usage
-            .map(|u| u.clamped(self.prompt_estimate, self.max_output_tokens));
-        let u = MessageUsage::of(reported, self.prompt_estimate, &reply.content);
+        let u = MessageUsage::settled(
+            reply.usage,
+            self.prompt_estimate,
+            self.max_output_tokens,
+            &reply.content,
+        );
         let turn = self.account.usage(u);
         let record = gate::ended(&self.env, Some(self.lease), self.day, turn, reserved);
         (u.totals(), record)

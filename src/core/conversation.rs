@@ -98,6 +98,18 @@ impl MessageUsage {
 }
 
 impl MessageUsage {
+    /// What a generation that called the upstream is charged: the upstream's figures held to
+    /// what is plausible (`Usage::clamped`), or the estimate when it gave none.
+    pub fn settled(
+        reported: Option<Usage>,
+        prompt_estimate: i64,
+        max_output_tokens: u64,
+        content: &str,
+    ) -> MessageUsage {
+        let plausible = reported.map(|u| u.clamped(prompt_estimate, max_output_tokens));
+        MessageUsage::of(plausible, prompt_estimate, content)
+    }
+
     /// The three counts as the upstream protocol names them.
     pub fn totals(self) -> chat::Usage {
         chat::Usage {
@@ -477,6 +489,26 @@ mod tests {
         assert_eq!(Status::parse("done"), None);
         assert_eq!(Status::cut_short(""), Status::Failed);
         assert_eq!(Status::cut_short("Xin"), Status::Incomplete);
+    }
+
+    #[test]
+    fn settled_usage_holds_the_upstream_to_plausible_figures() {
+        let absurd = Usage {
+            prompt_tokens: 9_000_000_000_000,
+            completion_tokens: -5,
+            total_tokens: 1,
+        };
+        let u = MessageUsage::settled(Some(absurd), 10, 64, "ignored");
+        assert_eq!(
+            (
+                u.prompt_tokens,
+                u.completion_tokens,
+                u.total_tokens,
+                u.estimated
+            ),
+            (40, 0, 40, false)
+        );
+        assert!(MessageUsage::settled(None, 10, 64, "abcd").estimated);
     }
 
     #[test]

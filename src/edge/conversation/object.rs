@@ -59,6 +59,8 @@ struct Live {
     finished: bool,
     started_ms: i64,
     prompt_estimate: i64,
+    /// The turn's output cap (`MAX_OUTPUT_TOKENS`): what its reported usage is held to.
+    max_tokens: u64,
     meta: TurnMeta,
     flushed_ms: i64,
     unflushed_bytes: usize,
@@ -259,6 +261,7 @@ impl Turns {
             finished: false,
             started_ms: now,
             prompt_estimate,
+            max_tokens: turn.max_tokens,
             meta,
             flushed_ms: now,
             unflushed_bytes: 0,
@@ -287,13 +290,9 @@ impl Turns {
         // The Worker checked the same vars before handing the turn over.
         let (reply, failure) = match config::get(&self.env) {
             Ok(c) => {
-                let (mut reply, failure) = Upstream::new(&self.env, &c.upstream)
+                Upstream::new(&self.env, &c.upstream)
                     .complete(&body, &signal, |p| self.on_progress(message_id, p))
-                    .await;
-                let estimate = conv::prompt_estimate(&body);
-                let cap = c.spend.max_output_tokens;
-                reply.usage = reply.usage.map(|u| u.clamped(estimate, cap));
-                (reply, failure)
+                    .await
             }
             Err(e) => (chat::Reply::default(), Some(e)),
         };
@@ -307,7 +306,12 @@ impl Turns {
                 None => Status::Completed,
                 Some(_) => Status::cut_short(&live.reply.content),
             };
-            let usage = MessageUsage::of(reply.usage, live.prompt_estimate, &live.reply.content);
+            let usage = MessageUsage::settled(
+                reply.usage,
+                live.prompt_estimate,
+                live.max_tokens,
+                &live.reply.content,
+            );
             self.settle(live, status, usage, failure.as_ref());
         });
         if ended.is_some() {
