@@ -70,22 +70,10 @@ fn the_official_node_sdk_works_unchanged() {
     run_sdk(cmd);
 }
 
-fn post_raw(key: &str, body: serde_json::Value) -> crate::common::Reply {
-    app().raw(
-        "POST",
-        "/api/v1/chat/completions",
-        &[
-            ("Authorization", &format!("Bearer {key}")),
-            ("Content-Type", "application/json"),
-        ],
-        body.to_string().as_bytes(),
-    )
-}
-
 #[test]
 fn the_stream_is_data_lines_only_and_ends_with_done() {
     let f = fixture();
-    let r = post_raw(
+    let r = app().chat_completion(
         &f.key,
         json!({"model": f.twin, "stream": true, "user": "enduser-7",
                "messages": [{"role": "user", "content": "Stream please [[words:8]]"}]}),
@@ -127,7 +115,7 @@ fn the_stream_is_data_lines_only_and_ends_with_done() {
 #[test]
 fn a_failure_mid_stream_is_one_error_data_line() {
     let f = fixture();
-    let r = post_raw(
+    let r = app().chat_completion(
         &f.key,
         json!({"model": f.twin, "stream": true,
                "messages": [{"role": "user", "content": "Cut me [[cut:3]]"}]}),
@@ -146,7 +134,7 @@ fn a_failure_mid_stream_is_one_error_data_line() {
 #[test]
 fn errors_are_openai_shaped_and_429s_carry_retry_after_ms() {
     let f = fixture();
-    let r = post_raw(&f.key, json!({"model": f.twin, "messages": []}));
+    let r = app().chat_completion(&f.key, json!({"model": f.twin, "messages": []}));
     assert_eq!(r.status, 400);
     assert_eq!(r.body["error"]["type"], "invalid_request_error");
     assert_eq!(r.body["error"]["param"], "messages");
@@ -198,7 +186,7 @@ fn errors_are_openai_shaped_and_429s_carry_retry_after_ms() {
 fn max_tokens_is_capped_and_the_persona_comes_first() {
     let f = fixture();
     let question = format!("Long answer {} [[words:300]]", &f.twin[4..14]);
-    let r = post_raw(
+    let r = app().chat_completion(
         &f.key,
         json!({"model": f.twin, "max_tokens": 100000,
                "messages": [{"role": "system", "content": "Be kind."}, {"role": "user", "content": question}]}),

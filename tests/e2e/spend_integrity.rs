@@ -35,18 +35,6 @@ fn account() -> (String, String, String) {
     (jwt, key, twin.data()["id"].as_str().unwrap().to_owned())
 }
 
-fn completion(key: &str, body: Value) -> crate::common::Reply {
-    app().raw(
-        "POST",
-        "/api/v1/chat/completions",
-        &[
-            ("Authorization", &format!("Bearer {key}")),
-            ("Content-Type", "application/json"),
-        ],
-        body.to_string().as_bytes(),
-    )
-}
-
 fn totals(jwt: &str) -> Value {
     app().get("/api/v1/usage", Auth::Bearer(jwt)).body["meta"]["totals"].clone()
 }
@@ -88,7 +76,7 @@ fn streamed_completions_whose_client_leaves_are_aborted_counted_and_free_their_s
     assert!(t["totalTokens"].as_u64().unwrap() > 0, "{t}");
     assert_eq!(t["estimatedTokens"], t["totalTokens"], "{t}");
     // Every slot came back: the next one is admitted at once.
-    let next = completion(
+    let next = app().chat_completion(
         &key,
         json!({"model": twin, "messages": [{"role": "user", "content": "Next [[words:3]]"}]}),
     );
@@ -104,7 +92,7 @@ fn a_completion_is_charged_from_its_admission_and_reconciled_at_its_end() {
     let (jwt, key, twin) = account();
     let body = json!({"model": twin, "messages": [{"role": "user",
                       "content": "Slow whole answer [[words:40]] [[pace:50]]"}]});
-    let running = std::thread::spawn(move || completion(&key, body));
+    let running = std::thread::spawn(move || app().chat_completion(&key, body));
     // While the model is still answering, the account already carries the most it can cost.
     let reserved = eventually("the reservation", Duration::from_secs(5), || {
         let t = totals(&jwt);
@@ -133,7 +121,7 @@ fn a_completion_is_charged_from_its_admission_and_reconciled_at_its_end() {
 #[test]
 fn completion_ids_are_chatcmpl_with_a_hyphen() {
     let (_, key, twin) = account();
-    let r = completion(
+    let r = app().chat_completion(
         &key,
         json!({"model": twin, "messages": [{"role": "user", "content": "Id? [[words:2]]"}]}),
     );
@@ -145,7 +133,7 @@ fn completion_ids_are_chatcmpl_with_a_hyphen() {
 #[test]
 fn implausible_upstream_usage_is_clamped() {
     let (jwt, key, twin) = account();
-    let r = completion(
+    let r = app().chat_completion(
         &key,
         json!({"model": twin, "messages": [{"role": "user",
                "content": "Huge bill [[words:3]] [[usage:9000000000000]]"}]}),
@@ -169,7 +157,7 @@ fn a_model_taken_off_allowed_models_stops_being_called() {
         "UPDATE twins SET model = 'gpt-retired' WHERE id = '{twin}'"
     ));
     let question = format!("Retired model {twin}");
-    let r = completion(
+    let r = app().chat_completion(
         &key,
         json!({"model": twin, "messages": [{"role": "user", "content": question}]}),
     );
@@ -188,7 +176,7 @@ fn a_model_taken_off_allowed_models_stops_being_called() {
     turn.assert_error(409, "CONFLICT");
     assert!(app().model_stats()["byQuestion"][&question].is_null());
     // Both refusals gave their slot back.
-    let again = completion(
+    let again = app().chat_completion(
         &key,
         json!({"model": "nope", "messages": [{"role": "user", "content": "x"}]}),
     );

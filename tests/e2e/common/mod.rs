@@ -330,6 +330,19 @@ impl TestApp {
         Reply::from(req.send_bytes(body))
     }
 
+    /// `POST /chat/completions` with an API key and a JSON body (a refusal is a reply too).
+    pub fn chat_completion(&self, key: &str, body: Value) -> Reply {
+        self.raw(
+            "POST",
+            "/api/v1/chat/completions",
+            &[
+                ("Authorization", &format!("Bearer {key}")),
+                ("Content-Type", "application/json"),
+            ],
+            body.to_string().as_bytes(),
+        )
+    }
+
     /// Runs SQL against this app's local D1 (for states the API cannot reach quickly,
     /// such as an expired key).
     pub fn d1(&self, sql: &str) {
