@@ -31,21 +31,31 @@ ensure_tools() {
   for component in rustfmt clippy; do
     rustup component list --installed | grep -q "^$component" || rustup component add "$component"
   done
-  if ! "$TOOLS/bin/worker-build" --version 2>/dev/null | grep -qF "$WORKER_BUILD_VERSION"; then
-    say "installing worker-build $WORKER_BUILD_VERSION into .tools (about 3 minutes, once)"
-    cargo install --quiet --root "$TOOLS" worker-build --version "$WORKER_BUILD_VERSION" --locked
-  fi
-  local wbg
+  # The two tools install at once, beside npm ci, with a quick release profile: their own
+  # speed hardly matters (worker-build only drives the build; wasm-bindgen runs once a build),
+  # and a fresh clone spends most of its first minutes here.
+  local wbg pids=()
   wbg=$(locked_version wasm-bindgen)
+  export CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0
+  if ! "$TOOLS/bin/worker-build" --version 2>/dev/null | grep -qF "$WORKER_BUILD_VERSION"; then
+    say "installing worker-build $WORKER_BUILD_VERSION into .tools (once)"
+    cargo install --quiet --root "$TOOLS" worker-build --version "$WORKER_BUILD_VERSION" --locked &
+    pids+=($!)
+  fi
   if ! "$TOOLS/bin/wasm-bindgen" --version 2>/dev/null | grep -qF "$wbg"; then
     # Without --locked: its lockfile pins a dependency that is no longer published.
-    say "installing wasm-bindgen-cli $wbg into .tools (about 2 minutes, once)"
-    cargo install --quiet --root "$TOOLS" wasm-bindgen-cli --version "$wbg"
+    say "installing wasm-bindgen-cli $wbg into .tools (once)"
+    cargo install --quiet --root "$TOOLS" wasm-bindgen-cli --version "$wbg" &
+    pids+=($!)
   fi
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     say "npm ci (wrangler, Node 22, binaryen)"
     npm ci --no-audit --no-fund --loglevel=error
   fi
+  local pid
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  unset CARGO_PROFILE_RELEASE_OPT_LEVEL CARGO_PROFILE_RELEASE_LTO CARGO_PROFILE_RELEASE_CODEGEN_UNITS CARGO_PROFILE_RELEASE_DEBUG
   # The docs site's API reference renderer (Redoc, pinned in package.json), served from the
   # site's own assets so its CSP allows no other origin. Not committed: copied from npm.
   mkdir -p "$ROOT/src/site/docs/vendor"

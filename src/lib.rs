@@ -1,20 +1,27 @@
-//! TwinExpert API. `core` is pure and host-testable; `edge` (workerd adapters) and
-//! `controllers` (handlers) wrap it.
+//! TwinExpert API, one folder per resource (docs/ARCHITECTURE.md). In each slice the model and
+//! its rules are pure and unit-tested natively; its store, handlers and Durable Object are
+//! wasm-only, and so is the `worker` stack itself (a wasm32-only dependency in Cargo.toml).
 
 // The OpenAPI document is one large `json!` literal.
 #![recursion_limit = "512"]
 
-pub mod core;
+pub mod auth;
+pub mod config;
+pub mod conversations;
+pub mod http;
+pub mod idempotency;
+pub mod knowledge;
+pub mod limits;
+pub mod llm;
+pub mod openai;
+pub mod platform;
+pub mod spend;
+pub mod twins;
 
 #[cfg(target_arch = "wasm32")]
-mod controllers;
+pub use conversations::object::Conversation;
 #[cfg(target_arch = "wasm32")]
-mod edge;
-
-#[cfg(target_arch = "wasm32")]
-pub use edge::conversation::Conversation;
-#[cfg(target_arch = "wasm32")]
-pub use edge::limits::RateLimiter;
+pub use limits::object::RateLimiter;
 
 #[cfg(target_arch = "wasm32")]
 #[worker::event(start)]
@@ -26,10 +33,10 @@ fn start() {
 #[worker::event(fetch)]
 async fn fetch(
     // The runtime's own object: `worker::Request` would read `request.cf` up front (see
-    // edge::request::Request).
+    // platform::request::Request).
     req: worker::worker_sys::web_sys::Request,
     env: worker::Env,
     ctx: worker::Context,
 ) -> worker::Result<worker::Response> {
-    Ok(edge::pipeline::handle(req, env, ctx).await)
+    Ok(http::pipeline::handle(req, env, ctx).await)
 }

@@ -3,7 +3,8 @@
 use crate::common::{eventually, Auth, Scope, TestKey, TestUser, JWT_SECRET};
 use serde_json::json;
 use std::time::Duration;
-use twinexpert::core::{api_key, token};
+use twinexpert::auth::api_key;
+use twinexpert::auth::token;
 
 crate::common::app!(AuthAttemptsPerMinute = "1000", KeyRecordTtlSecs = "0");
 
@@ -215,9 +216,11 @@ fn default_scope_is_read_only_and_bad_input_is_named() {
         json!({"name": "year", "expiresInDays": 365}),
     );
     let expires =
-        twinexpert::core::time::parse_rfc3339_ms(r.data()["expiresAt"].as_str().unwrap()).unwrap();
+        twinexpert::platform::time::parse_rfc3339_ms(r.data()["expiresAt"].as_str().unwrap())
+            .unwrap();
     let created =
-        twinexpert::core::time::parse_rfc3339_ms(r.data()["createdAt"].as_str().unwrap()).unwrap();
+        twinexpert::platform::time::parse_rfc3339_ms(r.data()["createdAt"].as_str().unwrap())
+            .unwrap();
     assert_eq!(expires - created, 365 * 86_400_000);
 }
 

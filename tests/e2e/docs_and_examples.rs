@@ -134,7 +134,7 @@ fn the_seed_examples_run_against_the_local_api() {
             .strip_prefix("API Key: ")
             .unwrap_or_else(|| panic!("{file}: {text}"));
         assert!(
-            twinexpert::core::api_key::is_well_formed(key),
+            twinexpert::auth::api_key::is_well_formed(key),
             "{file}: {key}"
         );
     }

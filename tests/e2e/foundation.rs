@@ -19,7 +19,7 @@ fn health_answers_the_success_envelope() {
     assert_eq!(r.body["meta"]["requestId"], rid);
     let ts = r.body["meta"]["timestamp"].as_str().unwrap();
     assert!(
-        twinexpert::core::time::parse_rfc3339_ms(ts).is_some()
+        twinexpert::platform::time::parse_rfc3339_ms(ts).is_some()
             && ts.ends_with('Z')
             && ts.len() == 24,
         "{ts}"

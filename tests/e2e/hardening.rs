@@ -5,7 +5,7 @@ use serde_json::json;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
-use twinexpert::core::api_key;
+use twinexpert::auth::api_key;
 
 crate::common::app!(AuthAttemptsPerMinute = "1000");
 

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-pub use twinexpert::core::credentials::Scope;
+pub use twinexpert::auth::credentials::Scope;
 
 /// The worker's `[vars]` a test may set (README, Configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -402,7 +402,7 @@ impl TestApp {
                 status: resp.status(),
                 content_type: resp.header("Content-Type").unwrap_or_default().to_owned(),
                 reader: Some(resp.into_reader()),
-                parser: twinexpert::core::sse::Parser::new(),
+                parser: twinexpert::llm::sse::Parser::new(),
                 pending: std::collections::VecDeque::new(),
                 started,
                 raw: String::new(),
@@ -567,8 +567,8 @@ pub struct EventStream {
     pub message_id: Option<String>,
     pub content_type: String,
     reader: Option<Box<dyn Read + Send + Sync + 'static>>,
-    parser: twinexpert::core::sse::Parser,
-    pending: std::collections::VecDeque<twinexpert::core::sse::Event>,
+    parser: twinexpert::llm::sse::Parser,
+    pending: std::collections::VecDeque<twinexpert::llm::sse::Event>,
     pub started: Instant,
     /// Everything received so far, as text (to look for comments such as `: ping`).
     pub raw: String,

@@ -1,0 +1,149 @@
+//! Conversations: created from a twin, listed by activity, renamed, deleted; and their history.
+
+use crate::platform::request::Request;
+
+use crate::conversations::client::ConversationObject;
+use crate::conversations::model::{Conversation, NewConversation, Op, Page};
+use crate::http::context::{Ctx, Principal};
+use crate::http::envelope::Deleted;
+use crate::http::error::ApiError;
+use crate::http::reply::Reply;
+use crate::http::validate::Fields;
+use crate::platform::crypto::random_bytes;
+use crate::platform::ids;
+use crate::platform::request::{json_body, ListQuery};
+use crate::platform::time;
+
+/// `POST /conversations {twinId, title?, endUserId?}`.
+pub async fn create(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    req: &mut Request,
+) -> Result<Reply, ApiError> {
+    let new = NewConversation::parse(&json_body(req).await?, None)?;
+    start(ctx, caller, new).await
+}
+
+/// `POST /twins/{id} {title?, endUserId?}`: the seed's route, same result.
+pub async fn create_for_twin(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    id: &str,
+    req: &mut Request,
+) -> Result<Reply, ApiError> {
+    let new = NewConversation::parse(&json_body(req).await?, Some(id))?;
+    start(ctx, caller, new).await
+}
+
+async fn start(ctx: &mut Ctx, caller: &Principal, new: NewConversation) -> Result<Reply, ApiError> {
+    let user = caller.user_id();
+    let store = ctx.store()?;
+    store
+        .twin_accessible(user, &new.twin_id)
+        .await?
+        .ok_or(ApiError::NotFound("Twin"))?;
+    let now = time::rfc3339_ms(ctx.now_ms);
+    let conversation = Conversation {
+        id: ids::prefixed("conv", &random_bytes::<24>()),
+        user_id: user.to_owned(),
+        twin_id: new.twin_id,
+        title: new.title,
+        end_user_id: new.end_user_id,
+        message_count: 0,
+        created_at: now.clone(),
+        updated_at: now,
+        last_message_at: None,
+    };
+    store.insert_conversation(&conversation).await?;
+    Reply::created(conversation)
+}
+
+pub async fn list(ctx: &mut Ctx, caller: &Principal, req: &Request) -> Result<Reply, ApiError> {
+    let list = ListQuery::parse(req)?;
+    let (rows, total) = ctx
+        .store()?
+        .conversations_of(
+            caller.user_id(),
+            list.filter("twinId"),
+            list.filter("endUserId"),
+            list.limit(),
+            list.offset(),
+        )
+        .await?;
+    list.reply(rows, total)
+}
+
+pub async fn get(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
+    let c = ctx
+        .store()?
+        .conversation(caller.user_id(), id)
+        .await?
+        .ok_or(ApiError::NotFound("Conversation"))?;
+    Reply::ok(c)
+}
+
+pub async fn rename(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    id: &str,
+    req: &mut Request,
+) -> Result<Reply, ApiError> {
+    let body = json_body(req).await?;
+    let mut f = Fields::new(&body);
+    let title = f.string("title", 1, 200);
+    f.finish()?;
+    let title = Fields::checked(title)?;
+    let now = time::rfc3339_ms(ctx.now_ms);
+    let c = ctx
+        .store()?
+        .rename_conversation(caller.user_id(), id, &title, &now)
+        .await?
+        .ok_or(ApiError::NotFound("Conversation"))?;
+    Reply::ok(c)
+}
+
+/// The object of a conversation the caller owns (checked in D1), or 404.
+pub async fn owned_object(
+    ctx: &Ctx,
+    caller: &Principal,
+    id: &str,
+) -> Result<ConversationObject, ApiError> {
+    ctx.store()?
+        .conversation(caller.user_id(), id)
+        .await?
+        .ok_or(ApiError::NotFound("Conversation"))?;
+    ConversationObject::get(&ctx.env, id)
+}
+
+pub async fn delete(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
+    // The object first (cancelling a running generation): a failure leaves the row to retry.
+    owned_object(ctx, caller, id)
+        .await?
+        .call::<bool>(&Op::Wipe)
+        .await?;
+    if !ctx
+        .store()?
+        .delete_conversation(caller.user_id(), id)
+        .await?
+    {
+        return Err(ApiError::NotFound("Conversation"));
+    }
+    Reply::ok(Deleted::new(id))
+}
+
+pub async fn messages(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    id: &str,
+    req: &Request,
+) -> Result<Reply, ApiError> {
+    let list = ListQuery::parse(req)?;
+    let page: Page = owned_object(ctx, caller, id)
+        .await?
+        .call(&Op::List {
+            limit: list.limit(),
+            offset: list.offset(),
+        })
+        .await?;
+    list.reply(page.messages, page.total)
+}

@@ -1,0 +1,126 @@
+//! Talking to a twin. The conversation's Durable Object owns the turn: it stores the question,
+//! makes the model call and keeps the reply's event log. These handlers check the caller in D1
+//! (ownership, the twin's visibility, the persona) and hand the turn to the object: a plain
+//! reply waits for its end, a streamed one is the object's event stream, which can be resumed
+//! (`GET …/stream`) and cancelled (`POST …/cancel`). The guide is docs/streaming.md.
+
+use crate::platform::request::Request;
+
+use crate::conversations::client::ConversationObject;
+use crate::conversations::model::{
+    self as conversation, Message, NewMessage, Op, TurnAccount, TurnRequest,
+};
+use crate::http::context::{Ctx, Principal};
+use crate::http::error::ApiError;
+use crate::http::reply::Reply;
+use crate::platform::request::{header, json_body, query_params};
+use crate::spend::model as spend;
+
+use crate::spend::gate;
+
+use crate::conversations::handlers::owned_object;
+
+/// Validates the message, reads what the model needs and applies the spend limits (`gate`);
+/// nothing is stored yet.
+async fn turn(
+    ctx: &Ctx,
+    caller: &Principal,
+    id: &str,
+    req: &mut Request,
+) -> Result<TurnRequest, ApiError> {
+    let NewMessage { content } = NewMessage::try_from(&json_body(req).await?)?;
+    let user_id = caller.user_id();
+    let spend = &ctx.config.spend;
+    let day = spend::utc_day(ctx.now_ms);
+    let store = ctx.store()?;
+    let read = store.chat_context(user_id, id, &day, &content);
+    let gate::Admitted {
+        context: (chat, sources),
+        model,
+        lease,
+    } = gate::admit(ctx, spend, "Conversation", read, |(c, _)| c.model.clone()).await?;
+    Ok(TurnRequest {
+        conversation_id: id.to_owned(),
+        content,
+        model,
+        system_prompt: chat.system_prompt,
+        history_budget: ctx.config.history_token_budget,
+        max_tokens: spend.max_output_tokens,
+        upstream_user: spend::upstream_user(user_id, chat.end_user_id.as_deref()),
+        account: TurnAccount {
+            user_id: user_id.to_owned(),
+            api_key_id: caller.key_id().map(str::to_owned),
+            twin_id: chat.twin_id,
+            end_user_id: chat.end_user_id,
+        },
+        lease_id: Some(lease),
+        sources,
+        idempotency_key: ctx.idempotency_key.clone(),
+    })
+}
+
+/// `POST /conversations/{id}/messages` (201 once the whole reply is stored) and
+/// `…/messages/stream` (`stream`: `text/event-stream`, opened at once). The turn is validated
+/// and admitted, then handed to the conversation's object; on any error the turn's slot goes
+/// back.
+pub async fn send(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    id: &str,
+    req: &mut Request,
+    stream: bool,
+) -> Result<Reply, ApiError> {
+    let turn = turn(ctx, caller, id, req).await?;
+    let object = ConversationObject::get(&ctx.env, id)?;
+    let lease = turn.lease_id.clone();
+    let op = Op::Start {
+        turn: Box::new(turn),
+        stream,
+    };
+    let outcome = object.turn(&op, stream).await;
+    // Any error gives the slot back at once: a turn that never started (busy, refused, the
+    // object unreachable) holds none, and one that ended in error has already released it (a
+    // release is idempotent). Only a lost release waits out the lease.
+    if let (Err(_), Some(lease)) = (&outcome, &lease) {
+        gate::release(ctx, lease).await;
+    }
+    outcome
+}
+
+/// `GET /conversations/{id}/messages/{messageId}/stream`: the events after `Last-Event-ID`
+/// (or `?after=`), then the live generation.
+pub async fn resume(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    id: &str,
+    child_id: &str,
+    req: &Request,
+) -> Result<Reply, ApiError> {
+    let after_param = query_params(req).remove("after");
+    let after = conversation::resume_cursor(
+        header(req, "Last-Event-ID").as_deref(),
+        after_param.as_deref(),
+    )?;
+    let object = owned_object(ctx, caller, id).await?;
+    let op = Op::Resume {
+        message_id: child_id.to_owned(),
+        after,
+    };
+    Ok(Reply::Raw(object.stream(&op).await?))
+}
+
+/// `POST /conversations/{id}/messages/{messageId}/cancel` → 200 `{message}`.
+pub async fn cancel(
+    ctx: &mut Ctx,
+    caller: &Principal,
+    id: &str,
+    child_id: &str,
+) -> Result<Reply, ApiError> {
+    let object = owned_object(ctx, caller, id).await?;
+    let message: Message = object
+        .call(&Op::Cancel {
+            message_id: child_id.to_owned(),
+        })
+        .await?;
+    Reply::ok(serde_json::json!({ "message": message }))
+}

@@ -1,0 +1,16 @@
+//! Conversations and their messages: the turn model, the D1 index, the handlers, and the
+//! conversation's Durable Object that owns its messages and its running generation.
+
+#[cfg(target_arch = "wasm32")]
+pub mod client;
+#[cfg(target_arch = "wasm32")]
+pub mod handlers;
+#[cfg(target_arch = "wasm32")]
+pub mod messages;
+pub mod model;
+#[cfg(target_arch = "wasm32")]
+pub mod object;
+#[cfg(target_arch = "wasm32")]
+pub mod storage;
+#[cfg(target_arch = "wasm32")]
+pub mod store;

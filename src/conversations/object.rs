@@ -1,0 +1,572 @@
+//! The conversation's Durable Object: one instance per conversation owns its messages and its
+//! running generation.
+//!
+//! A turn is started by a request (`Op::Start`), which stores the question and the reply
+//! (status `generating`, event 1 logged) and starts the model call inside the object, then
+//! answers at once. The call belongs to the object, not to the request: the object keeps an
+//! alarm armed as a heartbeat while it runs (the platform evicts an object only after a spell
+//! with no event at all, and a Worker's `waitUntil` work is cut ~30 s after its client leaves,
+//! so neither may carry a generation). The same alarm is the watchdog: if the object dies
+//! mid-generation, it fires in the next instance, which finds the reply still `generating` with
+//! nothing running in its memory and settles it as interrupted. Every request that touches the
+//! conversation does the same check first, so nothing stays `generating`.
+//!
+//! Every event is logged in the object's SQLite as it is sent; readers (the starting request
+//! and any resumed ones) are TransformStreams the events are written into.
+
+use futures::channel::oneshot;
+use serde::Serialize;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::wasm_bindgen_futures::spawn_local;
+use worker::{durable_object, AbortController, Date, Env, Request, Response, State};
+
+use crate::config::env as config;
+use crate::conversations::model::{
+    self as conv, EventLog, Message, MessageUsage, Op, Page, Refusal, Role, Status, TurnRequest,
+    TurnResult,
+};
+use crate::http::error::ApiError;
+use crate::knowledge::model as knowledge;
+use crate::llm::chat;
+use crate::llm::sse;
+use crate::llm::upstream::{Progress, Upstream};
+use crate::platform::crypto::random_bytes;
+use crate::platform::d1::Store;
+use crate::platform::ids;
+use crate::platform::time;
+use crate::spend::gate;
+use crate::spend::model as spend;
+
+use crate::conversations::storage::{Storage, TurnMeta};
+use crate::platform::event_stream::{self as readers, Ignore, Readers};
+
+/// The heartbeat while a generation runs, and the watchdog's delay after a restart.
+const HEARTBEAT_MS: i64 = 5_000;
+/// The text of a running reply is written to its row at least this often…
+const FLUSH_EVERY_MS: i64 = 250;
+/// …or once this many bytes have arrived since the last write.
+const FLUSH_EVERY_BYTES: usize = 2048;
+/// The most history rows read before trimming to the token budget.
+const HISTORY_ROWS: u64 = 100;
+
+/// The generation this instance is running.
+struct Live {
+    user: Message,
+    reply: Message,
+    log: EventLog,
+    readers: Readers,
+    /// Plain (non-streamed) requests waiting for the end of the turn.
+    waiters: Vec<oneshot::Sender<Result<TurnResult, Refusal>>>,
+    controller: Option<AbortController>,
+    finished: bool,
+    started_ms: i64,
+    prompt_estimate: i64,
+    /// The turn's output cap (`MAX_OUTPUT_TOKENS`): what its reported usage is held to.
+    max_tokens: u64,
+    meta: TurnMeta,
+    flushed_ms: i64,
+    unflushed_bytes: usize,
+}
+
+#[durable_object]
+pub struct Conversation {
+    turns: Rc<Turns>,
+}
+
+/// The object's state, shared with the generation it runs.
+struct Turns {
+    env: Env,
+    storage: Storage,
+    live: RefCell<Option<Live>>,
+    ignore: Ignore,
+}
+
+impl From<worker::Error> for Refusal {
+    fn from(e: worker::Error) -> Refusal {
+        Refusal::Internal {
+            detail: format!("conversation object: {e}"),
+        }
+    }
+}
+
+fn answer<T: Serialize>(outcome: Result<T, Refusal>) -> worker::Result<Response> {
+    Response::from_json(&outcome)
+}
+
+/// A response of its own (a stream, a finished turn), or the refusal as `answer` writes it.
+fn response_or_refusal(outcome: Result<Response, Refusal>) -> worker::Result<Response> {
+    outcome.or_else(|refusal| answer::<()>(Err(refusal)))
+}
+
+fn now_ms() -> i64 {
+    Date::now().as_millis() as i64
+}
+
+impl worker::DurableObject for Conversation {
+    fn new(state: State, env: Env) -> Self {
+        Conversation {
+            turns: Rc::new(Turns {
+                env,
+                storage: Storage::new(state.storage()),
+                live: RefCell::new(None),
+                ignore: Ignore::default(),
+            }),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let turns = &self.turns;
+        match serde_json::from_str::<Op>(&req.text().await?)? {
+            Op::Start { turn, stream } => Turns::start(turns, *turn, stream).await,
+            Op::List { limit, offset } => answer(turns.list(limit, offset)),
+            Op::Resume { message_id, after } => {
+                response_or_refusal(turns.resume(&message_id, after))
+            }
+            Op::Cancel { message_id } => answer(turns.cancel(&message_id)),
+            Op::Wipe => answer(turns.wipe().await),
+            Op::Replay { key, stream } => response_or_refusal(turns.replay(&key, stream)),
+        }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        let turns = &self.turns;
+        if turns.is_running() {
+            // The heartbeat: an event every few seconds while the generation runs.
+            turns.storage.set_alarm(HEARTBEAT_MS).await?;
+        } else {
+            // Nothing runs here: a `generating` reply was left by an instance that died.
+            let _ = turns.settle_interrupted();
+        }
+        Response::ok("")
+    }
+}
+
+impl Turns {
+    fn is_running(&self) -> bool {
+        self.live.borrow().as_ref().is_some_and(|l| !l.finished)
+    }
+
+    async fn start(turns: &Rc<Turns>, turn: TurnRequest, stream: bool) -> worker::Result<Response> {
+        if let Some(key) = &turn.idempotency_key {
+            // Already started under this key (the first request was cut off and its key's claim
+            // lapsed): the retry replays that turn; the slot it took goes back.
+            if turns.storage.turn_by_key(key)?.is_some() {
+                if let Some(lease) = turn.lease_id.clone() {
+                    let env = turns.env.clone();
+                    let user = turn.account.user_id.clone();
+                    spawn_local(async move {
+                        let _ =
+                            crate::limits::client::release_generation(&env, &user, &lease).await;
+                    });
+                }
+                return response_or_refusal(turns.replay(key, stream));
+            }
+        }
+        // Everything up to `live` being set is synchronous: two turns sent at once cannot
+        // both pass the busy check.
+        let (started, body) = match turns.open_turn(&turn) {
+            Ok(started) => started,
+            Err(refusal) => return answer::<()>(Err(refusal)),
+        };
+        // The heartbeat is armed in the same storage commit as the turn's rows (a separate
+        // write would hold the model call until it, too, is confirmed).
+        let heartbeat = Rc::clone(turns);
+        spawn_local(async move {
+            let _ = heartbeat.storage.set_alarm(HEARTBEAT_MS).await;
+        });
+        // The model is called as soon as this request yields; the caller is attached first.
+        spawn_local(Rc::clone(turns).generate(started.clone(), body));
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut guard = turns.live.borrow_mut();
+            let live = guard.as_mut().expect("the turn just opened");
+            if stream {
+                let (reader, resp) = readers::open(Some(&started))?;
+                for e in live.log.after(0) {
+                    reader.send(&e.frame(), &turns.ignore);
+                }
+                live.readers.add(reader);
+                return Ok(resp);
+            }
+            live.waiters.push(tx);
+        }
+        let outcome = rx.await.unwrap_or_else(|_| {
+            Err(Refusal::Internal {
+                detail: "the turn ended without an outcome".into(),
+            })
+        });
+        answer(outcome)
+    }
+
+    /// The model's request: the persona and sources, the history that fits the budget, the
+    /// new message.
+    fn upstream_request(&self, turn: &TurnRequest) -> Result<Value, Refusal> {
+        let history = self.storage.history(HISTORY_ROWS)?;
+        let history = chat::trim_history(&history, turn.history_budget);
+        let limits = chat::Limits {
+            max_tokens: turn.max_tokens,
+            user: &turn.upstream_user,
+        };
+        let turns = history
+            .iter()
+            .map(|t| (t.role.as_str(), t.content.as_str()))
+            .chain([("user", turn.content.as_str())]);
+        let system = knowledge::prompt_with_sources(&turn.system_prompt, &turn.sources);
+        Ok(chat::request_body(&turn.model, &system, turns, &limits))
+    }
+
+    /// Stores the question and the reply-to-be and logs event 1; returns the reply's id and
+    /// the upstream request.
+    fn open_turn(&self, turn: &TurnRequest) -> Result<(String, Value), Refusal> {
+        self.settle_interrupted()?;
+        if let Some(live) = self.live.borrow().as_ref().filter(|l| !l.finished) {
+            return Err(Refusal::Busy {
+                message_id: live.reply.id.clone(),
+            });
+        }
+        let body = self.upstream_request(turn)?;
+        let prompt_estimate = conv::prompt_estimate(&body);
+        let now = now_ms();
+        let message = |role, content: &str, status, model: Option<&str>| Message {
+            id: ids::prefixed("msg", &random_bytes::<24>()),
+            conversation_id: turn.conversation_id.clone(),
+            role,
+            content: content.to_owned(),
+            status,
+            model: model.map(str::to_owned),
+            usage: None,
+            latency_ms: None,
+            citations: vec![],
+            created_at: time::rfc3339_ms(now),
+        };
+        let user = message(Role::User, &turn.content, Status::Completed, None);
+        let reply = message(Role::Assistant, "", Status::Generating, Some(&turn.model));
+        self.storage.insert(&user, 0)?;
+        self.storage.insert(&reply, prompt_estimate)?;
+        let meta = TurnMeta {
+            account: turn.account.clone(),
+            lease_id: turn.lease_id.clone(),
+            sources: turn.sources.clone(),
+            idempotency_key: turn.idempotency_key.clone(),
+        };
+        self.storage.save_turn(&reply.id, &meta)?;
+        let mut log = EventLog::default();
+        let first = log.push("progress", &conv::progress("accepted", &user.id, &reply.id));
+        self.storage.log_event(&reply.id, first)?;
+        let id = reply.id.clone();
+        *self.live.borrow_mut() = Some(Live {
+            user,
+            reply,
+            log,
+            readers: Readers::default(),
+            waiters: Vec::new(),
+            controller: Some(AbortController::default()),
+            finished: false,
+            started_ms: now,
+            prompt_estimate,
+            max_tokens: turn.max_tokens,
+            meta,
+            flushed_ms: now,
+            unflushed_bytes: 0,
+        });
+        Ok((id, body))
+    }
+
+    /// Runs the model call of a started turn, to its end whoever is connected.
+    async fn generate(self: Rc<Self>, message_id: String, body: Value) {
+        let message_id = message_id.as_str();
+        let Some((signal, conversation_id, created_at)) = self
+            .with_live(message_id, |l| {
+                let signal = l.controller.as_ref().map(AbortController::signal)?;
+                Some((
+                    signal,
+                    l.reply.conversation_id.clone(),
+                    l.reply.created_at.clone(),
+                ))
+            })
+            .flatten()
+        else {
+            return;
+        };
+        self.touch_conversation(&conversation_id, 2, Some(&created_at));
+
+        // The Worker checked the same vars before handing the turn over.
+        let (reply, failure) = match config::get(&self.env) {
+            Ok(c) => {
+                Upstream::new(&self.env, &c.upstream)
+                    .complete(&body, &signal, |p| self.on_progress(message_id, p))
+                    .await
+            }
+            Err(e) => (chat::Reply::default(), Some(e)),
+        };
+        let ended = self.with_live(message_id, |live| {
+            if failure.is_some() {
+                if let Some(c) = live.controller.take() {
+                    c.abort();
+                }
+            }
+            let status = match &failure {
+                None => Status::Completed,
+                Some(_) => Status::cut_short(&live.reply.content),
+            };
+            let usage = MessageUsage::settled(
+                reply.usage,
+                live.prompt_estimate,
+                live.max_tokens,
+                &live.reply.content,
+            );
+            self.settle(live, status, usage, failure.as_ref());
+        });
+        if ended.is_some() {
+            self.touch_conversation(&conversation_id, 0, None);
+        }
+    }
+
+    /// Runs `f` on the live generation of `message_id` if it is still running here.
+    fn with_live<T>(&self, message_id: &str, f: impl FnOnce(&mut Live) -> T) -> Option<T> {
+        let mut live = self.live.borrow_mut();
+        live.as_mut()
+            .filter(|l| l.reply.id == message_id && !l.finished)
+            .map(f)
+    }
+
+    fn on_progress(&self, message_id: &str, p: Progress) {
+        self.with_live(message_id, |live| match p {
+            Progress::Generating => {
+                let data = conv::progress("generating", &live.user.id, &live.reply.id);
+                self.emit(live, "progress", &data);
+            }
+            Progress::Delta(text) => {
+                live.reply.content.push_str(text);
+                live.unflushed_bytes += text.len();
+                self.emit(live, "delta", &conv::delta(text));
+                let now = now_ms();
+                if live.unflushed_bytes >= FLUSH_EVERY_BYTES
+                    || now - live.flushed_ms >= FLUSH_EVERY_MS
+                {
+                    let _ = self
+                        .storage
+                        .update_text(&live.reply.id, &live.reply.content);
+                    live.flushed_ms = now;
+                    live.unflushed_bytes = 0;
+                }
+            }
+            Progress::Idle => live.readers.broadcast(sse::PING, &self.ignore),
+        });
+    }
+
+    /// Sends an event to every reader, then logs it. In that order: the runtime holds any
+    /// outgoing message until the writes before it are confirmed (the output gate), so a
+    /// write first would delay every delta by a storage commit.
+    fn emit(&self, live: &mut Live, event: &str, data: &Value) {
+        let e = live.log.push(event, data);
+        live.readers.broadcast(&e.frame(), &self.ignore);
+        let _ = self.storage.log_event(&live.reply.id, e);
+    }
+
+    /// Ends the generation: stores the reply as it ends, sends `complete` (or `error`) to
+    /// every reader and closes them, and answers the waiting plain requests.
+    fn settle(
+        &self,
+        live: &mut Live,
+        status: Status,
+        usage: MessageUsage,
+        failure: Option<&ApiError>,
+    ) {
+        live.reply.status = status;
+        live.reply.citations = knowledge::citations(&live.reply.content, &live.meta.sources);
+        live.reply.usage = Some(usage);
+        live.reply.latency_ms = Some(now_ms() - live.started_ms);
+        let _ = self.storage.update_reply(&live.reply);
+        match failure {
+            None => self.emit(live, "complete", &conv::complete(&live.reply)),
+            Some(err) => self.emit(live, "error", &conv::error_event(err)),
+        }
+        live.finished = true;
+        live.readers.close_all(&self.ignore);
+        self.turn_ended(&live.reply, &live.meta);
+        for waiter in live.waiters.drain(..) {
+            let _ = waiter.send(match failure {
+                None => Ok(TurnResult {
+                    user_message: live.user.clone(),
+                    message: live.reply.clone(),
+                    usage: live.reply.usage,
+                }),
+                Some(err) => Err(Refusal::from(err)),
+            });
+        }
+    }
+
+    /// A reply left `generating` by an instance that died becomes `incomplete` (or `failed`)
+    /// with the text its log holds, and its log ends with `GENERATION_INTERRUPTED`.
+    fn settle_interrupted(&self) -> Result<(), Refusal> {
+        if self.is_running() {
+            return Ok(());
+        }
+        for stored in self.storage.generating()? {
+            let mut reply = stored.message;
+            let mut log = EventLog::from_events(self.storage.events(&reply.id, 0)?);
+            reply.content = log.text();
+            reply.status = Status::cut_short(&reply.content);
+            let meta = self.storage.turn(&reply.id)?;
+            if let Some(meta) = &meta {
+                reply.citations = knowledge::citations(&reply.content, &meta.sources);
+            }
+            reply.usage = Some(MessageUsage::of(
+                None,
+                stored.prompt_estimate,
+                &reply.content,
+            ));
+            self.storage.update_reply(&reply)?;
+            let e = log.push(
+                "error",
+                &conv::error_event(&ApiError::GenerationInterrupted),
+            );
+            self.storage.log_event(&reply.id, e)?;
+            self.touch_conversation(&reply.conversation_id, 0, None);
+            if let Some(meta) = meta {
+                self.turn_ended(&reply, &meta);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the conversation row's counters and activity time in D1, in the background.
+    /// A turn ended, however: its usage joins the account's daily totals and its concurrency
+    /// slot is freed (in the background; a slot whose release is lost expires on its own).
+    fn turn_ended(&self, reply: &Message, meta: &TurnMeta) {
+        let usage = reply.usage.unwrap_or(MessageUsage::of(None, 0, ""));
+        spawn_local(gate::ended(
+            &self.env,
+            meta.lease_id.clone(),
+            spend::utc_day(now_ms()),
+            meta.account.usage(usage),
+            None,
+        ));
+    }
+
+    /// `at` defaults to now; a turn's start passes its messages' own time.
+    fn touch_conversation(&self, conversation_id: &str, added_messages: i64, at: Option<&str>) {
+        let conversation_id = conversation_id.to_owned();
+        let env = self.env.clone();
+        let at = at.map_or_else(|| time::rfc3339_ms(now_ms()), str::to_owned);
+        spawn_local(async move {
+            if let Ok(store) = Store::new(&env) {
+                let _ = store
+                    .touch_conversation(&conversation_id, added_messages, &at)
+                    .await;
+            }
+        });
+    }
+
+    fn list(&self, limit: u64, offset: u64) -> Result<Page, Refusal> {
+        self.settle_interrupted()?;
+        let (mut messages, total) = self.storage.page(limit, offset)?;
+        // A running reply's row may lag its text by up to one flush interval.
+        if let Some(live) = self.live.borrow().as_ref().filter(|l| !l.finished) {
+            for m in messages.iter_mut().filter(|m| m.id == live.reply.id) {
+                m.content.clone_from(&live.reply.content);
+            }
+        }
+        Ok(Page { messages, total })
+    }
+
+    /// The reply `message_id`, or 404 for a user message or an unknown id.
+    fn reply(&self, message_id: &str) -> Result<Message, Refusal> {
+        self.settle_interrupted()?;
+        match self.storage.message(message_id)? {
+            Some(s) if s.message.role == Role::Assistant => Ok(s.message),
+            _ => Err(Refusal::NotFound),
+        }
+    }
+
+    /// The turn started under `key`: its stream from event 1 (live or stored), or its result.
+    fn replay(&self, key: &str, stream: bool) -> Result<Response, Refusal> {
+        let Some((question, reply)) = self.storage.turn_by_key(key)? else {
+            return Err(Refusal::NotFound);
+        };
+        if stream {
+            return self.resume(&reply, 0);
+        }
+        if self.with_live(&reply, |_| ()).is_some() {
+            return Err(Refusal::Busy { message_id: reply });
+        }
+        let message = self.reply(&reply)?;
+        let user_message = self
+            .storage
+            .message(&question)?
+            .ok_or(Refusal::NotFound)?
+            .message;
+        let usage = message.usage;
+        answer(Ok(TurnResult {
+            user_message,
+            message,
+            usage,
+        }))
+        .map_err(|e| Refusal::Internal {
+            detail: e.to_string(),
+        })
+    }
+
+    fn resume(&self, message_id: &str, after: u64) -> Result<Response, Refusal> {
+        self.reply(message_id)?;
+        if self
+            .with_live(message_id, |live| live.readers.count() >= conv::MAX_READERS)
+            .unwrap_or(false)
+        {
+            return Err(Refusal::TooManyReaders);
+        }
+        let (reader, resp) = readers::open(Some(message_id))?;
+        let attached = self.with_live(message_id, |live| {
+            for e in live.log.after(after) {
+                reader.send(&e.frame(), &self.ignore);
+            }
+        });
+        match attached {
+            Some(()) => {
+                if let Some(live) = self.live.borrow_mut().as_mut() {
+                    live.readers.add(reader);
+                }
+            }
+            None => {
+                for e in self.storage.events(message_id, after)? {
+                    reader.send(&e.frame(), &self.ignore);
+                }
+                reader.close(&self.ignore);
+            }
+        }
+        Ok(resp)
+    }
+
+    fn cancel(&self, message_id: &str) -> Result<Message, Refusal> {
+        self.reply(message_id)?;
+        let cancelled = self.with_live(message_id, |live| {
+            let usage = MessageUsage::of(None, live.prompt_estimate, &live.reply.content);
+            self.settle(live, Status::Cancelled, usage, None);
+            // After `complete` went out: the read loop stops, no delta follows.
+            if let Some(c) = live.controller.take() {
+                c.abort();
+            }
+            live.reply.clone()
+        });
+        match cancelled {
+            Some(message) => {
+                self.touch_conversation(&message.conversation_id, 0, None);
+                Ok(message)
+            }
+            None => self.reply(message_id),
+        }
+    }
+
+    async fn wipe(&self) -> Result<bool, Refusal> {
+        let running = self.live.borrow().as_ref().map(|l| l.reply.id.clone());
+        if let Some(id) = running {
+            self.cancel(&id).ok();
+        }
+        self.live.borrow_mut().take();
+        self.storage.wipe().await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,347 @@
+//! The conversation object's own SQLite: its messages, in turn order, and the event log of
+//! each generation (what a resumed stream replays). Synchronous SQL: no await between a
+//! check and the write it guards.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::cell::Cell;
+use worker::{SqlStorage, SqlStorageValue};
+
+use crate::conversations::model::{LoggedEvent, Message, MessageUsage, Role, Status, TurnAccount};
+use crate::knowledge::model::Source;
+use crate::llm::chat::Turn;
+
+/// What the object keeps about a turn besides its messages.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnMeta {
+    pub account: TurnAccount,
+    pub lease_id: Option<String>,
+    /// The numbered sources the model was given: what the reply's `[n]` refer to.
+    #[serde(default)]
+    pub sources: Vec<Source>,
+    /// The `Idempotency-Key` the turn was started under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+const SCHEMA: [&str; 3] = [
+    // `seq` is the turn order: a user message, then its reply.
+    "CREATE TABLE IF NOT EXISTS messages (
+       seq INTEGER PRIMARY KEY AUTOINCREMENT,
+       id TEXT NOT NULL UNIQUE,
+       conversation_id TEXT NOT NULL,
+       role TEXT NOT NULL,
+       content TEXT NOT NULL,
+       status TEXT NOT NULL,
+       model TEXT,
+       prompt_tokens INTEGER,
+       completion_tokens INTEGER,
+       total_tokens INTEGER,
+       estimated INTEGER NOT NULL DEFAULT 0,
+       prompt_estimate INTEGER NOT NULL DEFAULT 0,
+       latency_ms INTEGER,
+       citations TEXT NOT NULL DEFAULT '[]',
+       created_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS events (
+       message_id TEXT NOT NULL,
+       id INTEGER NOT NULL,
+       event TEXT NOT NULL,
+       data TEXT NOT NULL,
+       PRIMARY KEY (message_id, id)) WITHOUT ROWID",
+    // Whose turn a reply is (usage attribution, the concurrency slot it holds), as JSON.
+    "CREATE TABLE IF NOT EXISTS turns (
+       message_id TEXT PRIMARY KEY,
+       meta TEXT NOT NULL) WITHOUT ROWID",
+];
+
+const COLUMNS: &str = "id, conversation_id, role, content, status, model, prompt_tokens, \
+     completion_tokens, total_tokens, estimated, prompt_estimate, latency_ms, citations, created_at";
+
+#[derive(Deserialize)]
+struct Row {
+    id: String,
+    conversation_id: String,
+    role: String,
+    content: String,
+    status: String,
+    model: Option<String>,
+    prompt_tokens: Option<i64>,
+    completion_tokens: Option<i64>,
+    total_tokens: Option<i64>,
+    estimated: i64,
+    prompt_estimate: i64,
+    latency_ms: Option<i64>,
+    citations: String,
+    created_at: String,
+}
+
+/// A stored message and the prompt estimate its usage falls back on.
+pub struct Stored {
+    pub message: Message,
+    pub prompt_estimate: i64,
+}
+
+impl From<Row> for Stored {
+    fn from(r: Row) -> Stored {
+        let usage = match (r.prompt_tokens, r.completion_tokens, r.total_tokens) {
+            (Some(p), Some(c), Some(t)) => Some(MessageUsage {
+                prompt_tokens: p,
+                completion_tokens: c,
+                total_tokens: t,
+                estimated: r.estimated != 0,
+            }),
+            _ => None,
+        };
+        Stored {
+            message: Message {
+                id: r.id,
+                conversation_id: r.conversation_id,
+                role: if r.role == "user" {
+                    Role::User
+                } else {
+                    Role::Assistant
+                },
+                content: r.content,
+                status: Status::parse(&r.status).unwrap_or(Status::Incomplete),
+                model: r.model,
+                usage,
+                latency_ms: r.latency_ms,
+                citations: serde_json::from_str(&r.citations).unwrap_or_default(),
+                created_at: r.created_at,
+            },
+            prompt_estimate: r.prompt_estimate,
+        }
+    }
+}
+
+fn text(v: &str) -> SqlStorageValue {
+    v.into()
+}
+
+fn opt_int(v: Option<i64>) -> SqlStorageValue {
+    v.map_or(SqlStorageValue::Null, SqlStorageValue::from)
+}
+
+pub struct Storage {
+    storage: worker::Storage,
+    ready: Cell<bool>,
+}
+
+impl Storage {
+    pub fn new(storage: worker::Storage) -> Self {
+        Storage {
+            storage,
+            ready: Cell::new(false),
+        }
+    }
+
+    fn sql(&self) -> worker::Result<SqlStorage> {
+        let sql = self.storage.sql();
+        if !self.ready.get() {
+            for statement in SCHEMA {
+                sql.exec(statement, None)?;
+            }
+            self.ready.set(true);
+        }
+        Ok(sql)
+    }
+
+    fn rows<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> worker::Result<Vec<T>> {
+        self.sql()?.exec(query, args)?.to_array()
+    }
+
+    fn run(&self, query: &str, args: Vec<SqlStorageValue>) -> worker::Result<()> {
+        self.sql()?.exec(query, args).map(|_| ())
+    }
+
+    pub fn insert(&self, m: &Message, prompt_estimate: i64) -> worker::Result<()> {
+        let citations = serde_json::to_string(&m.citations)?;
+        self.run(
+            &format!(
+                "INSERT INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, NULL, 0, ?, NULL, ?, ?)"
+            ),
+            vec![
+                text(&m.id),
+                text(&m.conversation_id),
+                text(if m.role == Role::User {
+                    "user"
+                } else {
+                    "assistant"
+                }),
+                text(&m.content),
+                text(m.status.as_str()),
+                m.model.as_deref().map_or(SqlStorageValue::Null, text),
+                prompt_estimate.into(),
+                citations.into(),
+                text(&m.created_at),
+            ],
+        )
+    }
+
+    /// Writes what a reply has become: its text, status, usage and latency.
+    pub fn update_reply(&self, m: &Message) -> worker::Result<()> {
+        let u = m.usage;
+        self.run(
+            "UPDATE messages SET content = ?, status = ?, prompt_tokens = ?, completion_tokens = ?, \
+             total_tokens = ?, estimated = ?, latency_ms = ?, citations = ? WHERE id = ?",
+            vec![
+                text(&m.content),
+                text(m.status.as_str()),
+                opt_int(u.map(|u| u.prompt_tokens)),
+                opt_int(u.map(|u| u.completion_tokens)),
+                opt_int(u.map(|u| u.total_tokens)),
+                i64::from(u.is_some_and(|u| u.estimated)).into(),
+                opt_int(m.latency_ms),
+                serde_json::to_string(&m.citations)?.into(),
+                text(&m.id),
+            ],
+        )
+    }
+
+    /// The text of a reply still being generated, as it stands.
+    pub fn update_text(&self, id: &str, content: &str) -> worker::Result<()> {
+        self.run(
+            "UPDATE messages SET content = ? WHERE id = ?",
+            vec![text(content), text(id)],
+        )
+    }
+
+    pub fn message(&self, id: &str) -> worker::Result<Option<Stored>> {
+        let rows: Vec<Row> = self.rows(
+            &format!("SELECT {COLUMNS} FROM messages WHERE id = ?"),
+            vec![text(id)],
+        )?;
+        Ok(rows.into_iter().next().map(Stored::from))
+    }
+
+    /// Replies the object believes are being generated.
+    pub fn generating(&self) -> worker::Result<Vec<Stored>> {
+        let rows: Vec<Row> = self.rows(
+            &format!("SELECT {COLUMNS} FROM messages WHERE status = 'generating'"),
+            vec![],
+        )?;
+        Ok(rows.into_iter().map(Stored::from).collect())
+    }
+
+    /// A page of history, oldest first, and the total.
+    pub fn page(&self, limit: u64, offset: u64) -> worker::Result<(Vec<Message>, u64)> {
+        #[derive(Deserialize)]
+        struct Count {
+            n: u64,
+        }
+        let total = self
+            .rows::<Count>("SELECT COUNT(*) AS n FROM messages", vec![])?
+            .first()
+            .map_or(0, |c| c.n);
+        let rows: Vec<Row> = self.rows(
+            &format!("SELECT {COLUMNS} FROM messages ORDER BY seq LIMIT ? OFFSET ?"),
+            vec![(limit as i64).into(), (offset as i64).into()],
+        )?;
+        Ok((
+            rows.into_iter().map(|r| Stored::from(r).message).collect(),
+            total,
+        ))
+    }
+
+    /// The most recent `rows` finished turns, oldest first: what the model sees as history.
+    /// Failed replies carry nothing; a reply being generated is not history yet.
+    pub fn history(&self, rows: u64) -> worker::Result<Vec<Turn>> {
+        #[derive(Deserialize)]
+        struct H {
+            role: String,
+            content: String,
+        }
+        let mut turns: Vec<Turn> = self
+            .rows::<H>(
+                "SELECT role, content FROM messages WHERE status NOT IN ('failed', 'generating') \
+                 ORDER BY seq DESC LIMIT ?",
+                vec![(rows as i64).into()],
+            )?
+            .into_iter()
+            .map(|h| Turn {
+                role: h.role,
+                content: h.content,
+            })
+            .collect();
+        turns.reverse();
+        Ok(turns)
+    }
+
+    pub fn save_turn(&self, message_id: &str, meta: &TurnMeta) -> worker::Result<()> {
+        self.run(
+            "INSERT OR REPLACE INTO turns (message_id, meta) VALUES (?, ?)",
+            vec![text(message_id), serde_json::to_string(meta)?.into()],
+        )
+    }
+
+    /// The turn started under `key`: (its user message id, its reply id).
+    pub fn turn_by_key(&self, key: &str) -> worker::Result<Option<(String, String)>> {
+        #[derive(Deserialize)]
+        struct T {
+            question: String,
+            reply: String,
+        }
+        // A conversation's turns are few enough to scan; the key is in the turn's JSON.
+        let rows: Vec<T> = self.rows(
+            "SELECT r.id AS reply, \
+               (SELECT q.id FROM messages q WHERE q.seq < r.seq ORDER BY q.seq DESC LIMIT 1) AS question \
+             FROM turns t JOIN messages r ON r.id = t.message_id \
+             WHERE json_extract(t.meta, '$.idempotencyKey') = ?",
+            vec![text(key)],
+        )?;
+        Ok(rows.into_iter().next().map(|t| (t.question, t.reply)))
+    }
+
+    pub fn turn(&self, message_id: &str) -> worker::Result<Option<TurnMeta>> {
+        #[derive(Deserialize)]
+        struct T {
+            meta: String,
+        }
+        let rows: Vec<T> = self.rows(
+            "SELECT meta FROM turns WHERE message_id = ?",
+            vec![text(message_id)],
+        )?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|t| serde_json::from_str(&t.meta).ok()))
+    }
+
+    pub fn log_event(&self, message_id: &str, e: &LoggedEvent) -> worker::Result<()> {
+        self.run(
+            "INSERT INTO events (message_id, id, event, data) VALUES (?, ?, ?, ?)",
+            vec![
+                text(message_id),
+                (e.id as i64).into(),
+                text(&e.event),
+                text(&e.data),
+            ],
+        )
+    }
+
+    /// The logged events of a generation after `after`, in order.
+    pub fn events(&self, message_id: &str, after: u64) -> worker::Result<Vec<LoggedEvent>> {
+        self.rows(
+            "SELECT id, event, data FROM events WHERE message_id = ? AND id > ? ORDER BY id",
+            vec![text(message_id), (after as i64).into()],
+        )
+    }
+
+    /// Arms the object's alarm `in_ms` from now (the heartbeat and watchdog).
+    pub async fn set_alarm(&self, in_ms: i64) -> worker::Result<()> {
+        self.storage.set_alarm(in_ms).await
+    }
+
+    /// Everything goes: the conversation is being deleted.
+    pub async fn wipe(&self) -> worker::Result<()> {
+        self.storage.delete_alarm().await?;
+        self.storage.delete_all().await?;
+        self.ready.set(false);
+        Ok(())
+    }
+}

@@ -1,0 +1,190 @@
+//! Conversations, always filtered by the owning user in SQL.
+
+use serde::Deserialize;
+
+use crate::conversations::model::Conversation;
+use crate::knowledge::model::{self as knowledge, Source};
+use crate::platform::d1::params;
+use crate::platform::d1::Listing;
+use crate::platform::d1::Store;
+use crate::platform::d1::StoreResult;
+use crate::twins::store::accessible;
+
+#[derive(Deserialize)]
+struct ConversationRow {
+    id: String,
+    user_id: String,
+    twin_id: String,
+    title: String,
+    end_user_id: Option<String>,
+    message_count: i64,
+    created_at: String,
+    updated_at: String,
+    last_message_at: Option<String>,
+}
+
+impl From<ConversationRow> for Conversation {
+    fn from(r: ConversationRow) -> Conversation {
+        Conversation {
+            id: r.id,
+            user_id: r.user_id,
+            twin_id: r.twin_id,
+            title: r.title,
+            end_user_id: r.end_user_id,
+            message_count: r.message_count,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            last_message_at: r.last_message_at,
+        }
+    }
+}
+
+/// What a turn in a conversation needs of its twin and row.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatContext {
+    pub system_prompt: String,
+    pub model: Option<String>,
+    pub twin_id: String,
+    pub end_user_id: Option<String>,
+}
+
+const CONVERSATION_COLUMNS: &str =
+    "id, user_id, twin_id, title, end_user_id, message_count, created_at, updated_at, last_message_at";
+
+impl Store {
+    pub async fn insert_conversation(&self, c: &Conversation) -> StoreResult<()> {
+        self.run(
+            "INSERT INTO conversations (id, user_id, twin_id, title, end_user_id, message_count, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?6, 0, ?5, ?5)",
+            &params![c.id, c.user_id, c.twin_id, c.title, c.created_at, c.end_user_id],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Newest activity first.
+    pub async fn conversations_of(
+        &self,
+        user_id: &str,
+        twin_id: Option<&str>,
+        end_user_id: Option<&str>,
+        limit: u64,
+        offset: u64,
+    ) -> StoreResult<(Vec<Conversation>, u64)> {
+        let (filter, args) = match (twin_id, end_user_id) {
+            (Some(t), Some(e)) => (
+                "user_id = ?1 AND twin_id = ?2 AND end_user_id = ?3",
+                params![user_id, t, e].to_vec(),
+            ),
+            (Some(t), None) => (
+                "user_id = ?1 AND twin_id = ?2",
+                params![user_id, t].to_vec(),
+            ),
+            (None, Some(e)) => (
+                "user_id = ?1 AND end_user_id = ?2",
+                params![user_id, e].to_vec(),
+            ),
+            (None, None) => ("user_id = ?1", params![user_id].to_vec()),
+        };
+        let list = Listing {
+            table: "conversations",
+            columns: CONVERSATION_COLUMNS,
+            filter,
+            order: "updated_at DESC, rowid DESC",
+        };
+        let (rows, total) = self
+            .page::<ConversationRow>(list, &args, limit, offset)
+            .await?;
+        Ok((rows.into_iter().map(Conversation::from).collect(), total))
+    }
+
+    pub async fn conversation(&self, user_id: &str, id: &str) -> StoreResult<Option<Conversation>> {
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1 AND user_id = ?2"
+        );
+        let row = self
+            .first::<ConversationRow>(&sql, &params![id, user_id])
+            .await?;
+        Ok(row.map(Conversation::from))
+    }
+
+    /// One statement; `None` when the user has no such conversation.
+    pub async fn rename_conversation(
+        &self,
+        user_id: &str,
+        id: &str,
+        title: &str,
+        now: &str,
+    ) -> StoreResult<Option<Conversation>> {
+        let sql = format!(
+            "UPDATE conversations SET title = ?3, updated_at = ?4 WHERE id = ?1 AND user_id = ?2 \
+             RETURNING {CONVERSATION_COLUMNS}"
+        );
+        let row = self
+            .first::<ConversationRow>(&sql, &params![id, user_id, title, now])
+            .await?;
+        Ok(row.map(Conversation::from))
+    }
+
+    /// Deletes the conversation row (its object's storage is wiped first by the caller).
+    pub async fn delete_conversation(&self, user_id: &str, id: &str) -> StoreResult<bool> {
+        let changed = self
+            .run(
+                "DELETE FROM conversations WHERE id = ?1 AND user_id = ?2",
+                &params![id, user_id],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    /// What a turn in this conversation needs, in one round trip: the persona and model (if
+    /// the user owns the conversation and can still see its twin) and the account's tokens
+    /// used on `day` (for the daily quota).
+    pub async fn chat_context(
+        &self,
+        user_id: &str,
+        conversation_id: &str,
+        day: &str,
+        message: &str,
+    ) -> StoreResult<Option<((ChatContext, Vec<Source>), u64)>> {
+        let retrieval = knowledge::fts_query(message)
+            .map(|q| {
+                self.retrieval(
+                    &q,
+                    "SELECT twin_id FROM conversations WHERE id = ?2 AND user_id = ?3",
+                    &params![conversation_id, user_id],
+                )
+            })
+            .transpose()?;
+        let context = self.stmt(
+            &format!(
+                "SELECT t.system_prompt, t.model, c.twin_id, c.end_user_id FROM conversations c \
+                 JOIN twins t ON t.id = c.twin_id WHERE c.id = ?1 AND c.user_id = ?2 AND {}",
+                accessible("t", "?2")
+            ),
+            &params![conversation_id, user_id],
+        )?;
+        self.with_usage(context, user_id, day, retrieval).await
+    }
+
+    /// A turn started (`added` messages) or ended: the row's counters and activity time.
+    pub async fn touch_conversation(
+        &self,
+        conversation_id: &str,
+        added: i64,
+        at: &str,
+    ) -> StoreResult<()> {
+        let last_message = if added > 0 {
+            ", last_message_at = ?3"
+        } else {
+            ""
+        };
+        self.run(
+            &format!(
+                "UPDATE conversations SET message_count = message_count + ?2, updated_at = ?3{last_message} WHERE id = ?1"
+            ),
+            &params![conversation_id, added, at],
+        )
+        .await
+        .map(|_| ())
+    }
+}

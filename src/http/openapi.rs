@@ -1,0 +1,690 @@
+//! The OpenAPI 3.1 document, built from the route table. Every route's operation comes from an
+//! exhaustive `match` on `RouteId`, so a route cannot be added without its specification.
+
+use serde_json::{json, Map, Value};
+
+use crate::auth::credentials::Scope;
+use crate::http::routes::{Access, RouteId, BASE, ROUTES};
+
+use crate::http::error::ERROR_CODES;
+
+struct Op {
+    summary: &'static str,
+    tag: &'static str,
+    body: Option<Value>,
+    status: u16,
+    /// The `data` schema of the success envelope; `None` for the SSE stream.
+    data: Option<Value>,
+    paginated: bool,
+    query: Vec<Value>,
+}
+
+fn schema(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn list_of(name: &str) -> Value {
+    json!({ "type": "array", "items": schema(name) })
+}
+
+fn op(summary: &'static str, tag: &'static str, status: u16, data: Value) -> Op {
+    Op {
+        summary,
+        tag,
+        body: None,
+        status,
+        data: Some(data),
+        paginated: false,
+        query: vec![],
+    }
+}
+
+impl Op {
+    fn body(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    fn paginated(mut self, extra: Vec<Value>) -> Self {
+        self.paginated = true;
+        self.query = vec![
+            json!({ "name": "page", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": i64::MAX, "default": 1, "description": "A page past the end is an empty page; one skipping more than 10 000 existing rows is refused (400)" } }),
+            json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 100, "default": 20 } }),
+        ];
+        self.query.extend(extra);
+        self
+    }
+}
+
+fn spec(id: RouteId) -> Op {
+    use RouteId::*;
+    let deleted = json!({ "type": "object", "required": ["id", "deleted"],
+        "properties": { "id": { "type": "string" }, "deleted": { "const": true } } });
+    match id {
+        Health => op("Service health", "Meta", 200, schema("Health")),
+        OpenApi => Op { data: None, ..op("This OpenAPI document", "Meta", 200, json!({})) },
+        Register => op("Create an account", "Accounts", 201, schema("Session")).body(schema("RegisterInput")),
+        Login => op("Log in for a session token (JWT)", "Accounts", 200, schema("Session")).body(schema("LoginInput")),
+        Me => op("The caller: user, and the API key used if any", "Accounts", 200, schema("Me")),
+        CreateApiKey => {
+            op("Create an API key (the plaintext key is shown only here)", "API keys", 201, schema("ApiKeyCreated"))
+                .body(schema("ApiKeyInput"))
+        }
+        ListApiKeys => op("List your API keys", "API keys", 200, list_of("ApiKey")),
+        RevokeApiKey => op("Revoke an API key, effective at once", "API keys", 200, schema("ApiKey")),
+        ListTwins => op("List twins you can access", "Twins", 200, list_of("Twin")).paginated(vec![json!({
+            "name": "q", "in": "query", "description": "Filter by name, headline or expertise (case-insensitive)",
+            "schema": { "type": "string", "maxLength": 200 }
+        })]),
+        CreateTwin => op("Create a twin", "Twins", 201, schema("Twin")).body(schema("TwinCreate")),
+        GetTwin => op("Get a twin", "Twins", 200, schema("Twin")),
+        StartConversationWithTwin => {
+            op("Start a conversation with this twin", "Conversations", 201, schema("Conversation"))
+                .body(schema("ConversationTitle"))
+        }
+        UpdateTwin => op("Update your twin", "Twins", 200, schema("Twin")).body(schema("TwinUpdate")),
+        DeleteTwin => op("Delete your twin", "Twins", 200, deleted.clone()),
+        AddKnowledge => op("Add a document to your twin's knowledge", "Knowledge", 201, schema("Document")).body(schema("DocumentInput")),
+        ListKnowledge => op("List your twin's documents (without their content), newest first", "Knowledge", 200, list_of("Document")).paginated(vec![]),
+        DeleteKnowledge => op("Remove a document: it is never retrieved or cited again", "Knowledge", 200, deleted),
+        CreateConversation => {
+            op("Start a conversation", "Conversations", 201, schema("Conversation")).body(schema("ConversationCreate"))
+        }
+        ListConversations => op("List your conversations, newest activity first", "Conversations", 200, list_of("Conversation"))
+            .paginated(vec![
+                json!({ "name": "twinId", "in": "query", "schema": { "type": "string" } }),
+                json!({ "name": "endUserId", "in": "query", "schema": { "type": "string" } }),
+            ]),
+        GetConversation => op("Get a conversation", "Conversations", 200, schema("Conversation")),
+        UpdateConversation => {
+            op("Rename a conversation", "Conversations", 200, schema("Conversation")).body(schema("ConversationRename"))
+        }
+        DeleteConversation => op("Delete a conversation and its messages", "Conversations", 200, deleted),
+        ListMessages => op("Message history, oldest first", "Messages", 200, list_of("Message")).paginated(vec![]),
+        SendMessage => op("Send a message; answers once the twin's whole reply is stored", "Messages", 201, schema("Exchange"))
+            .body(schema("MessageInput")),
+        StreamMessage => Op { data: None, ..op("Send a message and stream the reply (Server-Sent Events)", "Messages", 200, json!({})) }
+            .body(schema("MessageInput")),
+        ResumeMessageStream => Op { data: None, query: vec![
+                json!({ "name": "after", "in": "query", "description": "Send only the events with an id above this one (`Last-Event-ID` wins when both are sent)",
+                        "schema": { "type": "integer", "minimum": 0 } }),
+                json!({ "name": "Last-Event-ID", "in": "header", "description": "What a reconnecting EventSource sends: the last event id it saw",
+                        "schema": { "type": "string", "pattern": "^[0-9]+$" } }),
+            ], ..op("Resume (or replay) a reply's event stream after an event id", "Messages", 200, json!({})) },
+        Usage => Op {
+            query: vec![
+                json!({ "name": "from", "in": "query", "description": "First UTC day (YYYY-MM-DD); default: 29 days before `to`", "schema": { "type": "string", "format": "date" } }),
+                json!({ "name": "to", "in": "query", "description": "Last UTC day, inclusive; default: today. At most 366 days in all", "schema": { "type": "string", "format": "date" } }),
+                json!({ "name": "groupBy", "in": "query", "schema": { "type": "string", "enum": ["day", "apiKey", "twin", "endUser"], "default": "day" } }),
+            ],
+            ..op("Token usage: the account's with a session, only the calling key's own with an API key", "Usage", 200, list_of("UsageRow"))
+        },
+        ChatCompletions => op("OpenAI-compatible Chat Completions: model = a twin id; `stream: true` answers `data:` chunks then `data: [DONE]`", "OpenAI-compatible", 200, schema("ChatCompletion"))
+            .body(schema("ChatCompletionRequest")),
+        ListModels => op("OpenAI-compatible: the twins you can use, as models", "OpenAI-compatible", 200, schema("ModelList")),
+        GetModel => op("OpenAI-compatible: one twin as a model", "OpenAI-compatible", 200, schema("Model")),
+        CancelMessage => op("Cancel a reply being generated; a finished one is returned as it is", "Messages", 200, schema("CancelResult")),
+    }
+}
+
+/// One Server-Sent Event as OpenAPI 3.1 tools read it: `{event, data, id}`, `data` being JSON.
+fn stream_event() -> Value {
+    let variant = |event: &str, payload: &str| {
+        json!({
+            "type": "object",
+            "required": ["event", "data", "id"],
+            "properties": {
+                "event": { "const": event },
+                "data": { "type": "string", "contentMediaType": "application/json", "contentSchema": schema(payload) },
+                "id": { "type": "string", "pattern": "^[1-9][0-9]*$" }
+            }
+        })
+    };
+    json!({ "oneOf": [
+        variant("progress", "StreamProgressEvent"),
+        variant("delta", "StreamDeltaEvent"),
+        variant("complete", "StreamCompleteEvent"),
+        variant("error", "StreamErrorEvent"),
+    ] })
+}
+
+fn security(access: Access) -> Option<Value> {
+    match access {
+        Access::Public | Access::PublicPerIp => None,
+        Access::Scoped(_) => Some(json!([{ "bearerAuth": [] }, { "apiKeyHeader": [] }])),
+        Access::SessionOnly => Some(json!([{ "bearerAuth": [] }])),
+    }
+}
+
+fn access_note(access: Access) -> &'static str {
+    match access {
+        Access::Public => "No authentication.",
+        Access::PublicPerIp => "No authentication; attempts are limited per client IP.",
+        Access::Scoped(Scope::ReadOnly) => "API key (`read_only` or `full_access`) or session JWT.",
+        Access::Scoped(Scope::FullAccess) => "API key with `full_access`, or session JWT.",
+        Access::SessionOnly => "Session JWT only; an API key gets 403 FORBIDDEN.",
+    }
+}
+
+fn rate_headers() -> Value {
+    let h = |d: &str| json!({ "$ref": format!("#/components/headers/{d}") });
+    json!({
+        "X-Request-Id": h("X-Request-Id"),
+        "X-RateLimit-Limit": h("X-RateLimit-Limit"),
+        "X-RateLimit-Remaining": h("X-RateLimit-Remaining"),
+        "X-RateLimit-Reset": h("X-RateLimit-Reset"),
+        "X-RateLimit-Window": h("X-RateLimit-Window"),
+        "RateLimit": h("RateLimit"),
+        "RateLimit-Policy": h("RateLimit-Policy"),
+    })
+}
+
+/// The success response of a route: its body's schema by kind (envelope, OpenAI shape, SSE).
+fn success_response(route: &crate::http::routes::Route, o: &Op) -> Value {
+    match &o.data {
+        Some(data) => {
+            let mut envelope = json!({
+                "type": "object", "required": ["success", "data", "meta"],
+                "properties": { "success": { "const": true }, "data": data, "meta": schema("Meta") }
+            });
+            if o.paginated {
+                envelope["properties"]["meta"] = schema("PageMeta");
+            }
+            if route.id == RouteId::Usage {
+                envelope["properties"]["meta"] = schema("UsageMeta");
+            }
+            let content = if route.id == RouteId::OpenApi {
+                json!({ "application/json": { "schema": { "type": "object" } } })
+            } else if route.id == RouteId::ChatCompletions {
+                json!({
+                    "application/json": { "schema": data },
+                    "text/event-stream": { "schema": { "type": "string",
+                        "description": "With `stream: true`: `data: <chat.completion.chunk>` lines (no `event:` lines), the first delta with `role: assistant`, the last choice chunk with `finish_reason`, with `stream_options.include_usage` one more chunk with `choices: []` and `usage`, then `data: [DONE]`. A failure after the stream opened is one `data: {\"error\": …}` line." } }
+                })
+            } else if route.id.speaks_openai() {
+                json!({ "application/json": { "schema": data } })
+            } else {
+                json!({ "application/json": { "schema": envelope } })
+            };
+            json!({ "description": o.summary, "content": content })
+        }
+        None => json!({
+            "description": "`text/event-stream`: `progress` at once, then `delta` per piece of the reply, then `complete` or `error`; each event has an `id:` counting from 1 (the same for every reader of the generation, so a dropped stream resumes with `Last-Event-ID`), and `: ping` comments keep a silent stream open. `X-Message-Id` names the reply.",
+            "content": { "text/event-stream": { "schema": stream_event() } }
+        }),
+    }
+}
+
+fn operation(route: &crate::http::routes::Route) -> Value {
+    let o = spec(route.id);
+    let mut success = success_response(route, &o);
+    success["headers"] = rate_headers();
+    if o.data.is_none() {
+        success["headers"]["X-Message-Id"] = json!({ "description": "The id of the assistant message being streamed", "schema": { "type": "string" } });
+    }
+    let idempotent = route.method == "POST" && route.access != Access::PublicPerIp;
+    if idempotent {
+        success["headers"]["Idempotent-Replayed"] = json!({ "description": "`true` when this is a remembered response replayed for a retry", "schema": { "type": "string", "enum": ["true"] } });
+    }
+    let mut responses = Map::new();
+    responses.insert(o.status.to_string(), success);
+    let errors = if route.id.speaks_openai() {
+        "OpenAIError"
+    } else {
+        "Error"
+    };
+    responses.insert(
+        "default".into(),
+        json!({ "$ref": format!("#/components/responses/{errors}") }),
+    );
+    let mut params: Vec<Value> = Vec::new();
+    for name in route
+        .pattern
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+    {
+        params.push(
+            json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }),
+        );
+    }
+    params.extend(o.query);
+    if idempotent {
+        params.push(json!({ "name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "Makes a retry safe: the same key with the same request replays the first response (`Idempotent-Replayed: true`) without doing anything again; with another request → 422 IDEMPOTENCY_KEY_REUSED; while the first still runs → 409 IDEMPOTENCY_KEY_IN_USE. Kept 24 h, per account.",
+            "schema": { "type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7E]+$" } }));
+    }
+    let mut v = json!({
+        "operationId": format!("{:?}", route.id).chars().enumerate()
+            .map(|(i, c)| if i == 0 { c.to_ascii_lowercase() } else { c }).collect::<String>(),
+        "summary": o.summary,
+        "description": access_note(route.access),
+        "tags": [o.tag],
+        "parameters": params,
+        "responses": responses,
+    });
+    if let Some(body) = o.body {
+        v["requestBody"] =
+            json!({ "required": false, "content": { "application/json": { "schema": body } } });
+    }
+    match security(route.access) {
+        Some(s) => v["security"] = s,
+        None => v["security"] = json!([]),
+    }
+    v
+}
+
+pub fn document(version: &str) -> Value {
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let path = format!("{BASE}{}", route.pattern);
+        let entry = paths.entry(path).or_insert_with(|| json!({}));
+        entry[route.method.to_ascii_lowercase()] = operation(route);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "TwinExpert API",
+            "version": version,
+            "description": "Integrate AI twins of human experts into your app: list twins, open conversations, send messages, and stream replies as Server-Sent Events.",
+        },
+        "servers": [{ "url": "/" }],
+        "tags": [
+            { "name": "Meta" }, { "name": "Accounts" }, { "name": "API keys" }, { "name": "Twins" },
+            { "name": "Knowledge" }, { "name": "Conversations" }, { "name": "Messages" }, { "name": "Usage" }, { "name": "OpenAI-compatible" }
+        ],
+        "paths": paths,
+        "components": components(),
+    })
+}
+
+fn components() -> Value {
+    let int_header = |d: &str| json!({ "description": d, "schema": { "type": "integer" } });
+    json!({
+        "securitySchemes": {
+            "bearerAuth": { "type": "http", "scheme": "bearer",
+                "description": "`Authorization: Bearer te_…` (API key) or a session JWT from /auth/login" },
+            "apiKeyHeader": { "type": "apiKey", "in": "header", "name": "X-API-Key" }
+        },
+        "headers": {
+            "X-Request-Id": { "description": "Echoed when the client sent a safe one, else generated", "schema": { "type": "string" } },
+            "X-RateLimit-Limit": int_header("Requests allowed in the hourly window"),
+            "X-RateLimit-Remaining": int_header("Requests left in this window, after this one"),
+            "X-RateLimit-Reset": int_header("Unix seconds at which the window resets"),
+            "X-RateLimit-Window": int_header("Window length in seconds (3600)"),
+            "RateLimit": { "description": "IETF draft: \"hourly\";r=<remaining>;t=<seconds to reset>", "schema": { "type": "string" } },
+            "RateLimit-Policy": { "description": "IETF draft: \"hourly\";q=<limit>;w=3600, \"burst\";q=<burst>;w=60", "schema": { "type": "string" } },
+            "Retry-After": int_header("On 429: whole seconds to wait (>= 1)")
+        },
+        "responses": {
+            "OpenAIError": {
+                "description": "Any error, in OpenAI's shape (these routes only); a 429 also carries `retry-after-ms`",
+                "headers": { "X-Request-Id": { "$ref": "#/components/headers/X-Request-Id" },
+                             "Retry-After": { "$ref": "#/components/headers/Retry-After" } },
+                "content": { "application/json": { "schema": schema("OpenAIErrorBody") } }
+            },
+            "Error": {
+                "description": "Any error, in the error envelope",
+                "headers": { "X-Request-Id": { "$ref": "#/components/headers/X-Request-Id" },
+                             "Retry-After": { "$ref": "#/components/headers/Retry-After" } },
+                "content": { "application/json": { "schema": schema("Error") } }
+            }
+        },
+        "schemas": schemas()
+    })
+}
+
+fn s(t: &str) -> Value {
+    json!({ "type": t })
+}
+
+/// Nullable.
+fn ns(t: &str) -> Value {
+    json!({ "type": [t, "null"] })
+}
+
+fn time() -> Value {
+    json!({ "type": "string", "format": "date-time" })
+}
+
+fn ntime() -> Value {
+    json!({ "type": ["string", "null"], "format": "date-time" })
+}
+
+/// Every schema, from the groups below.
+fn schemas() -> Value {
+    let mut all = Map::new();
+    for group in [
+        envelope_schemas(),
+        accounts_schemas(),
+        twins_schemas(),
+        conversations_schemas(),
+        openai_schemas(),
+        stream_schemas(),
+    ] {
+        if let Value::Object(map) = group {
+            all.extend(map);
+        }
+    }
+    Value::Object(all)
+}
+
+/// The envelopes and their parts.
+fn envelope_schemas() -> Value {
+    json!({
+    "Meta": { "type": "object", "required": ["timestamp", "requestId"],
+        "properties": { "timestamp": time(), "requestId": s("string") } },
+    "PageMeta": { "type": "object", "required": ["timestamp", "requestId", "pagination"],
+        "properties": { "timestamp": time(), "requestId": s("string"), "pagination": schema("Pagination") } },
+    "UsageMeta": { "type": "object", "required": ["timestamp", "requestId", "totals"],
+        "properties": { "timestamp": time(), "requestId": s("string"), "totals": schema("UsageRow") } },
+    "Pagination": { "type": "object", "required": ["page", "limit", "total", "totalPages", "hasMore"],
+        "properties": { "page": s("integer"), "limit": s("integer"), "total": s("integer"),
+                        "totalPages": s("integer"), "hasMore": s("boolean") } },
+    "Error": { "type": "object",
+        "required": ["success", "message", "error", "statusCode", "timestamp", "path", "method", "meta", "details"],
+        "properties": {
+            "success": { "const": false }, "message": s("string"),
+            "error": { "type": "string", "enum": ERROR_CODES },
+            "statusCode": s("integer"), "timestamp": time(), "path": s("string"), "method": s("string"),
+            "meta": schema("Meta"),
+            "details": { "type": "object", "description": "VALIDATION_ERROR: {fields: {name: reason}}; INSUFFICIENT_SCOPE: {required, granted}; RATE_LIMIT_EXCEEDED: {reason, retryAfter, limit}" }
+        } },
+    "Health": { "type": "object", "required": ["status", "version"],
+        "properties": { "status": { "const": "ok" }, "version": s("string") } }
+    })
+}
+
+/// Accounts, sessions and API keys.
+fn accounts_schemas() -> Value {
+    json!({
+    "User": { "type": "object", "required": ["id", "email", "name", "createdAt"],
+        "properties": { "id": s("string"), "email": s("string"), "name": s("string"), "createdAt": time() } },
+    "Session": { "type": "object", "required": ["user", "token", "expiresIn"],
+        "properties": { "user": schema("User"), "token": s("string"), "expiresIn": s("integer") } },
+    "Me": { "allOf": [schema("User"), { "type": "object", "properties": { "apiKey": {
+        "type": "object", "required": ["id", "name", "scope"],
+        "properties": { "id": s("string"), "name": s("string"), "scope": schema("Scope") } } } }] },
+    "RegisterInput": { "type": "object", "required": ["email", "password", "name"],
+        "properties": { "email": { "type": "string", "format": "email" },
+                        "password": { "type": "string", "minLength": 10, "maxLength": 256 },
+                        "name": { "type": "string", "minLength": 1, "maxLength": 100 } } },
+    "LoginInput": { "type": "object", "required": ["email", "password"],
+        "properties": { "email": s("string"), "password": s("string") } },
+    "Scope": { "type": "string", "enum": ["read_only", "full_access"] },
+    "ApiKeyInput": { "type": "object", "required": ["name"],
+        "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 100 },
+                        "scope": { "$ref": "#/components/schemas/Scope", "default": "read_only" },
+                        "expiresInDays": { "type": "integer", "minimum": 1, "maximum": 3650 } } },
+    "ApiKey": { "type": "object",
+        "required": ["id", "name", "scope", "prefix", "createdAt", "expiresAt", "lastUsedAt", "revokedAt"],
+        "properties": { "id": s("string"), "name": s("string"), "scope": schema("Scope"), "prefix": s("string"),
+                        "createdAt": time(), "expiresAt": ntime(), "lastUsedAt": ntime(), "revokedAt": ntime() } },
+    "ApiKeyCreated": { "allOf": [schema("ApiKey"), { "type": "object", "required": ["key"],
+        "properties": { "key": { "type": "string", "pattern": "^te_[0-9A-Za-z]{36}$" } } }] }
+    })
+}
+
+/// Twins and their knowledge.
+fn twins_schemas() -> Value {
+    json!({
+    "Twin": { "type": "object",
+        "required": ["id", "name", "slug", "headline", "description", "avatarUrl", "expertise", "language",
+                     "greeting", "visibility", "model", "createdAt", "updatedAt"],
+        "properties": { "id": s("string"), "name": s("string"), "slug": s("string"), "headline": s("string"),
+            "description": s("string"), "avatarUrl": ns("string"),
+            "expertise": { "type": "array", "items": s("string") }, "language": s("string"),
+            "greeting": s("string"), "visibility": { "type": "string", "enum": ["public", "private"] },
+            "model": ns("string"), "createdAt": time(), "updatedAt": time(),
+            "systemPrompt": { "type": "string", "description": "Only for the twin's owner" } } },
+    "TwinCreate": { "allOf": [schema("TwinUpdate"), { "required": ["name", "systemPrompt"] }] },
+    "TwinUpdate": { "type": "object", "properties": {
+        "name": { "type": "string", "minLength": 1, "maxLength": 100 },
+        "slug": { "type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": 100 },
+        "headline": { "type": "string", "maxLength": 200 },
+        "description": { "type": "string", "maxLength": 5000 },
+        "avatarUrl": { "type": "string", "format": "uri", "maxLength": 2048 },
+        "expertise": { "type": "array", "maxItems": 20, "items": { "type": "string", "minLength": 1, "maxLength": 50 } },
+        "language": { "type": "string", "minLength": 2, "maxLength": 10 },
+        "greeting": { "type": "string", "maxLength": 1000 },
+        "systemPrompt": { "type": "string", "minLength": 1, "maxLength": 20000 },
+        "visibility": { "type": "string", "enum": ["public", "private"], "default": "private" },
+        "model": { "type": "string", "minLength": 1, "maxLength": 100 } } },
+    "Citation": { "type": "object", "required": ["index", "documentId", "title", "sourceUrl", "quote"],
+        "properties": { "index": { "type": "integer", "minimum": 1, "description": "The n of [n] in the reply" },
+            "documentId": s("string"), "title": s("string"), "sourceUrl": ns("string"),
+            "quote": { "type": "string", "description": "The passage given to the model: an exact substring of the document" } } },
+    "Document": { "type": "object", "required": ["id", "twinId", "title", "sourceUrl", "chars", "chunkCount", "createdAt"],
+        "properties": { "id": s("string"), "twinId": s("string"), "title": s("string"), "sourceUrl": ns("string"),
+            "chars": s("integer"), "chunkCount": { "type": "integer", "description": "How many passages it was split into" },
+            "createdAt": time() } },
+    "DocumentInput": { "type": "object", "required": ["title", "content"],
+        "properties": { "title": { "type": "string", "minLength": 1, "maxLength": 200 },
+            "content": { "type": "string", "minLength": 1, "maxLength": 100000 },
+            "sourceUrl": { "type": "string", "format": "uri", "maxLength": 2048 } } }
+    })
+}
+
+/// Conversations, messages and usage.
+fn conversations_schemas() -> Value {
+    json!({
+    "Conversation": { "type": "object",
+        "required": ["id", "twinId", "title", "endUserId", "messageCount", "createdAt", "updatedAt", "lastMessageAt"],
+        "properties": { "id": s("string"), "twinId": s("string"), "title": s("string"),
+            "endUserId": { "type": ["string", "null"], "description": "Your app's own user, if you passed one (usage can be grouped by it)" },
+            "messageCount": s("integer"), "createdAt": time(), "updatedAt": time(), "lastMessageAt": ntime() } },
+    "ConversationTitle": { "type": "object", "properties": {
+        "title": { "type": "string", "minLength": 1, "maxLength": 200, "default": "New conversation" } } },
+    "ConversationCreate": { "allOf": [schema("ConversationTitle"), { "type": "object", "required": ["twinId"],
+        "properties": { "twinId": s("string"),
+            "endUserId": { "type": "string", "pattern": "^[A-Za-z0-9._:@-]{1,64}$", "description": "Your app's own user id: stored, filterable, grouped in usage, sent to the model provider only as a hash" } } }] },
+    "ConversationRename": { "type": "object", "required": ["title"],
+        "properties": { "title": { "type": "string", "minLength": 1, "maxLength": 200 } } },
+    "Usage": { "type": "object", "required": ["promptTokens", "completionTokens", "totalTokens"],
+        "properties": { "promptTokens": s("integer"), "completionTokens": s("integer"), "totalTokens": s("integer"),
+            "estimated": { "type": "boolean", "description": "Present and true when the model reported no usage (cancelled, cut, interrupted): counted at about 4 characters a token" } } },
+    "Message": { "type": "object",
+        "required": ["id", "conversationId", "role", "content", "status", "model", "usage", "latencyMs", "createdAt"],
+        "properties": { "id": s("string"), "conversationId": s("string"),
+            "role": { "type": "string", "enum": ["user", "assistant"] }, "content": s("string"),
+            "status": { "type": "string", "enum": ["completed", "generating", "cancelled", "incomplete", "failed"],
+                "description": "`generating`: the reply is being written and `content` holds what has arrived; `cancelled`: stopped by a cancel; `incomplete`: cut short by the model or a restart, `content` holds what arrived; `failed`: nothing arrived" },
+            "model": ns("string"), "usage": { "oneOf": [schema("Usage"), { "type": "null" }] },
+            "latencyMs": ns("integer"), "citations": { "type": "array", "items": schema("Citation"),
+                "description": "The twin's knowledge sources this reply cites as [n]; [] when none" },
+            "createdAt": time() } },
+    "UsageRow": { "type": "object",
+        "description": "One group; only its grouping field (`day`, `apiKeyId`, `twinId` or `endUserId`, null for none) is present. `meta.totals` holds the sums.",
+        "required": ["requests", "promptTokens", "completionTokens", "totalTokens", "estimatedTokens"],
+        "properties": { "day": { "type": "string", "format": "date" }, "apiKeyId": ns("string"), "twinId": s("string"),
+            "endUserId": ns("string"), "requests": s("integer"), "promptTokens": s("integer"),
+            "completionTokens": s("integer"), "totalTokens": s("integer"), "estimatedTokens": s("integer") } },
+    "CancelResult": { "type": "object", "required": ["message"], "properties": { "message": schema("Message") } },
+    "MessageInput": { "type": "object", "required": ["content"],
+        "properties": { "content": { "type": "string", "minLength": 1, "maxLength": 32000 } } },
+    "Exchange": { "type": "object", "required": ["userMessage", "message", "usage"],
+        "properties": { "userMessage": schema("Message"), "message": schema("Message"),
+            "usage": { "oneOf": [schema("Usage"), { "type": "null" }] } } }
+    })
+}
+
+/// The OpenAI-compatible shapes.
+fn openai_schemas() -> Value {
+    json!({
+    "OpenAIErrorBody": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object",
+        "required": ["message", "type", "code", "param"],
+        "properties": { "message": s("string"),
+            "type": { "type": "string", "enum": ["invalid_request_error", "authentication_error", "permission_error", "not_found_error", "rate_limit_error", "api_error"] },
+            "code": { "type": "string", "enum": ERROR_CODES }, "param": ns("string") } } } },
+    "ChatCompletionRequest": { "type": "object", "required": ["model", "messages"],
+        "properties": { "model": { "type": "string", "description": "A twin id" },
+            "messages": { "type": "array", "minItems": 1, "items": { "type": "object", "required": ["role", "content"],
+                "properties": { "role": { "type": "string", "enum": ["system", "user", "assistant", "developer"] },
+                    "content": { "oneOf": [s("string"), { "type": "array", "items": { "type": "object",
+                        "required": ["type", "text"], "properties": { "type": { "const": "text" }, "text": s("string") } } }] } } } },
+            "stream": s("boolean"), "stream_options": { "type": "object", "properties": { "include_usage": s("boolean") } },
+            "max_tokens": { "type": "integer", "minimum": 1 }, "max_completion_tokens": { "type": "integer", "minimum": 1 },
+            "temperature": { "type": "number", "minimum": 0, "maximum": 2 }, "top_p": { "type": "number", "minimum": 0, "maximum": 2 },
+            "stop": { "oneOf": [s("string"), { "type": "array", "maxItems": 4, "items": s("string") }] },
+            "user": { "type": "string", "pattern": "^[A-Za-z0-9._:@-]{1,64}$", "description": "Your end user (usage groups by it; the provider sees only a hash)" } } },
+    "ChatCompletion": { "type": "object", "required": ["id", "object", "created", "model", "choices", "usage"],
+        "properties": { "id": s("string"), "object": { "const": "chat.completion" }, "created": s("integer"), "model": s("string"),
+            "choices": { "type": "array", "items": { "type": "object", "required": ["index", "message", "finish_reason"],
+                "properties": { "index": s("integer"), "finish_reason": { "type": "string", "enum": ["stop", "length"] },
+                    "message": { "type": "object", "required": ["role", "content"], "properties": { "role": { "const": "assistant" }, "content": s("string") } } } } },
+            "usage": { "type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
+                "properties": { "prompt_tokens": s("integer"), "completion_tokens": s("integer"), "total_tokens": s("integer") } },
+            "twin_citations": { "type": "array", "items": schema("Citation"), "description": "TwinExpert extension: the knowledge sources the reply cites" } } },
+    "Model": { "type": "object", "required": ["id", "object", "created", "owned_by"],
+        "properties": { "id": s("string"), "object": { "const": "model" }, "created": s("integer"), "owned_by": s("string") } },
+    "ModelList": { "type": "object", "required": ["object", "data"],
+        "properties": { "object": { "const": "list" }, "data": list_of("Model") } }
+    })
+}
+
+/// The events of a streamed reply.
+fn stream_schemas() -> Value {
+    json!({
+    "StreamProgressEvent": { "type": "object", "required": ["stage", "userMessageId", "messageId"],
+        "description": "event: progress — first at once (`accepted`), then `generating` when the model answers",
+        "properties": { "stage": { "type": "string", "enum": ["accepted", "generating"] },
+            "userMessageId": s("string"), "messageId": s("string") } },
+    "StreamDeltaEvent": { "type": "object", "required": ["content"],
+        "description": "event: delta — one piece of the reply, forwarded as it arrives",
+        "properties": { "content": s("string") } },
+    "StreamCompleteEvent": { "type": "object", "required": ["message", "usage"],
+        "description": "event: complete — the stored reply; the stream then ends",
+        "properties": { "message": schema("Message"), "usage": { "oneOf": [schema("Usage"), { "type": "null" }] } } },
+    "StreamErrorEvent": { "type": "object", "required": ["error", "message", "statusCode"],
+        "description": "event: error — the stream then ends; what arrived is stored",
+        "properties": { "error": { "type": "string", "enum": ERROR_CODES }, "message": s("string"),
+            "statusCode": s("integer") } }
+    })
+}
+
+/// Where the served copy lives. Regenerate with `UPDATE_OPENAPI=1 cargo test --lib openapi`.
+pub const COMMITTED: &str = "src/site/openapi.json";
+
+pub fn pretty(version: &str) -> String {
+    let mut text = serde_json::to_string_pretty(&document(version)).expect("serializable");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_document_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(COMMITTED);
+        let fresh = pretty(env!("CARGO_PKG_VERSION"));
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(&path, &fresh).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "{COMMITTED} is stale: run UPDATE_OPENAPI=1 cargo test --lib openapi"
+        );
+    }
+
+    #[test]
+    fn every_route_has_an_operation_and_every_operation_a_route() {
+        let doc = document("test");
+        let paths = doc["paths"].as_object().unwrap();
+        let mut documented = 0;
+        for (path, ops) in paths {
+            for (method, _) in ops.as_object().unwrap() {
+                documented += 1;
+                let pattern = path.strip_prefix(BASE).unwrap();
+                assert!(
+                    ROUTES
+                        .iter()
+                        .any(|r| r.pattern == pattern && r.method.eq_ignore_ascii_case(method)),
+                    "{method} {path} is documented but not routed"
+                );
+            }
+        }
+        assert_eq!(documented, ROUTES.len());
+        for r in ROUTES {
+            let path = format!("{BASE}{}", r.pattern);
+            assert!(
+                doc["paths"][&path][r.method.to_ascii_lowercase()].is_object(),
+                "{} {path} undocumented",
+                r.method
+            );
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let doc = document("test");
+        fn walk(v: &Value, doc: &Value) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get("$ref") {
+                        let target = r
+                            .trim_start_matches("#/")
+                            .split('/')
+                            .fold(doc, |node, part| &node[part]);
+                        assert!(!target.is_null(), "dangling {r}");
+                    }
+                    m.values().for_each(|x| walk(x, doc));
+                }
+                Value::Array(a) => a.iter().for_each(|x| walk(x, doc)),
+                _ => {}
+            }
+        }
+        walk(&doc, &doc);
+    }
+
+    #[test]
+    fn every_error_code_of_the_error_type_is_listed() {
+        use super::super::error::{ApiError, LimitReason};
+        let samples = [
+            ApiError::Validation(Default::default()),
+            ApiError::InvalidJson(String::new()),
+            ApiError::Unauthorized,
+            ApiError::InvalidApiKeyFormat,
+            ApiError::InvalidApiKey,
+            ApiError::ApiKeyExpired,
+            ApiError::InvalidToken,
+            ApiError::InvalidCredentials,
+            ApiError::InsufficientScope {
+                required: Scope::FullAccess,
+                granted: Scope::ReadOnly,
+            },
+            ApiError::Forbidden(""),
+            ApiError::NotFound(""),
+            ApiError::MethodNotAllowed { allow: vec![] },
+            ApiError::Conflict(String::new()),
+            ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::UnsupportedMediaType,
+            ApiError::RateLimited {
+                reason: LimitReason::Burst,
+                retry_after: 1,
+                limit: 1,
+            },
+            ApiError::Internal(String::new()),
+            ApiError::Upstream(String::new()),
+            ApiError::UpstreamTimeout,
+            ApiError::ConversationBusy {
+                message_id: String::new(),
+            },
+            ApiError::GenerationInterrupted,
+            ApiError::IdempotencyKeyInUse,
+            ApiError::IdempotencyKeyReused,
+            ApiError::ApiKeyLimitReached { limit: 1 },
+            ApiError::ConcurrencyLimitExceeded {
+                limit: 1,
+                retry_after: 1,
+            },
+            ApiError::TokenQuotaExceeded {
+                limit: 1,
+                retry_after: 1,
+            },
+        ];
+        let codes: Vec<&str> = samples.iter().map(ApiError::code).collect();
+        assert_eq!(codes, ERROR_CODES);
+    }
+}

@@ -1,0 +1,320 @@
+//! The one route table of the API. The edge dispatches on `RouteId`; everything else a
+//! route needs to know before its handler runs (who may call it) is declared here.
+
+use crate::auth::credentials::Scope;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    Health,
+    OpenApi,
+    Register,
+    Login,
+    Me,
+    CreateApiKey,
+    ListApiKeys,
+    RevokeApiKey,
+    ListTwins,
+    CreateTwin,
+    GetTwin,
+    StartConversationWithTwin,
+    UpdateTwin,
+    DeleteTwin,
+    AddKnowledge,
+    ListKnowledge,
+    DeleteKnowledge,
+    CreateConversation,
+    ListConversations,
+    GetConversation,
+    UpdateConversation,
+    DeleteConversation,
+    ListMessages,
+    SendMessage,
+    StreamMessage,
+    ResumeMessageStream,
+    CancelMessage,
+    Usage,
+    ChatCompletions,
+    ListModels,
+    GetModel,
+}
+
+impl RouteId {
+    /// Answers that carry a secret (a JWT, a new key's plaintext) are never cached.
+    pub fn returns_secret(self) -> bool {
+        matches!(
+            self,
+            RouteId::Register | RouteId::Login | RouteId::CreateApiKey
+        )
+    }
+
+    /// Reads whose only effect is their answer (JSON, no stream): the pipeline may start one
+    /// before the caller's verification returns, since the answer is dropped unless the
+    /// verdict admits that same caller (`http::pipeline::read_ahead`).
+    pub fn is_plain_read(self) -> bool {
+        matches!(
+            self,
+            RouteId::Me
+                | RouteId::ListTwins
+                | RouteId::GetTwin
+                | RouteId::ListConversations
+                | RouteId::GetConversation
+                | RouteId::ListMessages
+                | RouteId::Usage
+                | RouteId::ListModels
+                | RouteId::GetModel
+        )
+    }
+
+    /// The OpenAI-compatible routes answer errors in OpenAI's shape, not the envelope.
+    pub fn speaks_openai(self) -> bool {
+        matches!(
+            self,
+            RouteId::ChatCompletions | RouteId::ListModels | RouteId::GetModel
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No credentials needed.
+    Public,
+    /// No credentials; attempts are limited per client IP (login, register).
+    PublicPerIp,
+    /// An API key with at least this scope, or a session JWT (which acts as `full_access`).
+    Scoped(Scope),
+    /// A session JWT only; an API key gets 403 FORBIDDEN.
+    SessionOnly,
+}
+
+#[derive(Debug)]
+pub struct Route {
+    pub method: &'static str,
+    pub pattern: &'static str,
+    pub id: RouteId,
+    pub access: Access,
+}
+
+const fn route(method: &'static str, pattern: &'static str, id: RouteId, access: Access) -> Route {
+    Route {
+        method,
+        pattern,
+        id,
+        access,
+    }
+}
+
+pub const BASE: &str = "/api/v1";
+
+use Access::*;
+use RouteId::*;
+
+// One line per route, so the table reads as the API's index.
+#[rustfmt::skip]
+pub static ROUTES: &[Route] = &[
+    route("GET",    "/health",                            Health,                    Public),
+    route("GET",    "/openapi.json",                      OpenApi,                   Public),
+    route("POST",   "/auth/register",                     Register,                  PublicPerIp),
+    route("POST",   "/auth/login",                        Login,                     PublicPerIp),
+    route("GET",    "/auth/me",                           Me,                        Scoped(Scope::ReadOnly)),
+    route("POST",   "/auth/api-keys",                     CreateApiKey,              SessionOnly),
+    route("GET",    "/auth/api-keys",                     ListApiKeys,               SessionOnly),
+    route("DELETE", "/auth/api-keys/{id}",                RevokeApiKey,              SessionOnly),
+    route("GET",    "/twins",                             ListTwins,                 Scoped(Scope::ReadOnly)),
+    route("POST",   "/twins",                             CreateTwin,                SessionOnly),
+    route("GET",    "/twins/{id}",                        GetTwin,                   Scoped(Scope::ReadOnly)),
+    route("POST",   "/twins/{id}",                        StartConversationWithTwin, Scoped(Scope::FullAccess)),
+    route("PATCH",  "/twins/{id}",                        UpdateTwin,                SessionOnly),
+    route("DELETE", "/twins/{id}",                        DeleteTwin,                SessionOnly),
+    route("POST",   "/twins/{id}/knowledge",              AddKnowledge,              SessionOnly),
+    route("GET",    "/twins/{id}/knowledge",              ListKnowledge,             SessionOnly),
+    route("DELETE", "/twins/{id}/knowledge/{docId}",      DeleteKnowledge,           SessionOnly),
+    route("POST",   "/conversations",                     CreateConversation,        Scoped(Scope::FullAccess)),
+    route("GET",    "/conversations",                     ListConversations,         Scoped(Scope::ReadOnly)),
+    route("GET",    "/conversations/{id}",                GetConversation,           Scoped(Scope::ReadOnly)),
+    route("PATCH",  "/conversations/{id}",                UpdateConversation,        Scoped(Scope::FullAccess)),
+    route("DELETE", "/conversations/{id}",                DeleteConversation,        Scoped(Scope::FullAccess)),
+    route("GET",    "/conversations/{id}/messages",       ListMessages,              Scoped(Scope::ReadOnly)),
+    route("POST",   "/conversations/{id}/messages",       SendMessage,               Scoped(Scope::FullAccess)),
+    route("POST",   "/conversations/{id}/messages/stream", StreamMessage,            Scoped(Scope::FullAccess)),
+    route("GET",    "/conversations/{id}/messages/{messageId}/stream", ResumeMessageStream, Scoped(Scope::ReadOnly)),
+    route("POST",   "/conversations/{id}/messages/{messageId}/cancel", CancelMessage,       Scoped(Scope::FullAccess)),
+    route("GET",    "/usage",                             Usage,                     Scoped(Scope::ReadOnly)),
+    route("POST",   "/chat/completions",                  ChatCompletions,           Scoped(Scope::FullAccess)),
+    route("GET",    "/models",                            ListModels,                Scoped(Scope::ReadOnly)),
+    route("GET",    "/models/{id}",                       GetModel,                  Scoped(Scope::ReadOnly)),
+];
+
+/// The `{…}` segments of a matched path, in order: the resource id, then a child's id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathParams(Vec<String>);
+
+impl PathParams {
+    pub fn id(&self) -> Option<&str> {
+        self.0.first().map(String::as_str)
+    }
+
+    pub fn child_id(&self) -> Option<&str> {
+        self.0.get(1).map(String::as_str)
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Resolved {
+    Found {
+        route: &'static Route,
+        params: PathParams,
+    },
+    /// The path exists but not with this method; `allow` lists the methods it has.
+    MethodNotAllowed {
+        allow: Vec<&'static str>,
+    },
+    NotFound,
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+/// Matches `path` (already known to start with `/api/v1`) against the table.
+/// `{id}` matches one non-empty segment; a single trailing slash is ignored.
+pub fn resolve(method: &str, path: &str) -> Resolved {
+    let Some(rest) = path.strip_prefix(BASE) else {
+        return Resolved::NotFound;
+    };
+    let rest = if rest.len() > 1 {
+        rest.strip_suffix('/').unwrap_or(rest)
+    } else {
+        rest
+    };
+    let mut allow = Vec::new();
+    for route in ROUTES {
+        let Some(params) = match_pattern(route.pattern, rest) else {
+            continue;
+        };
+        if route.method == method || (method == "HEAD" && route.method == "GET") {
+            return Resolved::Found { route, params };
+        }
+        allow.push(route.method);
+    }
+    if allow.is_empty() {
+        Resolved::NotFound
+    } else {
+        allow.push("OPTIONS");
+        Resolved::MethodNotAllowed { allow }
+    }
+}
+
+/// The methods a path answers to, for `Allow` and CORS preflight.
+pub fn methods_for(path: &str) -> Vec<&'static str> {
+    match resolve("\u{0}", path) {
+        Resolved::MethodNotAllowed { allow } => allow,
+        _ => Vec::new(),
+    }
+}
+
+/// `Some(params)` when the pattern matches; each `{name}` takes one non-empty segment.
+fn match_pattern(pattern: &str, path: &str) -> Option<PathParams> {
+    let mut params = Vec::new();
+    let mut pat = pattern.split('/');
+    let mut seg = path.split('/');
+    loop {
+        match (pat.next(), seg.next()) {
+            (None, None) => return Some(PathParams(params)),
+            (Some(p), Some(s)) if p.starts_with('{') && !s.is_empty() => params.push(s.to_owned()),
+            (Some(p), Some(s)) if p == s => {}
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_reads_are_authenticated_gets_that_do_not_stream() {
+        let reads: Vec<_> = ROUTES.iter().filter(|r| r.id.is_plain_read()).collect();
+        assert_eq!(reads.len(), 9);
+        for r in reads {
+            assert_eq!(r.method, "GET", "{r:?}");
+            assert!(matches!(r.access, Scoped(_)), "{r:?}");
+            assert!(!r.pattern.ends_with("/stream"), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn finds_routes_and_params() {
+        let Resolved::Found { route, params } = resolve("DELETE", "/api/v1/auth/api-keys/key_1")
+        else {
+            panic!()
+        };
+        assert_eq!(route.id, RevokeApiKey);
+        assert_eq!(params.id(), Some("key_1"));
+        let Resolved::Found { route, params } =
+            resolve("POST", "/api/v1/conversations/conv_1/messages/msg_2/cancel")
+        else {
+            panic!()
+        };
+        assert_eq!(route.id, CancelMessage);
+        assert_eq!(
+            (params.id(), params.child_id()),
+            (Some("conv_1"), Some("msg_2"))
+        );
+        // A literal segment is not a parameter: `/messages/stream` stays the POST route.
+        assert_eq!(
+            resolve("GET", "/api/v1/conversations/c/messages/stream"),
+            Resolved::MethodNotAllowed {
+                allow: vec!["POST", "OPTIONS"]
+            }
+        );
+        assert!(matches!(
+            resolve("GET", "/api/v1/health/"),
+            Resolved::Found { .. }
+        ));
+        assert!(matches!(
+            resolve("HEAD", "/api/v1/health"),
+            Resolved::Found { .. }
+        ));
+    }
+
+    #[test]
+    fn wrong_method_lists_allowed_ones() {
+        assert_eq!(
+            resolve("PUT", "/api/v1/auth/api-keys"),
+            Resolved::MethodNotAllowed {
+                allow: vec!["POST", "GET", "OPTIONS"]
+            }
+        );
+        assert_eq!(methods_for("/api/v1/health"), vec!["GET", "OPTIONS"]);
+    }
+
+    #[test]
+    fn unknown_paths_are_not_found() {
+        assert_eq!(resolve("GET", "/api/v1/nope"), Resolved::NotFound);
+        assert_eq!(
+            resolve("GET", "/api/v1/auth/api-keys//"),
+            Resolved::NotFound
+        );
+        assert_eq!(
+            resolve("DELETE", "/api/v1/auth/api-keys/"),
+            Resolved::MethodNotAllowed {
+                allow: vec!["POST", "GET", "OPTIONS"]
+            }
+        );
+        assert_eq!(resolve("GET", "/elsewhere"), Resolved::NotFound);
+    }
+
+    #[test]
+    fn patterns_are_unique() {
+        for (i, a) in ROUTES.iter().enumerate() {
+            for b in &ROUTES[i + 1..] {
+                assert!(
+                    !(a.method == b.method && a.pattern == b.pattern),
+                    "{a:?} twice"
+                );
+            }
+        }
+    }
+}

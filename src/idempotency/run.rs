@@ -1,0 +1,159 @@
+//! Runs a POST under its `Idempotency-Key` (docs/idempotency.md): claim the key, run the
+//! handler once, remember what it answered (or free the key after a refusal); a retry gets
+//! the remembered answer, a streamed reply's retry the same generation's stream from event 1.
+
+use crate::platform::request::Request;
+use serde_json::Value;
+
+use crate::conversations::model::Op;
+use crate::http::body;
+use crate::http::envelope::ExtraMeta;
+use crate::http::error::ApiError;
+use crate::http::routes::{Route, RouteId};
+use crate::idempotency::model::{self as idempotency, Claim, Remembered};
+
+use crate::conversations::client::ConversationObject;
+use crate::http::context::Ctx;
+use crate::http::reply::Reply;
+use crate::platform::request::{body_bytes, header};
+
+/// The body as the handler will read it; `None` when it will refuse it (too large, not JSON):
+/// such a request runs without the key, and its 4xx is not remembered anyway.
+async fn peek_body(req: &Request) -> Option<Value> {
+    let bytes = body_bytes(&mut req.try_clone()?).await.ok()?;
+    let content_type = header(req, "Content-Type");
+    body::parse_object(content_type.as_deref(), &bytes)
+        .ok()
+        .map(Value::Object)
+}
+
+pub async fn run(
+    route: &'static Route,
+    ctx: &mut Ctx,
+    req: &mut Request,
+    key: String,
+) -> Result<Reply, ApiError> {
+    let Some(body) = peek_body(req).await else {
+        return crate::http::dispatch::dispatch(route.id, ctx, req).await;
+    };
+    let user = ctx.principal()?.user_id().to_owned();
+    let fingerprint = idempotency::fingerprint("POST", req.path(), Some(&body));
+    let store = ctx.store()?;
+    match store
+        .claim_idempotency_key(&user, &key, &fingerprint, ctx.now_ms)
+        .await?
+    {
+        // Scoped to the user: only the caller's own turns are ever found by it.
+        Claim::Fresh => ctx.idempotency_key = Some(format!("{user}:{key}")),
+        Claim::InUse => return in_use(route, ctx, &format!("{user}:{key}")).await,
+        Claim::Reused => return Err(ApiError::IdempotencyKeyReused),
+        Claim::Replay(remembered) => {
+            ctx.replayed = true;
+            return replay(ctx, remembered).await;
+        }
+    }
+    let outcome = crate::http::dispatch::dispatch(route.id, ctx, req).await;
+    match remembered(route.id, ctx, &outcome) {
+        Some(r) => store.remember_response(&user, &key, &r).await?,
+        None => store.release_idempotency_key(&user, &key).await?,
+    }
+    outcome
+}
+
+/// What to remember of an outcome; `None` for a refusal (the key stays free).
+fn remembered(route: RouteId, ctx: &Ctx, outcome: &Result<Reply, ApiError>) -> Option<Remembered> {
+    match outcome {
+        Ok(Reply::Json { status, data, .. }) if idempotency::remembers(*status) => {
+            let mut data = data.clone();
+            if route == RouteId::CreateApiKey {
+                // The plaintext is shown once and never stored.
+                data["key"] = Value::Null;
+            }
+            Some(Remembered::Json {
+                status: *status,
+                data,
+            })
+        }
+        Ok(Reply::Plain { status, body }) if idempotency::remembers(*status) => {
+            Some(Remembered::Plain {
+                status: *status,
+                body: body.clone(),
+            })
+        }
+        Ok(Reply::Raw(resp)) => {
+            let message_id = resp.headers().get("X-Message-Id").ok().flatten()?;
+            Some(Remembered::Stream {
+                // A stream is only ever a conversation's (`/conversations/{id}/…`).
+                conversation_id: ctx.params.id()?.to_owned(),
+                message_id,
+            })
+        }
+        Err(e) if idempotency::remembers(e.status()) => Some(Remembered::error(e)),
+        _ => None,
+    }
+}
+
+/// The key is claimed and nothing is remembered yet: the first request is running, or was cut
+/// off before it could remember its answer (the platform cancels a request whose client
+/// leaves). A turn is bound to its key in the conversation's object when it starts, so the
+/// object answers: the turn's stream from event 1, or its result once finished.
+/// `key` is the user's id and their key (`usr_…:key`).
+async fn in_use(route: &Route, ctx: &mut Ctx, key: &str) -> Result<Reply, ApiError> {
+    let stream = match route.id {
+        RouteId::SendMessage => false,
+        RouteId::StreamMessage => true,
+        _ => return Err(ApiError::IdempotencyKeyInUse),
+    };
+    let conversation_id = ctx.params.id().ok_or(ApiError::IdempotencyKeyInUse)?;
+    let object = ConversationObject::get(&ctx.env, conversation_id)?;
+    let op = Op::Replay {
+        key: key.to_owned(),
+        stream,
+    };
+    match object.turn(&op, stream).await {
+        Ok(reply) => {
+            ctx.replayed = true;
+            Ok(reply)
+        }
+        // Not started yet, or still running (non-streaming): §9's answer.
+        Err(ApiError::NotFound(_) | ApiError::ConversationBusy { .. }) => {
+            Err(ApiError::IdempotencyKeyInUse)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn replay(ctx: &Ctx, remembered: Remembered) -> Result<Reply, ApiError> {
+    match remembered {
+        Remembered::Json { status, data } => Ok(Reply::Json {
+            status,
+            data,
+            meta: ExtraMeta::None,
+        }),
+        Remembered::Plain { status, body } => Ok(Reply::Plain { status, body }),
+        Remembered::Error {
+            status,
+            code,
+            message,
+            details,
+        } => Err(ApiError::Remembered {
+            status,
+            code,
+            message,
+            details,
+        }),
+        Remembered::Stream {
+            conversation_id,
+            message_id,
+        } => {
+            let op = Op::Resume {
+                message_id,
+                after: 0,
+            };
+            let resp = ConversationObject::get(&ctx.env, &conversation_id)?
+                .stream(&op)
+                .await?;
+            Ok(Reply::Raw(resp))
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The limits Durable Object: one instance per API key (named by the key's hash), per session
+//! user, per client IP, per login email, or per account's generations. It holds the counters
+//! of `limits::rate_limit`; for a key also the key's verification record (in memory only, so an
+//! unknown key writes nothing), so a warm keyed request costs one Durable Object round trip
+//! and no D1 read; for an account its generation slots. Idle state is deleted by an alarm once
+//! its window is over. The runtime runs one event at a time per instance, and counting uses the
+//! synchronous SQL API with no await inside, so counts are exact under concurrency.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::cell::{Cell, RefCell};
+use worker::{durable_object, Date, Env, Request, Response, SqlStorageValue, State};
+
+use crate::auth::api_key::KeyRecord;
+use crate::auth::credentials::Scope;
+use crate::auth::key_cache::Cache;
+use crate::config::env as config;
+use crate::http::error::StoreError;
+use crate::limits::protocol::{KeyAdmission, Op, Slot};
+use crate::limits::rate_limit::{self, Decision, Policy};
+use crate::platform::d1::Store;
+use crate::platform::time;
+
+const COUNTERS: &str = "rate";
+/// How often `lastUsedAt` is written to D1 per key.
+const LAST_USED_EVERY_MS: i64 = 60_000;
+
+#[derive(Clone)]
+struct CachedRecord {
+    record: KeyRecord,
+    loaded_ms: i64,
+    last_used_written_ms: i64,
+}
+
+#[durable_object]
+pub struct RateLimiter {
+    state: State,
+    env: Env,
+    table_ready: Cell<bool>,
+    // Storage is read once per instance lifetime and written on every change; these copies
+    // spare a storage read on each request.
+    counters: RefCell<Option<Counters>>,
+    record: RefCell<Cache<CachedRecord>>,
+    cleanup_armed: Cell<bool>,
+    /// An account's generation slots: lease id → expiry (Unix ms). In memory on purpose: a
+    /// storage write would hold every turn's answer for a commit, and a restart can only free
+    /// slots, never leak them.
+    leases: RefCell<std::collections::HashMap<String, i64>>,
+}
+
+/// The stored counters, and when they become idle (then the alarm deletes them).
+#[derive(Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Counters {
+    state: rate_limit::State,
+    idle_at_ms: i64,
+}
+
+impl worker::DurableObject for RateLimiter {
+    fn new(state: State, env: Env) -> Self {
+        RateLimiter {
+            state,
+            env,
+            table_ready: Cell::new(false),
+            counters: RefCell::new(None),
+            record: RefCell::new(Cache::default()),
+            cleanup_armed: Cell::new(false),
+            leases: RefCell::new(std::collections::HashMap::new()),
+        }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        let now = Date::now().as_millis() as i64;
+        let idle_at = self.counters_now()?.map_or(0, |c| c.idle_at_ms);
+        if now >= idle_at {
+            // Nothing left that changes a decision: the instance's storage goes.
+            self.state.storage().delete_all().await?;
+            self.table_ready.set(false);
+            self.counters.replace(None);
+            self.cleanup_armed.set(false);
+        } else {
+            self.state.storage().set_alarm(idle_at - now + 1000).await?;
+        }
+        Response::ok("")
+    }
+
+    /// The same protocol as the RPC method `call` (which the Worker uses), over HTTP.
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let answer = self.handle(&req.text().await?).await?;
+        Response::ok(answer)
+    }
+}
+
+// The Worker calls the object over RPC (`.ci/entry.mjs` makes the exported class a
+// `DurableObject`): a JSON text in, a JSON text out, with no HTTP request or response to
+// build and read on either side.
+const _: () = {
+    use worker::wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen(
+        wasm_bindgen = ::worker::wasm_bindgen,
+        wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+        js_sys = ::worker::js_sys
+    )]
+    impl RateLimiter {
+        /// One `limits::protocol::Op` as JSON; its answer as JSON.
+        pub async fn call(&self, op: String) -> Result<JsValue, JsValue> {
+            std::panic::AssertUnwindSafe(async move {
+                self.handle(&op)
+                    .await
+                    .map(|answer| JsValue::from_str(&answer))
+                    .map_err(JsValue::from)
+            })
+            .await
+        }
+    }
+};
+
+impl RateLimiter {
+    async fn handle(&self, op: &str) -> worker::Result<String> {
+        let now = Date::now().as_millis() as i64;
+        match serde_json::from_str::<Op>(op)? {
+            Op::Limit { policy } => {
+                let decision = self.count(&policy, now)?;
+                self.arm_cleanup(&policy).await?;
+                to_json(&decision)
+            }
+            Op::Peek { policy } => {
+                let current = self.counters_now()?.unwrap_or_default().state;
+                to_json(&rate_limit::check(&policy, current, now).0)
+            }
+            Op::Refund { policy } => {
+                if let Some(current) = self.counters_now()? {
+                    let saved = Counters {
+                        state: rate_limit::refund(&policy, current.state),
+                        ..current
+                    };
+                    self.save(COUNTERS, &saved)?;
+                    self.counters.replace(Some(saved));
+                }
+                to_json(&true)
+            }
+            Op::Key {
+                key_hash,
+                read_only,
+                full_access,
+            } => {
+                let Some(record) = self.record(&key_hash, now).await? else {
+                    return to_json(&KeyAdmission {
+                        record: None,
+                        decision: None,
+                    });
+                };
+                let decision = match record.check(now) {
+                    Ok(()) => {
+                        let policy = if record.scope == Scope::FullAccess {
+                            full_access
+                        } else {
+                            read_only
+                        };
+                        let decision = self.count(&policy, now)?;
+                        self.arm_cleanup(&policy).await?;
+                        Some(decision)
+                    }
+                    Err(_) => None,
+                };
+                to_json(&KeyAdmission {
+                    record: Some(record),
+                    decision,
+                })
+            }
+            Op::Revoke => {
+                // Also voids a reload from D1 in flight (auth::key_cache).
+                self.record.borrow_mut().revoke();
+                to_json(&true)
+            }
+            Op::Acquire { lease, max, ttl_ms } => to_json(&self.acquire(&lease, max, ttl_ms, now)?),
+            Op::Release { lease } => {
+                self.leases.borrow_mut().remove(&lease);
+                to_json(&true)
+            }
+        }
+    }
+}
+
+impl RateLimiter {
+    /// Runs one statement with the synchronous SQL API and returns its rows.
+    fn sql<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> worker::Result<Vec<T>> {
+        let sql = self.state.storage().sql();
+        if !self.table_ready.get() {
+            sql.exec(
+                "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+                None,
+            )?
+            .to_array::<serde_json::Value>()?;
+            self.table_ready.set(true);
+        }
+        sql.exec(query, args)?.to_array()
+    }
+
+    /// Reads a value; an instance that never wrote anything is not given a table by a read.
+    fn load<T: DeserializeOwned>(&self, key: &str) -> worker::Result<Option<T>> {
+        #[derive(Deserialize)]
+        struct Row {
+            v: String,
+        }
+        if !self.table_ready.get() {
+            let sql = self.state.storage().sql();
+            let exists: Vec<serde_json::Value> = sql
+                .exec(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kv'",
+                    None,
+                )?
+                .to_array()?;
+            if exists.is_empty() {
+                return Ok(None);
+            }
+        }
+        let rows: Vec<Row> = self.sql("SELECT v FROM kv WHERE k = ?", vec![key.into()])?;
+        Ok(rows.first().and_then(|r| serde_json::from_str(&r.v).ok()))
+    }
+
+    fn save<T: Serialize>(&self, key: &str, value: &T) -> worker::Result<()> {
+        let json = serde_json::to_string(value)?;
+        self.sql::<serde_json::Value>(
+            "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)",
+            vec![key.into(), json.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Synchronous (no await): exact however many requests race for the last slot.
+    fn acquire(&self, lease: &str, max: u64, ttl_ms: i64, now: i64) -> worker::Result<Slot> {
+        let mut leases = self.leases.borrow_mut();
+        leases.retain(|_, expires| *expires > now);
+        if leases.len() as u64 >= max {
+            // A slot frees when a generation ends, usually within seconds; the lease expiry
+            // is only the upper bound.
+            let soonest = leases.values().min().copied().unwrap_or(now);
+            return Ok(Slot {
+                acquired: false,
+                retry_after: ((soonest - now) / 1000).clamp(1, 2) as u64,
+            });
+        }
+        leases.insert(lease.to_owned(), now + ttl_ms);
+        Ok(Slot {
+            acquired: true,
+            retry_after: 0,
+        })
+    }
+
+    /// Synchronous from start to end: nothing else runs in this instance meanwhile.
+    fn count(&self, policy: &Policy, now: i64) -> worker::Result<Decision> {
+        let current = self.counters_now()?.unwrap_or_default();
+        let (decision, next) = rate_limit::check(policy, current.state, now);
+        let idle_at_ms = rate_limit::idle_at(policy, &next);
+        let saved = Counters {
+            state: next,
+            idle_at_ms,
+        };
+        self.save(COUNTERS, &saved)?;
+        self.counters.replace(Some(saved));
+        Ok(decision)
+    }
+
+    /// The counters, from memory or (once per instance) from storage.
+    fn counters_now(&self) -> worker::Result<Option<Counters>> {
+        if let Some(c) = *self.counters.borrow() {
+            return Ok(Some(c));
+        }
+        let loaded: Option<Counters> = self.load(COUNTERS)?;
+        self.counters.replace(loaded);
+        Ok(loaded)
+    }
+
+    /// Once per instance: an alarm for when the counters may be idle (the alarm re-arms itself
+    /// while they are not).
+    async fn arm_cleanup(&self, policy: &Policy) -> worker::Result<()> {
+        if !self.cleanup_armed.replace(true) {
+            let after_ms = (policy.window_secs.max(policy.burst_period_secs) * 1000 + 1000) as i64;
+            self.state.storage().set_alarm(after_ms).await?;
+        }
+        Ok(())
+    }
+
+    /// The key's record: kept in memory while fresh, else (re)loaded from D1. Never stored: an
+    /// unknown key (a guess) writes nothing at all.
+    async fn record(&self, key_hash: &str, now: i64) -> worker::Result<Option<KeyRecord>> {
+        let ttl_ms = config::get(&self.env)
+            .map_err(|e| worker::Error::RustError(format!("{e:?}")))?
+            .key_record_ttl_ms;
+        let current = self.record.borrow().get().cloned();
+        let mut cached = match current {
+            Some(c) if now - c.loaded_ms < ttl_ms => c,
+            stale => {
+                let reload = self.record.borrow().begin_reload();
+                let store = Store::new(&self.env).map_err(store_to_worker)?;
+                let found = store
+                    .key_record_by_hash(key_hash)
+                    .await
+                    .map_err(store_to_worker)?;
+                let last_used_written_ms = stale.map_or(0, |c| c.last_used_written_ms);
+                let loaded = found.map(|record| CachedRecord {
+                    record,
+                    loaded_ms: now,
+                    last_used_written_ms,
+                });
+                // A revocation that landed while D1 was read wins over what was read.
+                match self.record.borrow_mut().finish_reload(reload, loaded) {
+                    Some(c) => c,
+                    None => return Ok(None),
+                }
+            }
+        };
+        if now - cached.last_used_written_ms >= LAST_USED_EVERY_MS
+            && cached.record.check(now).is_ok()
+        {
+            cached.last_used_written_ms = now;
+            self.record.borrow_mut().set(cached.clone());
+            let (id, at) = (cached.record.id.clone(), time::rfc3339_ms(now));
+            let env = self.env.clone();
+            // Off the request's critical path.
+            self.state.wait_until(async move {
+                if let Ok(store) = Store::new(&env) {
+                    let _ = store.touch_api_key(&id, &at).await;
+                }
+            });
+        }
+        Ok(Some(cached.record))
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> worker::Result<String> {
+    Ok(serde_json::to_string(value)?)
+}
+
+fn store_to_worker(e: StoreError) -> worker::Error {
+    worker::Error::RustError(format!("d1: {e:?}"))
+}

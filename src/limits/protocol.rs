@@ -1,0 +1,86 @@
+//! The protocol of the limits object (docs: README, "the hot path"): what the Worker asks of
+//! an instance — count a request, verify a key and count it, forget a revoked key, take or give
+//! back an account's generation slot — and what it answers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::api_key::KeyRecord;
+use crate::limits::rate_limit::{Decision, Policy};
+
+#[derive(Serialize, Deserialize)]
+// Externally tagged (serde's default): internally tagged enums cost the wasm several KB each.
+#[serde(rename_all = "camelCase")]
+pub enum Op {
+    /// Count one request against `policy`.
+    Limit { policy: Policy },
+    /// What `Limit` would decide, counting nothing (and writing nothing).
+    Peek { policy: Policy },
+    /// Give back one request counted by `Limit` (a successful login).
+    Refund { policy: Policy },
+    /// Verify the key with this hash and count one request against its scope's policy.
+    #[serde(rename_all = "camelCase")]
+    Key {
+        key_hash: String,
+        read_only: Policy,
+        full_access: Policy,
+    },
+    /// Forget the cached record: the key was revoked.
+    Revoke,
+    /// Take one of `max` generation slots of an account for `ttl_ms` (a lease: a slot whose
+    /// release is lost frees itself).
+    #[serde(rename_all = "camelCase")]
+    Acquire {
+        lease: String,
+        max: u64,
+        ttl_ms: i64,
+    },
+    /// Give a slot back.
+    Release { lease: String },
+}
+
+/// The answer to `Acquire`: `retry_after` (seconds) when every slot is taken.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Slot {
+    pub acquired: bool,
+    pub retry_after: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyAdmission {
+    /// `None`: no such key.
+    pub record: Option<KeyRecord>,
+    /// `None` when the key is refused (revoked, expired): 401 comes before 429.
+    pub decision: Option<Decision>,
+}
+
+/// The instance of a key: named by its hash, never by the key.
+pub fn key_instance(key_hash: &str) -> String {
+    format!("key:{key_hash}")
+}
+
+/// The instance holding an account's generation slots.
+pub fn generations_instance(user_id: &str) -> String {
+    format!("generations:{user_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_cross_the_boundary_as_compact_externally_tagged_json() {
+        let op = Op::Release {
+            lease: "gen_1".into(),
+        };
+        let text = serde_json::to_string(&op).unwrap();
+        assert_eq!(text, r#"{"release":{"lease":"gen_1"}}"#);
+        assert!(matches!(
+            serde_json::from_str(&text).unwrap(),
+            Op::Release { .. }
+        ));
+        assert_eq!(key_instance("ab"), "key:ab");
+        assert_eq!(generations_instance("usr_1"), "generations:usr_1");
+    }
+}

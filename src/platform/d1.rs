@@ -1,0 +1,193 @@
+//! D1 access; each slice's `store.rs` adds its statements to `Store`. Every query that touches a user's data names the
+//! owner in its WHERE clause, so isolation does not depend on a check in a handler. Rows are
+//! private to their module; the store speaks the core's model types.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{D1Database, D1PreparedStatement, Env};
+
+use crate::http::error::StoreError;
+use crate::http::validate::{page_depth, MAX_OFFSET};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl From<worker::Error> for StoreError {
+    fn from(e: worker::Error) -> StoreError {
+        StoreError::from_message(&e.to_string())
+    }
+}
+
+fn js_err(e: JsValue) -> StoreError {
+    StoreError::from_message(&format!("{e:?}"))
+}
+
+/// A value bound to a statement's `?n`.
+pub trait Param {
+    fn js(&self) -> JsValue;
+}
+
+impl Param for str {
+    fn js(&self) -> JsValue {
+        JsValue::from_str(self)
+    }
+}
+
+impl Param for String {
+    fn js(&self) -> JsValue {
+        JsValue::from_str(self)
+    }
+}
+
+impl Param for i64 {
+    fn js(&self) -> JsValue {
+        JsValue::from_f64(*self as f64)
+    }
+}
+
+impl Param for u64 {
+    fn js(&self) -> JsValue {
+        JsValue::from_f64(*self as f64)
+    }
+}
+
+impl<T: Param + ?Sized> Param for &T {
+    fn js(&self) -> JsValue {
+        (**self).js()
+    }
+}
+
+/// `None` binds SQL NULL.
+impl<T: Param> Param for Option<T> {
+    fn js(&self) -> JsValue {
+        self.as_ref().map_or(JsValue::NULL, Param::js)
+    }
+}
+
+/// The values of a statement's `?1, ?2, …`, in order.
+macro_rules! params {
+    ($($value:expr),* $(,)?) => {
+        [$($crate::platform::d1::Param::js(&$value)),*]
+    };
+}
+pub(crate) use params;
+
+pub struct Store {
+    db: D1Database,
+}
+
+/// What a paginated list reads: `filter` and `order` are SQL fragments of the store's own.
+pub struct Listing<'a> {
+    pub table: &'a str,
+    pub columns: &'a str,
+    pub filter: &'a str,
+    pub order: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: u64,
+}
+
+impl Store {
+    pub fn new(env: &Env) -> StoreResult<Self> {
+        Ok(Store { db: env.d1("DB")? })
+    }
+
+    pub fn stmt(&self, sql: &str, args: &[JsValue]) -> StoreResult<D1PreparedStatement> {
+        Ok(self.db.prepare(sql).bind(args)?)
+    }
+
+    /// The first row, decoded through one `JSON.stringify` and serde_json: far fewer calls
+    /// across the wasm boundary than walking the JS object field by field.
+    pub async fn first<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: &[JsValue],
+    ) -> StoreResult<Option<T>> {
+        let stmt = self.stmt(sql, args)?;
+        let promise = stmt.inner().first(None).map_err(js_err)?;
+        let row = JsFuture::from(promise).await.map_err(js_err)?;
+        if row.is_null() || row.is_undefined() {
+            return Ok(None);
+        }
+        let text: String = worker::js_sys::JSON::stringify(&row)
+            .map_err(js_err)?
+            .into();
+        Ok(Some(serde_json::from_str(&text)?))
+    }
+
+    pub async fn all<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: &[JsValue],
+    ) -> StoreResult<Vec<T>> {
+        Ok(self.stmt(sql, args)?.all().await?.results::<T>()?)
+    }
+
+    /// Runs a write and returns how many rows it changed.
+    pub async fn run(&self, sql: &str, args: &[JsValue]) -> StoreResult<usize> {
+        Ok(changes(&self.stmt(sql, args)?.run().await?))
+    }
+
+    /// Statements in one round trip and one transaction.
+    pub async fn batch(
+        &self,
+        stmts: Vec<D1PreparedStatement>,
+    ) -> StoreResult<Vec<worker::D1Result>> {
+        Ok(self.db.batch(stmts).await?)
+    }
+
+    /// A page of `list.table` rows and the total they come from, in one round trip. `args`
+    /// bind the filter's `?1…?n`; the limit and offset are bound after them.
+    pub async fn page<T: DeserializeOwned>(
+        &self,
+        list: Listing<'_>,
+        args: &[JsValue],
+        limit: u64,
+        offset: u64,
+    ) -> StoreResult<(Vec<T>, u64)> {
+        let Listing {
+            table,
+            columns,
+            filter,
+            order,
+        } = list;
+        let next = args.len() + 1;
+        let count = format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}");
+        if offset > MAX_OFFSET {
+            // The count alone answers a page this deep: past the end it is empty, else refused.
+            let total = self.first::<Count>(&count, args).await?.map_or(0, |c| c.n);
+            return match page_depth(offset, total) {
+                Ok(_) => Ok((Vec::new(), total)),
+                Err(_) => Err(StoreError::PageTooDeep),
+            };
+        }
+        let page = format!(
+            "SELECT {columns} FROM {table} WHERE {filter} ORDER BY {order} LIMIT ?{next} OFFSET ?{}",
+            next + 1
+        );
+        let mut page_args = args.to_vec();
+        page_args.extend(params![limit, offset]);
+        let results = self
+            .batch(vec![
+                self.stmt(&count, args)?,
+                self.stmt(&page, &page_args)?,
+            ])
+            .await?;
+        let total = results[0].results::<Count>()?.first().map_or(0, |c| c.n);
+        let rows = results[1].results::<T>()?;
+        Ok((rows, total))
+    }
+}
+
+/// How many rows a write changed.
+pub fn changes(result: &worker::D1Result) -> usize {
+    result
+        .meta()
+        .ok()
+        .flatten()
+        .and_then(|m| m.changes)
+        .unwrap_or(0)
+}

@@ -1,0 +1,19 @@
+//! Adapters to the Workers runtime: the request and response, D1, crypto, the event stream,
+//! the abort of an upstream call, the log line; plus the pure ids and timestamps they all use.
+
+#[cfg(target_arch = "wasm32")]
+pub mod abort;
+#[cfg(target_arch = "wasm32")]
+pub mod crypto;
+#[cfg(target_arch = "wasm32")]
+pub mod d1;
+#[cfg(target_arch = "wasm32")]
+pub mod event_stream;
+pub mod ids;
+#[cfg(target_arch = "wasm32")]
+pub mod log;
+#[cfg(target_arch = "wasm32")]
+pub mod request;
+#[cfg(target_arch = "wasm32")]
+pub mod respond;
+pub mod time;

@@ -1,0 +1,257 @@
+//! Twins. "Accessible to a user" — not deleted, and public or the user's own — is one SQL rule,
+//! `accessible`, used wherever a twin is read for someone.
+
+use serde::Deserialize;
+
+use crate::platform::d1::params;
+
+use crate::platform::d1::Listing;
+
+use crate::platform::d1::Param;
+
+use crate::platform::d1::Store;
+
+use crate::http::error::StoreError;
+use crate::knowledge::model::{self as knowledge, Source};
+use crate::platform::d1::StoreResult;
+use crate::twins::model::{Twin, TwinPatch, Visibility};
+
+#[derive(Deserialize)]
+struct TwinRow {
+    id: String,
+    owner_id: String,
+    name: String,
+    slug: String,
+    headline: String,
+    description: String,
+    avatar_url: Option<String>,
+    /// A JSON array.
+    expertise: String,
+    language: String,
+    greeting: String,
+    system_prompt: String,
+    visibility: String,
+    model: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl TryFrom<TwinRow> for Twin {
+    type Error = StoreError;
+
+    fn try_from(r: TwinRow) -> StoreResult<Twin> {
+        Ok(Twin {
+            expertise: serde_json::from_str(&r.expertise)?,
+            visibility: Visibility::parse(&r.visibility).ok_or_else(|| {
+                StoreError::Failed(format!("unknown visibility {:?}", r.visibility))
+            })?,
+            id: r.id,
+            owner_id: r.owner_id,
+            name: r.name,
+            slug: r.slug,
+            headline: r.headline,
+            description: r.description,
+            avatar_url: r.avatar_url,
+            language: r.language,
+            greeting: r.greeting,
+            system_prompt: r.system_prompt,
+            model: r.model,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+fn twin(row: Option<TwinRow>) -> StoreResult<Option<Twin>> {
+    row.map(Twin::try_from).transpose()
+}
+
+/// What a turn with a twin outside a conversation needs (`/chat/completions`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Persona {
+    pub system_prompt: String,
+    pub model: Option<String>,
+}
+
+const COLUMNS: &str = "id, owner_id, name, slug, headline, description, avatar_url, expertise, language, greeting, system_prompt, visibility, model, created_at, updated_at";
+
+/// The rule for a twin the user bound at `user` may use: not deleted, and public or theirs.
+/// `t` is the twins table's name or alias in the statement.
+pub(crate) fn accessible(t: &str, user: &str) -> String {
+    format!("({t}.deleted_at IS NULL AND ({t}.visibility = 'public' OR {t}.owner_id = {user}))")
+}
+
+/// A twin as a model of `/models`: only the columns that answer reads (a persona's prompt,
+/// kilobytes a row, never leaves D1 for a list of ids).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelRow {
+    pub id: String,
+    pub created_at: String,
+}
+
+/// The most models `/models` lists (it has no pages, as OpenAI's).
+const MAX_MODELS: u64 = 1000;
+
+impl Store {
+    /// The twins the user may use, as models, newest first; with `id`, that one only.
+    pub async fn models_accessible(
+        &self,
+        user_id: &str,
+        id: Option<&str>,
+    ) -> StoreResult<Vec<ModelRow>> {
+        let mut sql = format!(
+            "SELECT id, created_at FROM twins WHERE {}",
+            accessible("twins", "?1")
+        );
+        let mut args = params![user_id].to_vec();
+        if let Some(id) = id {
+            sql.push_str(" AND id = ?2");
+            args.push(id.js());
+        }
+        sql.push_str(&format!(" ORDER BY created_at DESC, id LIMIT {MAX_MODELS}"));
+        self.all(&sql, &args).await
+    }
+
+    pub async fn twins_accessible(
+        &self,
+        user_id: &str,
+        q: Option<&str>,
+        limit: u64,
+        offset: u64,
+    ) -> StoreResult<(Vec<Twin>, u64)> {
+        let mut filter = accessible("twins", "?1");
+        let mut args = params![user_id].to_vec();
+        if let Some(q) = q {
+            // instr, not LIKE: D1 caps LIKE patterns at 50 bytes, and there are no wildcards to escape.
+            filter.push_str(
+                " AND (instr(lower(name), lower(?2)) > 0 OR instr(lower(headline), lower(?2)) > 0 \
+                 OR instr(lower(expertise), lower(?2)) > 0)",
+            );
+            args.push(q.js());
+        }
+        let list = Listing {
+            table: "twins",
+            columns: COLUMNS,
+            filter: &filter,
+            order: "created_at DESC, id",
+        };
+        let (rows, total) = self.page::<TwinRow>(list, &args, limit, offset).await?;
+        let twins = rows
+            .into_iter()
+            .map(Twin::try_from)
+            .collect::<StoreResult<_>>()?;
+        Ok((twins, total))
+    }
+
+    pub async fn twin_accessible(&self, user_id: &str, id: &str) -> StoreResult<Option<Twin>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM twins WHERE id = ?2 AND {}",
+            accessible("twins", "?1")
+        );
+        twin(self.first(&sql, &params![user_id, id]).await?)
+    }
+
+    /// A twin's persona and model for a stateless completion (if accessible), with the
+    /// account's tokens on `day` and the knowledge retrieved for `message`, in one round trip.
+    pub async fn twin_persona(
+        &self,
+        user_id: &str,
+        id: &str,
+        day: &str,
+        message: &str,
+    ) -> StoreResult<Option<((Persona, Vec<Source>), u64)>> {
+        let read = self.stmt(
+            &format!(
+                "SELECT system_prompt, model FROM twins WHERE id = ?2 AND {}",
+                accessible("twins", "?1")
+            ),
+            &params![user_id, id],
+        )?;
+        // An inaccessible twin's passages are read but never used: the persona read is empty.
+        let retrieval = knowledge::fts_query(message)
+            .map(|q| self.retrieval(&q, "?2", &params![id]))
+            .transpose()?;
+        self.with_usage(read, user_id, day, retrieval).await
+    }
+
+    /// `StoreError::Unique` on `twins.slug` when the owner has a twin with this slug.
+    pub async fn insert_twin(&self, t: &Twin) -> StoreResult<()> {
+        let expertise = serde_json::to_string(&t.expertise)?;
+        self.run(
+            &format!("INSERT INTO twins ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+            &params![
+                t.id,
+                t.owner_id,
+                t.name,
+                t.slug,
+                t.headline,
+                t.description,
+                t.avatar_url,
+                expertise,
+                t.language,
+                t.greeting,
+                t.system_prompt,
+                t.visibility.as_str(),
+                t.model,
+                t.created_at,
+                t.updated_at,
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Applies the given fields to the owner's twin in one statement; `None` when the owner
+    /// has no such twin. `StoreError::Unique` on `twins.slug` when the new slug is taken.
+    pub async fn update_twin(
+        &self,
+        owner_id: &str,
+        id: &str,
+        patch: &TwinPatch,
+        now: &str,
+    ) -> StoreResult<Option<Twin>> {
+        let expertise = patch
+            .expertise
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
+        let fields: [(&str, Option<&str>); 11] = [
+            ("name", patch.name.as_deref()),
+            ("slug", patch.slug.as_deref()),
+            ("headline", patch.headline.as_deref()),
+            ("description", patch.description.as_deref()),
+            ("avatar_url", patch.avatar_url.as_deref()),
+            ("expertise", expertise.as_deref()),
+            ("language", patch.language.as_deref()),
+            ("greeting", patch.greeting.as_deref()),
+            ("system_prompt", patch.system_prompt.as_deref()),
+            ("visibility", patch.visibility.map(Visibility::as_str)),
+            ("model", patch.model.as_deref()),
+        ];
+        let mut sets = vec!["updated_at = ?3".to_owned()];
+        let mut args = params![id, owner_id, now].to_vec();
+        for (column, value) in fields {
+            if let Some(v) = value {
+                args.push(v.js());
+                sets.push(format!("{column} = ?{}", args.len()));
+            }
+        }
+        let sql = format!(
+            "UPDATE twins SET {} WHERE id = ?1 AND owner_id = ?2 AND deleted_at IS NULL RETURNING {COLUMNS}",
+            sets.join(", ")
+        );
+        twin(self.first(&sql, &args).await?)
+    }
+
+    /// Hides the owner's twin; its conversations stay (and refuse new messages).
+    pub async fn delete_twin(&self, owner_id: &str, id: &str, now: &str) -> StoreResult<bool> {
+        let changed = self
+            .run(
+                "UPDATE twins SET deleted_at = ?3, updated_at = ?3, slug = slug || '~deleted~' || id \
+                 WHERE id = ?1 AND owner_id = ?2 AND deleted_at IS NULL",
+                &params![id, owner_id, now],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+}
