@@ -114,7 +114,7 @@ build_worker() {
 }
 
 build_model_server() {
-  cargo build --quiet --bin model-server
+  cargo build --quiet -p model-server
 }
 
 # Issue 18 fixes the enforced budget at 400 KB (goal 350 KB); `npm test` fails above it.

@@ -183,11 +183,7 @@ impl TestApp {
             "--api-key".to_owned(),
             UPSTREAM_KEY.to_owned(),
         ];
-        let mut model = spawn_guarded(
-            Path::new(env!("CARGO_BIN_EXE_model-server")),
-            &model_args,
-            None,
-        );
+        let mut model = spawn_guarded(&model_server(), &model_args, None);
         let mut first = String::new();
         BufReader::new(model.stdout.as_mut().unwrap())
             .read_line(&mut first)
@@ -701,4 +697,25 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The local model server, a workspace crate of its own: built once per test run (a no-op when
+/// `.ci/test` built it already), since cargo builds only this package's binaries for its tests.
+pub fn model_server() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "-p", "model-server"])
+                .current_dir(root())
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "the model server builds");
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root().join("target"));
+            target.join("debug/model-server")
+        })
+        .clone()
 }
