@@ -30,7 +30,7 @@ fn session<'a>(ctx: &Ctx, user: &'a User) -> Result<Session<'a>, ApiError> {
     })
 }
 
-pub async fn register(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
+pub async fn register(ctx: &Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     let input = NewAccount::try_from(&json_body(req).await?)?;
     signups_left(ctx, req).await?;
     // Fails closed before anything is written: an account whose token cannot be issued would
@@ -92,7 +92,7 @@ fn decoy() -> StoredPassword {
     }
 }
 
-pub async fn login(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
+pub async fn login(ctx: &Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     let input = Login::try_from(&json_body(req).await?)?;
     // Password spraying from many IPs still meets the per-email limit. The attempt is counted
     // before the PBKDF2 work (so parallel guesses cannot all pass one check) and given back
@@ -122,7 +122,7 @@ pub async fn login(ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> 
     Reply::ok(session(ctx, &account.user)?)
 }
 
-pub async fn me(ctx: &mut Ctx, caller: &Principal) -> Result<Reply, ApiError> {
+pub async fn me(ctx: &Ctx, caller: &Principal) -> Result<Reply, ApiError> {
     let Some(user) = ctx.store()?.user_by_id(caller.user_id()).await? else {
         // The account is gone: the credential no longer names anyone.
         return Err(match caller {

@@ -16,11 +16,7 @@ use crate::platform::time;
 
 const DAY_MS: i64 = 86_400_000;
 
-pub async fn create(
-    ctx: &mut Ctx,
-    caller: &Principal,
-    req: &mut Request,
-) -> Result<Reply, ApiError> {
+pub async fn create(ctx: &Ctx, caller: &Principal, req: &mut Request) -> Result<Reply, ApiError> {
     let input = NewApiKey::try_from(&json_body(req).await?)?;
     let secret = loop {
         // Rejection sampling can in theory run short of bytes; draw again if so.
@@ -55,11 +51,11 @@ pub async fn create(
     })
 }
 
-pub async fn list(ctx: &mut Ctx, caller: &Principal) -> Result<Reply, ApiError> {
+pub async fn list(ctx: &Ctx, caller: &Principal) -> Result<Reply, ApiError> {
     Reply::ok(ctx.store()?.api_keys_of(caller.user_id()).await?)
 }
 
-pub async fn revoke(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
+pub async fn revoke(ctx: &Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
     let now = time::rfc3339_ms(ctx.now_ms);
     let revoked = ctx
         .store()?

@@ -11,6 +11,7 @@ use crate::http::reply::Reply;
 
 pub struct ConversationObject {
     stub: Stub,
+    conversation_id: String,
 }
 
 fn fail(e: worker::Error) -> ApiError {
@@ -24,7 +25,10 @@ impl ConversationObject {
             .map_err(fail)?
             .get_by_name(conversation_id)
             .map_err(fail)?;
-        Ok(ConversationObject { stub })
+        Ok(ConversationObject {
+            stub,
+            conversation_id: conversation_id.to_owned(),
+        })
     }
 
     async fn send(&self, op: &Op) -> Result<Response, ApiError> {
@@ -46,14 +50,14 @@ impl ConversationObject {
     /// A turn op (`Start`, `Replay`): its event stream, or 201 with the finished turn.
     pub async fn turn(&self, op: &Op, stream: bool) -> Result<Reply, ApiError> {
         if stream {
-            self.stream(op).await.map(Reply::Raw)
+            self.stream(op).await
         } else {
             self.call::<TurnResult>(op).await.and_then(Reply::created)
         }
     }
 
     /// An op answered with an event stream (start, resume), or the refusal.
-    pub async fn stream(&self, op: &Op) -> Result<Response, ApiError> {
+    pub async fn stream(&self, op: &Op) -> Result<Reply, ApiError> {
         let mut resp = self.send(op).await?;
         let header = |name: &str| resp.headers().get(name).ok().flatten();
         if !header("Content-Type").is_some_and(|t| t.starts_with("text/event-stream")) {
@@ -76,11 +80,18 @@ impl ConversationObject {
                 headers.set(name, &value).map_err(fail)?;
             }
         }
+        let message_id = header("X-Message-Id")
+            .ok_or_else(|| ApiError::internal("conversation object stream has no message id"))?;
         let ResponseBody::Stream(body) = resp.body() else {
             return Err(ApiError::internal("conversation object stream has no body"));
         };
-        Response::from_body(ResponseBody::Stream(body.clone()))
+        let response = Response::from_body(ResponseBody::Stream(body.clone()))
             .map(|r| r.with_headers(headers))
-            .map_err(fail)
+            .map_err(fail)?;
+        Ok(Reply::Stream {
+            response,
+            conversation_id: self.conversation_id.clone(),
+            message_id,
+        })
     }
 }

@@ -15,18 +15,14 @@ use crate::platform::request::{json_body, ListQuery};
 use crate::platform::time;
 
 /// `POST /conversations {twinId, title?, endUserId?}`.
-pub async fn create(
-    ctx: &mut Ctx,
-    caller: &Principal,
-    req: &mut Request,
-) -> Result<Reply, ApiError> {
+pub async fn create(ctx: &Ctx, caller: &Principal, req: &mut Request) -> Result<Reply, ApiError> {
     let new = NewConversation::parse(&json_body(req).await?, None)?;
     start(ctx, caller, new).await
 }
 
 /// `POST /twins/{id} {title?, endUserId?}`: the seed's route, same result.
 pub async fn create_for_twin(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     caller: &Principal,
     id: &str,
     req: &mut Request,
@@ -35,7 +31,7 @@ pub async fn create_for_twin(
     start(ctx, caller, new).await
 }
 
-async fn start(ctx: &mut Ctx, caller: &Principal, new: NewConversation) -> Result<Reply, ApiError> {
+async fn start(ctx: &Ctx, caller: &Principal, new: NewConversation) -> Result<Reply, ApiError> {
     let user = caller.user_id();
     let store = ctx.store()?;
     store
@@ -58,7 +54,7 @@ async fn start(ctx: &mut Ctx, caller: &Principal, new: NewConversation) -> Resul
     Reply::created(conversation)
 }
 
-pub async fn list(ctx: &mut Ctx, caller: &Principal, req: &Request) -> Result<Reply, ApiError> {
+pub async fn list(ctx: &Ctx, caller: &Principal, req: &Request) -> Result<Reply, ApiError> {
     let list = ListQuery::parse(req)?;
     let (rows, total) = ctx
         .store()?
@@ -73,7 +69,7 @@ pub async fn list(ctx: &mut Ctx, caller: &Principal, req: &Request) -> Result<Re
     list.reply(rows, total)
 }
 
-pub async fn get(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
+pub async fn get(ctx: &Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
     let c = ctx
         .store()?
         .conversation(caller.user_id(), id)
@@ -83,7 +79,7 @@ pub async fn get(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply, A
 }
 
 pub async fn rename(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     caller: &Principal,
     id: &str,
     req: &mut Request,
@@ -115,7 +111,7 @@ pub async fn owned_object(
     ConversationObject::get(&ctx.env, id)
 }
 
-pub async fn delete(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
+pub async fn delete(ctx: &Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
     // The object first (cancelling a running generation): a failure leaves the row to retry.
     owned_object(ctx, caller, id)
         .await?
@@ -132,7 +128,7 @@ pub async fn delete(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply
 }
 
 pub async fn messages(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     caller: &Principal,
     id: &str,
     req: &Request,

@@ -27,6 +27,7 @@ async fn turn(
     caller: &Principal,
     id: &str,
     req: &mut Request,
+    idempotency_key: Option<&str>,
 ) -> Result<TurnRequest, ApiError> {
     let NewMessage { content } = NewMessage::try_from(&json_body(req).await?)?;
     let user_id = caller.user_id();
@@ -38,7 +39,10 @@ async fn turn(
         context: (chat, sources),
         model,
         lease,
-    } = gate::admit(ctx, spend, "Conversation", read, |(c, _)| c.model.clone()).await?;
+    } = gate::admit(ctx, user_id, spend, "Conversation", read, |(c, _)| {
+        c.model.clone()
+    })
+    .await?;
     Ok(TurnRequest {
         conversation_id: id.to_owned(),
         content,
@@ -55,7 +59,7 @@ async fn turn(
         },
         lease_id: Some(lease),
         sources,
-        idempotency_key: ctx.idempotency_key.clone(),
+        idempotency_key: idempotency_key.map(str::to_owned),
     })
 }
 
@@ -64,13 +68,14 @@ async fn turn(
 /// and admitted, then handed to the conversation's object; on any error the turn's slot goes
 /// back.
 pub async fn send(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     caller: &Principal,
     id: &str,
     req: &mut Request,
     stream: bool,
+    idempotency_key: Option<&str>,
 ) -> Result<Reply, ApiError> {
-    let turn = turn(ctx, caller, id, req).await?;
+    let turn = turn(ctx, caller, id, req, idempotency_key).await?;
     let object = ConversationObject::get(&ctx.env, id)?;
     let lease = turn.lease_id.clone();
     let op = Op::Start {
@@ -82,7 +87,7 @@ pub async fn send(
     // object unreachable) holds none, and one that ended in error has already released it (a
     // release is idempotent). Only a lost release waits out the lease.
     if let (Err(_), Some(lease)) = (&outcome, &lease) {
-        gate::release(ctx, lease).await;
+        gate::release(ctx, caller.user_id(), lease).await;
     }
     outcome
 }
@@ -90,7 +95,7 @@ pub async fn send(
 /// `GET /conversations/{id}/messages/{messageId}/stream`: the events after `Last-Event-ID`
 /// (or `?after=`), then the live generation.
 pub async fn resume(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     caller: &Principal,
     id: &str,
     child_id: &str,
@@ -106,12 +111,12 @@ pub async fn resume(
         message_id: child_id.to_owned(),
         after,
     };
-    Ok(Reply::Raw(object.stream(&op).await?))
+    object.stream(&op).await
 }
 
 /// `POST /conversations/{id}/messages/{messageId}/cancel` → 200 `{message}`.
 pub async fn cancel(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     caller: &Principal,
     id: &str,
     child_id: &str,

@@ -12,14 +12,19 @@ use crate::openai::handlers as openai;
 use crate::spend::handlers as usage;
 use crate::twins::handlers as twins;
 
-use crate::http::context::Ctx;
+use crate::http::context::{Call, Ctx};
 use crate::http::error::ApiError;
 use crate::http::reply::Reply;
 use crate::http::routes::RouteId;
 
 /// Calls the route's handler with what its access rule and pattern guarantee: the caller (on
 /// every authenticated route) and the path's ids, so no handler checks them again.
-pub async fn dispatch(id: RouteId, ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
+pub async fn dispatch(
+    id: RouteId,
+    ctx: &Ctx,
+    call: &Call,
+    req: &mut Request,
+) -> Result<Reply, ApiError> {
     use RouteId::*;
     match id {
         Health => return health::get(),
@@ -29,8 +34,8 @@ pub async fn dispatch(id: RouteId, ctx: &mut Ctx, req: &mut Request) -> Result<R
         _ => {}
     }
     // The pipeline authenticated the caller and matched the pattern before calling here.
-    let caller = &ctx.principal.clone().ok_or(ApiError::Unauthorized)?;
-    let params = ctx.params.clone();
+    let caller = call.principal.as_ref().ok_or(ApiError::Unauthorized)?;
+    let params = &call.params;
     let path_id = || {
         params
             .id()
@@ -64,8 +69,28 @@ pub async fn dispatch(id: RouteId, ctx: &mut Ctx, req: &mut Request) -> Result<R
         UpdateConversation => conversations::rename(ctx, caller, path_id()?, req).await,
         DeleteConversation => conversations::delete(ctx, caller, path_id()?).await,
         ListMessages => conversations::messages(ctx, caller, path_id()?, req).await,
-        SendMessage => messages::send(ctx, caller, path_id()?, req, false).await,
-        StreamMessage => messages::send(ctx, caller, path_id()?, req, true).await,
+        SendMessage => {
+            messages::send(
+                ctx,
+                caller,
+                path_id()?,
+                req,
+                false,
+                call.idempotency_key.as_deref(),
+            )
+            .await
+        }
+        StreamMessage => {
+            messages::send(
+                ctx,
+                caller,
+                path_id()?,
+                req,
+                true,
+                call.idempotency_key.as_deref(),
+            )
+            .await
+        }
         ResumeMessageStream => messages::resume(ctx, caller, path_id()?, child_id()?, req).await,
         CancelMessage => messages::cancel(ctx, caller, path_id()?, child_id()?).await,
         Usage => usage::report(ctx, caller, req).await,

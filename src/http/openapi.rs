@@ -4,7 +4,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::auth::credentials::Scope;
-use crate::http::routes::{Access, RouteId, BASE, ROUTES};
+use crate::http::routes::{Access, RouteId, Shape, BASE, ROUTES};
 
 use crate::http::error::ERROR_CODES;
 
@@ -201,7 +201,7 @@ fn success_response(route: &crate::http::routes::Route, o: &Op) -> Value {
                     "text/event-stream": { "schema": { "type": "string",
                         "description": "With `stream: true`: `data: <chat.completion.chunk>` lines (no `event:` lines), the first delta with `role: assistant`, the last choice chunk with `finish_reason`, with `stream_options.include_usage` one more chunk with `choices: []` and `usage`, then `data: [DONE]`. A failure after the stream opened is one `data: {\"error\": …}` line." } }
                 })
-            } else if route.id.speaks_openai() {
+            } else if route.shape == Shape::OpenAi {
                 json!({ "application/json": { "schema": data } })
             } else {
                 json!({ "application/json": { "schema": envelope } })
@@ -228,7 +228,7 @@ fn operation(route: &crate::http::routes::Route) -> Value {
     }
     let mut responses = Map::new();
     responses.insert(o.status.to_string(), success);
-    let errors = if route.id.speaks_openai() {
+    let errors = if route.shape == Shape::OpenAi {
         "OpenAIError"
     } else {
         "Error"

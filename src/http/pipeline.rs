@@ -11,15 +11,17 @@ use crate::config::Config;
 use crate::http::envelope::RequestMeta;
 use crate::http::error::ApiError;
 use crate::http::request_id;
-use crate::http::routes::{self, Access, Resolved, Route};
+use crate::http::routes::{self, Access, Effect, Resolved, Route, Shape};
 use crate::idempotency::model as idempotency;
 use crate::platform::time;
 
 use crate::auth::authn;
 use crate::config::env as config;
-use crate::http::context::{Ctx, Principal};
+use crate::http::context::{Call, Ctx, Principal};
+use crate::http::dispatch::dispatch;
 use crate::http::reply::Reply;
 use crate::limits::client as limits;
+use crate::limits::rate_limit::{Decision, Policy};
 use crate::platform::crypto::random_bytes;
 use crate::platform::log::RequestLog;
 use crate::platform::request::header;
@@ -39,35 +41,40 @@ pub async fn handle(raw: web_sys::Request, env: Env, worker_ctx: worker::Context
     };
     let cors_origin =
         access::allowed_origin(&config.allowed_origins, header(&req, "Origin").as_deref());
-    let mut ctx = Ctx {
+    let ctx = Ctx {
         env,
         config,
         worker: worker_ctx,
         request_id,
         now_ms,
-        principal: None,
-        params: Default::default(),
-        replayed: false,
-        idempotency_key: None,
-        secret_in_response: false,
-        limit: None,
-        openai_shape: false,
     };
+    let mut call = Call::default();
+    let mut flags = Flags::default();
     let api = path == routes::BASE || path.starts_with("/api/v1/");
     let outcome = match config_error.filter(|_| api) {
         Some(e) => Err(e),
-        None if api => route(&mut ctx, &mut req, &method, &path, cors_origin.as_deref()).await,
+        None if api => {
+            let cors = cors_origin.as_deref();
+            route(&ctx, &mut call, &mut flags, &mut req, &method, &path, cors).await
+        }
         None => crate::http::site::page(&ctx.env, &req, &method, &path).await,
     };
-    let (resp, error) = respond_to(&ctx, outcome, &method, &path, cors_origin.as_deref());
+    let (resp, error) = respond_to(
+        &ctx,
+        &flags,
+        outcome,
+        &method,
+        &path,
+        cors_origin.as_deref(),
+    );
     RequestLog {
         request_id: &ctx.request_id,
         method: &method,
         path: &path,
         status: resp.status_code(),
         duration_ms: Date::now().as_millis() as i64 - now_ms,
-        user_id: ctx.principal.as_ref().map(Principal::user_id),
-        key_id: ctx.principal.as_ref().and_then(Principal::key_id),
+        user_id: call.principal.as_ref().map(Principal::user_id),
+        key_id: call.principal.as_ref().and_then(Principal::key_id),
         error: error.as_ref().map(ApiError::code),
         detail: error.as_ref().and_then(ApiError::log_detail),
     }
@@ -75,9 +82,22 @@ pub async fn handle(raw: web_sys::Request, env: Env, worker_ctx: worker::Context
     resp
 }
 
+/// What the answer's headers say beyond the envelope, learned on the request's way.
+#[derive(Default)]
+struct Flags {
+    /// The route's facts (`no-store`, OpenAI's error shape), once it is known.
+    route: Option<&'static Route>,
+    /// The answer is a remembered one (`Idempotent-Replayed: true`).
+    replayed: bool,
+    /// The rate limit this request was counted against: its headers go on the answer.
+    limit: Option<(Policy, Decision)>,
+}
+
 /// An API request: its route (404, 405, a preflight), then `run`.
 async fn route(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
+    call: &mut Call,
+    flags: &mut Flags,
     req: &mut Request,
     method: &str,
     path: &str,
@@ -94,10 +114,9 @@ async fn route(
         }
         Resolved::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed { allow }),
         Resolved::Found { route, params } => {
-            ctx.params = params;
-            ctx.secret_in_response = route.id.returns_secret();
-            ctx.openai_shape = route.id.speaks_openai();
-            run(route, ctx, req).await
+            call.params = params;
+            flags.route = Some(route);
+            run(route, ctx, call, flags, req).await
         }
     }
 }
@@ -105,6 +124,7 @@ async fn route(
 /// The response: the envelope (or the handler's own), and the headers every answer carries.
 fn respond_to(
     ctx: &Ctx,
+    flags: &Flags,
     outcome: Result<Reply, ApiError>,
     method: &str,
     path: &str,
@@ -117,25 +137,26 @@ fn respond_to(
         path,
         method,
     };
+    let openai_shape = flags.route.is_some_and(|r| r.shape == Shape::OpenAi);
     let (resp, error) = match outcome {
         Ok(reply) => (respond::reply(reply, &meta), None),
-        Err(e) => (respond::error(&e, &meta, ctx.openai_shape), Some(e)),
+        Err(e) => (respond::error(&e, &meta, openai_shape), Some(e)),
     };
     let resp = respond::set(resp, "X-Request-Id", &ctx.request_id);
     // The API's bodies are JSON or SSE, never something to sniff; anything carrying a secret
     // (a new key's plaintext, a JWT) must not be cached anywhere.
     let resp = respond::set(resp, "X-Content-Type-Options", "nosniff");
-    let resp = if ctx.secret_in_response {
+    let resp = if flags.route.is_some_and(|r| r.effect == Effect::Secret) {
         respond::set(resp, "Cache-Control", "no-store")
     } else {
         resp
     };
-    let resp = if ctx.replayed {
+    let resp = if flags.replayed {
         respond::set(resp, "Idempotent-Replayed", "true")
     } else {
         resp
     };
-    if let Some((policy, decision)) = &ctx.limit {
+    if let Some((policy, decision)) = &flags.limit {
         respond::rate_limit_headers(&resp, policy, decision);
     }
     if let Some(origin) = cors_origin {
@@ -144,40 +165,52 @@ fn respond_to(
     (resp, error)
 }
 
-async fn run(route: &'static Route, ctx: &mut Ctx, req: &mut Request) -> Result<Reply, ApiError> {
+async fn run(
+    route: &'static Route,
+    ctx: &Ctx,
+    call: &mut Call,
+    flags: &mut Flags,
+    req: &mut Request,
+) -> Result<Reply, ApiError> {
     match route.access {
         Access::Public => {}
         Access::PublicPerIp => {
             let policy = ctx.config.auth_attempts;
             let name = format!("ip:{}", Ctx::client_ip(req));
             let decision = limits::limit(&ctx.env, &name, policy).await?;
-            ctx.limit = Some((policy, decision));
+            flags.limit = Some((policy, decision));
             access::limit_refusal(&decision)?;
         }
         Access::Scoped(_) | Access::SessionOnly => {
-            if route.id.is_plain_read() {
+            if route.effect == Effect::Read && matches!(route.access, Access::Scoped(_)) {
                 if let Some(likely) = authn::likely_caller(req) {
-                    return read_ahead(route, ctx, req, likely).await;
+                    return read_ahead(route, ctx, call, flags, req, likely).await;
                 }
             }
             let admission = authn::authenticate(ctx, req).await?;
-            admit(route, ctx, admission)?;
+            admit(route, call, flags, admission)?;
         }
     }
     if route.method == "POST" && route.access != Access::PublicPerIp {
         if let Some(value) = header(req, idempotency::HEADER) {
             let key = idempotency::parse_key(&value)?;
-            return crate::idempotency::run::run(route, ctx, req, key).await;
+            let replayed = &mut flags.replayed;
+            return crate::idempotency::run::run(route, ctx, call, req, key, replayed).await;
         }
     }
-    crate::http::dispatch::dispatch(route.id, ctx, req).await
+    dispatch(route.id, ctx, call, req).await
 }
 
-/// The caller's admission goes on the context (its limit headers go on any answer); a refusal
+/// The caller's admission goes on the call (its limit headers go on any answer); a refusal
 /// (429, then 403 for the scope) ends the request.
-fn admit(route: &Route, ctx: &mut Ctx, admission: authn::Admission) -> Result<(), ApiError> {
-    ctx.limit = Some((admission.policy, admission.decision));
-    ctx.principal = Some(admission.principal.clone());
+fn admit(
+    route: &Route,
+    call: &mut Call,
+    flags: &mut Flags,
+    admission: authn::Admission,
+) -> Result<(), ApiError> {
+    flags.limit = Some((admission.policy, admission.decision));
+    call.principal = Some(admission.principal.clone());
     access::limit_refusal(&admission.decision)?;
     access::authorize(route.access, &admission.principal)
 }
@@ -188,19 +221,24 @@ fn admit(route: &Route, ctx: &mut Ctx, admission: authn::Admission) -> Result<()
 /// as usual, and a different verdict (the key's record changed) runs the read again for it.
 async fn read_ahead(
     route: &'static Route,
-    ctx: &mut Ctx,
+    ctx: &Ctx,
+    call: &mut Call,
+    flags: &mut Flags,
     req: &mut Request,
     likely: Principal,
 ) -> Result<Reply, ApiError> {
-    let mut ahead = ctx.fork(likely);
+    let ahead = Call {
+        principal: Some(likely),
+        ..call.clone()
+    };
     let mut alias = req.alias();
     let (admission, answer) = futures::join!(
         authn::authenticate(ctx, req),
-        crate::http::dispatch::dispatch(route.id, &mut ahead, &mut alias),
+        dispatch(route.id, ctx, &ahead, &mut alias),
     );
-    admit(route, ctx, admission?)?;
-    if ctx.principal == ahead.principal {
+    admit(route, call, flags, admission?)?;
+    if call.principal == ahead.principal {
         return answer;
     }
-    crate::http::dispatch::dispatch(route.id, ctx, req).await
+    dispatch(route.id, ctx, call, req).await
 }

@@ -15,7 +15,14 @@ pub enum Reply {
     },
     /// JSON outside the envelope (the OpenAI-compatible routes).
     Plain { status: u16, body: Value },
-    /// A response built by the handler itself (the SSE stream).
+    /// A conversation's event stream: which message it carries is what an idempotent retry
+    /// needs to resume it.
+    Stream {
+        response: Response,
+        conversation_id: String,
+        message_id: String,
+    },
+    /// A response built by the handler itself (a completion's stream, a preflight, a page).
     Raw(Response),
 }
 

@@ -38,40 +38,30 @@ pub enum RouteId {
     GetModel,
 }
 
-impl RouteId {
-    /// Answers that carry a secret (a JWT, a new key's plaintext) are never cached.
-    pub fn returns_secret(self) -> bool {
-        matches!(
-            self,
-            RouteId::Register | RouteId::Login | RouteId::CreateApiKey
-        )
-    }
+/// What a route does, as far as the pipeline cares before and after its handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Its only effect is its JSON answer (no stream): the pipeline may start it before the
+    /// caller's verification returns, since the answer is dropped unless the verdict admits
+    /// that same caller (`http::pipeline::read_ahead`).
+    Read,
+    /// A read that streams (a resumed reply).
+    Stream,
+    /// Changes something; under `Idempotency-Key` its answer is remembered.
+    Write,
+    /// A write whose answer carries a secret (a JWT, a new key's plaintext): never cached,
+    /// and the secret is not remembered with it.
+    Secret,
+    /// Starts a conversation's turn: a retry while the turn runs is answered by the
+    /// conversation's object (its stream from event 1, or its result).
+    Turn { stream: bool },
+}
 
-    /// Reads whose only effect is their answer (JSON, no stream): the pipeline may start one
-    /// before the caller's verification returns, since the answer is dropped unless the
-    /// verdict admits that same caller (`http::pipeline::read_ahead`).
-    pub fn is_plain_read(self) -> bool {
-        matches!(
-            self,
-            RouteId::Me
-                | RouteId::ListTwins
-                | RouteId::GetTwin
-                | RouteId::ListConversations
-                | RouteId::GetConversation
-                | RouteId::ListMessages
-                | RouteId::Usage
-                | RouteId::ListModels
-                | RouteId::GetModel
-        )
-    }
-
-    /// The OpenAI-compatible routes answer errors in OpenAI's shape, not the envelope.
-    pub fn speaks_openai(self) -> bool {
-        matches!(
-            self,
-            RouteId::ChatCompletions | RouteId::ListModels | RouteId::GetModel
-        )
-    }
+/// The body's shape: the envelope, or OpenAI's (errors included) on the compatible routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Envelope,
+    OpenAi,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,56 +82,70 @@ pub struct Route {
     pub pattern: &'static str,
     pub id: RouteId,
     pub access: Access,
+    pub effect: Effect,
+    pub shape: Shape,
 }
 
-const fn route(method: &'static str, pattern: &'static str, id: RouteId, access: Access) -> Route {
+const fn route(
+    method: &'static str,
+    pattern: &'static str,
+    id: RouteId,
+    access: Access,
+    effect: Effect,
+    shape: Shape,
+) -> Route {
     Route {
         method,
         pattern,
         id,
         access,
+        effect,
+        shape,
     }
 }
 
 pub const BASE: &str = "/api/v1";
 
 use Access::*;
+use Effect::*;
 use RouteId::*;
+use Shape::*;
 
-// One line per route, so the table reads as the API's index.
+// One line per route, so the table reads as the API's index: method, path, handler, who may
+// call it, what it does (`Effect`), the shape of its bodies.
 #[rustfmt::skip]
 pub static ROUTES: &[Route] = &[
-    route("GET",    "/health",                            Health,                    Public),
-    route("GET",    "/openapi.json",                      OpenApi,                   Public),
-    route("POST",   "/auth/register",                     Register,                  PublicPerIp),
-    route("POST",   "/auth/login",                        Login,                     PublicPerIp),
-    route("GET",    "/auth/me",                           Me,                        Scoped(Scope::ReadOnly)),
-    route("POST",   "/auth/api-keys",                     CreateApiKey,              SessionOnly),
-    route("GET",    "/auth/api-keys",                     ListApiKeys,               SessionOnly),
-    route("DELETE", "/auth/api-keys/{id}",                RevokeApiKey,              SessionOnly),
-    route("GET",    "/twins",                             ListTwins,                 Scoped(Scope::ReadOnly)),
-    route("POST",   "/twins",                             CreateTwin,                SessionOnly),
-    route("GET",    "/twins/{id}",                        GetTwin,                   Scoped(Scope::ReadOnly)),
-    route("POST",   "/twins/{id}",                        StartConversationWithTwin, Scoped(Scope::FullAccess)),
-    route("PATCH",  "/twins/{id}",                        UpdateTwin,                SessionOnly),
-    route("DELETE", "/twins/{id}",                        DeleteTwin,                SessionOnly),
-    route("POST",   "/twins/{id}/knowledge",              AddKnowledge,              SessionOnly),
-    route("GET",    "/twins/{id}/knowledge",              ListKnowledge,             SessionOnly),
-    route("DELETE", "/twins/{id}/knowledge/{docId}",      DeleteKnowledge,           SessionOnly),
-    route("POST",   "/conversations",                     CreateConversation,        Scoped(Scope::FullAccess)),
-    route("GET",    "/conversations",                     ListConversations,         Scoped(Scope::ReadOnly)),
-    route("GET",    "/conversations/{id}",                GetConversation,           Scoped(Scope::ReadOnly)),
-    route("PATCH",  "/conversations/{id}",                UpdateConversation,        Scoped(Scope::FullAccess)),
-    route("DELETE", "/conversations/{id}",                DeleteConversation,        Scoped(Scope::FullAccess)),
-    route("GET",    "/conversations/{id}/messages",       ListMessages,              Scoped(Scope::ReadOnly)),
-    route("POST",   "/conversations/{id}/messages",       SendMessage,               Scoped(Scope::FullAccess)),
-    route("POST",   "/conversations/{id}/messages/stream", StreamMessage,            Scoped(Scope::FullAccess)),
-    route("GET",    "/conversations/{id}/messages/{messageId}/stream", ResumeMessageStream, Scoped(Scope::ReadOnly)),
-    route("POST",   "/conversations/{id}/messages/{messageId}/cancel", CancelMessage,       Scoped(Scope::FullAccess)),
-    route("GET",    "/usage",                             Usage,                     Scoped(Scope::ReadOnly)),
-    route("POST",   "/chat/completions",                  ChatCompletions,           Scoped(Scope::FullAccess)),
-    route("GET",    "/models",                            ListModels,                Scoped(Scope::ReadOnly)),
-    route("GET",    "/models/{id}",                       GetModel,                  Scoped(Scope::ReadOnly)),
+    route("GET",    "/health",                                         Health,                    Public,                    Read,                   Envelope),
+    route("GET",    "/openapi.json",                                   OpenApi,                   Public,                    Read,                   Envelope),
+    route("POST",   "/auth/register",                                  Register,                  PublicPerIp,               Secret,                 Envelope),
+    route("POST",   "/auth/login",                                     Login,                     PublicPerIp,               Secret,                 Envelope),
+    route("GET",    "/auth/me",                                        Me,                        Scoped(Scope::ReadOnly),   Read,                   Envelope),
+    route("POST",   "/auth/api-keys",                                  CreateApiKey,              SessionOnly,               Secret,                 Envelope),
+    route("GET",    "/auth/api-keys",                                  ListApiKeys,               SessionOnly,               Read,                   Envelope),
+    route("DELETE", "/auth/api-keys/{id}",                             RevokeApiKey,              SessionOnly,               Write,                  Envelope),
+    route("GET",    "/twins",                                          ListTwins,                 Scoped(Scope::ReadOnly),   Read,                   Envelope),
+    route("POST",   "/twins",                                          CreateTwin,                SessionOnly,               Write,                  Envelope),
+    route("GET",    "/twins/{id}",                                     GetTwin,                   Scoped(Scope::ReadOnly),   Read,                   Envelope),
+    route("POST",   "/twins/{id}",                                     StartConversationWithTwin, Scoped(Scope::FullAccess), Write,                  Envelope),
+    route("PATCH",  "/twins/{id}",                                     UpdateTwin,                SessionOnly,               Write,                  Envelope),
+    route("DELETE", "/twins/{id}",                                     DeleteTwin,                SessionOnly,               Write,                  Envelope),
+    route("POST",   "/twins/{id}/knowledge",                           AddKnowledge,              SessionOnly,               Write,                  Envelope),
+    route("GET",    "/twins/{id}/knowledge",                           ListKnowledge,             SessionOnly,               Read,                   Envelope),
+    route("DELETE", "/twins/{id}/knowledge/{docId}",                   DeleteKnowledge,           SessionOnly,               Write,                  Envelope),
+    route("POST",   "/conversations",                                  CreateConversation,        Scoped(Scope::FullAccess), Write,                  Envelope),
+    route("GET",    "/conversations",                                  ListConversations,         Scoped(Scope::ReadOnly),   Read,                   Envelope),
+    route("GET",    "/conversations/{id}",                             GetConversation,           Scoped(Scope::ReadOnly),   Read,                   Envelope),
+    route("PATCH",  "/conversations/{id}",                             UpdateConversation,        Scoped(Scope::FullAccess), Write,                  Envelope),
+    route("DELETE", "/conversations/{id}",                             DeleteConversation,        Scoped(Scope::FullAccess), Write,                  Envelope),
+    route("GET",    "/conversations/{id}/messages",                    ListMessages,              Scoped(Scope::ReadOnly),   Read,                   Envelope),
+    route("POST",   "/conversations/{id}/messages",                    SendMessage,               Scoped(Scope::FullAccess), Turn { stream: false }, Envelope),
+    route("POST",   "/conversations/{id}/messages/stream",             StreamMessage,             Scoped(Scope::FullAccess), Turn { stream: true },  Envelope),
+    route("GET",    "/conversations/{id}/messages/{messageId}/stream", ResumeMessageStream,       Scoped(Scope::ReadOnly),   Stream,                 Envelope),
+    route("POST",   "/conversations/{id}/messages/{messageId}/cancel", CancelMessage,             Scoped(Scope::FullAccess), Write,                  Envelope),
+    route("GET",    "/usage",                                          Usage,                     Scoped(Scope::ReadOnly),   Read,                   Envelope),
+    route("POST",   "/chat/completions",                               ChatCompletions,           Scoped(Scope::FullAccess), Write,                  OpenAi),
+    route("GET",    "/models",                                         ListModels,                Scoped(Scope::ReadOnly),   Read,                   OpenAi),
+    route("GET",    "/models/{id}",                                    GetModel,                  Scoped(Scope::ReadOnly),   Read,                   OpenAi),
 ];
 
 /// The `{…}` segments of a matched path, in order: the resource id, then a child's id.
@@ -235,11 +239,10 @@ mod tests {
 
     #[test]
     fn plain_reads_are_authenticated_gets_that_do_not_stream() {
-        let reads: Vec<_> = ROUTES.iter().filter(|r| r.id.is_plain_read()).collect();
-        assert_eq!(reads.len(), 9);
+        let reads: Vec<_> = ROUTES.iter().filter(|r| r.effect == Read).collect();
+        assert_eq!(reads.len(), 13);
         for r in reads {
             assert_eq!(r.method, "GET", "{r:?}");
-            assert!(matches!(r.access, Scoped(_)), "{r:?}");
             assert!(!r.pattern.ends_with("/stream"), "{r:?}");
         }
     }

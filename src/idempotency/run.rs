@@ -9,11 +9,12 @@ use crate::conversations::model::Op;
 use crate::http::body;
 use crate::http::envelope::ExtraMeta;
 use crate::http::error::ApiError;
-use crate::http::routes::{Route, RouteId};
+use crate::http::routes::{Effect, Route};
 use crate::idempotency::model::{self as idempotency, Claim, Remembered};
 
 use crate::conversations::client::ConversationObject;
-use crate::http::context::Ctx;
+use crate::http::context::{Call, Ctx};
+use crate::http::dispatch::dispatch;
 use crate::http::reply::Reply;
 use crate::platform::request::{body_bytes, header};
 
@@ -29,14 +30,21 @@ async fn peek_body(req: &Request) -> Option<Value> {
 
 pub async fn run(
     route: &'static Route,
-    ctx: &mut Ctx,
+    ctx: &Ctx,
+    call: &mut Call,
     req: &mut Request,
     key: String,
+    replayed: &mut bool,
 ) -> Result<Reply, ApiError> {
     let Some(body) = peek_body(req).await else {
-        return crate::http::dispatch::dispatch(route.id, ctx, req).await;
+        return dispatch(route.id, ctx, call, req).await;
     };
-    let user = ctx.principal()?.user_id().to_owned();
+    let user = call
+        .principal
+        .as_ref()
+        .ok_or(ApiError::Unauthorized)?
+        .user_id()
+        .to_owned();
     let fingerprint = idempotency::fingerprint("POST", req.path(), Some(&body));
     let store = ctx.store()?;
     match store
@@ -44,16 +52,19 @@ pub async fn run(
         .await?
     {
         // Scoped to the user: only the caller's own turns are ever found by it.
-        Claim::Fresh => ctx.idempotency_key = Some(format!("{user}:{key}")),
-        Claim::InUse => return in_use(route, ctx, &format!("{user}:{key}")).await,
+        Claim::Fresh => call.idempotency_key = Some(format!("{user}:{key}")),
+        Claim::InUse => {
+            let key = format!("{user}:{key}");
+            return in_use(route, ctx, call, &key, replayed).await;
+        }
         Claim::Reused => return Err(ApiError::IdempotencyKeyReused),
         Claim::Replay(remembered) => {
-            ctx.replayed = true;
+            *replayed = true;
             return replay(ctx, remembered).await;
         }
     }
-    let outcome = crate::http::dispatch::dispatch(route.id, ctx, req).await;
-    match remembered(route.id, ctx, &outcome) {
+    let outcome = dispatch(route.id, ctx, call, req).await;
+    match remembered(route, &outcome) {
         Some(r) => store.remember_response(&user, &key, &r).await?,
         None => store.release_idempotency_key(&user, &key).await?,
     }
@@ -61,12 +72,12 @@ pub async fn run(
 }
 
 /// What to remember of an outcome; `None` for a refusal (the key stays free).
-fn remembered(route: RouteId, ctx: &Ctx, outcome: &Result<Reply, ApiError>) -> Option<Remembered> {
+fn remembered(route: &Route, outcome: &Result<Reply, ApiError>) -> Option<Remembered> {
     match outcome {
         Ok(Reply::Json { status, data, .. }) if idempotency::remembers(*status) => {
             let mut data = data.clone();
-            if route == RouteId::CreateApiKey {
-                // The plaintext is shown once and never stored.
+            if route.effect == Effect::Secret {
+                // A new key's plaintext is shown once and never stored.
                 data["key"] = Value::Null;
             }
             Some(Remembered::Json {
@@ -80,14 +91,14 @@ fn remembered(route: RouteId, ctx: &Ctx, outcome: &Result<Reply, ApiError>) -> O
                 body: body.clone(),
             })
         }
-        Ok(Reply::Raw(resp)) => {
-            let message_id = resp.headers().get("X-Message-Id").ok().flatten()?;
-            Some(Remembered::Stream {
-                // A stream is only ever a conversation's (`/conversations/{id}/…`).
-                conversation_id: ctx.params.id()?.to_owned(),
-                message_id,
-            })
-        }
+        Ok(Reply::Stream {
+            conversation_id,
+            message_id,
+            ..
+        }) => Some(Remembered::Stream {
+            conversation_id: conversation_id.clone(),
+            message_id: message_id.clone(),
+        }),
         Err(e) if idempotency::remembers(e.status()) => Some(Remembered::error(e)),
         _ => None,
     }
@@ -98,13 +109,17 @@ fn remembered(route: RouteId, ctx: &Ctx, outcome: &Result<Reply, ApiError>) -> O
 /// leaves). A turn is bound to its key in the conversation's object when it starts, so the
 /// object answers: the turn's stream from event 1, or its result once finished.
 /// `key` is the user's id and their key (`usr_…:key`).
-async fn in_use(route: &Route, ctx: &mut Ctx, key: &str) -> Result<Reply, ApiError> {
-    let stream = match route.id {
-        RouteId::SendMessage => false,
-        RouteId::StreamMessage => true,
-        _ => return Err(ApiError::IdempotencyKeyInUse),
+async fn in_use(
+    route: &Route,
+    ctx: &Ctx,
+    call: &Call,
+    key: &str,
+    replayed: &mut bool,
+) -> Result<Reply, ApiError> {
+    let Effect::Turn { stream } = route.effect else {
+        return Err(ApiError::IdempotencyKeyInUse);
     };
-    let conversation_id = ctx.params.id().ok_or(ApiError::IdempotencyKeyInUse)?;
+    let conversation_id = call.params.id().ok_or(ApiError::IdempotencyKeyInUse)?;
     let object = ConversationObject::get(&ctx.env, conversation_id)?;
     let op = Op::Replay {
         key: key.to_owned(),
@@ -112,7 +127,7 @@ async fn in_use(route: &Route, ctx: &mut Ctx, key: &str) -> Result<Reply, ApiErr
     };
     match object.turn(&op, stream).await {
         Ok(reply) => {
-            ctx.replayed = true;
+            *replayed = true;
             Ok(reply)
         }
         // Not started yet, or still running (non-streaming): §9's answer.
@@ -150,10 +165,9 @@ async fn replay(ctx: &Ctx, remembered: Remembered) -> Result<Reply, ApiError> {
                 message_id,
                 after: 0,
             };
-            let resp = ConversationObject::get(&ctx.env, &conversation_id)?
+            ConversationObject::get(&ctx.env, &conversation_id)?
                 .stream(&op)
-                .await?;
-            Ok(Reply::Raw(resp))
+                .await
         }
     }
 }

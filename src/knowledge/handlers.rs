@@ -16,7 +16,7 @@ use crate::platform::time;
 
 /// `POST /twins/{id}/knowledge` → 201 document.
 pub async fn create(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     caller: &Principal,
     id: &str,
     req: &mut Request,
@@ -49,7 +49,7 @@ pub async fn create(
 
 /// `GET /twins/{id}/knowledge` → the documents, newest first, without their content.
 pub async fn list(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     caller: &Principal,
     id: &str,
     req: &Request,
@@ -66,7 +66,7 @@ pub async fn list(
 
 /// `DELETE /twins/{id}/knowledge/{docId}` → 200 `{id, deleted: true}`.
 pub async fn delete(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     caller: &Principal,
     id: &str,
     child_id: &str,

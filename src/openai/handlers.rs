@@ -30,7 +30,7 @@ fn unix_secs(rfc3339: &str) -> i64 {
 }
 
 /// `GET /models`: the twins the caller can use, as models.
-pub async fn list_models(ctx: &mut Ctx, caller: &Principal) -> Result<Reply, ApiError> {
+pub async fn list_models(ctx: &Ctx, caller: &Principal) -> Result<Reply, ApiError> {
     let user = caller.user_id().to_owned();
     let twins = ctx.store()?.models_accessible(&user, None).await?;
     let data: Vec<Value> = twins
@@ -44,7 +44,7 @@ pub async fn list_models(ctx: &mut Ctx, caller: &Principal) -> Result<Reply, Api
 }
 
 /// `GET /models/{id}`.
-pub async fn get_model(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
+pub async fn get_model(ctx: &Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
     let user = caller.user_id().to_owned();
     let twin = ctx
         .store()?
@@ -131,7 +131,7 @@ impl Completion {
 
 /// `POST /chat/completions`.
 pub async fn chat_completions(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     caller: &Principal,
     req: &mut Request,
 ) -> Result<Reply, ApiError> {
@@ -168,7 +168,7 @@ async fn prepare(
         context: (persona, sources),
         model: upstream_model,
         lease,
-    } = gate::admit(ctx, spend, "Model", read, |(p, _)| p.model.clone()).await?;
+    } = gate::admit(ctx, user_id, spend, "Model", read, |(p, _)| p.model.clone()).await?;
     let system = knowledge::prompt_with_sources(&persona.system_prompt, &sources);
     let user_hash = spend::upstream_user(user_id, request.user.as_deref());
     let body = request.upstream_body(
@@ -241,7 +241,7 @@ async fn stream(
         Ok(opened) => opened,
         Err(e) => {
             // Nothing will run this generation: its slot goes back now.
-            gate::release(ctx, &c.ending.lease).await;
+            gate::release(ctx, &c.ending.account.user_id, &c.ending.lease).await;
             return Err(ApiError::internal(e));
         }
     };

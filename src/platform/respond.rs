@@ -27,7 +27,7 @@ pub fn reply(reply: Reply, meta: &RequestMeta) -> Response {
             meta: extra,
         } => json_response(status, &envelope::success(data, extra, meta)),
         Reply::Plain { status, body } => json_response(status, &body),
-        Reply::Raw(resp) => resp,
+        Reply::Raw(resp) | Reply::Stream { response: resp, .. } => resp,
     }
 }
 

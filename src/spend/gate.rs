@@ -31,12 +31,12 @@ pub struct Admitted<T> {
 /// naming `missing`); `model_of` the twin's own model in that context.
 pub async fn admit<T, E: Into<ApiError>>(
     ctx: &Ctx,
+    user_id: &str,
     spend: &Spend,
     missing: &'static str,
     read: impl Future<Output = Result<Option<(T, u64)>, E>>,
     model_of: impl FnOnce(&T) -> Option<String>,
 ) -> Result<Admitted<T>, ApiError> {
-    let user_id = ctx.principal()?.user_id();
     let lease = ids::prefixed("gen", &random_bytes::<16>());
     let acquire = limits::acquire_generation(
         &ctx.env,
@@ -74,17 +74,15 @@ pub async fn admit<T, E: Into<ApiError>>(
             lease,
         }),
         Err(e) => {
-            release(ctx, &lease).await;
+            release(ctx, user_id, &lease).await;
             Err(e)
         }
     }
 }
 
 /// Gives a slot back at once (a refused or finished generation).
-pub async fn release(ctx: &Ctx, lease: &str) {
-    if let Ok(p) = ctx.principal() {
-        let _ = limits::release_generation(&ctx.env, p.user_id(), lease).await;
-    }
+pub async fn release(ctx: &Ctx, user_id: &str, lease: &str) {
+    let _ = limits::release_generation(&ctx.env, user_id, lease).await;
 }
 
 /// A generation ended, however: its slot goes back and its usage joins the account's totals

@@ -10,7 +10,7 @@ use crate::http::reply::Reply;
 use crate::platform::request::query_params;
 use crate::spend::model::UsageQuery;
 
-pub async fn report(ctx: &mut Ctx, caller: &Principal, req: &Request) -> Result<Reply, ApiError> {
+pub async fn report(ctx: &Ctx, caller: &Principal, req: &Request) -> Result<Reply, ApiError> {
     let params = query_params(req);
     let param = |name: &str| {
         params

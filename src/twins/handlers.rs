@@ -22,7 +22,7 @@ fn slug_taken(e: StoreError) -> ApiError {
     }
 }
 
-pub async fn list(ctx: &mut Ctx, caller: &Principal, req: &Request) -> Result<Reply, ApiError> {
+pub async fn list(ctx: &Ctx, caller: &Principal, req: &Request) -> Result<Reply, ApiError> {
     let list = ListQuery::parse(req)?;
     let q = list.filter("q");
     if q.is_some_and(|q| q.chars().count() > 200) {
@@ -39,7 +39,7 @@ pub async fn list(ctx: &mut Ctx, caller: &Principal, req: &Request) -> Result<Re
     )
 }
 
-pub async fn get(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
+pub async fn get(ctx: &Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
     let user = caller.user_id();
     let twin = ctx
         .store()?
@@ -49,11 +49,7 @@ pub async fn get(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply, A
     Reply::ok(twin.view(user))
 }
 
-pub async fn create(
-    ctx: &mut Ctx,
-    caller: &Principal,
-    req: &mut Request,
-) -> Result<Reply, ApiError> {
+pub async fn create(ctx: &Ctx, caller: &Principal, req: &mut Request) -> Result<Reply, ApiError> {
     let new = NewTwin::try_from(&json_body(req).await?)?;
     spend::check_model(new.model.as_deref(), &ctx.config.spend.allowed_models)?;
     let twin = new.into_twin(
@@ -66,7 +62,7 @@ pub async fn create(
 }
 
 pub async fn update(
-    ctx: &mut Ctx,
+    ctx: &Ctx,
     caller: &Principal,
     id: &str,
     req: &mut Request,
@@ -84,7 +80,7 @@ pub async fn update(
     Reply::ok(twin.view(owner))
 }
 
-pub async fn delete(ctx: &mut Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
+pub async fn delete(ctx: &Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
     let now = time::rfc3339_ms(ctx.now_ms);
     if !ctx.store()?.delete_twin(caller.user_id(), id, &now).await? {
         return Err(ApiError::NotFound("Twin"));
