@@ -1,0 +1,353 @@
+//! `TestApp` itself: its vars, starting the worker and model server with their own ports and
+//! state folder, its local D1, a registered user and key, restarts.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+pub use twinexpert::auth::credentials::Scope;
+
+use super::*;
+
+/// The worker's `[vars]` a test may set (README, Configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Var {
+    AllowedModels,
+    AuthAttemptsPerMinute,
+    AuthFailuresPerMinute,
+    DailyTokenQuota,
+    DefaultModel,
+    GenerationMaxSecs,
+    JwtSecret,
+    KeyRecordTtlSecs,
+    MaxApiKeysPerAccount,
+    MaxConcurrentGenerations,
+    MaxKnowledgeDocsPerTwin,
+    MaxOutputTokens,
+    RateLimitBurstPeriodSecs,
+    RateLimitFullAccessBurst,
+    RateLimitFullAccessHourly,
+    RateLimitReadOnlyBurst,
+    RateLimitReadOnlyHourly,
+    RateLimitWindowSecs,
+    SignupsPerIpPerDay,
+    SsePingSecs,
+    UpstreamApiKey,
+    UpstreamBaseUrl,
+    UpstreamFirstByteTimeoutMs,
+    UpstreamIdleTimeoutMs,
+}
+
+impl Var {
+    pub fn name(self) -> &'static str {
+        match self {
+            Var::AllowedModels => "ALLOWED_MODELS",
+            Var::AuthAttemptsPerMinute => "AUTH_ATTEMPTS_PER_MINUTE",
+            Var::AuthFailuresPerMinute => "AUTH_FAILURES_PER_MINUTE",
+            Var::DailyTokenQuota => "DAILY_TOKEN_QUOTA",
+            Var::DefaultModel => "DEFAULT_MODEL",
+            Var::GenerationMaxSecs => "GENERATION_MAX_SECS",
+            Var::JwtSecret => "JWT_SECRET",
+            Var::KeyRecordTtlSecs => "KEY_RECORD_TTL_SECS",
+            Var::MaxApiKeysPerAccount => "MAX_API_KEYS_PER_ACCOUNT",
+            Var::MaxConcurrentGenerations => "MAX_CONCURRENT_GENERATIONS",
+            Var::MaxKnowledgeDocsPerTwin => "MAX_KNOWLEDGE_DOCS_PER_TWIN",
+            Var::MaxOutputTokens => "MAX_OUTPUT_TOKENS",
+            Var::RateLimitBurstPeriodSecs => "RATE_LIMIT_BURST_PERIOD_SECS",
+            Var::RateLimitFullAccessBurst => "RATE_LIMIT_FULL_ACCESS_BURST",
+            Var::RateLimitFullAccessHourly => "RATE_LIMIT_FULL_ACCESS_HOURLY",
+            Var::RateLimitReadOnlyBurst => "RATE_LIMIT_READ_ONLY_BURST",
+            Var::RateLimitReadOnlyHourly => "RATE_LIMIT_READ_ONLY_HOURLY",
+            Var::RateLimitWindowSecs => "RATE_LIMIT_WINDOW_SECS",
+            Var::SignupsPerIpPerDay => "SIGNUPS_PER_IP_PER_DAY",
+            Var::SsePingSecs => "SSE_PING_SECS",
+            Var::UpstreamApiKey => "UPSTREAM_API_KEY",
+            Var::UpstreamBaseUrl => "UPSTREAM_BASE_URL",
+            Var::UpstreamFirstByteTimeoutMs => "UPSTREAM_FIRST_BYTE_TIMEOUT_MS",
+            Var::UpstreamIdleTimeoutMs => "UPSTREAM_IDLE_TIMEOUT_MS",
+        }
+    }
+}
+
+pub const JWT_SECRET: &str = "e2e-jwt-secret-0123456789abcdef0123456789abcdef";
+pub const UPSTREAM_KEY: &str = "e2e-upstream-key-never-logged";
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub struct TestApp {
+    pub base: String,
+    pub model_url: String,
+    pub state_dir: PathBuf,
+    pub log_path: PathBuf,
+    worker: Child,
+    model: Child,
+}
+
+#[derive(Default)]
+pub struct Options {
+    pub vars: Vec<(Var, String)>,
+    /// Reuse this state folder (to test that state survives a restart).
+    pub state_dir: Option<PathBuf>,
+}
+
+impl TestApp {
+    pub fn spawn() -> TestApp {
+        Self::spawn_with(Options::default())
+    }
+
+    pub fn spawn_with(opts: Options) -> TestApp {
+        assert!(
+            root().join("build/worker/shim.mjs").exists(),
+            "the worker is not built: run the test command (npm test), which builds it first"
+        );
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let state_dir = opts.state_dir.clone().unwrap_or_else(|| {
+            let exe = std::env::current_exe().unwrap();
+            let name = exe.file_stem().unwrap().to_string_lossy().to_string();
+            root()
+                .join("target/e2e")
+                .join(format!("{name}-{}-{n}", std::process::id()))
+        });
+        std::fs::create_dir_all(&state_dir).unwrap();
+        let persist = state_dir.join("wrangler");
+
+        // The model server reports its port on its first line.
+        let model_args = [
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--api-key".to_owned(),
+            UPSTREAM_KEY.to_owned(),
+        ];
+        let mut model = spawn_guarded(&model_server(), &model_args, None);
+        let mut first = String::new();
+        BufReader::new(model.stdout.as_mut().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let model_url = first.trim().rsplit(' ').next().unwrap().to_owned();
+
+        let status = command(bin("wrangler"))
+            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+            .arg(&persist)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .status()
+            .unwrap();
+        assert!(status.success(), "migrations failed");
+
+        let port = free_port();
+        let mut args: Vec<String> = vec![
+            "dev".into(),
+            // The API first (it takes the port), then the docs site it forwards to.
+            "-c".into(),
+            "wrangler.toml".into(),
+            "-c".into(),
+            "src/site/wrangler.toml".into(),
+            "--ip".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--inspector-port".into(),
+            free_port().to_string(),
+            "--persist-to".into(),
+            persist.display().to_string(),
+            "--log-level".into(),
+            "log".into(),
+        ];
+        let mut vars = vec![
+            (Var::JwtSecret, JWT_SECRET.to_owned()),
+            (Var::UpstreamApiKey, UPSTREAM_KEY.to_owned()),
+            (Var::UpstreamBaseUrl, format!("{model_url}/v1")),
+            (Var::DefaultModel, "twin-local-1".to_owned()),
+            // Every local client is one IP: only tests of this limit set it low.
+            (Var::AuthFailuresPerMinute, "100000".to_owned()),
+            (Var::SignupsPerIpPerDay, "100000".to_owned()),
+        ];
+        // A test's own value replaces the default one.
+        vars.retain(|(k, _)| !opts.vars.iter().any(|(o, _)| o == k));
+        vars.extend(opts.vars.iter().cloned());
+        for (k, v) in vars {
+            args.push("--var".into());
+            args.push(format!("{}:{v}", k.name()));
+        }
+        let log_path = state_dir.join(format!("worker-{n}.log"));
+        let worker = spawn_guarded(&bin("wrangler"), &args, Some(&log_path));
+        let app = TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            model_url,
+            state_dir,
+            log_path,
+            worker,
+            model,
+        };
+        app.wait_ready();
+        app
+    }
+
+    fn wait_ready(&self) {
+        // Generous: on 2 busy cores a first start (migrations, bundling) has taken over 60 s.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            // The worker answers: 200, or its own 500 envelope when its configuration is
+            // refused (a test of that starts it on purpose).
+            let answered = match ureq::get(&format!("{}/api/v1/health", self.base))
+                .timeout(Duration::from_secs(2))
+                .call()
+            {
+                Ok(r) => r.status() == 200,
+                Err(ureq::Error::Status(500, r)) => {
+                    r.into_string().is_ok_and(|t| t.contains("INTERNAL_ERROR"))
+                }
+                Err(_) => false,
+            };
+            if answered {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("worker not ready in 120 s; log:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The API worker's JSON log lines (with two workers, wrangler prefixes each line with its
+    /// worker's name).
+    pub fn log_lines(&self) -> Vec<Value> {
+        self.log()
+            .lines()
+            .map(|l| l.trim().trim_start_matches("[twinexpert-api]").trim_start())
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Runs SQL against this app's local D1 (for states the API cannot reach quickly,
+    /// such as an expired key).
+    pub fn d1(&self, sql: &str) {
+        let status = command(bin("wrangler"))
+            .args(["d1", "execute", "DB", "--local", "--persist-to"])
+            .arg(self.state_dir.join("wrangler"))
+            .args(["--command", sql])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "d1 execute failed: {sql}");
+    }
+
+    /// Runs a query against this app's local D1 and returns its rows.
+    pub fn d1_rows(&self, sql: &str) -> Vec<Value> {
+        let out = command(bin("wrangler"))
+            .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
+            .arg(self.state_dir.join("wrangler"))
+            .args(["--command", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "d1 execute failed: {sql}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0]["results"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// What the model server has seen (`GET /stats` of the model server).
+    pub fn model_stats(&self) -> Value {
+        ureq::get(&format!("{}/stats", self.model_url))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap()
+    }
+
+    /// Kills the worker's whole process group with SIGKILL, as a crash would, and waits for it.
+    pub fn crash_worker(&mut self) {
+        use std::io::Write;
+        if let Some(mut stdin) = self.worker.stdin.take() {
+            let _ = stdin.write_all(b"kill\n");
+        }
+        let _ = self.worker.wait();
+    }
+
+    // --- fixtures ---
+
+    /// Registers a fresh user.
+    pub fn user(&self) -> TestUser {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let email = format!("user{n}-{}@example.com", std::process::id());
+        let password = format!("pw-{n}-long-enough");
+        let r = self.post(
+            "/api/v1/auth/register",
+            Auth::None,
+            json!({"email": email, "password": password, "name": "Test User"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let jwt = r.body["data"]["token"].as_str().unwrap().to_owned();
+        TestUser {
+            email,
+            password,
+            jwt,
+        }
+    }
+
+    /// A new API key of `scope` for the user behind `jwt`.
+    pub fn key(&self, jwt: &str, scope: Scope) -> TestKey {
+        let r = self.post(
+            "/api/v1/auth/api-keys",
+            Auth::Bearer(jwt),
+            json!({"name": "test", "scope": scope.as_str()}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        TestKey {
+            secret: r.body["data"]["key"].as_str().unwrap().to_owned(),
+            id: r.body["data"]["id"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Closing stdin tells each watchdog to stop its process group.
+        for child in [&mut self.worker, &mut self.model] {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A registered user.
+pub struct TestUser {
+    pub email: String,
+    pub password: String,
+    pub jwt: String,
+}
+
+/// A new API key: its plaintext and id.
+pub struct TestKey {
+    pub secret: String,
+    pub id: String,
+}
+
+impl Options {
+    /// The defaults, with `vars` over them.
+    pub fn with(vars: &[(Var, &str)]) -> Options {
+        Options {
+            vars: vars.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Reuses a state folder (to test what survives a restart).
+    pub fn state_dir(mut self, dir: PathBuf) -> Options {
+        self.state_dir = Some(dir);
+        self
+    }
+}
+
+/// The app a test module shares, started on first use with `vars` over the defaults.
+pub fn shared_app(cell: &'static OnceLock<TestApp>, vars: &[(Var, &str)]) -> &'static TestApp {
+    cell.get_or_init(|| TestApp::spawn_with(Options::with(vars)))
+}
