@@ -1,6 +1,6 @@
 //! D1 access; each slice's `store.rs` adds its statements to `Store`. Every query that touches a user's data names the
 //! owner in its WHERE clause, so isolation does not depend on a check in a handler. Rows are
-//! private to their module; the store speaks the core's model types.
+//! private to their module; the store speaks the slices' model types.
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
