@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::credentials::Scope;
 use crate::http::routes::{Access, RouteId, Shape, BASE, ROUTES};
+use crate::twins::model as tw;
 
 use crate::http::error::ERROR_CODES;
 
@@ -438,17 +439,17 @@ fn twins_schemas() -> Value {
             "systemPrompt": { "type": "string", "description": "Only for the twin's owner" } } },
     "TwinCreate": { "allOf": [schema("TwinUpdate"), { "required": ["name", "systemPrompt"] }] },
     "TwinUpdate": { "type": "object", "properties": {
-        "name": { "type": "string", "minLength": 1, "maxLength": 100 },
-        "slug": { "type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": 100 },
-        "headline": { "type": "string", "maxLength": 200 },
-        "description": { "type": "string", "maxLength": 5000 },
-        "avatarUrl": { "type": "string", "format": "uri", "maxLength": 2048 },
-        "expertise": { "type": "array", "maxItems": 20, "items": { "type": "string", "minLength": 1, "maxLength": 50 } },
-        "language": { "type": "string", "minLength": 2, "maxLength": 10 },
-        "greeting": { "type": "string", "maxLength": 1000 },
-        "systemPrompt": { "type": "string", "minLength": 1, "maxLength": 20000 },
-        "visibility": { "type": "string", "enum": ["public", "private"], "default": "private" },
-        "model": { "type": "string", "minLength": 1, "maxLength": 100 } } },
+        "name": { "type": "string", "minLength": tw::NAME.min, "maxLength": tw::NAME.max },
+        "slug": { "type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": tw::SLUG.max },
+        "headline": { "type": "string", "maxLength": tw::HEADLINE.max },
+        "description": { "type": "string", "maxLength": tw::DESCRIPTION.max },
+        "avatarUrl": { "type": "string", "format": "uri", "maxLength": tw::AVATAR_URL.max },
+        "expertise": { "type": "array", "maxItems": tw::EXPERTISE_ITEMS, "items": { "type": "string", "minLength": tw::EXPERTISE_ITEM.min, "maxLength": tw::EXPERTISE_ITEM.max } },
+        "language": { "type": "string", "minLength": tw::LANGUAGE.min, "maxLength": tw::LANGUAGE.max },
+        "greeting": { "type": "string", "maxLength": tw::GREETING.max },
+        "systemPrompt": { "type": "string", "minLength": tw::SYSTEM_PROMPT.min, "maxLength": tw::SYSTEM_PROMPT.max },
+        "visibility": { "type": "string", "enum": tw::VISIBILITIES, "default": "private" },
+        "model": { "type": "string", "minLength": tw::MODEL.min, "maxLength": tw::MODEL.max } } },
     "Citation": { "type": "object", "required": ["index", "documentId", "title", "sourceUrl", "quote"],
         "properties": { "index": { "type": "integer", "minimum": 1, "description": "The n of [n] in the reply" },
             "documentId": s("string"), "title": s("string"), "sourceUrl": ns("string"),

@@ -31,6 +31,30 @@ impl Visibility {
     }
 }
 
+/// A field's length in characters, from `min` to `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chars {
+    pub min: usize,
+    pub max: usize,
+}
+
+const fn chars(min: usize, max: usize) -> Chars {
+    Chars { min, max }
+}
+
+// Each field's limits, read by validation here and by the OpenAPI schema (http/openapi.rs).
+pub const NAME: Chars = chars(1, 100);
+pub const SLUG: Chars = chars(1, 100);
+pub const HEADLINE: Chars = chars(0, 200);
+pub const DESCRIPTION: Chars = chars(0, 5000);
+pub const AVATAR_URL: Chars = chars(1, 2048);
+pub const EXPERTISE_ITEMS: usize = 20;
+pub const EXPERTISE_ITEM: Chars = chars(1, 50);
+pub const LANGUAGE: Chars = chars(2, 10);
+pub const GREETING: Chars = chars(0, 1000);
+pub const SYSTEM_PROMPT: Chars = chars(1, 20_000);
+pub const MODEL: Chars = chars(1, 100);
+
 pub const VISIBILITIES: &[&str] = &["public", "private"];
 
 /// A twin.
@@ -186,27 +210,27 @@ fn read(obj: &Map<String, Value>, creating: bool) -> Result<TwinPatch, ApiError>
     let mut f = Fields::new(obj);
     let (name, system_prompt) = if creating {
         (
-            f.string("name", 1, 100),
-            f.string("systemPrompt", 1, 20_000),
+            f.string("name", NAME.min, NAME.max),
+            f.string("systemPrompt", SYSTEM_PROMPT.min, SYSTEM_PROMPT.max),
         )
     } else {
         (
-            f.opt_string("name", 1, 100),
-            f.opt_string("systemPrompt", 1, 20_000),
+            f.opt_string("name", NAME.min, NAME.max),
+            f.opt_string("systemPrompt", SYSTEM_PROMPT.min, SYSTEM_PROMPT.max),
         )
     };
-    let slug = f.opt_string("slug", 1, 100);
+    let slug = f.opt_string("slug", SLUG.min, SLUG.max);
     if slug.as_deref().is_some_and(|s| !is_slug(s)) {
         f.fail(
             "slug",
             "must be lowercase letters, digits and single hyphens",
         );
     }
-    let avatar_url = f.opt_string("avatarUrl", 1, 2048);
+    let avatar_url = f.opt_string("avatarUrl", AVATAR_URL.min, AVATAR_URL.max);
     if avatar_url.as_deref().is_some_and(|u| !is_http_url(u)) {
         f.fail("avatarUrl", "must be an http(s) URL");
     }
-    let language = f.opt_string("language", 2, 10);
+    let language = f.opt_string("language", LANGUAGE.min, LANGUAGE.max);
     if language
         .as_deref()
         .is_some_and(|l| !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
@@ -217,18 +241,18 @@ fn read(obj: &Map<String, Value>, creating: bool) -> Result<TwinPatch, ApiError>
     let patch = TwinPatch {
         name,
         slug,
-        headline: f.opt_text("headline", 200),
-        description: f.opt_text("description", 5000),
+        headline: f.opt_text("headline", HEADLINE.max),
+        description: f.opt_text("description", DESCRIPTION.max),
         avatar_url,
         expertise,
         language,
-        greeting: f.opt_text("greeting", 1000),
+        greeting: f.opt_text("greeting", GREETING.max),
         system_prompt,
         visibility: f
             .one_of("visibility", VISIBILITIES)
             .as_deref()
             .and_then(Visibility::parse),
-        model: f.opt_string("model", 1, 100),
+        model: f.opt_string("model", MODEL.min, MODEL.max),
     };
     f.finish()?;
     Ok(patch)
@@ -236,21 +260,28 @@ fn read(obj: &Map<String, Value>, creating: bool) -> Result<TwinPatch, ApiError>
 
 fn expertise(f: &mut Fields, obj: &Map<String, Value>) -> Option<Vec<String>> {
     let value = obj.get("expertise").filter(|v| !v.is_null())?;
-    let items = value.as_array().filter(|a| a.len() <= 20).and_then(|a| {
-        a.iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::trim)
-                    .filter(|s| (1..=50).contains(&s.chars().count()))
-                    .map(str::to_owned)
-            })
-            .collect::<Option<Vec<_>>>()
-    });
+    let items = value
+        .as_array()
+        .filter(|a| a.len() <= EXPERTISE_ITEMS)
+        .and_then(|a| {
+            a.iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::trim)
+                        .filter(|s| {
+                            (EXPERTISE_ITEM.min..=EXPERTISE_ITEM.max).contains(&s.chars().count())
+                        })
+                        .map(str::to_owned)
+                })
+                .collect::<Option<Vec<_>>>()
+        });
     if items.is_none() {
-        f.fail(
-            "expertise",
-            "must be an array of at most 20 strings of 1 to 50 characters",
+        let (n, item) = (EXPERTISE_ITEMS, EXPERTISE_ITEM);
+        let rule = format!(
+            "must be an array of at most {n} strings of {} to {} characters",
+            item.min, item.max
         );
+        f.fail("expertise", &rule);
     }
     items
 }
@@ -290,7 +321,7 @@ pub fn slugify(name: &str) -> String {
             None => {}
         }
     }
-    let slug: String = out.trim_end_matches('-').chars().take(100).collect();
+    let slug: String = out.trim_end_matches('-').chars().take(SLUG.max).collect();
     let slug = slug.trim_end_matches('-').to_owned();
     if slug.is_empty() {
         "twin".to_owned()
