@@ -18,6 +18,7 @@ use crate::limits::rate_limit::{Decision, Policy};
 use crate::config::env as config;
 use crate::http::context::{Ctx, Principal};
 use crate::limits::client as limits;
+use crate::platform::instance::Instance;
 use crate::platform::request::header;
 
 pub struct Admission {
@@ -50,7 +51,7 @@ async fn session(ctx: &Ctx, jwt: &str) -> Result<Admission, ApiError> {
         .unwrap_or_default();
     let user_id = token::verify(secret.as_bytes(), jwt, now)?;
     let policy = ctx.config.key_policy(Scope::FullAccess);
-    let decision = limits::limit(&ctx.env, &format!("user:{user_id}"), policy).await?;
+    let decision = limits::limit(&ctx.env, Instance::User { user_id: &user_id }, policy).await?;
     Ok(Admission {
         principal: Principal::Session { user_id },
         policy,
@@ -224,7 +225,7 @@ async fn blocked_elsewhere(ctx: &Ctx, ip: &str) -> Option<ApiError> {
         return None;
     }
     let policy = ctx.config.auth_failures;
-    let decision = limits::peek(&ctx.env, &format!("authfail:{ip}"), policy)
+    let decision = limits::peek(&ctx.env, Instance::AuthFailures { ip }, policy)
         .await
         .ok()?;
     let Some(r) = decision.rejected_by else {
@@ -262,7 +263,7 @@ fn block(ctx: &Ctx, ip: &str, retry_after: u64) {
 async fn failed(ctx: &Ctx, ip: &str, refusal: ApiError) -> ApiError {
     let policy = ctx.config.auth_failures;
     CLEAR.with(|c| c.borrow_mut().remove(ip));
-    let Ok(decision) = limits::limit(&ctx.env, &format!("authfail:{ip}"), policy).await else {
+    let Ok(decision) = limits::limit(&ctx.env, Instance::AuthFailures { ip }, policy).await else {
         return refusal;
     };
     let Some(r) = decision.rejected_by else {

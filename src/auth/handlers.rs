@@ -13,6 +13,7 @@ use crate::http::reply::Reply;
 use crate::limits::client as limits;
 use crate::platform::crypto::{pbkdf2_sha256, random_bytes};
 use crate::platform::ids;
+use crate::platform::instance::Instance;
 use crate::platform::request::json_body;
 use crate::platform::time;
 
@@ -66,12 +67,12 @@ pub async fn register(ctx: &Ctx, req: &mut Request) -> Result<Reply, ApiError> {
 /// counter is named by the day, so it starts over at midnight UTC.
 async fn signups_left(ctx: &Ctx, req: &Request) -> Result<(), ApiError> {
     let limit = ctx.config.signups_per_ip_per_day;
-    let name = format!(
-        "signup:{}:{}",
+    let (ip, day) = (
         Ctx::client_ip(req),
-        crate::spend::model::utc_day(ctx.now_ms)
+        crate::spend::model::utc_day(ctx.now_ms),
     );
-    let decision = limits::limit(&ctx.env, &name, crate::config::signup_policy(limit)).await?;
+    let signups = Instance::Signups { ip: &ip, day: &day };
+    let decision = limits::limit(&ctx.env, signups, crate::config::signup_policy(limit)).await?;
     match decision.rejected_by {
         None => Ok(()),
         Some(_) => Err(ApiError::RateLimited {
@@ -97,9 +98,11 @@ pub async fn login(ctx: &Ctx, req: &mut Request) -> Result<Reply, ApiError> {
     // Password spraying from many IPs still meets the per-email limit. The attempt is counted
     // before the PBKDF2 work (so parallel guesses cannot all pass one check) and given back
     // when the password is right.
-    let bucket = format!("login:{}", input.email);
+    let bucket = Instance::Login {
+        email: &input.email,
+    };
     let policy = crate::config::login_failure_policy();
-    let seen = limits::limit(&ctx.env, &bucket, policy).await?;
+    let seen = limits::limit(&ctx.env, bucket, policy).await?;
     if let Some(r) = seen.rejected_by {
         return Err(ApiError::RateLimited {
             reason: LimitReason::LoginFailures,
@@ -118,7 +121,7 @@ pub async fn login(ctx: &Ctx, req: &mut Request) -> Result<Reply, ApiError> {
         Some(a) if matches => a,
         _ => return Err(ApiError::InvalidCredentials),
     };
-    limits::refund(&ctx.env, &bucket, policy).await?;
+    limits::refund(&ctx.env, bucket, policy).await?;
     Reply::ok(session(ctx, &account.user)?)
 }
 

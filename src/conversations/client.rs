@@ -1,16 +1,27 @@
-//! The Worker's side of a conversation's object: one stub call per op. JSON answers carry
-//! `Result<T, Refusal>`; a stream answer is passed through as a new response (the headers of
-//! a fetched response are immutable, and the pipeline adds its own).
+//! The Worker's side of a conversation's object, through the typed client
+//! (`platform::object`). JSON answers carry `Result<T, Refusal>`; a stream answer is passed
+//! through as a new response (the headers of a fetched response are immutable, and the
+//! pipeline adds its own).
 
 use serde::de::DeserializeOwned;
-use worker::{Env, Headers, Method, Request, RequestInit, Response, ResponseBody, Stub};
+use worker::{Env, Headers, Response, ResponseBody};
 
 use crate::conversations::model::{Op, Refusal, TurnResult};
 use crate::http::error::ApiError;
 use crate::http::reply::Reply;
+use crate::platform::instance::{Class, Instance};
+use crate::platform::object::{DoClient, Protocol};
+
+/// The protocol of `conversations::object::Conversation`.
+pub struct Conversations;
+
+impl Protocol for Conversations {
+    const CLASS: Class = Class::Conversations;
+    type Op = Op;
+}
 
 pub struct ConversationObject {
-    stub: Stub,
+    client: DoClient<Conversations>,
     conversation_id: String,
 }
 
@@ -20,30 +31,19 @@ fn fail(e: worker::Error) -> ApiError {
 
 impl ConversationObject {
     pub fn get(env: &Env, conversation_id: &str) -> Result<Self, ApiError> {
-        let stub = env
-            .durable_object("CONVERSATIONS")
-            .map_err(fail)?
-            .get_by_name(conversation_id)
-            .map_err(fail)?;
         Ok(ConversationObject {
-            stub,
+            client: DoClient::get(
+                env,
+                &Instance::Conversation {
+                    id: conversation_id,
+                },
+            )?,
             conversation_id: conversation_id.to_owned(),
         })
     }
 
-    async fn send(&self, op: &Op) -> Result<Response, ApiError> {
-        let body = serde_json::to_string(op).map_err(ApiError::internal)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        let req = Request::new_with_init("https://conversation/", &init).map_err(fail)?;
-        self.stub.fetch_with_request(req).await.map_err(fail)
-    }
-
     pub async fn call<T: DeserializeOwned>(&self, op: &Op) -> Result<T, ApiError> {
-        let mut resp = self.send(op).await?;
-        let text = resp.text().await.map_err(fail)?;
-        let outcome: Result<T, Refusal> =
-            serde_json::from_str(&text).map_err(ApiError::internal)?;
+        let outcome: Result<T, Refusal> = self.client.call(op).await?;
         outcome.map_err(ApiError::from)
     }
 
@@ -58,7 +58,7 @@ impl ConversationObject {
 
     /// An op answered with an event stream (start, resume), or the refusal.
     pub async fn stream(&self, op: &Op) -> Result<Reply, ApiError> {
-        let mut resp = self.send(op).await?;
+        let mut resp = self.client.fetch(op).await?;
         let header = |name: &str| resp.headers().get(name).ok().flatten();
         if !header("Content-Type").is_some_and(|t| t.starts_with("text/event-stream")) {
             let text = resp.text().await.map_err(fail)?;

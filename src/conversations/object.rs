@@ -91,12 +91,19 @@ impl From<worker::Error> for Refusal {
     }
 }
 
-fn answer<T: Serialize>(outcome: Result<T, Refusal>) -> worker::Result<Response> {
-    Response::from_json(&outcome)
+/// What an op answers: `Result<T, Refusal>` as JSON (over RPC or `fetch`), or an event stream
+/// (over `fetch` only).
+enum Answer {
+    Json(String),
+    Stream(Response),
 }
 
-/// A response of its own (a stream, a finished turn), or the refusal as `answer` writes it.
-fn response_or_refusal(outcome: Result<Response, Refusal>) -> worker::Result<Response> {
+fn answer<T: Serialize>(outcome: Result<T, Refusal>) -> worker::Result<Answer> {
+    Ok(Answer::Json(serde_json::to_string(&outcome)?))
+}
+
+/// An answer of its own (a stream, a finished turn), or the refusal as `answer` writes it.
+fn answer_or_refusal(outcome: Result<Answer, Refusal>) -> worker::Result<Answer> {
     outcome.or_else(|refusal| answer::<()>(Err(refusal)))
 }
 
@@ -116,17 +123,11 @@ impl worker::DurableObject for Conversation {
         }
     }
 
+    /// Every op; the Worker sends here the ones answered with an event stream.
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let turns = &self.turns;
-        match serde_json::from_str::<Op>(&req.text().await?)? {
-            Op::Start { turn, stream } => Turns::start(turns, *turn, stream).await,
-            Op::List { limit, offset } => answer(turns.list(limit, offset)),
-            Op::Resume { message_id, after } => {
-                response_or_refusal(turns.resume(&message_id, after))
-            }
-            Op::Cancel { message_id } => answer(turns.cancel(&message_id)),
-            Op::Wipe => answer(turns.wipe().await),
-            Op::Replay { key, stream } => response_or_refusal(turns.replay(&key, stream)),
+        match self.handle(&req.text().await?).await? {
+            Answer::Json(json) => Response::ok(json),
+            Answer::Stream(resp) => Ok(resp),
         }
     }
 
@@ -143,12 +144,52 @@ impl worker::DurableObject for Conversation {
     }
 }
 
+// The ops answered with JSON come over RPC (`platform::object`): a text in, a text out.
+const _: () = {
+    use worker::wasm_bindgen::prelude::*;
+
+    #[wasm_bindgen(
+        wasm_bindgen = ::worker::wasm_bindgen,
+        wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+        js_sys = ::worker::js_sys
+    )]
+    impl Conversation {
+        /// One `conversations::model::Op` as JSON; its `Result<T, Refusal>` as JSON.
+        pub async fn call(&self, op: String) -> Result<JsValue, JsValue> {
+            std::panic::AssertUnwindSafe(async move {
+                match self.handle(&op).await {
+                    Ok(Answer::Json(json)) => Ok(JsValue::from_str(&json)),
+                    Ok(Answer::Stream(_)) => Err(JsValue::from_str("a stream answer over RPC")),
+                    Err(e) => Err(JsValue::from(e)),
+                }
+            })
+            .await
+        }
+    }
+};
+
+impl Conversation {
+    async fn handle(&self, op: &str) -> worker::Result<Answer> {
+        let turns = &self.turns;
+        match serde_json::from_str::<Op>(op)? {
+            Op::Start { turn, stream } => Turns::start(turns, *turn, stream).await,
+            Op::List { limit, offset } => answer(turns.list(limit, offset)),
+            Op::Resume { message_id, after } => {
+                answer_or_refusal(turns.resume(&message_id, after).map(Answer::Stream))
+            }
+            Op::Cancel { message_id } => answer(turns.cancel(&message_id)),
+            Op::Wipe => answer(turns.wipe().await),
+            Op::Replay { key, stream } => answer_or_refusal(turns.replay(&key, stream)),
+        }
+    }
+}
+
 impl Turns {
     fn is_running(&self) -> bool {
         self.live.borrow().as_ref().is_some_and(|l| !l.finished)
     }
 
-    async fn start(turns: &Rc<Turns>, turn: TurnRequest, stream: bool) -> worker::Result<Response> {
+    async fn start(turns: &Rc<Turns>, turn: TurnRequest, stream: bool) -> worker::Result<Answer> {
         if let Some(key) = &turn.idempotency_key {
             // Already started under this key (the first request was cut off and its key's claim
             // lapsed): the retry replays that turn; the slot it took goes back.
@@ -161,7 +202,7 @@ impl Turns {
                             crate::limits::client::release_generation(&env, &user, &lease).await;
                     });
                 }
-                return response_or_refusal(turns.replay(key, stream));
+                return answer_or_refusal(turns.replay(key, stream));
             }
         }
         // Everything up to `live` being set is synchronous: two turns sent at once cannot
@@ -188,7 +229,7 @@ impl Turns {
                     reader.send(&e.frame(), &turns.ignore);
                 }
                 live.readers.add(reader);
-                return Ok(resp);
+                return Ok(Answer::Stream(resp));
             }
             live.waiters.push(tx);
         }
@@ -483,12 +524,12 @@ impl Turns {
     }
 
     /// The turn started under `key`: its stream from event 1 (live or stored), or its result.
-    fn replay(&self, key: &str, stream: bool) -> Result<Response, Refusal> {
+    fn replay(&self, key: &str, stream: bool) -> Result<Answer, Refusal> {
         let Some((question, reply)) = self.storage.turn_by_key(key)? else {
             return Err(Refusal::NotFound);
         };
         if stream {
-            return self.resume(&reply, 0);
+            return self.resume(&reply, 0).map(Answer::Stream);
         }
         if self.with_live(&reply, |_| ()).is_some() {
             return Err(Refusal::Busy { message_id: reply });

@@ -6,36 +6,6 @@ use std::collections::BTreeMap;
 
 use crate::auth::credentials::Scope;
 
-/// All error codes, as the `error` field of the error envelope names them.
-pub const ERROR_CODES: &[&str] = &[
-    "VALIDATION_ERROR",
-    "INVALID_JSON",
-    "UNAUTHORIZED",
-    "INVALID_API_KEY_FORMAT",
-    "INVALID_API_KEY",
-    "API_KEY_EXPIRED",
-    "INVALID_TOKEN",
-    "INVALID_CREDENTIALS",
-    "INSUFFICIENT_SCOPE",
-    "FORBIDDEN",
-    "NOT_FOUND",
-    "METHOD_NOT_ALLOWED",
-    "CONFLICT",
-    "PAYLOAD_TOO_LARGE",
-    "UNSUPPORTED_MEDIA_TYPE",
-    "RATE_LIMIT_EXCEEDED",
-    "INTERNAL_ERROR",
-    "UPSTREAM_ERROR",
-    "UPSTREAM_TIMEOUT",
-    "CONVERSATION_BUSY",
-    "GENERATION_INTERRUPTED",
-    "IDEMPOTENCY_KEY_IN_USE",
-    "IDEMPOTENCY_KEY_REUSED",
-    "API_KEY_LIMIT_REACHED",
-    "CONCURRENCY_LIMIT_EXCEEDED",
-    "TOKEN_QUOTA_EXCEEDED",
-];
-
 /// Field name -> reason, reported together so a client can fix every field at once.
 pub type FieldErrors = BTreeMap<String, String>;
 
@@ -66,70 +36,152 @@ impl LimitReason {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum ApiError {
-    Validation(FieldErrors),
-    InvalidJson(String),
-    Unauthorized,
-    InvalidApiKeyFormat,
-    InvalidApiKey,
-    ApiKeyExpired,
-    InvalidToken,
-    InvalidCredentials,
-    InsufficientScope {
-        required: Scope,
-        granted: Scope,
-    },
-    Forbidden(&'static str),
-    NotFound(&'static str),
-    MethodNotAllowed {
-        allow: Vec<&'static str>,
-    },
-    Conflict(String),
-    /// A reply is being generated in this conversation; `message_id` is the running one.
-    ConversationBusy {
-        message_id: String,
-    },
-    PayloadTooLarge {
-        limit: usize,
-    },
-    UnsupportedMediaType,
-    RateLimited {
-        reason: LimitReason,
-        retry_after: u64,
-        limit: u64,
-    },
+/// The error table: each variant of `ApiError` once, with its status, its code (the `error`
+/// field of the envelope), its message and its `details`. The macro writes the enum, the four
+/// accessors and `ERROR_CODES` from it, so a new error is one row.
+macro_rules! api_errors {
+    ($(
+        $(#[$meta:meta])*
+        $variant:ident
+            $( ( $tname:ident : $tty:ty ) )?
+            $( { $($fname:ident : $fty:ty),* $(,)? } )?
+        => $status:literal, $code:literal, $message:expr $(, $details:expr)?;
+    )*) => {
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum ApiError {
+            $(
+                $(#[$meta])*
+                $variant $( ($tty) )? $( { $($fname: $fty),* } )?,
+            )*
+            /// An error remembered under an `Idempotency-Key`, answered again as it was.
+            Remembered {
+                status: u16,
+                code: String,
+                message: String,
+                details: Value,
+            },
+        }
+
+        /// All error codes, as the `error` field of the error envelope names them.
+        pub const ERROR_CODES: &[&str] = &[$($code),*];
+
+        impl ApiError {
+            pub fn status(&self) -> u16 {
+                match self {
+                    $( ApiError::$variant { .. } => $status, )*
+                    ApiError::Remembered { status, .. } => *status,
+                }
+            }
+
+            pub fn code(&self) -> &'static str {
+                match self {
+                    $( ApiError::$variant { .. } => $code, )*
+                    // Codes are a closed set; a remembered one is always one of them.
+                    ApiError::Remembered { code, .. } => ERROR_CODES
+                        .iter()
+                        .find(|c| **c == code.as_str())
+                        .copied()
+                        .unwrap_or("INTERNAL_ERROR"),
+                }
+            }
+
+            #[allow(unused_variables)]
+            pub fn message(&self) -> String {
+                match self {
+                    $( ApiError::$variant $( ($tname) )? $( { $($fname),* } )? => {
+                        String::from($message)
+                    } )*
+                    ApiError::Remembered { message, .. } => message.clone(),
+                }
+            }
+
+            #[allow(unused_variables)]
+            pub fn details(&self) -> Value {
+                match self {
+                    $( ApiError::$variant $( ($tname) )? $( { $($fname),* } )? => {
+                        or_empty!($($details)?)
+                    } )*
+                    ApiError::Remembered { details, .. } => details.clone(),
+                }
+            }
+        }
+    };
+}
+
+/// A row's `details`, or `{}` when the row gives none.
+macro_rules! or_empty {
+    () => {
+        Value::Object(Map::new())
+    };
+    ($details:expr) => {
+        $details
+    };
+}
+
+api_errors! {
+    Validation(fields: FieldErrors) => 400, "VALIDATION_ERROR", validation_message(fields),
+        json!({ "fields": fields });
+    InvalidJson(why: String) => 400, "INVALID_JSON",
+        format!("Request body is not valid JSON: {why}");
+    Unauthorized => 401, "UNAUTHORIZED",
+        "Authentication required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'";
+    InvalidApiKeyFormat => 401, "INVALID_API_KEY_FORMAT", "Invalid API key format";
+    InvalidApiKey => 401, "INVALID_API_KEY", "Invalid API key";
+    ApiKeyExpired => 401, "API_KEY_EXPIRED", "API key has expired";
+    InvalidToken => 401, "INVALID_TOKEN", "Invalid or expired token";
+    InvalidCredentials => 401, "INVALID_CREDENTIALS", "Invalid email or password";
+    InsufficientScope { required: Scope, granted: Scope } => 403, "INSUFFICIENT_SCOPE",
+        format!("This endpoint requires the '{}' scope", required.as_str()),
+        json!({ "required": required.as_str(), "granted": granted.as_str() });
+    Forbidden(why: &'static str) => 403, "FORBIDDEN", *why;
+    NotFound(what: &'static str) => 404, "NOT_FOUND", format!("{what} not found");
+    MethodNotAllowed { allow: Vec<&'static str> } => 405, "METHOD_NOT_ALLOWED",
+        format!("Method not allowed; this path accepts {}", allow.join(", ")),
+        json!({ "allow": allow });
+    Conflict(why: String) => 409, "CONFLICT", why.as_str();
+    PayloadTooLarge { limit: usize } => 413, "PAYLOAD_TOO_LARGE",
+        format!("Request body exceeds {limit} bytes"), json!({ "limit": limit });
+    UnsupportedMediaType => 415, "UNSUPPORTED_MEDIA_TYPE", "Request body must be application/json";
+    RateLimited { reason: LimitReason, retry_after: u64, limit: u64 } => 429, "RATE_LIMIT_EXCEEDED",
+        format!("Rate limit exceeded ({} limit); retry after {retry_after} s", reason.as_str()),
+        json!({ "reason": reason.as_str(), "retryAfter": retry_after, "limit": limit });
     /// The string is for the log line only; clients see a generic message.
-    Internal(String),
-    Upstream(String),
-    UpstreamTimeout,
+    Internal(detail: String) => 500, "INTERNAL_ERROR",
+        "An internal error occurred; quote the request id when reporting it";
+    Upstream(detail: String) => 502, "UPSTREAM_ERROR", "The model provider returned an error";
+    UpstreamTimeout => 504, "UPSTREAM_TIMEOUT", "The model provider did not answer in time";
+    /// A reply is being generated in this conversation; `message_id` is the running one.
+    ConversationBusy { message_id: String } => 409, "CONVERSATION_BUSY",
+        "A reply is still being generated in this conversation; wait for it to finish or cancel it",
+        json!({ "messageId": message_id });
     /// The conversation's object restarted mid-generation (a stream `error` event only).
-    GenerationInterrupted,
+    GenerationInterrupted => 503, "GENERATION_INTERRUPTED",
+        "The reply was interrupted by a restart; the text so far is stored";
     /// The first request with this `Idempotency-Key` is still running.
-    IdempotencyKeyInUse,
+    IdempotencyKeyInUse => 409, "IDEMPOTENCY_KEY_IN_USE",
+        "A request with this Idempotency-Key is still being processed; retry shortly";
     /// This `Idempotency-Key` was used for a different request.
-    IdempotencyKeyReused,
+    IdempotencyKeyReused => 422, "IDEMPOTENCY_KEY_REUSED",
+        "This Idempotency-Key was already used for a different request";
     /// The account has its most active API keys.
-    ApiKeyLimitReached {
-        limit: u64,
-    },
+    ApiKeyLimitReached { limit: u64 } => 409, "API_KEY_LIMIT_REACHED",
+        format!("This account has {limit} active API keys, the most allowed; revoke one first"),
+        json!({ "limit": limit });
     /// The account's generations running at once are at their limit.
-    ConcurrencyLimitExceeded {
-        limit: u64,
-        retry_after: u64,
-    },
+    ConcurrencyLimitExceeded { limit: u64, retry_after: u64 } => 429, "CONCURRENCY_LIMIT_EXCEEDED",
+        format!("This account already has {limit} replies being generated; retry when one ends"),
+        json!({ "limit": limit, "retryAfter": retry_after });
     /// The account used its tokens for this UTC day.
-    TokenQuotaExceeded {
-        limit: u64,
-        retry_after: u64,
-    },
-    /// An error remembered under an `Idempotency-Key`, answered again as it was.
-    Remembered {
-        status: u16,
-        code: String,
-        message: String,
-        details: Value,
-    },
+    TokenQuotaExceeded { limit: u64, retry_after: u64 } => 429, "TOKEN_QUOTA_EXCEEDED",
+        format!("This account used its {limit} tokens for today (UTC); the quota resets at midnight UTC"),
+        json!({ "limit": limit, "retryAfter": retry_after });
+}
+
+fn validation_message(fields: &FieldErrors) -> String {
+    match fields.iter().next() {
+        Some((name, reason)) if fields.len() == 1 => format!("Validation failed: {name} {reason}"),
+        _ => format!("Validation failed for {} fields", fields.len()),
+    }
 }
 
 /// Why a database statement failed, read once from what the database said: a write refused
@@ -194,178 +246,6 @@ impl ApiError {
         ApiError::Internal(detail.to_string())
     }
 
-    pub fn status(&self) -> u16 {
-        use ApiError::*;
-        match self {
-            Validation(_) | InvalidJson(_) => 400,
-            Unauthorized | InvalidApiKeyFormat | InvalidApiKey | ApiKeyExpired | InvalidToken
-            | InvalidCredentials => 401,
-            InsufficientScope { .. } | Forbidden(_) => 403,
-            NotFound(_) => 404,
-            MethodNotAllowed { .. } => 405,
-            Conflict(_)
-            | ConversationBusy { .. }
-            | IdempotencyKeyInUse
-            | ApiKeyLimitReached { .. } => 409,
-            ConcurrencyLimitExceeded { .. } | TokenQuotaExceeded { .. } => 429,
-            IdempotencyKeyReused => 422,
-            Remembered { status, .. } => *status,
-            PayloadTooLarge { .. } => 413,
-            UnsupportedMediaType => 415,
-            RateLimited { .. } => 429,
-            Internal(_) => 500,
-            Upstream(_) => 502,
-            UpstreamTimeout => 504,
-            GenerationInterrupted => 503,
-        }
-    }
-
-    pub fn code(&self) -> &'static str {
-        use ApiError::*;
-        match self {
-            Validation(_) => "VALIDATION_ERROR",
-            InvalidJson(_) => "INVALID_JSON",
-            Unauthorized => "UNAUTHORIZED",
-            InvalidApiKeyFormat => "INVALID_API_KEY_FORMAT",
-            InvalidApiKey => "INVALID_API_KEY",
-            ApiKeyExpired => "API_KEY_EXPIRED",
-            InvalidToken => "INVALID_TOKEN",
-            InvalidCredentials => "INVALID_CREDENTIALS",
-            InsufficientScope { .. } => "INSUFFICIENT_SCOPE",
-            Forbidden(_) => "FORBIDDEN",
-            NotFound(_) => "NOT_FOUND",
-            MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
-            Conflict(_) => "CONFLICT",
-            ConversationBusy { .. } => "CONVERSATION_BUSY",
-            PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
-            UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
-            RateLimited { .. } => "RATE_LIMIT_EXCEEDED",
-            Internal(_) => "INTERNAL_ERROR",
-            Upstream(_) => "UPSTREAM_ERROR",
-            UpstreamTimeout => "UPSTREAM_TIMEOUT",
-            GenerationInterrupted => "GENERATION_INTERRUPTED",
-            IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
-            IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
-            ApiKeyLimitReached { .. } => "API_KEY_LIMIT_REACHED",
-            ConcurrencyLimitExceeded { .. } => "CONCURRENCY_LIMIT_EXCEEDED",
-            TokenQuotaExceeded { .. } => "TOKEN_QUOTA_EXCEEDED",
-            // Codes are a closed set; a remembered one is always one of them.
-            Remembered { code, .. } => ERROR_CODES
-                .iter()
-                .find(|c| **c == code.as_str())
-                .copied()
-                .unwrap_or("INTERNAL_ERROR"),
-        }
-    }
-
-    pub fn message(&self) -> String {
-        use ApiError::*;
-        match self {
-            Validation(fields) if fields.len() == 1 => {
-                let (name, reason) = fields.iter().next().expect("one field");
-                format!("Validation failed: {name} {reason}")
-            }
-            Validation(fields) => format!("Validation failed for {} fields", fields.len()),
-            InvalidJson(why) => format!("Request body is not valid JSON: {why}"),
-            Unauthorized => {
-                "Authentication required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
-                    .into()
-            }
-            InvalidApiKeyFormat => "Invalid API key format".into(),
-            InvalidApiKey => "Invalid API key".into(),
-            ApiKeyExpired => "API key has expired".into(),
-            InvalidToken => "Invalid or expired token".into(),
-            InvalidCredentials => "Invalid email or password".into(),
-            InsufficientScope { required, .. } => {
-                format!("This endpoint requires the '{}' scope", required.as_str())
-            }
-            Forbidden(why) => (*why).into(),
-            NotFound(what) => format!("{what} not found"),
-            MethodNotAllowed { allow } => {
-                format!("Method not allowed; this path accepts {}", allow.join(", "))
-            }
-            Conflict(why) => why.clone(),
-            ConversationBusy { .. } => {
-                "A reply is still being generated in this conversation; wait for it to finish or cancel it"
-                    .into()
-            }
-            PayloadTooLarge { .. }
-            | RateLimited { .. }
-            | ApiKeyLimitReached { .. }
-            | ConcurrencyLimitExceeded { .. }
-            | TokenQuotaExceeded { .. } => self.limit_message(),
-            UnsupportedMediaType => "Request body must be application/json".into(),
-            Internal(_) => {
-                "An internal error occurred; quote the request id when reporting it".into()
-            }
-            Upstream(_) => "The model provider returned an error".into(),
-            UpstreamTimeout => "The model provider did not answer in time".into(),
-            GenerationInterrupted => {
-                "The reply was interrupted by a restart; the text so far is stored".into()
-            }
-            IdempotencyKeyInUse => {
-                "A request with this Idempotency-Key is still being processed; retry shortly".into()
-            }
-            IdempotencyKeyReused => {
-                "This Idempotency-Key was already used for a different request".into()
-            }
-            Remembered { message, .. } => message.clone(),
-        }
-    }
-
-    /// The message of a refusal for a limit.
-    fn limit_message(&self) -> String {
-        use ApiError::*;
-        match self {
-            PayloadTooLarge { limit } => format!("Request body exceeds {limit} bytes"),
-            RateLimited {
-                reason,
-                retry_after,
-                ..
-            } => format!(
-                "Rate limit exceeded ({} limit); retry after {retry_after} s",
-                reason.as_str()
-            ),
-            ApiKeyLimitReached { limit } => format!(
-                "This account has {limit} active API keys, the most allowed; revoke one first"
-            ),
-            ConcurrencyLimitExceeded { limit, .. } => format!(
-                "This account already has {limit} replies being generated; retry when one ends"
-            ),
-            TokenQuotaExceeded { limit, .. } => format!(
-                "This account used its {limit} tokens for today (UTC); the quota resets at midnight UTC"
-            ),
-            _ => String::new(),
-        }
-    }
-
-    pub fn details(&self) -> Value {
-        use ApiError::*;
-        match self {
-            Validation(fields) => json!({ "fields": fields }),
-            InsufficientScope { required, granted } => {
-                json!({ "required": required.as_str(), "granted": granted.as_str() })
-            }
-            MethodNotAllowed { allow } => json!({ "allow": allow }),
-            PayloadTooLarge { limit } => json!({ "limit": limit }),
-            ConversationBusy { message_id } => json!({ "messageId": message_id }),
-            Remembered { details, .. } => details.clone(),
-            ApiKeyLimitReached { limit } => json!({ "limit": limit }),
-            ConcurrencyLimitExceeded { limit, retry_after }
-            | TokenQuotaExceeded { limit, retry_after } => {
-                json!({ "limit": limit, "retryAfter": retry_after })
-            }
-            RateLimited {
-                reason,
-                retry_after,
-                limit,
-            } => {
-                json!({ "reason": reason.as_str(), "retryAfter": retry_after, "limit": limit })
-            }
-            _ => Value::Object(Map::new()),
-        }
-    }
-
     /// What the log line may say beyond the code: never secrets, never message text.
     pub fn log_detail(&self) -> Option<&str> {
         match self {
@@ -427,6 +307,23 @@ mod tests {
             json!({"reason": "burst", "retryAfter": 2, "limit": 50})
         );
         assert_eq!(err.status(), 429);
+    }
+
+    #[test]
+    fn every_code_is_named_once() {
+        let mut codes = ERROR_CODES.to_vec();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ERROR_CODES.len());
+        assert_eq!(ApiError::NotFound("Twin").message(), "Twin not found");
+        assert_eq!(ApiError::Unauthorized.details(), json!({}));
+        let remembered = ApiError::Remembered {
+            status: 409,
+            code: "CONFLICT".into(),
+            message: "m".into(),
+            details: json!({}),
+        };
+        assert_eq!((remembered.status(), remembered.code()), (409, "CONFLICT"));
     }
 
     #[test]

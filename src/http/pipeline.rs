@@ -23,6 +23,7 @@ use crate::http::reply::Reply;
 use crate::limits::client as limits;
 use crate::limits::rate_limit::{Decision, Policy};
 use crate::platform::crypto::random_bytes;
+use crate::platform::instance::Instance;
 use crate::platform::log::RequestLog;
 use crate::platform::request::header;
 use crate::platform::respond;
@@ -176,8 +177,8 @@ async fn run(
         Access::Public => {}
         Access::PublicPerIp => {
             let policy = ctx.config.auth_attempts;
-            let name = format!("ip:{}", Ctx::client_ip(req));
-            let decision = limits::limit(&ctx.env, &name, policy).await?;
+            let ip = Ctx::client_ip(req);
+            let decision = limits::limit(&ctx.env, Instance::Ip { ip: &ip }, policy).await?;
             flags.limit = Some((policy, decision));
             access::limit_refusal(&decision)?;
         }

@@ -1,58 +1,38 @@
-//! The Worker's calls to the limits object.
+//! The Worker's calls to the limits object, through the typed client (`platform::object`).
 
-use worker::js_sys::Promise;
-use worker::wasm_bindgen::prelude::*;
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
 use crate::http::error::ApiError;
-use crate::limits::protocol::{generations_instance, key_instance, KeyAdmission, Op, Slot};
+use crate::limits::protocol::{KeyAdmission, Limits, Op, Slot};
 use crate::limits::rate_limit::{Decision, Policy};
-
-#[wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen)]
-extern "C" {
-    /// A stub of the limits object, seen through its RPC method (limits::object).
-    type LimiterStub;
-
-    #[wasm_bindgen(method, js_name = call)]
-    fn call(this: &LimiterStub, op: &str) -> Promise;
-}
+use crate::platform::instance::Instance;
+use crate::platform::object::DoClient;
 
 async fn call<T: serde::de::DeserializeOwned>(
     env: &Env,
-    name: &str,
+    instance: Instance<'_>,
     op: &Op,
 ) -> Result<T, ApiError> {
-    let fail = |e: worker::Error| ApiError::internal(format!("rate limiter: {e}"));
-    let stub: LimiterStub = env
-        .durable_object("RATE_LIMITER")
-        .map_err(fail)?
-        .get_by_name(name)
-        .map_err(fail)?
-        .into_rpc();
-    let body = serde_json::to_string(op).map_err(ApiError::internal)?;
-    let answer = JsFuture::from(stub.call(&body))
-        .await
-        .map_err(|e| fail(e.into()))?;
-    let text = answer
-        .as_string()
-        .ok_or_else(|| ApiError::internal("rate limiter: a non-text answer"))?;
-    serde_json::from_str(&text).map_err(ApiError::internal)
+    DoClient::<Limits>::get(env, &instance)?.call(op).await
 }
 
-/// Counts one request for `name` (a session user or a client IP).
-pub async fn limit(env: &Env, name: &str, policy: Policy) -> Result<Decision, ApiError> {
-    call(env, name, &Op::Limit { policy }).await
+/// Counts one request for `instance` (a session user, a client IP, a login email…).
+pub async fn limit(
+    env: &Env,
+    instance: Instance<'_>,
+    policy: Policy,
+) -> Result<Decision, ApiError> {
+    call(env, instance, &Op::Limit { policy }).await
 }
 
-/// What counting one more for `name` would decide, counting nothing.
-pub async fn peek(env: &Env, name: &str, policy: Policy) -> Result<Decision, ApiError> {
-    call(env, name, &Op::Peek { policy }).await
+/// What counting one more for `instance` would decide, counting nothing.
+pub async fn peek(env: &Env, instance: Instance<'_>, policy: Policy) -> Result<Decision, ApiError> {
+    call(env, instance, &Op::Peek { policy }).await
 }
 
-/// Gives back one request counted by `limit` for `name`.
-pub async fn refund(env: &Env, name: &str, policy: Policy) -> Result<(), ApiError> {
-    call::<bool>(env, name, &Op::Refund { policy })
+/// Gives back one request counted by `limit` for `instance`.
+pub async fn refund(env: &Env, instance: Instance<'_>, policy: Policy) -> Result<(), ApiError> {
+    call::<bool>(env, instance, &Op::Refund { policy })
         .await
         .map(|_| ())
 }
@@ -70,12 +50,12 @@ pub async fn admit_key(
         read_only,
         full_access,
     };
-    call(env, &key_instance(key_hash), &op).await
+    call(env, Instance::Key { hash: key_hash }, &op).await
 }
 
 /// Makes the key's instance forget its record, so the next request sees the revocation.
 pub async fn forget_key(env: &Env, key_hash: &str) -> Result<(), ApiError> {
-    call::<bool>(env, &key_instance(key_hash), &Op::Revoke)
+    call::<bool>(env, Instance::Key { hash: key_hash }, &Op::Revoke)
         .await
         .map(|_| ())
 }
@@ -93,7 +73,7 @@ pub async fn acquire_generation(
         max,
         ttl_ms,
     };
-    let slot: Slot = call(env, &generations_instance(user_id), &op).await?;
+    let slot: Slot = call(env, Instance::Generations { user_id }, &op).await?;
     Ok((!slot.acquired).then_some(slot.retry_after))
 }
 
@@ -101,7 +81,7 @@ pub async fn release_generation(env: &Env, user_id: &str, lease: &str) -> Result
     let op = Op::Release {
         lease: lease.to_owned(),
     };
-    call::<bool>(env, &generations_instance(user_id), &op)
+    call::<bool>(env, Instance::Generations { user_id }, &op)
         .await
         .map(|_| ())
 }

@@ -16,8 +16,9 @@ use crate::auth::credentials::Scope;
 use crate::auth::key_cache::Cache;
 use crate::config::env as config;
 use crate::http::error::StoreError;
-use crate::limits::protocol::{KeyAdmission, Op, Slot};
+use crate::limits::protocol::{KeyAdmission, Op};
 use crate::limits::rate_limit::{self, Decision, Policy};
+use crate::limits::slots::Slots;
 use crate::platform::d1::Store;
 use crate::platform::time;
 
@@ -42,10 +43,9 @@ pub struct RateLimiter {
     counters: RefCell<Option<Counters>>,
     record: RefCell<Cache<CachedRecord>>,
     cleanup_armed: Cell<bool>,
-    /// An account's generation slots: lease id → expiry (Unix ms). In memory on purpose: a
-    /// storage write would hold every turn's answer for a commit, and a restart can only free
-    /// slots, never leak them.
-    leases: RefCell<std::collections::HashMap<String, i64>>,
+    /// An account's generation slots. In memory on purpose: a storage write would hold every
+    /// turn's answer for a commit, and a restart can only free slots, never leak them.
+    slots: RefCell<Slots>,
 }
 
 /// The stored counters, and when they become idle (then the alarm deletes them).
@@ -65,7 +65,7 @@ impl worker::DurableObject for RateLimiter {
             counters: RefCell::new(None),
             record: RefCell::new(Cache::default()),
             cleanup_armed: Cell::new(false),
-            leases: RefCell::new(std::collections::HashMap::new()),
+            slots: RefCell::new(Slots::default()),
         }
     }
 
@@ -174,9 +174,11 @@ impl RateLimiter {
                 self.record.borrow_mut().revoke();
                 to_json(&true)
             }
-            Op::Acquire { lease, max, ttl_ms } => to_json(&self.acquire(&lease, max, ttl_ms, now)?),
+            Op::Acquire { lease, max, ttl_ms } => {
+                to_json(&self.slots.borrow_mut().acquire(&lease, max, ttl_ms, now))
+            }
             Op::Release { lease } => {
-                self.leases.borrow_mut().remove(&lease);
+                self.slots.borrow_mut().release(&lease);
                 to_json(&true)
             }
         }
@@ -231,26 +233,6 @@ impl RateLimiter {
             vec![key.into(), json.into()],
         )?;
         Ok(())
-    }
-
-    /// Synchronous (no await): exact however many requests race for the last slot.
-    fn acquire(&self, lease: &str, max: u64, ttl_ms: i64, now: i64) -> worker::Result<Slot> {
-        let mut leases = self.leases.borrow_mut();
-        leases.retain(|_, expires| *expires > now);
-        if leases.len() as u64 >= max {
-            // A slot frees when a generation ends, usually within seconds; the lease expiry
-            // is only the upper bound.
-            let soonest = leases.values().min().copied().unwrap_or(now);
-            return Ok(Slot {
-                acquired: false,
-                retry_after: ((soonest - now) / 1000).clamp(1, 2) as u64,
-            });
-        }
-        leases.insert(lease.to_owned(), now + ttl_ms);
-        Ok(Slot {
-            acquired: true,
-            retry_after: 0,
-        })
     }
 
     /// Synchronous from start to end: nothing else runs in this instance meanwhile.

@@ -55,14 +55,14 @@ pub struct KeyAdmission {
     pub decision: Option<Decision>,
 }
 
-/// The instance of a key: named by its hash, never by the key.
-pub fn key_instance(key_hash: &str) -> String {
-    format!("key:{key_hash}")
-}
+/// The protocol of `limits::object::RateLimiter`, for `platform::object::DoClient`.
+#[cfg(target_arch = "wasm32")]
+pub struct Limits;
 
-/// The instance holding an account's generation slots.
-pub fn generations_instance(user_id: &str) -> String {
-    format!("generations:{user_id}")
+#[cfg(target_arch = "wasm32")]
+impl crate::platform::object::Protocol for Limits {
+    const CLASS: crate::platform::instance::Class = crate::platform::instance::Class::Limits;
+    type Op = Op;
 }
 
 #[cfg(test)]
@@ -80,7 +80,5 @@ mod tests {
             serde_json::from_str(&text).unwrap(),
             Op::Release { .. }
         ));
-        assert_eq!(key_instance("ab"), "key:ab");
-        assert_eq!(generations_instance("usr_1"), "generations:usr_1");
     }
 }

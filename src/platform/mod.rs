@@ -1,5 +1,5 @@
 //! Adapters to the Workers runtime: the request and response, D1, crypto, the event stream,
-//! the abort of an upstream call, the log line; plus the pure ids and timestamps they all use.
+//! the abort of an upstream call, the log line, the typed Durable Object client; plus the pure ids and timestamps they all use.
 
 #[cfg(target_arch = "wasm32")]
 pub mod abort;
@@ -10,8 +10,11 @@ pub mod d1;
 #[cfg(target_arch = "wasm32")]
 pub mod event_stream;
 pub mod ids;
+pub mod instance;
 #[cfg(target_arch = "wasm32")]
 pub mod log;
+#[cfg(target_arch = "wasm32")]
+pub mod object;
 #[cfg(target_arch = "wasm32")]
 pub mod request;
 #[cfg(target_arch = "wasm32")]
