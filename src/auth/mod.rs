@@ -16,3 +16,6 @@ pub mod password;
 #[cfg(target_arch = "wasm32")]
 pub mod store;
 pub mod token;
+// The OpenAPI document is generated natively (http::openapi).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod schema;

@@ -6,7 +6,14 @@ use serde_json::{Map, Value};
 use crate::auth::credentials::Scope;
 use crate::auth::password;
 use crate::http::error::ApiError;
-use crate::http::validate::Fields;
+use crate::http::validate::{chars, Chars, Fields};
+
+// Each field's limits, read by validation here and by the OpenAPI schema (auth/schema.rs).
+pub const USER_NAME: Chars = chars(1, 100);
+pub const EMAIL: Chars = chars(1, 254);
+pub const PASSWORD: Chars = chars(password::MIN_LEN, password::MAX_LEN);
+pub const KEY_NAME: Chars = chars(1, 100);
+pub const MAX_EXPIRES_IN_DAYS: i64 = 3650;
 
 /// A user as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,8 +47,8 @@ impl TryFrom<&Map<String, Value>> for NewAccount {
     fn try_from(body: &Map<String, Value>) -> Result<Self, ApiError> {
         let mut f = Fields::new(body);
         let email = f.email("email");
-        let password = f.raw_string("password", password::MIN_LEN, password::MAX_LEN);
-        let name = f.string("name", 1, 100);
+        let password = f.raw_string("password", PASSWORD);
+        let name = f.string("name", USER_NAME);
         f.finish()?;
         Ok(NewAccount {
             email: Fields::checked(email)?,
@@ -64,8 +71,8 @@ impl TryFrom<&Map<String, Value>> for Login {
 
     fn try_from(body: &Map<String, Value>) -> Result<Self, ApiError> {
         let mut f = Fields::new(body);
-        let email = f.string("email", 1, 254);
-        let password = f.raw_string("password", 1, password::MAX_LEN);
+        let email = f.string("email", EMAIL);
+        let password = f.raw_string("password", chars(1, PASSWORD.max));
         f.finish()?;
         Ok(Login {
             email: Fields::checked(email)?.to_lowercase(),
@@ -139,12 +146,12 @@ impl TryFrom<&Map<String, Value>> for NewApiKey {
 
     fn try_from(body: &Map<String, Value>) -> Result<Self, ApiError> {
         let mut f = Fields::new(body);
-        let name = f.string("name", 1, 100);
+        let name = f.string("name", KEY_NAME);
         let scope = f.one_of(
             "scope",
             &[Scope::ReadOnly.as_str(), Scope::FullAccess.as_str()],
         );
-        let expires_in_days = f.opt_int("expiresInDays", 1, 3650);
+        let expires_in_days = f.opt_int("expiresInDays", 1, MAX_EXPIRES_IN_DAYS);
         f.finish()?;
         Ok(NewApiKey {
             name: Fields::checked(name)?,

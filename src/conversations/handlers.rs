@@ -3,7 +3,7 @@
 use crate::platform::request::Request;
 
 use crate::conversations::client::ConversationObject;
-use crate::conversations::model::{Conversation, NewConversation, Op, Page};
+use crate::conversations::model::{self as conv, Conversation, NewConversation, Op, Page};
 use crate::http::context::{Ctx, Principal};
 use crate::http::envelope::Deleted;
 use crate::http::error::ApiError;
@@ -86,7 +86,7 @@ pub async fn rename(
 ) -> Result<Reply, ApiError> {
     let body = json_body(req).await?;
     let mut f = Fields::new(&body);
-    let title = f.string("title", 1, 200);
+    let title = f.string("title", conv::TITLE);
     f.finish()?;
     let title = Fields::checked(title)?;
     let now = time::rfc3339_ms(ctx.now_ms);

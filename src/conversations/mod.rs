@@ -14,3 +14,6 @@ pub mod object;
 pub mod storage;
 #[cfg(target_arch = "wasm32")]
 pub mod store;
+// The OpenAPI document is generated natively (http::openapi).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod schema;

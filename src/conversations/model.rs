@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::http::error::ApiError;
+use crate::http::validate::{chars, Chars};
 use crate::llm::chat::{self, Usage};
 use crate::llm::sse;
 
@@ -122,8 +123,12 @@ impl MessageUsage {
 
 pub const DEFAULT_TITLE: &str = "New conversation";
 
-/// The most characters a message may have.
-pub const MAX_CONTENT_CHARS: usize = 32_000;
+// Each field's limits, read by validation here and by the OpenAPI schema
+// (conversations/schema.rs).
+/// A message's `content`.
+pub const CONTENT: Chars = chars(1, 32_000);
+pub const TITLE: Chars = chars(1, 200);
+pub const TWIN_ID: Chars = chars(1, 100);
 
 /// `POST …/messages` and `…/messages/stream`: `{content}`, kept exactly as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +141,7 @@ impl TryFrom<&serde_json::Map<String, Value>> for NewMessage {
 
     fn try_from(body: &serde_json::Map<String, Value>) -> Result<NewMessage, ApiError> {
         let mut f = crate::http::validate::Fields::new(body);
-        let content = f.raw_string("content", 1, MAX_CONTENT_CHARS);
+        let content = f.raw_string("content", CONTENT);
         if content.as_deref().is_some_and(|c| c.trim().is_empty()) {
             f.fail("content", "must not be blank");
         }
@@ -182,9 +187,9 @@ impl NewConversation {
         let mut f = crate::http::validate::Fields::new(body);
         let twin_id = match twin_in_path {
             Some(id) => Some(id.to_owned()),
-            None => f.string("twinId", 1, 100),
+            None => f.string("twinId", TWIN_ID),
         };
-        let title = f.opt_string("title", 1, 200);
+        let title = f.opt_string("title", TITLE);
         let end_user_id = crate::spend::model::end_user_field(&mut f);
         f.finish()?;
         Ok(NewConversation {

@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::credentials::Scope;
 use crate::http::routes::{Access, RouteId, Shape, BASE, ROUTES};
-use crate::twins::model as tw;
+use crate::http::validate::Chars;
 
 use crate::http::error::ERROR_CODES;
 
@@ -20,11 +20,11 @@ struct Op {
     query: Vec<Value>,
 }
 
-fn schema(name: &str) -> Value {
+pub fn schema(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
-fn list_of(name: &str) -> Value {
+pub fn list_of(name: &str) -> Value {
     json!({ "type": "array", "items": schema(name) })
 }
 
@@ -334,21 +334,34 @@ fn components() -> Value {
     })
 }
 
-fn s(t: &str) -> Value {
+pub fn s(t: &str) -> Value {
     json!({ "type": t })
 }
 
 /// Nullable.
-fn ns(t: &str) -> Value {
+pub fn ns(t: &str) -> Value {
     json!({ "type": [t, "null"] })
 }
 
-fn time() -> Value {
+pub fn time() -> Value {
     json!({ "type": "string", "format": "date-time" })
 }
 
-fn ntime() -> Value {
+pub fn ntime() -> Value {
     json!({ "type": ["string", "null"], "format": "date-time" })
+}
+
+/// A string field of `len` characters; `extra` adds to it (a pattern, a format, a default).
+pub fn text(len: Chars, extra: Value) -> Value {
+    let mut field = json!({ "type": "string" });
+    if len.min > 0 {
+        field["minLength"] = json!(len.min);
+    }
+    field["maxLength"] = json!(len.max);
+    if let (Value::Object(field), Value::Object(extra)) = (&mut field, extra) {
+        field.extend(extra);
+    }
+    field
 }
 
 /// Every schema, from the groups below.
@@ -356,10 +369,11 @@ fn schemas() -> Value {
     let mut all = Map::new();
     for group in [
         envelope_schemas(),
-        accounts_schemas(),
-        twins_schemas(),
-        conversations_schemas(),
-        openai_schemas(),
+        crate::auth::schema::schemas(),
+        crate::twins::schema::schemas(),
+        crate::knowledge::schema::schemas(),
+        crate::conversations::schema::schemas(),
+        crate::openai::schema::schemas(),
         stream_schemas(),
     ] {
         if let Value::Object(map) = group {
@@ -392,153 +406,6 @@ fn envelope_schemas() -> Value {
         } },
     "Health": { "type": "object", "required": ["status", "version"],
         "properties": { "status": { "const": "ok" }, "version": s("string") } }
-    })
-}
-
-/// Accounts, sessions and API keys.
-fn accounts_schemas() -> Value {
-    json!({
-    "User": { "type": "object", "required": ["id", "email", "name", "createdAt"],
-        "properties": { "id": s("string"), "email": s("string"), "name": s("string"), "createdAt": time() } },
-    "Session": { "type": "object", "required": ["user", "token", "expiresIn"],
-        "properties": { "user": schema("User"), "token": s("string"), "expiresIn": s("integer") } },
-    "Me": { "allOf": [schema("User"), { "type": "object", "properties": { "apiKey": {
-        "type": "object", "required": ["id", "name", "scope"],
-        "properties": { "id": s("string"), "name": s("string"), "scope": schema("Scope") } } } }] },
-    "RegisterInput": { "type": "object", "required": ["email", "password", "name"],
-        "properties": { "email": { "type": "string", "format": "email" },
-                        "password": { "type": "string", "minLength": 10, "maxLength": 256 },
-                        "name": { "type": "string", "minLength": 1, "maxLength": 100 } } },
-    "LoginInput": { "type": "object", "required": ["email", "password"],
-        "properties": { "email": s("string"), "password": s("string") } },
-    "Scope": { "type": "string", "enum": ["read_only", "full_access"] },
-    "ApiKeyInput": { "type": "object", "required": ["name"],
-        "properties": { "name": { "type": "string", "minLength": 1, "maxLength": 100 },
-                        "scope": { "$ref": "#/components/schemas/Scope", "default": "read_only" },
-                        "expiresInDays": { "type": "integer", "minimum": 1, "maximum": 3650 } } },
-    "ApiKey": { "type": "object",
-        "required": ["id", "name", "scope", "prefix", "createdAt", "expiresAt", "lastUsedAt", "revokedAt"],
-        "properties": { "id": s("string"), "name": s("string"), "scope": schema("Scope"), "prefix": s("string"),
-                        "createdAt": time(), "expiresAt": ntime(), "lastUsedAt": ntime(), "revokedAt": ntime() } },
-    "ApiKeyCreated": { "allOf": [schema("ApiKey"), { "type": "object", "required": ["key"],
-        "properties": { "key": { "type": "string", "pattern": "^te_[0-9A-Za-z]{36}$" } } }] }
-    })
-}
-
-/// Twins and their knowledge.
-fn twins_schemas() -> Value {
-    json!({
-    "Twin": { "type": "object",
-        "required": ["id", "name", "slug", "headline", "description", "avatarUrl", "expertise", "language",
-                     "greeting", "visibility", "model", "createdAt", "updatedAt"],
-        "properties": { "id": s("string"), "name": s("string"), "slug": s("string"), "headline": s("string"),
-            "description": s("string"), "avatarUrl": ns("string"),
-            "expertise": { "type": "array", "items": s("string") }, "language": s("string"),
-            "greeting": s("string"), "visibility": { "type": "string", "enum": ["public", "private"] },
-            "model": ns("string"), "createdAt": time(), "updatedAt": time(),
-            "systemPrompt": { "type": "string", "description": "Only for the twin's owner" } } },
-    "TwinCreate": { "allOf": [schema("TwinUpdate"), { "required": ["name", "systemPrompt"] }] },
-    "TwinUpdate": { "type": "object", "properties": {
-        "name": { "type": "string", "minLength": tw::NAME.min, "maxLength": tw::NAME.max },
-        "slug": { "type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": tw::SLUG.max },
-        "headline": { "type": "string", "maxLength": tw::HEADLINE.max },
-        "description": { "type": "string", "maxLength": tw::DESCRIPTION.max },
-        "avatarUrl": { "type": "string", "format": "uri", "maxLength": tw::AVATAR_URL.max },
-        "expertise": { "type": "array", "maxItems": tw::EXPERTISE_ITEMS, "items": { "type": "string", "minLength": tw::EXPERTISE_ITEM.min, "maxLength": tw::EXPERTISE_ITEM.max } },
-        "language": { "type": "string", "minLength": tw::LANGUAGE.min, "maxLength": tw::LANGUAGE.max },
-        "greeting": { "type": "string", "maxLength": tw::GREETING.max },
-        "systemPrompt": { "type": "string", "minLength": tw::SYSTEM_PROMPT.min, "maxLength": tw::SYSTEM_PROMPT.max },
-        "visibility": { "type": "string", "enum": tw::VISIBILITIES, "default": "private" },
-        "model": { "type": "string", "minLength": tw::MODEL.min, "maxLength": tw::MODEL.max } } },
-    "Citation": { "type": "object", "required": ["index", "documentId", "title", "sourceUrl", "quote"],
-        "properties": { "index": { "type": "integer", "minimum": 1, "description": "The n of [n] in the reply" },
-            "documentId": s("string"), "title": s("string"), "sourceUrl": ns("string"),
-            "quote": { "type": "string", "description": "The passage given to the model: an exact substring of the document" } } },
-    "Document": { "type": "object", "required": ["id", "twinId", "title", "sourceUrl", "chars", "chunkCount", "createdAt"],
-        "properties": { "id": s("string"), "twinId": s("string"), "title": s("string"), "sourceUrl": ns("string"),
-            "chars": s("integer"), "chunkCount": { "type": "integer", "description": "How many passages it was split into" },
-            "createdAt": time() } },
-    "DocumentInput": { "type": "object", "required": ["title", "content"],
-        "properties": { "title": { "type": "string", "minLength": 1, "maxLength": 200 },
-            "content": { "type": "string", "minLength": 1, "maxLength": 100000 },
-            "sourceUrl": { "type": "string", "format": "uri", "maxLength": 2048 } } }
-    })
-}
-
-/// Conversations, messages and usage.
-fn conversations_schemas() -> Value {
-    json!({
-    "Conversation": { "type": "object",
-        "required": ["id", "twinId", "title", "endUserId", "messageCount", "createdAt", "updatedAt", "lastMessageAt"],
-        "properties": { "id": s("string"), "twinId": s("string"), "title": s("string"),
-            "endUserId": { "type": ["string", "null"], "description": "Your app's own user, if you passed one (usage can be grouped by it)" },
-            "messageCount": s("integer"), "createdAt": time(), "updatedAt": time(), "lastMessageAt": ntime() } },
-    "ConversationTitle": { "type": "object", "properties": {
-        "title": { "type": "string", "minLength": 1, "maxLength": 200, "default": "New conversation" } } },
-    "ConversationCreate": { "allOf": [schema("ConversationTitle"), { "type": "object", "required": ["twinId"],
-        "properties": { "twinId": s("string"),
-            "endUserId": { "type": "string", "pattern": "^[A-Za-z0-9._:@-]{1,64}$", "description": "Your app's own user id: stored, filterable, grouped in usage, sent to the model provider only as a hash" } } }] },
-    "ConversationRename": { "type": "object", "required": ["title"],
-        "properties": { "title": { "type": "string", "minLength": 1, "maxLength": 200 } } },
-    "Usage": { "type": "object", "required": ["promptTokens", "completionTokens", "totalTokens"],
-        "properties": { "promptTokens": s("integer"), "completionTokens": s("integer"), "totalTokens": s("integer"),
-            "estimated": { "type": "boolean", "description": "Present and true when the model reported no usage (cancelled, cut, interrupted): counted at about 4 characters a token" } } },
-    "Message": { "type": "object",
-        "required": ["id", "conversationId", "role", "content", "status", "model", "usage", "latencyMs", "createdAt"],
-        "properties": { "id": s("string"), "conversationId": s("string"),
-            "role": { "type": "string", "enum": ["user", "assistant"] }, "content": s("string"),
-            "status": { "type": "string", "enum": ["completed", "generating", "cancelled", "incomplete", "failed"],
-                "description": "`generating`: the reply is being written and `content` holds what has arrived; `cancelled`: stopped by a cancel; `incomplete`: cut short by the model or a restart, `content` holds what arrived; `failed`: nothing arrived" },
-            "model": ns("string"), "usage": { "oneOf": [schema("Usage"), { "type": "null" }] },
-            "latencyMs": ns("integer"), "citations": { "type": "array", "items": schema("Citation"),
-                "description": "The twin's knowledge sources this reply cites as [n]; [] when none" },
-            "createdAt": time() } },
-    "UsageRow": { "type": "object",
-        "description": "One group; only its grouping field (`day`, `apiKeyId`, `twinId` or `endUserId`, null for none) is present. `meta.totals` holds the sums.",
-        "required": ["requests", "promptTokens", "completionTokens", "totalTokens", "estimatedTokens"],
-        "properties": { "day": { "type": "string", "format": "date" }, "apiKeyId": ns("string"), "twinId": s("string"),
-            "endUserId": ns("string"), "requests": s("integer"), "promptTokens": s("integer"),
-            "completionTokens": s("integer"), "totalTokens": s("integer"), "estimatedTokens": s("integer") } },
-    "CancelResult": { "type": "object", "required": ["message"], "properties": { "message": schema("Message") } },
-    "MessageInput": { "type": "object", "required": ["content"],
-        "properties": { "content": { "type": "string", "minLength": 1, "maxLength": 32000 } } },
-    "Exchange": { "type": "object", "required": ["userMessage", "message", "usage"],
-        "properties": { "userMessage": schema("Message"), "message": schema("Message"),
-            "usage": { "oneOf": [schema("Usage"), { "type": "null" }] } } }
-    })
-}
-
-/// The OpenAI-compatible shapes.
-fn openai_schemas() -> Value {
-    json!({
-    "OpenAIErrorBody": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object",
-        "required": ["message", "type", "code", "param"],
-        "properties": { "message": s("string"),
-            "type": { "type": "string", "enum": ["invalid_request_error", "authentication_error", "permission_error", "not_found_error", "rate_limit_error", "api_error"] },
-            "code": { "type": "string", "enum": ERROR_CODES }, "param": ns("string") } } } },
-    "ChatCompletionRequest": { "type": "object", "required": ["model", "messages"],
-        "properties": { "model": { "type": "string", "description": "A twin id" },
-            "messages": { "type": "array", "minItems": 1, "items": { "type": "object", "required": ["role", "content"],
-                "properties": { "role": { "type": "string", "enum": ["system", "user", "assistant", "developer"] },
-                    "content": { "oneOf": [s("string"), { "type": "array", "items": { "type": "object",
-                        "required": ["type", "text"], "properties": { "type": { "const": "text" }, "text": s("string") } } }] } } } },
-            "stream": s("boolean"), "stream_options": { "type": "object", "properties": { "include_usage": s("boolean") } },
-            "max_tokens": { "type": "integer", "minimum": 1 }, "max_completion_tokens": { "type": "integer", "minimum": 1 },
-            "temperature": { "type": "number", "minimum": 0, "maximum": 2 }, "top_p": { "type": "number", "minimum": 0, "maximum": 2 },
-            "stop": { "oneOf": [s("string"), { "type": "array", "maxItems": 4, "items": s("string") }] },
-            "user": { "type": "string", "pattern": "^[A-Za-z0-9._:@-]{1,64}$", "description": "Your end user (usage groups by it; the provider sees only a hash)" } } },
-    "ChatCompletion": { "type": "object", "required": ["id", "object", "created", "model", "choices", "usage"],
-        "properties": { "id": s("string"), "object": { "const": "chat.completion" }, "created": s("integer"), "model": s("string"),
-            "choices": { "type": "array", "items": { "type": "object", "required": ["index", "message", "finish_reason"],
-                "properties": { "index": s("integer"), "finish_reason": { "type": "string", "enum": ["stop", "length"] },
-                    "message": { "type": "object", "required": ["role", "content"], "properties": { "role": { "const": "assistant" }, "content": s("string") } } } } },
-            "usage": { "type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"],
-                "properties": { "prompt_tokens": s("integer"), "completion_tokens": s("integer"), "total_tokens": s("integer") } },
-            "twin_citations": { "type": "array", "items": schema("Citation"), "description": "TwinExpert extension: the knowledge sources the reply cites" } } },
-    "Model": { "type": "object", "required": ["id", "object", "created", "owned_by"],
-        "properties": { "id": s("string"), "object": { "const": "model" }, "created": s("integer"), "owned_by": s("string") } },
-    "ModelList": { "type": "object", "required": ["object", "data"],
-        "properties": { "object": { "const": "list" }, "data": list_of("Model") } }
     })
 }
 

@@ -4,6 +4,18 @@ use serde_json::{Map, Value};
 
 use crate::http::error::{ApiError, FieldErrors};
 
+/// A field's length in characters, from `min` to `max`: each field's one constant, read by
+/// its validation and by its OpenAPI schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chars {
+    pub min: usize,
+    pub max: usize,
+}
+
+pub const fn chars(min: usize, max: usize) -> Chars {
+    Chars { min, max }
+}
+
 pub struct Fields<'a> {
     obj: &'a Map<String, Value>,
     errors: FieldErrors,
@@ -29,15 +41,15 @@ impl<'a> Fields<'a> {
 
     /// A string of `min..=max` characters (counted as Unicode scalar values, so Vietnamese
     /// text is measured as people read it). Leading/trailing whitespace is trimmed.
-    pub fn string(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
-        let v = self.opt_string(name, min, max);
+    pub fn string(&mut self, name: &str, len: Chars) -> Option<String> {
+        let v = self.opt_string(name, len);
         if v.is_none() && self.present(name).is_none() {
             self.fail(name, "is required");
         }
         v
     }
 
-    pub fn opt_string(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
+    pub fn opt_string(&mut self, name: &str, len: Chars) -> Option<String> {
         let value = self.present(name)?;
         let Some(s) = value.as_str() else {
             self.fail(name, "must be a string");
@@ -49,11 +61,11 @@ impl<'a> Fields<'a> {
             self.fail(name, "must not contain NUL characters");
             return None;
         }
-        self.within(name, s, min, max)
+        self.within(name, s, len)
     }
 
     /// `s` if it has `min..=max` characters; else the reason is recorded.
-    fn within(&mut self, name: &str, s: &str, min: usize, max: usize) -> Option<String> {
+    fn within(&mut self, name: &str, s: &str, Chars { min, max }: Chars) -> Option<String> {
         let len = s.chars().count();
         let reason = if len < min && min == 1 {
             "must not be empty".to_owned()
@@ -68,13 +80,8 @@ impl<'a> Fields<'a> {
         None
     }
 
-    /// Optional free text that may be empty (headline, description, greeting).
-    pub fn opt_text(&mut self, name: &str, max: usize) -> Option<String> {
-        self.opt_string(name, 0, max)
-    }
-
     /// Like `string` but kept byte-exact (passwords, message content).
-    pub fn raw_string(&mut self, name: &str, min: usize, max: usize) -> Option<String> {
+    pub fn raw_string(&mut self, name: &str, len: Chars) -> Option<String> {
         let Some(value) = self.present(name) else {
             self.fail(name, "is required");
             return None;
@@ -83,7 +90,7 @@ impl<'a> Fields<'a> {
             self.fail(name, "must be a string");
             return None;
         };
-        self.within(name, s, min, max)
+        self.within(name, s, len)
     }
 
     pub fn one_of(&mut self, name: &str, allowed: &[&str]) -> Option<String> {
@@ -109,7 +116,7 @@ impl<'a> Fields<'a> {
     }
 
     pub fn email(&mut self, name: &str) -> Option<String> {
-        let raw = self.string(name, 3, 254)?;
+        let raw = self.string(name, chars(3, 254))?;
         if is_email(&raw) {
             Some(raw.to_lowercase())
         } else {
@@ -230,7 +237,7 @@ mod tests {
     fn nul_characters_are_refused_in_text_fields() {
         let obj = serde_json::json!({"title": "a\u{0}b"});
         let mut f = Fields::new(obj.as_object().unwrap());
-        assert_eq!(f.opt_string("title", 1, 200), None);
+        assert_eq!(f.opt_string("title", chars(1, 200)), None);
         let err = f.finish().unwrap_err();
         assert_eq!(
             err.details()["fields"]["title"],
@@ -247,8 +254,8 @@ mod tests {
     fn collects_every_fault() {
         let o = obj(json!({"name": 5, "password": "short", "scope": "root"}));
         let mut f = Fields::new(&o);
-        f.string("name", 1, 100);
-        f.raw_string("password", 10, 256);
+        f.string("name", chars(1, 100));
+        f.raw_string("password", chars(10, 256));
         f.email("email");
         f.one_of("scope", &["read_only", "full_access"]);
         let ApiError::Validation(errs) = f.finish().unwrap_err() else {
@@ -265,7 +272,7 @@ mod tests {
         let o = obj(json!({"title": "Xin chào thế giới"}));
         let mut f = Fields::new(&o);
         assert_eq!(
-            f.opt_string("title", 1, 17).as_deref(),
+            f.opt_string("title", chars(1, 17)).as_deref(),
             Some("Xin chào thế giới")
         );
         assert!(f.finish().is_ok());

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 
 use crate::http::error::ApiError;
 use crate::http::validate::Fields;
+use crate::http::validate::{chars, Chars};
 use crate::twins::model::is_http_url;
 
 /// The most passages a turn gives the model.
@@ -16,8 +17,10 @@ pub const MAX_SOURCES: usize = 5;
 pub const PASSAGE_CHARS: usize = 600;
 /// …and how long a sentence may be to be repeated at the start of the next passage.
 pub const OVERLAP_CHARS: usize = 200;
-pub const MAX_TITLE_CHARS: usize = 200;
-pub const MAX_CONTENT_CHARS: usize = 100_000;
+// Each field's limits, read by validation here and by the OpenAPI schema (knowledge/schema.rs).
+pub const TITLE: Chars = chars(1, 200);
+pub const CONTENT: Chars = chars(1, 100_000);
+pub const SOURCE_URL: Chars = chars(1, 2048);
 
 /// `POST /twins/{id}/knowledge`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,10 +33,10 @@ pub struct NewDocument {
 impl NewDocument {
     pub fn parse(obj: &Map<String, Value>) -> Result<NewDocument, ApiError> {
         let mut f = Fields::new(obj);
-        let title = f.string("title", 1, MAX_TITLE_CHARS);
+        let title = f.string("title", TITLE);
         // Kept byte for byte: every quote must be an exact substring of it.
-        let content = f.raw_string("content", 1, MAX_CONTENT_CHARS);
-        let source_url = f.opt_string("sourceUrl", 1, 2048);
+        let content = f.raw_string("content", CONTENT);
+        let source_url = f.opt_string("sourceUrl", SOURCE_URL);
         if source_url.as_deref().is_some_and(|u| !is_http_url(u)) {
             f.fail("sourceUrl", "must be an http(s) URL");
         }

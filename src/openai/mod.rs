@@ -3,3 +3,6 @@
 #[cfg(target_arch = "wasm32")]
 pub mod handlers;
 pub mod model;
+// The OpenAPI document is generated natively (http::openapi).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod schema;

@@ -6,12 +6,24 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::http::error::ApiError;
+use crate::http::validate::{chars, Chars};
 
 pub const END_USER_RULE: &str = "must be 1 to 64 characters of letters, digits and . _ : @ -";
+/// `endUserId`'s length (its characters are `END_USER_CHARS`).
+pub const END_USER_ID: Chars = chars(1, 64);
+pub const END_USER_CHARS: &str = "A-Za-z0-9._:@-";
+
+/// `endUserId` as a JSON Schema pattern.
+pub fn end_user_pattern() -> String {
+    format!(
+        "^[{END_USER_CHARS}]{{{},{}}}$",
+        END_USER_ID.min, END_USER_ID.max
+    )
+}
 
 /// `endUserId`: 1..64 characters of `[A-Za-z0-9._:@-]`.
 pub fn is_end_user_id(value: &str) -> bool {
-    (1..=64).contains(&value.len())
+    (END_USER_ID.min..=END_USER_ID.max).contains(&value.len())
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b".:_@-".contains(&b))
@@ -53,7 +65,7 @@ pub fn secs_to_utc_midnight(now_ms: i64) -> u64 {
 /// `ALLOWED_MODELS` (comma-separated), or `DEFAULT_MODEL` alone when unset.
 /// `endUserId`, checked with the other fields of a body.
 pub fn end_user_field(f: &mut crate::http::validate::Fields) -> Option<String> {
-    let id = f.opt_string("endUserId", 1, 64)?;
+    let id = f.opt_string("endUserId", END_USER_ID)?;
     if is_end_user_id(&id) {
         Some(id)
     } else {

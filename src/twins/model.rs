@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::http::error::ApiError;
-use crate::http::validate::Fields;
+use crate::http::validate::{chars, Chars, Fields};
 
 /// Who may use a twin: anyone (`public`) or its owner only (`private`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,17 +29,6 @@ impl Visibility {
             _ => None,
         }
     }
-}
-
-/// A field's length in characters, from `min` to `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Chars {
-    pub min: usize,
-    pub max: usize,
-}
-
-const fn chars(min: usize, max: usize) -> Chars {
-    Chars { min, max }
 }
 
 // Each field's limits, read by validation here and by the OpenAPI schema (http/openapi.rs).
@@ -210,27 +199,27 @@ fn read(obj: &Map<String, Value>, creating: bool) -> Result<TwinPatch, ApiError>
     let mut f = Fields::new(obj);
     let (name, system_prompt) = if creating {
         (
-            f.string("name", NAME.min, NAME.max),
-            f.string("systemPrompt", SYSTEM_PROMPT.min, SYSTEM_PROMPT.max),
+            f.string("name", NAME),
+            f.string("systemPrompt", SYSTEM_PROMPT),
         )
     } else {
         (
-            f.opt_string("name", NAME.min, NAME.max),
-            f.opt_string("systemPrompt", SYSTEM_PROMPT.min, SYSTEM_PROMPT.max),
+            f.opt_string("name", NAME),
+            f.opt_string("systemPrompt", SYSTEM_PROMPT),
         )
     };
-    let slug = f.opt_string("slug", SLUG.min, SLUG.max);
+    let slug = f.opt_string("slug", SLUG);
     if slug.as_deref().is_some_and(|s| !is_slug(s)) {
         f.fail(
             "slug",
             "must be lowercase letters, digits and single hyphens",
         );
     }
-    let avatar_url = f.opt_string("avatarUrl", AVATAR_URL.min, AVATAR_URL.max);
+    let avatar_url = f.opt_string("avatarUrl", AVATAR_URL);
     if avatar_url.as_deref().is_some_and(|u| !is_http_url(u)) {
         f.fail("avatarUrl", "must be an http(s) URL");
     }
-    let language = f.opt_string("language", LANGUAGE.min, LANGUAGE.max);
+    let language = f.opt_string("language", LANGUAGE);
     if language
         .as_deref()
         .is_some_and(|l| !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
@@ -241,18 +230,18 @@ fn read(obj: &Map<String, Value>, creating: bool) -> Result<TwinPatch, ApiError>
     let patch = TwinPatch {
         name,
         slug,
-        headline: f.opt_text("headline", HEADLINE.max),
-        description: f.opt_text("description", DESCRIPTION.max),
+        headline: f.opt_string("headline", HEADLINE),
+        description: f.opt_string("description", DESCRIPTION),
         avatar_url,
         expertise,
         language,
-        greeting: f.opt_text("greeting", GREETING.max),
+        greeting: f.opt_string("greeting", GREETING),
         system_prompt,
         visibility: f
             .one_of("visibility", VISIBILITIES)
             .as_deref()
             .and_then(Visibility::parse),
-        model: f.opt_string("model", MODEL.min, MODEL.max),
+        model: f.opt_string("model", MODEL),
     };
     f.finish()?;
     Ok(patch)

@@ -1,0 +1,37 @@
+//! The schemas of accounts, sessions and API keys, for the OpenAPI document (`http::openapi`); field limits from `auth::model`.
+
+use serde_json::{json, Value};
+
+use crate::auth::model as auth;
+#[allow(unused_imports)]
+use crate::http::openapi::{list_of, ns, ntime, s, schema, text, time};
+
+/// Accounts, sessions and API keys.
+pub fn schemas() -> Value {
+    json!({
+    "User": { "type": "object", "required": ["id", "email", "name", "createdAt"],
+        "properties": { "id": s("string"), "email": s("string"), "name": s("string"), "createdAt": time() } },
+    "Session": { "type": "object", "required": ["user", "token", "expiresIn"],
+        "properties": { "user": schema("User"), "token": s("string"), "expiresIn": s("integer") } },
+    "Me": { "allOf": [schema("User"), { "type": "object", "properties": { "apiKey": {
+        "type": "object", "required": ["id", "name", "scope"],
+        "properties": { "id": s("string"), "name": s("string"), "scope": schema("Scope") } } } }] },
+    "RegisterInput": { "type": "object", "required": ["email", "password", "name"],
+        "properties": { "email": { "type": "string", "format": "email" },
+                        "password": text(auth::PASSWORD, json!({})),
+                        "name": text(auth::USER_NAME, json!({})) } },
+    "LoginInput": { "type": "object", "required": ["email", "password"],
+        "properties": { "email": s("string"), "password": s("string") } },
+    "Scope": { "type": "string", "enum": ["read_only", "full_access"] },
+    "ApiKeyInput": { "type": "object", "required": ["name"],
+        "properties": { "name": text(auth::KEY_NAME, json!({})),
+                        "scope": { "$ref": "#/components/schemas/Scope", "default": "read_only" },
+                        "expiresInDays": { "type": "integer", "minimum": 1, "maximum": auth::MAX_EXPIRES_IN_DAYS } } },
+    "ApiKey": { "type": "object",
+        "required": ["id", "name", "scope", "prefix", "createdAt", "expiresAt", "lastUsedAt", "revokedAt"],
+        "properties": { "id": s("string"), "name": s("string"), "scope": schema("Scope"), "prefix": s("string"),
+                        "createdAt": time(), "expiresAt": ntime(), "lastUsedAt": ntime(), "revokedAt": ntime() } },
+    "ApiKeyCreated": { "allOf": [schema("ApiKey"), { "type": "object", "required": ["key"],
+        "properties": { "key": { "type": "string", "pattern": "^te_[0-9A-Za-z]{36}$" } } }] }
+    })
+}
