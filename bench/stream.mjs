@@ -5,6 +5,8 @@
 // With FLOOR_TURN_URL (bench/floor's /turns/…), also the runtime's floor for a streamed turn:
 // the round trips alone (count ∥ read, then the conversation's object stores the question and
 // passes the model's bytes through), in the same run.
+// With BASELINE_TURN (API base, key and conversation id, space-separated: bench/run's
+// BASELINE), also the API worker built from another revision, in the same interleaved runs.
 // Usage: node bench/stream.mjs API_BASE MODEL_BASE API_KEY UPSTREAM_KEY CONVERSATION_ID [runs]
 //        [KNOWLEDGE_CONVERSATION_ID]
 const [apiBase, modelBase, apiKey, upstreamKey, conversation, runsArg, knowledgeConversation] =
@@ -74,12 +76,12 @@ const direct = () =>
     isModelToken,
   );
 
-const viaApi = (conv = conversation) =>
+const viaApi = (conv = conversation, base = apiBase, key = apiKey) =>
   measure(
     () =>
-      fetch(`${apiBase}/api/v1/conversations/${conv}/messages/stream`, {
+      fetch(`${base}/api/v1/conversations/${conv}/messages/stream`, {
         method: "POST",
-        headers: { "Content-Type": "application/json", Authorization: `Bearer ${apiKey}` },
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` },
         body: JSON.stringify({ content: question }),
       }),
     (name) => name === "delta",
@@ -94,12 +96,15 @@ const f = (x) => x.toFixed(1);
 const results = { direct: [], api: [] };
 if (knowledgeConversation) results.knowledge = [];
 if (floorTurnUrl) results.floor = [];
+const baseline = process.env.BASELINE_TURN?.split(" ");
+if (baseline) results.baseline = [];
 for (let i = 0; i < runs; i++) {
   // Interleaved, so all see the same machine state.
   results.direct.push(await direct());
   results.api.push(await viaApi());
   if (knowledgeConversation) results.knowledge.push(await viaApi(knowledgeConversation));
   if (floorTurnUrl) results.floor.push(await floor());
+  if (baseline) results.baseline.push(await viaApi(baseline[2], baseline[0], baseline[1]));
 }
 const summary = {};
 for (const [name, rs] of Object.entries(results)) {
@@ -121,6 +126,7 @@ console.log("|---|---:|---:|---:|---:|---:|");
 const shown = [["model server directly", d], ["API SSE stream", a]];
 if (summary.knowledge) shown.push(["API SSE stream, twin with 200 documents", summary.knowledge]);
 if (summary.floor) shown.push(["floor: the turn's round trips alone (bench/floor)", summary.floor]);
+if (summary.baseline) shown.push([`API SSE stream, baseline ${process.env.BASELINE_NAME ?? ""}`.trim(), summary.baseline]);
 for (const [name, s] of shown) {
   console.log(`| ${name} | ${f(s.first50)} ms | ${f(s.ttft50)} ms | ${f(s.ttft95)} ms | ${f(s.gapMin)} / ${f(s.gap50)} / ${f(s.gap99)} ms | ${s.tokens} |`);
 }
@@ -128,6 +134,9 @@ console.log(`\nadded time to first token (median): ${f(a.ttft50 - d.ttft50)} ms;
 if (summary.floor) {
   const fl = summary.floor.ttft50 - d.ttft50;
   console.log(`floor: added time to first token (median): ${f(fl)} ms; ours above the floor: ${f(a.ttft50 - d.ttft50 - fl)} ms`);
+}
+if (summary.baseline) {
+  console.log(`baseline: added time to first token (median): ${f(summary.baseline.ttft50 - d.ttft50)} ms (this build: ${f(a.ttft50 - d.ttft50)} ms)`);
 }
 if (summary.knowledge) {
   console.log(`retrieval: added time to first token, 200 documents vs none (median): ${f(summary.knowledge.ttft50 - a.ttft50)} ms`);

@@ -152,12 +152,13 @@ impl TryFrom<&serde_json::Map<String, Value>> for NewMessage {
     }
 }
 
-/// A conversation as the API shows it (its messages live in its Durable Object).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A conversation as the API shows it (its messages live in its Durable Object), read from its
+/// D1 row as is (the column names are the field names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all(serialize = "camelCase"))]
 pub struct Conversation {
     pub id: String,
-    #[serde(skip)]
+    #[serde(skip_serializing)]
     pub user_id: String,
     pub twin_id: String,
     pub title: String,

@@ -10,35 +10,6 @@ use crate::platform::d1::Store;
 use crate::platform::d1::StoreResult;
 use crate::twins::store::accessible;
 
-#[derive(Deserialize)]
-struct ConversationRow {
-    id: String,
-    user_id: String,
-    twin_id: String,
-    title: String,
-    end_user_id: Option<String>,
-    message_count: i64,
-    created_at: String,
-    updated_at: String,
-    last_message_at: Option<String>,
-}
-
-impl From<ConversationRow> for Conversation {
-    fn from(r: ConversationRow) -> Conversation {
-        Conversation {
-            id: r.id,
-            user_id: r.user_id,
-            twin_id: r.twin_id,
-            title: r.title,
-            end_user_id: r.end_user_id,
-            message_count: r.message_count,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            last_message_at: r.last_message_at,
-        }
-    }
-}
-
 /// What a turn in a conversation needs of its twin and row.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChatContext {
@@ -91,20 +62,14 @@ impl Store {
             filter,
             order: "updated_at DESC, rowid DESC",
         };
-        let (rows, total) = self
-            .page::<ConversationRow>(list, &args, limit, offset)
-            .await?;
-        Ok((rows.into_iter().map(Conversation::from).collect(), total))
+        self.page(list, &args, limit, offset).await
     }
 
     pub async fn conversation(&self, user_id: &str, id: &str) -> StoreResult<Option<Conversation>> {
         let sql = format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1 AND user_id = ?2"
         );
-        let row = self
-            .first::<ConversationRow>(&sql, &params![id, user_id])
-            .await?;
-        Ok(row.map(Conversation::from))
+        self.first(&sql, &params![id, user_id]).await
     }
 
     /// One statement; `None` when the user has no such conversation.
@@ -119,10 +84,7 @@ impl Store {
             "UPDATE conversations SET title = ?3, updated_at = ?4 WHERE id = ?1 AND user_id = ?2 \
              RETURNING {CONVERSATION_COLUMNS}"
         );
-        let row = self
-            .first::<ConversationRow>(&sql, &params![id, user_id, title, now])
-            .await?;
-        Ok(row.map(Conversation::from))
+        self.first(&sql, &params![id, user_id, title, now]).await
     }
 
     /// Deletes the conversation row (its object's storage is wiped first by the caller).

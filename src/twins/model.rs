@@ -46,8 +46,8 @@ pub const MODEL: Chars = chars(1, 100);
 
 pub const VISIBILITIES: &[&str] = &["public", "private"];
 
-/// A twin.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A twin, as its row in D1 holds it (the column names are the field names).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Twin {
     pub id: String,
     pub owner_id: String,
@@ -56,6 +56,8 @@ pub struct Twin {
     pub headline: String,
     pub description: String,
     pub avatar_url: Option<String>,
+    /// Stored as a JSON array in a text column.
+    #[serde(deserialize_with = "json_text")]
     pub expertise: Vec<String>,
     pub language: String,
     pub greeting: String,
@@ -64,6 +66,16 @@ pub struct Twin {
     pub model: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A value stored as JSON text in a column.
+fn json_text<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let text = String::deserialize(de)?;
+    serde_json::from_str(&text).map_err(serde::de::Error::custom)
 }
 
 /// A twin as the API shows it to `viewer`: the persona (`systemPrompt`) only to its owner.
@@ -338,6 +350,22 @@ fn fold_vietnamese(c: char) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_twin_reads_from_its_row() {
+        let row = serde_json::json!({
+            "id": "twn_1", "owner_id": "usr_1", "name": "N", "slug": "n", "headline": "",
+            "description": "", "avatar_url": null, "expertise": "[\"a\",\"b\"]",
+            "language": "vi", "greeting": "", "system_prompt": "p", "visibility": "public",
+            "model": null, "created_at": "t", "updated_at": "t"
+        });
+        let twin: Twin = serde_json::from_value(row.clone()).unwrap();
+        assert_eq!(twin.expertise, ["a", "b"]);
+        assert_eq!(twin.visibility, Visibility::Public);
+        let mut bad = row;
+        bad["visibility"] = "secret".into();
+        assert!(serde_json::from_value::<Twin>(bad).is_err());
+    }
     use serde_json::json;
 
     fn obj(v: Value) -> Map<String, Value> {

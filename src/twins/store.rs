@@ -11,60 +11,9 @@ use crate::platform::d1::Param;
 
 use crate::platform::d1::Store;
 
-use crate::http::error::StoreError;
 use crate::knowledge::model::{self as knowledge, Source};
 use crate::platform::d1::StoreResult;
 use crate::twins::model::{Twin, TwinPatch, Visibility};
-
-#[derive(Deserialize)]
-struct TwinRow {
-    id: String,
-    owner_id: String,
-    name: String,
-    slug: String,
-    headline: String,
-    description: String,
-    avatar_url: Option<String>,
-    /// A JSON array.
-    expertise: String,
-    language: String,
-    greeting: String,
-    system_prompt: String,
-    visibility: String,
-    model: Option<String>,
-    created_at: String,
-    updated_at: String,
-}
-
-impl TryFrom<TwinRow> for Twin {
-    type Error = StoreError;
-
-    fn try_from(r: TwinRow) -> StoreResult<Twin> {
-        Ok(Twin {
-            expertise: serde_json::from_str(&r.expertise)?,
-            visibility: Visibility::parse(&r.visibility).ok_or_else(|| {
-                StoreError::Failed(format!("unknown visibility {:?}", r.visibility))
-            })?,
-            id: r.id,
-            owner_id: r.owner_id,
-            name: r.name,
-            slug: r.slug,
-            headline: r.headline,
-            description: r.description,
-            avatar_url: r.avatar_url,
-            language: r.language,
-            greeting: r.greeting,
-            system_prompt: r.system_prompt,
-            model: r.model,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        })
-    }
-}
-
-fn twin(row: Option<TwinRow>) -> StoreResult<Option<Twin>> {
-    row.map(Twin::try_from).transpose()
-}
 
 /// What a turn with a twin outside a conversation needs (`/chat/completions`).
 #[derive(Debug, Clone, Deserialize)]
@@ -135,12 +84,7 @@ impl Store {
             filter: &filter,
             order: "created_at DESC, id",
         };
-        let (rows, total) = self.page::<TwinRow>(list, &args, limit, offset).await?;
-        let twins = rows
-            .into_iter()
-            .map(Twin::try_from)
-            .collect::<StoreResult<_>>()?;
-        Ok((twins, total))
+        self.page::<Twin>(list, &args, limit, offset).await
     }
 
     pub async fn twin_accessible(&self, user_id: &str, id: &str) -> StoreResult<Option<Twin>> {
@@ -148,7 +92,7 @@ impl Store {
             "SELECT {COLUMNS} FROM twins WHERE id = ?2 AND {}",
             accessible("twins", "?1")
         );
-        twin(self.first(&sql, &params![user_id, id]).await?)
+        self.first(&sql, &params![user_id, id]).await
     }
 
     /// A twin's persona and model for a stateless completion (if accessible), with the
@@ -240,7 +184,7 @@ impl Store {
             "UPDATE twins SET {} WHERE id = ?1 AND owner_id = ?2 AND deleted_at IS NULL RETURNING {COLUMNS}",
             sets.join(", ")
         );
-        twin(self.first(&sql, &args).await?)
+        self.first(&sql, &args).await
     }
 
     /// Hides the owner's twin; its conversations stay (and refuse new messages).
