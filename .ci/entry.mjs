@@ -8,7 +8,7 @@
 //   `DurableObject` that holds the wasm object and forwards each of its methods with the same
 //   check and marking, re-creating the wasm object after a re-instantiation as the Proxy did.
 //   Extending `DurableObject` is also what lets the Worker call its methods over RPC
-//   (edge::limits::client) instead of building an HTTP request and response for each call.
+//   (platform::object) instead of building an HTTP request and response for each call.
 // The build fails when the generated code does not have the expected shape (another
 // worker-build): the RPC calls depend on this rewrite.
 import { readFileSync, writeFileSync } from "node:fs";

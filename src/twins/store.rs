@@ -159,7 +159,7 @@ impl Store {
             .as_ref()
             .map(serde_json::to_string)
             .transpose()?;
-        let fields: [(&str, Option<&str>); 11] = [
+        let fields: &[(&str, Option<&str>)] = &[
             ("name", patch.name.as_deref()),
             ("slug", patch.slug.as_deref()),
             ("headline", patch.headline.as_deref()),
@@ -174,7 +174,7 @@ impl Store {
         ];
         let mut sets = vec!["updated_at = ?3".to_owned()];
         let mut args = params![id, owner_id, now].to_vec();
-        for (column, value) in fields {
+        for &(column, value) in fields {
             if let Some(v) = value {
                 args.push(v.js());
                 sets.push(format!("{column} = ?{}", args.len()));
