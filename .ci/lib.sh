@@ -36,7 +36,7 @@ ensure_tools() {
   # and a fresh clone spends most of its first minutes here.
   local wbg pids=()
   wbg=$(locked_version wasm-bindgen)
-  export CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false \
+  export CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=false \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=0
   if ! "$TOOLS/bin/worker-build" --version 2>/dev/null | grep -qF "$WORKER_BUILD_VERSION"; then
     say "installing worker-build $WORKER_BUILD_VERSION into .tools (once)"
