@@ -5,6 +5,7 @@
 // The OpenAPI document is one large `json!` literal.
 #![recursion_limit = "512"]
 
+pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod conversations;
@@ -18,6 +19,8 @@ pub mod platform;
 pub mod spend;
 pub mod twins;
 
+#[cfg(target_arch = "wasm32")]
+pub use accounts::object::Account;
 #[cfg(target_arch = "wasm32")]
 pub use conversations::object::Conversation;
 #[cfg(target_arch = "wasm32")]

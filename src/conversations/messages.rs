@@ -32,9 +32,8 @@ async fn turn(
     let NewMessage { content } = NewMessage::try_from(&json_body(req).await?)?;
     let user_id = caller.user_id();
     let spend = &ctx.config.spend;
-    let day = spend::utc_day(ctx.now_ms);
     let store = ctx.store()?;
-    let read = store.chat_context(user_id, id, &day, &content);
+    let read = store.chat_context(user_id, id, &content);
     let gate::Admitted {
         context: (chat, sources),
         model,

@@ -145,28 +145,17 @@ impl worker::DurableObject for Conversation {
 }
 
 // The ops answered with JSON come over RPC (`platform::object`): a text in, a text out.
-const _: () = {
-    use worker::wasm_bindgen::prelude::*;
+crate::platform::object::rpc_method!(Conversation);
 
-    #[wasm_bindgen(
-        wasm_bindgen = ::worker::wasm_bindgen,
-        wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
-        js_sys = ::worker::js_sys
-    )]
-    impl Conversation {
-        /// One `conversations::model::Op` as JSON; its `Result<T, Refusal>` as JSON.
-        pub async fn call(&self, op: String) -> Result<JsValue, JsValue> {
-            std::panic::AssertUnwindSafe(async move {
-                match self.handle(&op).await {
-                    Ok(Answer::Json(json)) => Ok(JsValue::from_str(&json)),
-                    Ok(Answer::Stream(_)) => Err(JsValue::from_str("a stream answer over RPC")),
-                    Err(e) => Err(JsValue::from(e)),
-                }
-            })
-            .await
+impl Conversation {
+    /// One `conversations::model::Op` as JSON; its `Result<T, Refusal>` as JSON.
+    async fn rpc(&self, op: &str) -> worker::Result<String> {
+        match self.handle(op).await? {
+            Answer::Json(json) => Ok(json),
+            Answer::Stream(_) => Err(worker::Error::RustError("a stream answer over RPC".into())),
         }
     }
-};
+}
 
 impl Conversation {
     async fn handle(&self, op: &str) -> worker::Result<Answer> {
@@ -198,8 +187,7 @@ impl Turns {
                     let env = turns.env.clone();
                     let user = turn.account.user_id.clone();
                     spawn_local(async move {
-                        let _ =
-                            crate::limits::client::release_generation(&env, &user, &lease).await;
+                        let _ = crate::accounts::client::release(&env, &user, &lease).await;
                     });
                 }
                 return answer_or_refusal(turns.replay(key, stream));

@@ -4,8 +4,9 @@
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use std::cell::Cell;
-use worker::{SqlStorage, SqlStorageValue};
+use worker::SqlStorageValue;
+
+use crate::platform::sqlite::{opt_int, text, Sqlite};
 
 use crate::conversations::model::{LoggedEvent, Message, MessageUsage, Role, Status, TurnAccount};
 use crate::knowledge::model::Source;
@@ -115,36 +116,15 @@ impl From<Row> for Stored {
     }
 }
 
-fn text(v: &str) -> SqlStorageValue {
-    v.into()
-}
-
-fn opt_int(v: Option<i64>) -> SqlStorageValue {
-    v.map_or(SqlStorageValue::Null, SqlStorageValue::from)
-}
-
 pub struct Storage {
-    storage: worker::Storage,
-    ready: Cell<bool>,
+    db: Sqlite,
 }
 
 impl Storage {
     pub fn new(storage: worker::Storage) -> Self {
         Storage {
-            storage,
-            ready: Cell::new(false),
+            db: Sqlite::new(storage, &SCHEMA),
         }
-    }
-
-    fn sql(&self) -> worker::Result<SqlStorage> {
-        let sql = self.storage.sql();
-        if !self.ready.get() {
-            for statement in SCHEMA {
-                sql.exec(statement, None)?;
-            }
-            self.ready.set(true);
-        }
-        Ok(sql)
     }
 
     fn rows<T: DeserializeOwned>(
@@ -152,11 +132,11 @@ impl Storage {
         query: &str,
         args: Vec<SqlStorageValue>,
     ) -> worker::Result<Vec<T>> {
-        self.sql()?.exec(query, args)?.to_array()
+        self.db.rows(query, args)
     }
 
     fn run(&self, query: &str, args: Vec<SqlStorageValue>) -> worker::Result<()> {
-        self.sql()?.exec(query, args).map(|_| ())
+        self.db.run(query, args)
     }
 
     pub fn insert(&self, m: &Message, prompt_estimate: i64) -> worker::Result<()> {
@@ -334,14 +314,11 @@ impl Storage {
 
     /// Arms the object's alarm `in_ms` from now (the heartbeat and watchdog).
     pub async fn set_alarm(&self, in_ms: i64) -> worker::Result<()> {
-        self.storage.set_alarm(in_ms).await
+        self.db.storage().set_alarm(in_ms).await
     }
 
     /// Everything goes: the conversation is being deleted.
     pub async fn wipe(&self) -> worker::Result<()> {
-        self.storage.delete_alarm().await?;
-        self.storage.delete_all().await?;
-        self.ready.set(false);
-        Ok(())
+        self.db.wipe().await
     }
 }

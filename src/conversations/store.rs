@@ -99,15 +99,14 @@ impl Store {
     }
 
     /// What a turn in this conversation needs, in one round trip: the persona and model (if
-    /// the user owns the conversation and can still see its twin) and the account's tokens
-    /// used on `day` (for the daily quota).
+    /// the user owns the conversation and can still see its twin) and the twin's passages for
+    /// the message.
     pub async fn chat_context(
         &self,
         user_id: &str,
         conversation_id: &str,
-        day: &str,
         message: &str,
-    ) -> StoreResult<Option<((ChatContext, Vec<Source>), u64)>> {
+    ) -> StoreResult<Option<(ChatContext, Vec<Source>)>> {
         let retrieval = knowledge::fts_query(message)
             .map(|q| {
                 self.retrieval(
@@ -125,7 +124,7 @@ impl Store {
             ),
             &params![conversation_id, user_id],
         )?;
-        self.with_usage(context, user_id, day, retrieval).await
+        self.with_sources(context, retrieval).await
     }
 
     /// A turn started (`added` messages) or ended: the row's counters and activity time.

@@ -205,8 +205,30 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Runs a turn's read (`context`) and the knowledge retrieval (if the message has
+    /// searchable words) in one round trip; `None` when the read found nothing.
+    pub async fn with_sources<T: serde::de::DeserializeOwned>(
+        &self,
+        context: worker::D1PreparedStatement,
+        retrieval: Option<worker::D1PreparedStatement>,
+    ) -> StoreResult<Option<(T, Vec<Source>)>> {
+        let mut stmts = vec![context];
+        stmts.extend(retrieval);
+        let results = self.batch(stmts).await?;
+        let Some(context) = results[0].results::<T>()?.into_iter().next() else {
+            return Ok(None);
+        };
+        let sources = match results.get(1) {
+            Some(r) => sources(r)?,
+            None => Vec::new(),
+        };
+        Ok(Some((context, sources)))
+    }
+}
+
 /// The sources a retrieval statement found.
-pub(crate) fn sources(result: &worker::D1Result) -> StoreResult<Vec<Source>> {
+fn sources(result: &worker::D1Result) -> StoreResult<Vec<Source>> {
     Ok(result
         .results::<SourceRow>()?
         .into_iter()

@@ -3,7 +3,7 @@
 use worker::Env;
 
 use crate::http::error::ApiError;
-use crate::limits::protocol::{KeyAdmission, Limits, Op, Slot};
+use crate::limits::protocol::{KeyAdmission, Limits, Op};
 use crate::limits::rate_limit::{Decision, Policy};
 use crate::platform::instance::Instance;
 use crate::platform::object::DoClient;
@@ -56,32 +56,6 @@ pub async fn admit_key(
 /// Makes the key's instance forget its record, so the next request sees the revocation.
 pub async fn forget_key(env: &Env, key_hash: &str) -> Result<(), ApiError> {
     call::<bool>(env, Instance::Key { hash: key_hash }, &Op::Revoke)
-        .await
-        .map(|_| ())
-}
-
-/// Takes a generation slot of the account for `lease`; `Some(retry_after)` when none is free.
-pub async fn acquire_generation(
-    env: &Env,
-    user_id: &str,
-    lease: &str,
-    max: u64,
-    ttl_ms: i64,
-) -> Result<Option<u64>, ApiError> {
-    let op = Op::Acquire {
-        lease: lease.to_owned(),
-        max,
-        ttl_ms,
-    };
-    let slot: Slot = call(env, Instance::Generations { user_id }, &op).await?;
-    Ok((!slot.acquired).then_some(slot.retry_after))
-}
-
-pub async fn release_generation(env: &Env, user_id: &str, lease: &str) -> Result<(), ApiError> {
-    let op = Op::Release {
-        lease: lease.to_owned(),
-    };
-    call::<bool>(env, Instance::Generations { user_id }, &op)
         .await
         .map(|_| ())
 }

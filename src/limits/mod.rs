@@ -1,6 +1,6 @@
-//! Rate limits and the limits Durable Object: the counting algorithm (`rate_limit`), an
-//! account's generation slots (`slots`), the object's protocol, the object (which holds the
-//! counters, a key's verification record and the slots) and the Worker's client for it.
+//! Rate limits and the limits Durable Object: the counting algorithm (`rate_limit`), the
+//! object's protocol, the object (which holds the counters and a key's verification record)
+//! and the Worker's client for it.
 
 #[cfg(target_arch = "wasm32")]
 pub mod client;
@@ -8,4 +8,3 @@ pub mod client;
 pub mod object;
 pub mod protocol;
 pub mod rate_limit;
-pub mod slots;

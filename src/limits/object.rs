@@ -1,9 +1,8 @@
 //! The limits Durable Object: one instance per API key (named by the key's hash), per session
-//! user, per client IP, per login email, or per account's generations. It holds the counters
-//! of `limits::rate_limit`; for a key also the key's verification record (in memory only, so an
-//! unknown key writes nothing), so a warm keyed request costs one Durable Object round trip
-//! and no D1 read; for an account its generation slots. Idle state is deleted by an alarm once
-//! its window is over. The runtime runs one event at a time per instance, and counting uses the
+//! user, per client IP or per login email. It holds the counters of `limits::rate_limit`; for
+//! a key also the key's verification record (in memory only, so an unknown key writes nothing),
+//! so a warm keyed request costs one Durable Object round trip and no D1 read. Idle state is
+//! deleted by an alarm once its window is over. The runtime runs one event at a time per instance, and counting uses the
 //! synchronous SQL API with no await inside, so counts are exact under concurrency.
 
 use serde::de::DeserializeOwned;
@@ -18,7 +17,6 @@ use crate::config::env as config;
 use crate::http::error::StoreError;
 use crate::limits::protocol::{KeyAdmission, Op};
 use crate::limits::rate_limit::{self, Decision, Policy};
-use crate::limits::slots::Slots;
 use crate::platform::d1::Store;
 use crate::platform::time;
 
@@ -43,9 +41,6 @@ pub struct RateLimiter {
     counters: RefCell<Option<Counters>>,
     record: RefCell<Cache<CachedRecord>>,
     cleanup_armed: Cell<bool>,
-    /// An account's generation slots. In memory on purpose: a storage write would hold every
-    /// turn's answer for a commit, and a restart can only free slots, never leak them.
-    slots: RefCell<Slots>,
 }
 
 /// The stored counters, and when they become idle (then the alarm deletes them).
@@ -65,7 +60,6 @@ impl worker::DurableObject for RateLimiter {
             counters: RefCell::new(None),
             record: RefCell::new(Cache::default()),
             cleanup_armed: Cell::new(false),
-            slots: RefCell::new(Slots::default()),
         }
     }
 
@@ -86,38 +80,17 @@ impl worker::DurableObject for RateLimiter {
 
     /// The same protocol as the RPC method `call` (which the Worker uses), over HTTP.
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let answer = self.handle(&req.text().await?).await?;
+        let answer = self.rpc(&req.text().await?).await?;
         Response::ok(answer)
     }
 }
 
-// The Worker calls the object over RPC (`.ci/entry.mjs` makes the exported class a
-// `DurableObject`): a JSON text in, a JSON text out, with no HTTP request or response to
-// build and read on either side.
-const _: () = {
-    use worker::wasm_bindgen::prelude::*;
-
-    #[wasm_bindgen(
-        wasm_bindgen = ::worker::wasm_bindgen,
-        wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
-        js_sys = ::worker::js_sys
-    )]
-    impl RateLimiter {
-        /// One `limits::protocol::Op` as JSON; its answer as JSON.
-        pub async fn call(&self, op: String) -> Result<JsValue, JsValue> {
-            std::panic::AssertUnwindSafe(async move {
-                self.handle(&op)
-                    .await
-                    .map(|answer| JsValue::from_str(&answer))
-                    .map_err(JsValue::from)
-            })
-            .await
-        }
-    }
-};
+// The Worker calls the object over RPC: a JSON text in, a JSON text out, with no HTTP request
+// or response to build and read on either side.
+crate::platform::object::rpc_method!(RateLimiter);
 
 impl RateLimiter {
-    async fn handle(&self, op: &str) -> worker::Result<String> {
+    async fn rpc(&self, op: &str) -> worker::Result<String> {
         let now = Date::now().as_millis() as i64;
         match serde_json::from_str::<Op>(op)? {
             Op::Limit { policy } => {
@@ -172,13 +145,6 @@ impl RateLimiter {
             Op::Revoke => {
                 // Also voids a reload from D1 in flight (auth::key_cache).
                 self.record.borrow_mut().revoke();
-                to_json(&true)
-            }
-            Op::Acquire { lease, max, ttl_ms } => {
-                to_json(&self.slots.borrow_mut().acquire(&lease, max, ttl_ms, now))
-            }
-            Op::Release { lease } => {
-                self.slots.borrow_mut().release(&lease);
                 to_json(&true)
             }
         }

@@ -1,6 +1,6 @@
 //! The protocol of the limits object (docs: README, "the hot path"): what the Worker asks of
-//! an instance — count a request, verify a key and count it, forget a revoked key, take or give
-//! back an account's generation slot — and what it answers.
+//! an instance — count a request, verify a key and count it, forget a revoked key — and what it
+//! answers.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,24 +26,6 @@ pub enum Op {
     },
     /// Forget the cached record: the key was revoked.
     Revoke,
-    /// Take one of `max` generation slots of an account for `ttl_ms` (a lease: a slot whose
-    /// release is lost frees itself).
-    #[serde(rename_all = "camelCase")]
-    Acquire {
-        lease: String,
-        max: u64,
-        ttl_ms: i64,
-    },
-    /// Give a slot back.
-    Release { lease: String },
-}
-
-/// The answer to `Acquire`: `retry_after` (seconds) when every slot is taken.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Slot {
-    pub acquired: bool,
-    pub retry_after: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -71,14 +53,8 @@ mod tests {
 
     #[test]
     fn ops_cross_the_boundary_as_compact_externally_tagged_json() {
-        let op = Op::Release {
-            lease: "gen_1".into(),
-        };
-        let text = serde_json::to_string(&op).unwrap();
-        assert_eq!(text, r#"{"release":{"lease":"gen_1"}}"#);
-        assert!(matches!(
-            serde_json::from_str(&text).unwrap(),
-            Op::Release { .. }
-        ));
+        let text = serde_json::to_string(&Op::Revoke).unwrap();
+        assert_eq!(text, r#""revoke""#);
+        assert!(matches!(serde_json::from_str(&text).unwrap(), Op::Revoke));
     }
 }

@@ -163,7 +163,7 @@ async fn prepare(
     let user_id = caller.user_id();
     let day = spend::utc_day(ctx.now_ms);
     let store = ctx.store()?;
-    let read = store.twin_persona(user_id, &request.model, &day, request.last_user_text());
+    let read = store.twin_persona(user_id, &request.model, request.last_user_text());
     let gate::Admitted {
         context: (persona, sources),
         model: upstream_model,

@@ -9,6 +9,8 @@ pub enum Class {
     Limits,
     /// `conversations::object::Conversation`.
     Conversations,
+    /// `accounts::object::Account`.
+    Accounts,
 }
 
 impl Class {
@@ -16,6 +18,7 @@ impl Class {
         match self {
             Class::Limits => "RATE_LIMITER",
             Class::Conversations => "CONVERSATIONS",
+            Class::Accounts => "ACCOUNTS",
         }
     }
 }
@@ -34,8 +37,8 @@ pub enum Instance<'a> {
     Login { email: &'a str },
     /// One client IP's registrations on one UTC day (`YYYY-MM-DD`): a new day, a new counter.
     Signups { ip: &'a str, day: &'a str },
-    /// An account's generation slots.
-    Generations { user_id: &'a str },
+    /// An account's cell: its generation slots and its usage.
+    Account { user_id: &'a str },
     /// A conversation's messages and its running generation.
     Conversation { id: &'a str },
 }
@@ -44,6 +47,7 @@ impl Instance<'_> {
     pub fn class(&self) -> Class {
         match self {
             Instance::Conversation { .. } => Class::Conversations,
+            Instance::Account { .. } => Class::Accounts,
             _ => Class::Limits,
         }
     }
@@ -56,7 +60,7 @@ impl Instance<'_> {
             Instance::AuthFailures { ip } => format!("authfail:{ip}"),
             Instance::Login { email } => format!("login:{email}"),
             Instance::Signups { ip, day } => format!("signup:{ip}:{day}"),
-            Instance::Generations { user_id } => format!("generations:{user_id}"),
+            Instance::Account { user_id } => format!("account:{user_id}"),
             Instance::Conversation { id } => (*id).to_owned(),
         }
     }
@@ -81,10 +85,7 @@ mod tests {
                 },
                 "signup:1.2.3.4:2026-12-05",
             ),
-            (
-                Instance::Generations { user_id: "usr_1" },
-                "generations:usr_1",
-            ),
+            (Instance::Account { user_id: "usr_1" }, "account:usr_1"),
             (Instance::Conversation { id: "conv_1" }, "conv_1"),
         ];
         for (instance, name) in cases {
@@ -97,6 +98,10 @@ mod tests {
         assert_eq!(
             Instance::Key { hash: "h" }.class().binding(),
             "RATE_LIMITER"
+        );
+        assert_eq!(
+            Instance::Account { user_id: "u" }.class().binding(),
+            "ACCOUNTS"
         );
     }
 }

@@ -1,5 +1,5 @@
 //! Adapters to the Workers runtime: the request and response, D1, crypto, the event stream,
-//! the abort of an upstream call, the log line, the typed Durable Object client; plus the pure ids and timestamps they all use.
+//! the abort of an upstream call, the log line, the typed Durable Object client and an object's own SQLite; plus the pure ids and timestamps they all use.
 
 #[cfg(target_arch = "wasm32")]
 pub mod abort;
@@ -19,4 +19,6 @@ pub mod object;
 pub mod request;
 #[cfg(target_arch = "wasm32")]
 pub mod respond;
+#[cfg(target_arch = "wasm32")]
+pub mod sqlite;
 pub mod time;

@@ -1,7 +1,7 @@
 //! The spend checks every generation passes, a conversation turn or a stateless completion
-//! (docs/usage.md): the account's concurrency slot is taken while the turn's D1 read runs (in
-//! parallel), then the daily quota is checked; a refused generation gives its slot back, and
-//! an ended one gives it back and adds its usage.
+//! (docs/usage.md): the account's object takes a concurrency slot and checks the daily quota
+//! while the turn's D1 read runs (in parallel); a refused generation gives its slot back, and
+//! an ended one gives it back and adds its usage, in one call to the account's object.
 
 use std::future::Future;
 
@@ -12,11 +12,11 @@ use crate::platform::ids;
 use crate::spend::model as spend;
 use crate::spend::model::TurnUsage;
 
+use crate::accounts::client as accounts;
+use crate::accounts::model::Admission;
 use crate::config::Spend;
 use crate::http::context::Ctx;
-use crate::limits::client as limits;
 use crate::platform::crypto::random_bytes;
-use crate::platform::d1::Store;
 
 pub struct Admitted<T> {
     /// What the read found (a persona, a conversation's context).
@@ -27,42 +27,49 @@ pub struct Admitted<T> {
     pub lease: String,
 }
 
-/// `read` gives the generation's context and the account's tokens today, or `None` (404
-/// naming `missing`); `model_of` the twin's own model in that context.
+/// `read` gives the generation's context, or `None` (404 naming `missing`); `model_of` the
+/// twin's own model in that context. The account's object takes the slot and checks the day's
+/// tokens in the same round trip, in parallel with the read.
 pub async fn admit<T, E: Into<ApiError>>(
     ctx: &Ctx,
     user_id: &str,
     spend: &Spend,
     missing: &'static str,
-    read: impl Future<Output = Result<Option<(T, u64)>, E>>,
+    read: impl Future<Output = Result<Option<T>, E>>,
     model_of: impl FnOnce(&T) -> Option<String>,
 ) -> Result<Admitted<T>, ApiError> {
     let lease = ids::prefixed("gen", &random_bytes::<16>());
-    let acquire = limits::acquire_generation(
+    let day = spend::utc_day(ctx.now_ms);
+    let admission = accounts::admit(
         &ctx.env,
         user_id,
         &lease,
-        spend.max_concurrent_generations,
-        spend.lease_ms(),
+        (spend.max_concurrent_generations, spend.lease_ms()),
+        &day,
+        spend.daily_token_quota,
     );
-    let (read, slot) = futures::join!(read, acquire);
+    let (read, admission) = futures::join!(read, admission);
+    let admitted = matches!(admission, Ok(Admission::Admitted));
     let checked = (|| {
         // The order of faults: the object (404), then concurrency, then the quota, then the
         // twin's model (409).
-        let (context, used_today) = read
+        let context = read
             .map_err(Into::into)?
             .ok_or(ApiError::NotFound(missing))?;
-        if let Some(retry_after) = slot? {
-            return Err(ApiError::ConcurrencyLimitExceeded {
-                limit: spend.max_concurrent_generations,
-                retry_after,
-            });
-        }
-        if spend.daily_token_quota > 0 && used_today >= spend.daily_token_quota {
-            return Err(ApiError::TokenQuotaExceeded {
-                limit: spend.daily_token_quota,
-                retry_after: spend::secs_to_utc_midnight(ctx.now_ms),
-            });
+        match admission? {
+            Admission::Admitted => {}
+            Admission::Busy { retry_after } => {
+                return Err(ApiError::ConcurrencyLimitExceeded {
+                    limit: spend.max_concurrent_generations,
+                    retry_after,
+                })
+            }
+            Admission::OverQuota => {
+                return Err(ApiError::TokenQuotaExceeded {
+                    limit: spend.daily_token_quota,
+                    retry_after: spend::secs_to_utc_midnight(ctx.now_ms),
+                })
+            }
         }
         let model = spend::turn_model(model_of(&context), spend)?;
         Ok((context, model))
@@ -74,7 +81,9 @@ pub async fn admit<T, E: Into<ApiError>>(
             lease,
         }),
         Err(e) => {
-            release(ctx, user_id, &lease).await;
+            if admitted {
+                release(ctx, user_id, &lease).await;
+            }
             Err(e)
         }
     }
@@ -82,12 +91,13 @@ pub async fn admit<T, E: Into<ApiError>>(
 
 /// Gives a slot back at once (a refused or finished generation).
 pub async fn release(ctx: &Ctx, user_id: &str, lease: &str) {
-    let _ = limits::release_generation(&ctx.env, user_id, lease).await;
+    let _ = accounts::release(&ctx.env, user_id, lease).await;
 }
 
 /// A generation ended, however: its slot goes back and its usage joins the account's totals
-/// for `day`. Returned as a future so the caller decides where it runs (off the reply's path).
-/// `reserved`: what admission already recorded for it (then only the difference is added).
+/// for `day`, in one call to the account's object. Returned as a future so the caller decides
+/// where it runs (off the reply's path). `reserved`: what admission already recorded for it
+/// (then only the difference is added).
 pub fn ended(
     env: &Env,
     lease: Option<String>,
@@ -97,16 +107,11 @@ pub fn ended(
 ) -> impl Future<Output = ()> + 'static {
     let env = env.clone();
     async move {
-        if let Some(lease) = lease {
-            let _ = limits::release_generation(&env, &turn.user_id, &lease).await;
-        }
         let delta = match &reserved {
             Some(r) => turn.after(r),
             None => turn.delta(),
         };
-        if let Ok(store) = Store::new(&env) {
-            let _ = store.add_usage(&day, &turn, delta).await;
-        }
+        let _ = accounts::record(&env, lease, &day, &turn, delta).await;
     }
 }
 
@@ -114,8 +119,5 @@ pub fn ended(
 /// before the upstream is called: a generation whose request the platform cancels, and whose
 /// end therefore never runs, is still charged. `ended` corrects it to the real figures.
 pub async fn reserve(env: &Env, day: &str, reserved: &TurnUsage) -> Result<(), ApiError> {
-    Store::new(env)?
-        .add_usage(day, reserved, reserved.delta())
-        .await
-        .map_err(ApiError::from)
+    accounts::record(env, None, day, reserved, reserved.delta()).await
 }

@@ -1,6 +1,7 @@
 //! `GET /usage`: the account's (or, with an API key, that key's own) tokens by day, key, twin
-//! or end user, from the daily aggregates each turn adds to when it ends.
+//! or end user, from the daily aggregates each turn adds to in the account's object.
 
+use crate::accounts::client as accounts;
 use crate::platform::request::Request;
 
 use crate::http::context::{Ctx, Principal};
@@ -19,14 +20,10 @@ pub async fn report(ctx: &Ctx, caller: &Principal, req: &Request) -> Result<Repl
             .filter(|v| !v.is_empty())
     };
     let query = UsageQuery::parse(param("from"), param("to"), param("groupBy"), ctx.now_ms)?;
-    let principal = caller;
-    let (rows, totals) = ctx
-        .store()?
-        .usage_report(principal.user_id(), principal.key_id(), &query)
-        .await?;
+    let report = accounts::report(&ctx.env, caller.user_id(), caller.key_id(), &query).await?;
     Ok(Reply::Json {
         status: 200,
-        data: serde_json::Value::Array(rows),
-        meta: ExtraMeta::Totals(totals),
+        data: serde_json::Value::Array(report.rows),
+        meta: ExtraMeta::Totals(serde_json::to_value(report.totals).map_err(ApiError::internal)?),
     })
 }

@@ -116,7 +116,8 @@ pub fn turn_model(
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum GroupBy {
     Day,
     ApiKey,
@@ -165,8 +166,26 @@ pub fn usage_row(group_by: GroupBy, key: Option<String>, counts: UsageCounts) ->
     row
 }
 
+/// A report from its groups (the grouping column's value, `""` for none, and its sums): the rows
+/// in the group's order and the totals.
+pub fn report(
+    group_by: GroupBy,
+    groups: impl IntoIterator<Item = (String, UsageCounts)>,
+) -> (Vec<serde_json::Value>, UsageCounts) {
+    let mut totals = UsageCounts::default();
+    let rows = groups
+        .into_iter()
+        .map(|(key, counts)| {
+            totals += counts;
+            usage_row(group_by, Some(key).filter(|k| !k.is_empty()), counts)
+        })
+        .collect();
+    (rows, totals)
+}
+
 /// `GET /usage`'s query: an inclusive range of UTC days (at most 366) and the grouping.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UsageQuery {
     pub from: String,
     pub to: String,
@@ -246,7 +265,8 @@ pub struct TurnUsage {
 
 /// What one write adds to an account's usage row: a turn's figures, or the correction of a
 /// reservation made at admission (which may be negative).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UsageDelta {
     pub requests: i64,
     pub prompt_tokens: i64,
@@ -285,7 +305,6 @@ mod tests {
 
     #[test]
     fn a_usage_row_names_its_group_under_the_grouping_field() {
-        let mut totals = UsageCounts::default();
         let counts = UsageCounts {
             requests: 1,
             prompt_tokens: 2,
@@ -293,12 +312,16 @@ mod tests {
             total_tokens: 5,
             estimated_tokens: 0,
         };
-        totals += counts;
-        totals += counts;
+        let (rows, totals) = report(
+            GroupBy::ApiKey,
+            [("key_1".to_owned(), counts), (String::new(), counts)],
+        );
         assert_eq!(totals.total_tokens, 10);
-        let row = usage_row(GroupBy::ApiKey, Some("key_1".into()), counts);
-        assert_eq!(row["apiKeyId"], "key_1");
-        assert_eq!(row["completionTokens"], 3);
+        assert_eq!(totals.requests, 2);
+        assert_eq!(rows[0]["apiKeyId"], "key_1");
+        assert_eq!(rows[0]["completionTokens"], 3);
+        // "" is the column's "none": a session's usage has no key.
+        assert!(rows[1]["apiKeyId"].is_null());
         assert!(usage_row(GroupBy::EndUser, None, counts)["endUserId"].is_null());
     }
 

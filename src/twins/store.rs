@@ -101,9 +101,8 @@ impl Store {
         &self,
         user_id: &str,
         id: &str,
-        day: &str,
         message: &str,
-    ) -> StoreResult<Option<((Persona, Vec<Source>), u64)>> {
+    ) -> StoreResult<Option<(Persona, Vec<Source>)>> {
         let read = self.stmt(
             &format!(
                 "SELECT system_prompt, model FROM twins WHERE id = ?2 AND {}",
@@ -115,7 +114,7 @@ impl Store {
         let retrieval = knowledge::fts_query(message)
             .map(|q| self.retrieval(&q, "?2", &params![id]))
             .transpose()?;
-        self.with_usage(read, user_id, day, retrieval).await
+        self.with_sources(read, retrieval).await
     }
 
     /// `StoreError::Unique` on `twins.slug` when the owner has a twin with this slug.

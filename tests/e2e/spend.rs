@@ -387,3 +387,78 @@ fn usage_adds_up_per_group_and_a_key_sees_only_its_own() {
             .assert_error(400, "VALIDATION_ERROR");
     }
 }
+
+fn utc_day(offset_days: i64) -> String {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    twinexpert::spend::model::utc_day(now_ms + offset_days * 86_400_000)
+}
+
+/// Cells (SPEC §14): an account's usage lives in its own Durable Object. What an account had
+/// recorded in D1 before is carried into it once, so totals and the quota are the same after
+/// the move; and a turn's usage is written to the object, never to D1.
+#[test]
+fn usage_from_before_cells_is_kept_and_counts_toward_todays_quota() {
+    let (jwt, user_id, twin) = account();
+    let (yesterday, today) = (utc_day(-1), utc_day(0));
+    // As the previous release left them: one group yesterday, today's quota spent.
+    app().d1(&format!(
+        "INSERT INTO usage_daily (user_id, day, api_key_id, twin_id, end_user_id, requests, \
+           prompt_tokens, completion_tokens, total_tokens, estimated_tokens) VALUES \
+         ('{user_id}', '{yesterday}', '', '{twin}', 'alice', 3, 100, 50, 150, 0), \
+         ('{user_id}', '{today}', '', '{twin}', '', 2, 1400, {}, {DAILY_QUOTA}, 40)",
+        DAILY_QUOTA - 1400
+    ));
+    let r = app().get(
+        &format!("/api/v1/usage?from={yesterday}&to={today}"),
+        Auth::Bearer(&jwt),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let totals = &r.body["meta"]["totals"];
+    assert_eq!(totals["requests"], 5, "{totals}");
+    assert_eq!(totals["totalTokens"], 150 + DAILY_QUOTA, "{totals}");
+    assert_eq!(totals["estimatedTokens"], 40, "{totals}");
+    let days: Vec<&str> = r
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["day"].as_str().unwrap())
+        .collect();
+    assert_eq!(days, [yesterday.as_str(), today.as_str()]);
+    let by_end_user = app().get("/api/v1/usage?groupBy=endUser", Auth::Bearer(&jwt));
+    assert_eq!(
+        by_end_user.data()[1]["endUserId"],
+        "alice",
+        "{}",
+        by_end_user.text
+    );
+
+    // Today's tokens came from D1: the quota is spent.
+    let conv = conversation(&jwt, &twin, None);
+    say(&jwt, &conv, "Over quota?").assert_error(429, "TOKEN_QUOTA_EXCEEDED");
+    // Read again (the import happened once): the same totals.
+    let again = app().get(
+        &format!("/api/v1/usage?from={yesterday}&to={today}"),
+        Auth::Bearer(&jwt),
+    );
+    assert_eq!(again.body["meta"]["totals"], *totals);
+}
+
+#[test]
+fn a_turn_records_its_usage_in_the_account_object_not_in_d1() {
+    let (jwt, user_id, twin) = account();
+    let conv = conversation(&jwt, &twin, None);
+    assert_eq!(say(&jwt, &conv, "Count me [[words:3]]").status, 201);
+    let stored = sum_of_stored(&jwt, &[&conv]);
+    eventually("the turn's usage", Duration::from_secs(5), || {
+        let r = app().get("/api/v1/usage", Auth::Bearer(&jwt));
+        (r.body["meta"]["totals"]["totalTokens"] == stored).then_some(())
+    });
+    let rows = app().d1_rows(&format!(
+        "SELECT COUNT(*) AS n FROM usage_daily WHERE user_id = '{user_id}'"
+    ));
+    assert_eq!(rows[0]["n"], 0);
+}

@@ -1,0 +1,78 @@
+//! The Worker's (and the conversation objects') calls to an account's object.
+
+use worker::Env;
+
+use crate::accounts::model::{Accounts, Admission, Op, Report};
+use crate::http::error::ApiError;
+use crate::platform::instance::Instance;
+use crate::platform::object::DoClient;
+use crate::spend::model::{TurnUsage, UsageDelta, UsageQuery};
+
+async fn call<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    user_id: &str,
+    op: &Op,
+) -> Result<T, ApiError> {
+    DoClient::<Accounts>::get(env, &Instance::Account { user_id })?
+        .call(op)
+        .await
+}
+
+/// Takes a generation slot for `lease` if one is free and the account's tokens on `day` are
+/// under `quota`.
+pub async fn admit(
+    env: &Env,
+    user_id: &str,
+    lease: &str,
+    (max, ttl_ms): (u64, i64),
+    day: &str,
+    quota: u64,
+) -> Result<Admission, ApiError> {
+    let op = Op::Admit {
+        user_id: user_id.to_owned(),
+        lease: lease.to_owned(),
+        max,
+        ttl_ms,
+        day: day.to_owned(),
+        quota,
+    };
+    call(env, user_id, &op).await
+}
+
+pub async fn release(env: &Env, user_id: &str, lease: &str) -> Result<(), ApiError> {
+    let op = Op::Release {
+        lease: lease.to_owned(),
+    };
+    call::<bool>(env, user_id, &op).await.map(|_| ())
+}
+
+/// Adds `delta` to the usage of `usage`'s group on `day`, and gives `lease` back if given.
+pub async fn record(
+    env: &Env,
+    lease: Option<String>,
+    day: &str,
+    usage: &TurnUsage,
+    delta: UsageDelta,
+) -> Result<(), ApiError> {
+    let op = Op::Record {
+        lease,
+        day: day.to_owned(),
+        usage: usage.clone(),
+        delta,
+    };
+    call::<bool>(env, &usage.user_id, &op).await.map(|_| ())
+}
+
+pub async fn report(
+    env: &Env,
+    user_id: &str,
+    api_key_id: Option<&str>,
+    query: &UsageQuery,
+) -> Result<Report, ApiError> {
+    let op = Op::Report {
+        user_id: user_id.to_owned(),
+        api_key_id: api_key_id.map(str::to_owned),
+        query: query.clone(),
+    };
+    call(env, user_id, &op).await
+}

@@ -1,0 +1,91 @@
+//! The account object's protocol: what the Worker and the conversation objects ask of an
+//! account's cell, and what it answers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::spend::model::{TurnUsage, UsageCounts, UsageDelta, UsageQuery};
+
+#[derive(Serialize, Deserialize)]
+// Externally tagged (serde's default): internally tagged enums cost the wasm several KB each.
+#[serde(rename_all = "camelCase")]
+pub enum Op {
+    /// Take one of `max` generation slots for `ttl_ms` (a lease: a slot whose release is lost
+    /// frees itself), if the account's tokens on `day` are under `quota` (0: no quota).
+    #[serde(rename_all = "camelCase")]
+    Admit {
+        user_id: String,
+        lease: String,
+        max: u64,
+        ttl_ms: i64,
+        day: String,
+        quota: u64,
+    },
+    /// Give a slot back.
+    Release { lease: String },
+    /// Add `delta` to the usage group of `usage` on `day` (a reservation at admission, or a
+    /// generation's end, which also gives its slot back).
+    Record {
+        lease: Option<String>,
+        day: String,
+        usage: TurnUsage,
+        delta: UsageDelta,
+    },
+    /// The usage report (`api_key_id`: only that key's own usage).
+    #[serde(rename_all = "camelCase")]
+    Report {
+        user_id: String,
+        api_key_id: Option<String>,
+        query: UsageQuery,
+    },
+}
+
+/// The answer to `Admit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Admission {
+    Admitted,
+    /// Every slot is taken: retry after this many seconds.
+    #[serde(rename_all = "camelCase")]
+    Busy {
+        retry_after: u64,
+    },
+    /// The day's tokens are at or over the quota.
+    OverQuota,
+}
+
+/// The answer to `Report`: the rows of `spend::model::usage_row` and their sums.
+#[derive(Serialize, Deserialize)]
+pub struct Report {
+    pub rows: Vec<serde_json::Value>,
+    pub totals: UsageCounts,
+}
+
+/// The protocol of `accounts::object::Account`, for `platform::object::DoClient`.
+#[cfg(target_arch = "wasm32")]
+pub struct Accounts;
+
+#[cfg(target_arch = "wasm32")]
+impl crate::platform::object::Protocol for Accounts {
+    const CLASS: crate::platform::instance::Class = crate::platform::instance::Class::Accounts;
+    type Op = Op;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_and_answers_cross_the_boundary_as_compact_json() {
+        let op = Op::Release {
+            lease: "gen_1".into(),
+        };
+        let text = serde_json::to_string(&op).unwrap();
+        assert_eq!(text, r#"{"release":{"lease":"gen_1"}}"#);
+        let busy = serde_json::to_string(&Admission::Busy { retry_after: 2 }).unwrap();
+        assert_eq!(busy, r#"{"busy":{"retryAfter":2}}"#);
+        assert_eq!(
+            serde_json::from_str::<Admission>(r#""overQuota""#).unwrap(),
+            Admission::OverQuota
+        );
+    }
+}

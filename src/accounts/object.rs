@@ -1,0 +1,305 @@
+//! The account object: one instance per account (`platform::instance::Instance::Account`). Its
+//! SQLite holds the account's generation slots and its usage groups; each op is answered with
+//! synchronous SQL (no await between a check and its write), so a slot or a quota decision is
+//! exact however many turns race for it.
+
+use serde::Deserialize;
+use std::cell::{Cell, RefCell};
+use worker::{durable_object, Date, Env, Request, Response, SqlStorageValue, State};
+
+use crate::accounts::model::{Admission, Op, Report};
+use crate::accounts::slots::{Day, Slots};
+use crate::platform::d1::{params, Store};
+use crate::platform::sqlite::{text, Sqlite};
+use crate::spend::model::{self as spend, TurnUsage, UsageCounts, UsageDelta, UsageQuery};
+
+const SCHEMA: [&str; 3] = [
+    "CREATE TABLE IF NOT EXISTS slots (lease TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL) \
+     WITHOUT ROWID",
+    // '' stands for "none" in the key columns (NULLs would not conflict).
+    "CREATE TABLE IF NOT EXISTS usage (
+       day TEXT NOT NULL,
+       api_key_id TEXT NOT NULL,
+       twin_id TEXT NOT NULL,
+       end_user_id TEXT NOT NULL,
+       requests INTEGER NOT NULL,
+       prompt_tokens INTEGER NOT NULL,
+       completion_tokens INTEGER NOT NULL,
+       total_tokens INTEGER NOT NULL,
+       estimated_tokens INTEGER NOT NULL,
+       PRIMARY KEY (day, api_key_id, twin_id, end_user_id)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID",
+];
+
+/// Set once the account's usage rows from before cells (D1's `usage_daily`) were added here.
+const IMPORTED: &str = "imported_d1_usage";
+
+#[durable_object]
+pub struct Account {
+    db: Sqlite,
+    env: Env,
+    /// The slots as stored, read once per instance; every change is written through.
+    slots: RefCell<Option<Slots>>,
+    /// The import of `IMPORTED` is known done (spares its check on every admission).
+    imported: Cell<bool>,
+}
+
+impl worker::DurableObject for Account {
+    fn new(state: State, env: Env) -> Self {
+        Account {
+            db: Sqlite::new(state.storage(), &SCHEMA),
+            env,
+            slots: RefCell::new(None),
+            imported: Cell::new(false),
+        }
+    }
+
+    /// The same protocol as the RPC method `call` (which the Worker uses), over HTTP.
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        Response::ok(self.rpc(&req.text().await?).await?)
+    }
+}
+
+crate::platform::object::rpc_method!(Account);
+
+#[derive(Deserialize)]
+struct Lease {
+    lease: String,
+    expires_ms: i64,
+}
+
+/// A usage group as SQLite sums it (`k`: the grouping column's value).
+#[derive(Deserialize)]
+struct Group {
+    k: String,
+    requests: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    total_tokens: i64,
+    estimated_tokens: i64,
+}
+
+/// A row of D1's `usage_daily`, as it is imported.
+#[derive(Deserialize)]
+struct Imported {
+    day: String,
+    api_key_id: String,
+    twin_id: String,
+    end_user_id: String,
+    requests: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    estimated_tokens: i64,
+}
+
+impl Account {
+    async fn rpc(&self, op: &str) -> worker::Result<String> {
+        let now = Date::now().as_millis() as i64;
+        let answer = match serde_json::from_str::<Op>(op)? {
+            Op::Admit {
+                user_id,
+                lease,
+                max,
+                ttl_ms,
+                day,
+                quota,
+            } => {
+                self.import(&user_id).await?;
+                let day = Day {
+                    used: self.tokens_on(&day)?,
+                    quota,
+                };
+                let admission = self.with_slots(|s| s.admit(&lease, max, ttl_ms, day, now))?;
+                self.db
+                    .run("DELETE FROM slots WHERE expires_ms <= ?", vec![now.into()])?;
+                if admission == Admission::Admitted {
+                    self.db.run(
+                        "INSERT OR REPLACE INTO slots (lease, expires_ms) VALUES (?, ?)",
+                        vec![text(&lease), (now + ttl_ms).into()],
+                    )?;
+                }
+                serde_json::to_string(&admission)?
+            }
+            Op::Release { lease } => {
+                self.release(&lease)?;
+                "true".to_owned()
+            }
+            Op::Record {
+                lease,
+                day,
+                usage,
+                delta,
+            } => {
+                if let Some(lease) = lease {
+                    self.release(&lease)?;
+                }
+                self.add(&day, &usage, delta)?;
+                "true".to_owned()
+            }
+            Op::Report {
+                user_id,
+                api_key_id,
+                query,
+            } => {
+                self.import(&user_id).await?;
+                serde_json::to_string(&self.report(api_key_id.as_deref(), &query)?)?
+            }
+        };
+        Ok(answer)
+    }
+
+    /// Runs `f` on the slots, read from storage the first time.
+    fn with_slots<T>(&self, f: impl FnOnce(&mut Slots) -> T) -> worker::Result<T> {
+        let mut slots = self.slots.borrow_mut();
+        if slots.is_none() {
+            let stored: Vec<Lease> = self
+                .db
+                .rows("SELECT lease, expires_ms FROM slots", vec![])?;
+            *slots = Some(Slots::from_leases(
+                stored.into_iter().map(|l| (l.lease, l.expires_ms)),
+            ));
+        }
+        Ok(f(slots.as_mut().expect("loaded above")))
+    }
+
+    fn release(&self, lease: &str) -> worker::Result<()> {
+        self.with_slots(|s| s.release(lease))?;
+        self.db
+            .run("DELETE FROM slots WHERE lease = ?", vec![text(lease)])
+    }
+
+    fn tokens_on(&self, day: &str) -> worker::Result<u64> {
+        #[derive(Deserialize)]
+        struct Sum {
+            n: Option<i64>,
+        }
+        let rows: Vec<Sum> = self.db.rows(
+            "SELECT SUM(total_tokens) AS n FROM usage WHERE day = ?",
+            vec![text(day)],
+        )?;
+        Ok(rows.first().and_then(|s| s.n).unwrap_or(0).max(0) as u64)
+    }
+
+    fn add(&self, day: &str, t: &TurnUsage, d: UsageDelta) -> worker::Result<()> {
+        self.upsert(
+            [
+                day,
+                t.api_key_id.as_deref().unwrap_or(""),
+                &t.twin_id,
+                t.end_user_id.as_deref().unwrap_or(""),
+            ],
+            d,
+        )
+    }
+
+    fn upsert(&self, group: [&str; 4], d: UsageDelta) -> worker::Result<()> {
+        let total = d.prompt_tokens + d.completion_tokens;
+        let mut args: Vec<SqlStorageValue> = group.iter().map(|v| text(v)).collect();
+        args.extend([
+            d.requests.into(),
+            d.prompt_tokens.into(),
+            d.completion_tokens.into(),
+            total.into(),
+            d.estimated_tokens.into(),
+        ]);
+        self.db.run(
+            "INSERT INTO usage (day, api_key_id, twin_id, end_user_id, requests, prompt_tokens, \
+               completion_tokens, total_tokens, estimated_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (day, api_key_id, twin_id, end_user_id) DO UPDATE SET \
+               requests = requests + excluded.requests, \
+               prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
+               completion_tokens = completion_tokens + excluded.completion_tokens, \
+               total_tokens = total_tokens + excluded.total_tokens, \
+               estimated_tokens = estimated_tokens + excluded.estimated_tokens",
+            args,
+        )
+    }
+
+    fn report(&self, api_key_id: Option<&str>, q: &UsageQuery) -> worker::Result<Report> {
+        let (column, _) = q.group_by.column_and_field();
+        let key_filter = if api_key_id.is_some() {
+            " AND api_key_id = ?"
+        } else {
+            ""
+        };
+        let mut args = vec![text(&q.from), text(&q.to)];
+        args.extend(api_key_id.map(text));
+        let groups: Vec<Group> = self.db.rows(
+            &format!(
+                "SELECT {column} AS k, SUM(requests) AS requests, SUM(prompt_tokens) AS prompt_tokens, \
+                   SUM(completion_tokens) AS completion_tokens, SUM(total_tokens) AS total_tokens, \
+                   SUM(estimated_tokens) AS estimated_tokens \
+                 FROM usage WHERE day BETWEEN ? AND ?{key_filter} GROUP BY {column} ORDER BY {column}"
+            ),
+            args,
+        )?;
+        let (rows, totals) = spend::report(
+            q.group_by,
+            groups.into_iter().map(|g| {
+                let counts = UsageCounts {
+                    requests: g.requests,
+                    prompt_tokens: g.prompt_tokens,
+                    completion_tokens: g.completion_tokens,
+                    total_tokens: g.total_tokens,
+                    estimated_tokens: g.estimated_tokens,
+                };
+                (g.k, counts)
+            }),
+        );
+        Ok(Report { rows, totals })
+    }
+
+    /// Once per account: the usage it recorded in D1 before it had a cell is added to its own
+    /// (added, not copied over, so turns recorded here meanwhile are kept; the flag is set in
+    /// the same synchronous run as the rows, so two racing imports add them once).
+    async fn import(&self, user_id: &str) -> worker::Result<()> {
+        if self.imported()? {
+            return Ok(());
+        }
+        let store =
+            Store::new(&self.env).map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+        let rows: Vec<Imported> = store
+            .all(
+                "SELECT day, api_key_id, twin_id, end_user_id, requests, prompt_tokens, \
+                   completion_tokens, estimated_tokens FROM usage_daily WHERE user_id = ?1",
+                &params![user_id],
+            )
+            .await
+            .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+        if self.imported()? {
+            return Ok(());
+        }
+        for r in rows {
+            let group = [
+                r.day.as_str(),
+                r.api_key_id.as_str(),
+                r.twin_id.as_str(),
+                r.end_user_id.as_str(),
+            ];
+            let delta = UsageDelta {
+                requests: r.requests,
+                prompt_tokens: r.prompt_tokens,
+                completion_tokens: r.completion_tokens,
+                estimated_tokens: r.estimated_tokens,
+            };
+            self.upsert(group, delta)?;
+        }
+        self.db.run(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES (?, '1')",
+            vec![text(IMPORTED)],
+        )?;
+        self.imported.set(true);
+        Ok(())
+    }
+
+    fn imported(&self) -> worker::Result<bool> {
+        if !self.imported.get() {
+            let rows: Vec<serde_json::Value> = self.db.rows(
+                "SELECT 1 AS one FROM meta WHERE k = ?",
+                vec![text(IMPORTED)],
+            )?;
+            self.imported.set(!rows.is_empty());
+        }
+        Ok(self.imported.get())
+    }
+}

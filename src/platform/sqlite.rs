@@ -1,0 +1,65 @@
+//! A Durable Object's own SQLite, with its schema created on first use. Synchronous: an object
+//! that checks and writes with no await between them is exact under concurrent requests.
+
+use serde::de::DeserializeOwned;
+use std::cell::Cell;
+use worker::{SqlStorage, SqlStorageValue};
+
+pub struct Sqlite {
+    storage: worker::Storage,
+    schema: &'static [&'static str],
+    ready: Cell<bool>,
+}
+
+impl Sqlite {
+    pub fn new(storage: worker::Storage, schema: &'static [&'static str]) -> Self {
+        Sqlite {
+            storage,
+            schema,
+            ready: Cell::new(false),
+        }
+    }
+
+    fn sql(&self) -> worker::Result<SqlStorage> {
+        let sql = self.storage.sql();
+        if !self.ready.get() {
+            for statement in self.schema {
+                sql.exec(statement, None)?;
+            }
+            self.ready.set(true);
+        }
+        Ok(sql)
+    }
+
+    pub fn rows<T: DeserializeOwned>(
+        &self,
+        query: &str,
+        args: Vec<SqlStorageValue>,
+    ) -> worker::Result<Vec<T>> {
+        self.sql()?.exec(query, args)?.to_array()
+    }
+
+    pub fn run(&self, query: &str, args: Vec<SqlStorageValue>) -> worker::Result<()> {
+        self.sql()?.exec(query, args).map(|_| ())
+    }
+
+    pub fn storage(&self) -> &worker::Storage {
+        &self.storage
+    }
+
+    /// Everything goes (alarm included); the schema is made again on the next use.
+    pub async fn wipe(&self) -> worker::Result<()> {
+        self.storage.delete_alarm().await?;
+        self.storage.delete_all().await?;
+        self.ready.set(false);
+        Ok(())
+    }
+}
+
+pub fn text(v: &str) -> SqlStorageValue {
+    v.into()
+}
+
+pub fn opt_int(v: Option<i64>) -> SqlStorageValue {
+    v.map_or(SqlStorageValue::Null, SqlStorageValue::from)
+}
