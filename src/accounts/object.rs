@@ -3,7 +3,7 @@
 //! synchronous SQL (no await between a check and its write), so a slot or a quota decision is
 //! exact however many turns race for it.
 
-use serde::Deserialize;
+use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use worker::{durable_object, Date, Env, Request, Response, SqlStorageValue, State};
 
@@ -62,34 +62,25 @@ impl worker::DurableObject for Account {
 
 crate::platform::object::rpc_method!(Account);
 
-#[derive(Deserialize)]
-struct Lease {
-    lease: String,
-    expires_ms: i64,
+// Rows are read as `serde_json::Value`: each row type of its own would instantiate another
+// JS-to-Rust deserializer (measured: the wasm went over its gzip budget with four of them).
+fn int(row: &Value, column: &str) -> i64 {
+    row[column].as_i64().unwrap_or(0)
 }
 
-/// A usage group as SQLite sums it (`k`: the grouping column's value).
-#[derive(Deserialize)]
-struct Group {
-    k: String,
-    requests: i64,
-    prompt_tokens: i64,
-    completion_tokens: i64,
-    total_tokens: i64,
-    estimated_tokens: i64,
+fn string<'a>(row: &'a Value, column: &str) -> &'a str {
+    row[column].as_str().unwrap_or("")
 }
 
-/// A row of D1's `usage_daily`, as it is imported.
-#[derive(Deserialize)]
-struct Imported {
-    day: String,
-    api_key_id: String,
-    twin_id: String,
-    end_user_id: String,
-    requests: i64,
-    prompt_tokens: i64,
-    completion_tokens: i64,
-    estimated_tokens: i64,
+/// The counts of a usage row or group.
+fn counts(row: &Value) -> UsageCounts {
+    UsageCounts {
+        requests: int(row, "requests"),
+        prompt_tokens: int(row, "prompt_tokens"),
+        completion_tokens: int(row, "completion_tokens"),
+        total_tokens: int(row, "total_tokens"),
+        estimated_tokens: int(row, "estimated_tokens"),
+    }
 }
 
 impl Account {
@@ -152,12 +143,13 @@ impl Account {
     fn with_slots<T>(&self, f: impl FnOnce(&mut Slots) -> T) -> worker::Result<T> {
         let mut slots = self.slots.borrow_mut();
         if slots.is_none() {
-            let stored: Vec<Lease> = self
+            let stored: Vec<Value> = self
                 .db
                 .rows("SELECT lease, expires_ms FROM slots", vec![])?;
-            *slots = Some(Slots::from_leases(
-                stored.into_iter().map(|l| (l.lease, l.expires_ms)),
-            ));
+            *slots =
+                Some(Slots::from_leases(stored.iter().map(|l| {
+                    (string(l, "lease").to_owned(), int(l, "expires_ms"))
+                })));
         }
         Ok(f(slots.as_mut().expect("loaded above")))
     }
@@ -169,15 +161,11 @@ impl Account {
     }
 
     fn tokens_on(&self, day: &str) -> worker::Result<u64> {
-        #[derive(Deserialize)]
-        struct Sum {
-            n: Option<i64>,
-        }
-        let rows: Vec<Sum> = self.db.rows(
+        let rows: Vec<Value> = self.db.rows(
             "SELECT SUM(total_tokens) AS n FROM usage WHERE day = ?",
             vec![text(day)],
         )?;
-        Ok(rows.first().and_then(|s| s.n).unwrap_or(0).max(0) as u64)
+        Ok(rows.first().map_or(0, |r| int(r, "n")).max(0) as u64)
     }
 
     fn add(&self, day: &str, t: &TurnUsage, d: UsageDelta) -> worker::Result<()> {
@@ -224,7 +212,7 @@ impl Account {
         };
         let mut args = vec![text(&q.from), text(&q.to)];
         args.extend(api_key_id.map(text));
-        let groups: Vec<Group> = self.db.rows(
+        let groups: Vec<Value> = self.db.rows(
             &format!(
                 "SELECT {column} AS k, SUM(requests) AS requests, SUM(prompt_tokens) AS prompt_tokens, \
                    SUM(completion_tokens) AS completion_tokens, SUM(total_tokens) AS total_tokens, \
@@ -235,16 +223,9 @@ impl Account {
         )?;
         let (rows, totals) = spend::report(
             q.group_by,
-            groups.into_iter().map(|g| {
-                let counts = UsageCounts {
-                    requests: g.requests,
-                    prompt_tokens: g.prompt_tokens,
-                    completion_tokens: g.completion_tokens,
-                    total_tokens: g.total_tokens,
-                    estimated_tokens: g.estimated_tokens,
-                };
-                (g.k, counts)
-            }),
+            groups
+                .iter()
+                .map(|g| (string(g, "k").to_owned(), counts(g))),
         );
         Ok(Report { rows, totals })
     }
@@ -258,10 +239,10 @@ impl Account {
         }
         let store =
             Store::new(&self.env).map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
-        let rows: Vec<Imported> = store
+        let rows: Vec<Value> = store
             .all(
                 "SELECT day, api_key_id, twin_id, end_user_id, requests, prompt_tokens, \
-                   completion_tokens, estimated_tokens FROM usage_daily WHERE user_id = ?1",
+                   completion_tokens, total_tokens, estimated_tokens FROM usage_daily WHERE user_id = ?1",
                 &params![user_id],
             )
             .await
@@ -269,18 +250,14 @@ impl Account {
         if self.imported()? {
             return Ok(());
         }
-        for r in rows {
-            let group = [
-                r.day.as_str(),
-                r.api_key_id.as_str(),
-                r.twin_id.as_str(),
-                r.end_user_id.as_str(),
-            ];
+        for r in &rows {
+            let group = ["day", "api_key_id", "twin_id", "end_user_id"].map(|c| string(r, c));
+            let c = counts(r);
             let delta = UsageDelta {
-                requests: r.requests,
-                prompt_tokens: r.prompt_tokens,
-                completion_tokens: r.completion_tokens,
-                estimated_tokens: r.estimated_tokens,
+                requests: c.requests,
+                prompt_tokens: c.prompt_tokens,
+                completion_tokens: c.completion_tokens,
+                estimated_tokens: c.estimated_tokens,
             };
             self.upsert(group, delta)?;
         }
@@ -294,7 +271,7 @@ impl Account {
 
     fn imported(&self) -> worker::Result<bool> {
         if !self.imported.get() {
-            let rows: Vec<serde_json::Value> = self.db.rows(
+            let rows: Vec<Value> = self.db.rows(
                 "SELECT 1 AS one FROM meta WHERE k = ?",
                 vec![text(IMPORTED)],
             )?;

@@ -102,10 +102,10 @@ macro_rules! rpc_method {
             use worker::wasm_bindgen::prelude::*;
 
             #[wasm_bindgen(
-                        wasm_bindgen = ::worker::wasm_bindgen,
-                        wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
-                        js_sys = ::worker::js_sys
-                    )]
+                                wasm_bindgen = ::worker::wasm_bindgen,
+                                wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+                                js_sys = ::worker::js_sys
+                            )]
             impl $class {
                 pub async fn call(&self, op: String) -> Result<JsValue, JsValue> {
                     std::panic::AssertUnwindSafe(async move {
