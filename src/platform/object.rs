@@ -96,16 +96,18 @@ fn fail(class: Class, e: worker::Error) -> ApiError {
 /// Gives a Durable Object class the RPC method `call` that `DoClient::call` uses: a JSON op in,
 /// a JSON answer out, from the class's `async fn rpc(&self, op: &str) -> worker::Result<String>`.
 /// (`.ci/entry.mjs` makes the exported class a `DurableObject`, which is what allows RPC.)
+// Unformatted: rustfmt re-indents the attribute below on every run (not idempotent in a macro).
+#[rustfmt::skip]
 macro_rules! rpc_method {
     ($class:ident) => {
         const _: () = {
             use worker::wasm_bindgen::prelude::*;
 
             #[wasm_bindgen(
-                                wasm_bindgen = ::worker::wasm_bindgen,
-                                wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
-                                js_sys = ::worker::js_sys
-                            )]
+                wasm_bindgen = ::worker::wasm_bindgen,
+                wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+                js_sys = ::worker::js_sys
+            )]
             impl $class {
                 pub async fn call(&self, op: String) -> Result<JsValue, JsValue> {
                     std::panic::AssertUnwindSafe(async move {
