@@ -37,6 +37,7 @@ pub const SLUG: Chars = chars(1, 100);
 pub const HEADLINE: Chars = chars(0, 200);
 pub const DESCRIPTION: Chars = chars(0, 5000);
 pub const AVATAR_URL: Chars = chars(1, 2048);
+pub const WEBSITE_URL: Chars = chars(1, 2048);
 pub const EXPERTISE_ITEMS: usize = 20;
 pub const EXPERTISE_ITEM: Chars = chars(1, 50);
 pub const LANGUAGE: Chars = chars(2, 10);
@@ -56,6 +57,7 @@ pub struct Twin {
     pub headline: String,
     pub description: String,
     pub avatar_url: Option<String>,
+    pub website_url: Option<String>,
     /// Stored as a JSON array in a text column.
     #[serde(deserialize_with = "json_text")]
     pub expertise: Vec<String>,
@@ -88,6 +90,7 @@ pub struct TwinView<'a> {
     pub headline: &'a str,
     pub description: &'a str,
     pub avatar_url: Option<&'a str>,
+    pub website_url: Option<&'a str>,
     pub expertise: &'a [String],
     pub language: &'a str,
     pub greeting: &'a str,
@@ -108,6 +111,7 @@ impl Twin {
             headline: &self.headline,
             description: &self.description,
             avatar_url: self.avatar_url.as_deref(),
+            website_url: self.website_url.as_deref(),
             expertise: &self.expertise,
             language: &self.language,
             greeting: &self.greeting,
@@ -128,6 +132,7 @@ pub struct TwinPatch {
     pub headline: Option<String>,
     pub description: Option<String>,
     pub avatar_url: Option<String>,
+    pub website_url: Option<String>,
     pub expertise: Option<Vec<String>>,
     pub language: Option<String>,
     pub greeting: Option<String>,
@@ -144,6 +149,7 @@ pub struct NewTwin {
     pub headline: String,
     pub description: String,
     pub avatar_url: Option<String>,
+    pub website_url: Option<String>,
     pub expertise: Vec<String>,
     pub language: String,
     pub greeting: String,
@@ -163,6 +169,7 @@ impl NewTwin {
             headline: self.headline,
             description: self.description,
             avatar_url: self.avatar_url,
+            website_url: self.website_url,
             expertise: self.expertise,
             language: self.language,
             greeting: self.greeting,
@@ -188,6 +195,7 @@ impl TryFrom<&Map<String, Value>> for NewTwin {
             headline: p.headline.unwrap_or_default(),
             description: p.description.unwrap_or_default(),
             avatar_url: p.avatar_url,
+            website_url: p.website_url,
             expertise: p.expertise.unwrap_or_default(),
             language: p.language.unwrap_or_else(|| "en".into()),
             greeting: p.greeting.unwrap_or_default(),
@@ -231,6 +239,10 @@ fn read(obj: &Map<String, Value>, creating: bool) -> Result<TwinPatch, ApiError>
     if avatar_url.as_deref().is_some_and(|u| !is_http_url(u)) {
         f.fail("avatarUrl", "must be an http(s) URL");
     }
+    let website_url = f.opt_string("websiteUrl", WEBSITE_URL);
+    if website_url.as_deref().is_some_and(|u| !is_http_url(u)) {
+        f.fail("websiteUrl", "must be an http(s) URL");
+    }
     let language = f.opt_string("language", LANGUAGE);
     if language
         .as_deref()
@@ -245,6 +257,7 @@ fn read(obj: &Map<String, Value>, creating: bool) -> Result<TwinPatch, ApiError>
         headline: f.opt_string("headline", HEADLINE),
         description: f.opt_string("description", DESCRIPTION),
         avatar_url,
+        website_url,
         expertise,
         language,
         greeting: f.opt_string("greeting", GREETING),
@@ -406,7 +419,7 @@ mod tests {
     fn every_bad_field_is_named() {
         let bad = json!({
             "name": "", "systemPrompt": 3, "slug": "Bad Slug", "avatarUrl": "javascript:alert(1)",
-            "expertise": ["ok", 5], "visibility": "secret", "language": "e n", "headline": "x".repeat(201)
+            "websiteUrl": "ftp://files.example", "expertise": ["ok", 5], "visibility": "secret", "language": "e n", "headline": "x".repeat(201)
         });
         let ApiError::Validation(f) = NewTwin::try_from(&obj(bad)).unwrap_err() else {
             panic!()
@@ -416,6 +429,7 @@ mod tests {
             "systemPrompt",
             "slug",
             "avatarUrl",
+            "websiteUrl",
             "expertise",
             "visibility",
             "language",

@@ -10,10 +10,10 @@ use crate::twins::model as tw;
 pub fn schemas() -> Value {
     json!({
     "Twin": { "type": "object",
-        "required": ["id", "name", "slug", "headline", "description", "avatarUrl", "expertise", "language",
+        "required": ["id", "name", "slug", "headline", "description", "avatarUrl", "websiteUrl", "expertise", "language",
                      "greeting", "visibility", "model", "createdAt", "updatedAt"],
         "properties": { "id": s("string"), "name": s("string"), "slug": s("string"), "headline": s("string"),
-            "description": s("string"), "avatarUrl": ns("string"),
+            "description": s("string"), "avatarUrl": ns("string"), "websiteUrl": ns("string"),
             "expertise": { "type": "array", "items": s("string") }, "language": s("string"),
             "greeting": s("string"), "visibility": { "type": "string", "enum": ["public", "private"] },
             "model": ns("string"), "createdAt": time(), "updatedAt": time(),
@@ -25,6 +25,7 @@ pub fn schemas() -> Value {
         "headline": text(tw::HEADLINE, json!({})),
         "description": text(tw::DESCRIPTION, json!({})),
         "avatarUrl": text(tw::AVATAR_URL, json!({ "format": "uri" })),
+        "websiteUrl": text(tw::WEBSITE_URL, json!({ "format": "uri" })),
         "expertise": { "type": "array", "maxItems": tw::EXPERTISE_ITEMS, "items": text(tw::EXPERTISE_ITEM, json!({})) },
         "language": text(tw::LANGUAGE, json!({})),
         "greeting": text(tw::GREETING, json!({})),

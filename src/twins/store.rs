@@ -22,7 +22,7 @@ pub struct Persona {
     pub model: Option<String>,
 }
 
-const COLUMNS: &str = "id, owner_id, name, slug, headline, description, avatar_url, expertise, language, greeting, system_prompt, visibility, model, created_at, updated_at";
+const COLUMNS: &str = "id, owner_id, name, slug, headline, description, avatar_url, expertise, language, greeting, system_prompt, visibility, model, created_at, updated_at, website_url";
 
 /// The rule for a twin the user bound at `user` may use: not deleted, and public or theirs.
 /// `t` is the twins table's name or alias in the statement.
@@ -121,7 +121,7 @@ impl Store {
     pub async fn insert_twin(&self, t: &Twin) -> StoreResult<()> {
         let expertise = serde_json::to_string(&t.expertise)?;
         self.run(
-            &format!("INSERT INTO twins ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+            &format!("INSERT INTO twins ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
             &params![
                 t.id,
                 t.owner_id,
@@ -138,6 +138,7 @@ impl Store {
                 t.model,
                 t.created_at,
                 t.updated_at,
+                t.website_url,
             ],
         )
         .await
@@ -164,6 +165,7 @@ impl Store {
             ("headline", patch.headline.as_deref()),
             ("description", patch.description.as_deref()),
             ("avatar_url", patch.avatar_url.as_deref()),
+            ("website_url", patch.website_url.as_deref()),
             ("expertise", expertise.as_deref()),
             ("language", patch.language.as_deref()),
             ("greeting", patch.greeting.as_deref()),

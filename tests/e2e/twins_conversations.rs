@@ -55,6 +55,7 @@ fn owner_creates_updates_and_deletes_a_twin() {
     assert_eq!(t["systemPrompt"], "Bạn là Hà.");
     assert_eq!(t["expertise"], json!(["dinh dưỡng"]));
     assert_eq!(t["visibility"], "public");
+    assert!(t["websiteUrl"].is_null(), "{t}");
     let id = t["id"].as_str().unwrap();
 
     let dup = app().post(
@@ -67,10 +68,13 @@ fn owner_creates_updates_and_deletes_a_twin() {
     let patched = app().patch(
         &format!("/api/v1/twins/{id}"),
         Auth::Bearer(&jwt),
-        json!({"headline": "Mới", "visibility": "private"}),
+        json!({"headline": "Mới", "visibility": "private", "websiteUrl": "https://ha.example/vi"}),
     );
     assert_eq!(patched.status, 200, "{}", patched.text);
     assert_eq!(patched.data()["headline"], "Mới");
+    assert_eq!(patched.data()["websiteUrl"], "https://ha.example/vi");
+    let read = app().get(&format!("/api/v1/twins/{id}"), Auth::Bearer(&jwt));
+    assert_eq!(read.data()["websiteUrl"], "https://ha.example/vi");
     assert_eq!(patched.data()["name"], t["name"]);
     assert_eq!(patched.data()["visibility"], "private");
 
@@ -87,7 +91,7 @@ fn twin_validation_names_every_field_and_management_is_session_only() {
     let r = app().post(
         "/api/v1/twins",
         Auth::Bearer(&jwt),
-        json!({"name": "", "avatarUrl": "ftp://x", "visibility": "hidden", "expertise": "cardio"}),
+        json!({"name": "", "avatarUrl": "ftp://x", "websiteUrl": "not a url", "visibility": "hidden", "expertise": "cardio"}),
     );
     r.assert_error(400, "VALIDATION_ERROR");
     let f = r.body["details"]["fields"].as_object().unwrap();
@@ -95,6 +99,7 @@ fn twin_validation_names_every_field_and_management_is_session_only() {
         "name",
         "systemPrompt",
         "avatarUrl",
+        "websiteUrl",
         "visibility",
         "expertise",
     ] {
