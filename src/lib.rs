@@ -24,6 +24,8 @@ pub use accounts::object::Account;
 #[cfg(target_arch = "wasm32")]
 pub use conversations::object::Conversation;
 #[cfg(target_arch = "wasm32")]
+pub use knowledge::object::TwinKnowledge;
+#[cfg(target_arch = "wasm32")]
 pub use limits::object::RateLimiter;
 
 #[cfg(target_arch = "wasm32")]

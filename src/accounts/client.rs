@@ -2,7 +2,7 @@
 
 use worker::Env;
 
-use crate::accounts::model::{Accounts, Admission, Op, Report};
+use crate::accounts::model::{Accounts, Admission, Op};
 use crate::http::error::ApiError;
 use crate::platform::instance::Instance;
 use crate::platform::object::DoClient;
@@ -68,7 +68,7 @@ pub async fn report(
     user_id: &str,
     api_key_id: Option<&str>,
     query: &UsageQuery,
-) -> Result<Report, ApiError> {
+) -> Result<serde_json::Value, ApiError> {
     let op = Op::Report {
         user_id: user_id.to_owned(),
         api_key_id: api_key_id.map(str::to_owned),

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::spend::model::{TurnUsage, UsageCounts, UsageDelta, UsageQuery};
+use crate::spend::model::{TurnUsage, UsageDelta, UsageQuery};
 
 #[derive(Serialize, Deserialize)]
 // Externally tagged (serde's default): internally tagged enums cost the wasm several KB each.
@@ -30,7 +30,8 @@ pub enum Op {
         usage: TurnUsage,
         delta: UsageDelta,
     },
-    /// The usage report (`api_key_id`: only that key's own usage).
+    /// The usage report (`api_key_id`: only that key's own usage). Answers `{"rows": [the
+    /// rows of spend::model::usage_row], "totals": UsageCounts}`, passed through as JSON.
     #[serde(rename_all = "camelCase")]
     Report {
         user_id: String,
@@ -51,13 +52,6 @@ pub enum Admission {
     },
     /// The day's tokens are at or over the quota.
     OverQuota,
-}
-
-/// The answer to `Report`: the rows of `spend::model::usage_row` and their sums.
-#[derive(Serialize, Deserialize)]
-pub struct Report {
-    pub rows: Vec<serde_json::Value>,
-    pub totals: UsageCounts,
 }
 
 /// The protocol of `accounts::object::Account`, for `platform::object::DoClient`.

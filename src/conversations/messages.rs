@@ -16,6 +16,7 @@ use crate::http::reply::Reply;
 use crate::platform::request::{header, json_body, query_params};
 use crate::spend::model as spend;
 
+use crate::knowledge::client as knowledge;
 use crate::spend::gate;
 
 use crate::conversations::handlers::owned_object;
@@ -33,7 +34,16 @@ async fn turn(
     let user_id = caller.user_id();
     let spend = &ctx.config.spend;
     let store = ctx.store()?;
-    let read = store.chat_context(user_id, id, &content);
+    // The conversation's row (D1), then the twin's passages (its object), while the account's
+    // object admits the turn.
+    let read = async {
+        let Some(chat) = store.chat_context(user_id, id).await? else {
+            return Ok::<_, ApiError>(None);
+        };
+        let sources =
+            knowledge::retrieve(&ctx.env, &chat.twin_id, chat.knowledge_docs, &content).await?;
+        Ok(Some((chat, sources)))
+    };
     let gate::Admitted {
         context: (chat, sources),
         model,

@@ -3,7 +3,6 @@
 use serde::Deserialize;
 
 use crate::conversations::model::Conversation;
-use crate::knowledge::model::{self as knowledge, Source};
 use crate::platform::d1::params;
 use crate::platform::d1::Listing;
 use crate::platform::d1::Store;
@@ -17,6 +16,8 @@ pub struct ChatContext {
     pub model: Option<String>,
     pub twin_id: String,
     pub end_user_id: Option<String>,
+    /// How many documents the twin has (its object is asked for passages only when any).
+    pub knowledge_docs: u64,
 }
 
 const CONVERSATION_COLUMNS: &str =
@@ -98,33 +99,23 @@ impl Store {
         Ok(changed > 0)
     }
 
-    /// What a turn in this conversation needs, in one round trip: the persona and model (if
-    /// the user owns the conversation and can still see its twin) and the twin's passages for
-    /// the message.
+    /// What a turn in this conversation needs, in one query: the persona and model, if the
+    /// user owns the conversation and can still see its twin.
     pub async fn chat_context(
         &self,
         user_id: &str,
         conversation_id: &str,
-        message: &str,
-    ) -> StoreResult<Option<(ChatContext, Vec<Source>)>> {
-        let retrieval = knowledge::fts_query(message)
-            .map(|q| {
-                self.retrieval(
-                    &q,
-                    "SELECT twin_id FROM conversations WHERE id = ?2 AND user_id = ?3",
-                    &params![conversation_id, user_id],
-                )
-            })
-            .transpose()?;
-        let context = self.stmt(
+    ) -> StoreResult<Option<ChatContext>> {
+        self.first(
             &format!(
-                "SELECT t.system_prompt, t.model, c.twin_id, c.end_user_id FROM conversations c \
-                 JOIN twins t ON t.id = c.twin_id WHERE c.id = ?1 AND c.user_id = ?2 AND {}",
+                "SELECT t.system_prompt, t.model, c.twin_id, c.end_user_id, t.knowledge_docs \
+                 FROM conversations c JOIN twins t ON t.id = c.twin_id \
+                 WHERE c.id = ?1 AND c.user_id = ?2 AND {}",
                 accessible("t", "?2")
             ),
             &params![conversation_id, user_id],
-        )?;
-        self.with_sources(context, retrieval).await
+        )
+        .await
     }
 
     /// A turn started (`added` messages) or ended: the row's counters and activity time.

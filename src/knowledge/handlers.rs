@@ -1,5 +1,7 @@
-//! A twin's knowledge (docs/knowledge.md): its owner adds, lists and removes documents; turns
-//! retrieve their passages as numbered sources.
+//! A twin's knowledge (docs/knowledge.md): its owner adds, lists and removes documents, which
+//! live in the twin's own object; turns retrieve their passages as numbered sources. The owner
+//! is checked in D1 before the object is called, so no object is made for a twin that is not
+//! the caller's.
 
 use crate::platform::request::Request;
 
@@ -7,12 +9,29 @@ use crate::http::context::{Ctx, Principal};
 use crate::http::envelope::Deleted;
 use crate::http::error::ApiError;
 use crate::http::reply::Reply;
+use crate::knowledge::client as knowledge;
 use crate::knowledge::model::{Document, NewDocument};
-use crate::knowledge::store::NotAdded;
 use crate::platform::crypto::random_bytes;
 use crate::platform::ids;
 use crate::platform::request::{json_body, ListQuery};
 use crate::platform::time;
+
+/// 404 unless the caller owns the twin.
+async fn owned(ctx: &Ctx, caller: &Principal, id: &str) -> Result<(), ApiError> {
+    if ctx.store()?.owns_twin(caller.user_id(), id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("Twin"))
+    }
+}
+
+/// The twin's row learns its new number of documents.
+async fn recount(ctx: &Ctx, caller: &Principal, id: &str, n: u64) -> Result<(), ApiError> {
+    Ok(ctx
+        .store()?
+        .set_knowledge_docs(caller.user_id(), id, n)
+        .await?)
+}
 
 /// `POST /twins/{id}/knowledge` → 201 document.
 pub async fn create(
@@ -22,7 +41,7 @@ pub async fn create(
     req: &mut Request,
 ) -> Result<Reply, ApiError> {
     let input = NewDocument::parse(&json_body(req).await?)?;
-    let owner = caller.user_id().to_owned();
+    owned(ctx, caller, id).await?;
     let passages = input.passages();
     let doc = Document {
         id: ids::prefixed("doc", &random_bytes::<24>()),
@@ -34,14 +53,12 @@ pub async fn create(
         created_at: time::rfc3339_ms(ctx.now_ms),
     };
     let max = ctx.config.max_knowledge_docs;
-    match ctx
-        .store()?
-        .add_document(&owner, &doc, &passages, max)
-        .await?
-    {
-        Ok(()) => Reply::created(doc),
-        Err(NotAdded::NoTwin) => Err(ApiError::NotFound("Twin")),
-        Err(NotAdded::Full) => Err(ApiError::Conflict(format!(
+    match knowledge::add(&ctx.env, doc.clone(), passages, max).await? {
+        Some(n) => {
+            recount(ctx, caller, id, n).await?;
+            Reply::created(doc)
+        }
+        None => Err(ApiError::Conflict(format!(
             "This twin already has its maximum of {max} documents; delete one first"
         ))),
     }
@@ -55,12 +72,8 @@ pub async fn list(
     req: &Request,
 ) -> Result<Reply, ApiError> {
     let list = ListQuery::parse(req)?;
-    let owner = caller.user_id().to_owned();
-    let (docs, total) = ctx
-        .store()?
-        .documents(&owner, id, list.limit(), list.offset())
-        .await?
-        .ok_or(ApiError::NotFound("Twin"))?;
+    owned(ctx, caller, id).await?;
+    let (docs, total) = knowledge::list(&ctx.env, id, list.limit(), list.offset()).await?;
     list.reply(docs, total)
 }
 
@@ -71,9 +84,10 @@ pub async fn delete(
     id: &str,
     child_id: &str,
 ) -> Result<Reply, ApiError> {
-    let owner = caller.user_id().to_owned();
-    if !ctx.store()?.delete_document(&owner, id, child_id).await? {
-        return Err(ApiError::NotFound("Document"));
-    }
+    owned(ctx, caller, id).await?;
+    let n = knowledge::delete(&ctx.env, id, child_id)
+        .await?
+        .ok_or(ApiError::NotFound("Document"))?;
+    recount(ctx, caller, id, n).await?;
     Reply::ok(Deleted::new(child_id))
 }

@@ -12,6 +12,7 @@ use crate::conversations::model::{prompt_estimate, MessageUsage, TurnAccount};
 use crate::http::context::{Ctx, Principal};
 use crate::http::error::ApiError;
 use crate::http::reply::Reply;
+use crate::knowledge::client as knowledge_client;
 use crate::knowledge::model::{self as knowledge, Source};
 use crate::llm::chat::{self, Usage};
 use crate::llm::sse;
@@ -163,7 +164,15 @@ async fn prepare(
     let user_id = caller.user_id();
     let day = spend::utc_day(ctx.now_ms);
     let store = ctx.store()?;
-    let read = store.twin_persona(user_id, &request.model, request.last_user_text());
+    let read = async {
+        let Some(persona) = store.twin_persona(user_id, &request.model).await? else {
+            return Ok::<_, ApiError>(None);
+        };
+        let (twin, docs) = (&request.model, persona.knowledge_docs);
+        let sources =
+            knowledge_client::retrieve(&ctx.env, twin, docs, request.last_user_text()).await?;
+        Ok(Some((persona, sources)))
+    };
     let gate::Admitted {
         context: (persona, sources),
         model: upstream_model,

@@ -11,6 +11,8 @@ pub enum Class {
     Conversations,
     /// `accounts::object::Account`.
     Accounts,
+    /// `knowledge::object::TwinKnowledge`.
+    Knowledge,
 }
 
 impl Class {
@@ -19,6 +21,7 @@ impl Class {
             Class::Limits => "RATE_LIMITER",
             Class::Conversations => "CONVERSATIONS",
             Class::Accounts => "ACCOUNTS",
+            Class::Knowledge => "TWIN_KNOWLEDGE",
         }
     }
 }
@@ -39,6 +42,8 @@ pub enum Instance<'a> {
     Signups { ip: &'a str, day: &'a str },
     /// An account's cell: its generation slots and its usage.
     Account { user_id: &'a str },
+    /// A twin's knowledge: its documents, passages and their index.
+    Twin { id: &'a str },
     /// A conversation's messages and its running generation.
     Conversation { id: &'a str },
 }
@@ -48,6 +53,7 @@ impl Instance<'_> {
         match self {
             Instance::Conversation { .. } => Class::Conversations,
             Instance::Account { .. } => Class::Accounts,
+            Instance::Twin { .. } => Class::Knowledge,
             _ => Class::Limits,
         }
     }
@@ -61,6 +67,7 @@ impl Instance<'_> {
             Instance::Login { email } => format!("login:{email}"),
             Instance::Signups { ip, day } => format!("signup:{ip}:{day}"),
             Instance::Account { user_id } => format!("account:{user_id}"),
+            Instance::Twin { id } => format!("twin:{id}"),
             Instance::Conversation { id } => (*id).to_owned(),
         }
     }
@@ -86,6 +93,7 @@ mod tests {
                 "signup:1.2.3.4:2026-12-05",
             ),
             (Instance::Account { user_id: "usr_1" }, "account:usr_1"),
+            (Instance::Twin { id: "twn_1" }, "twin:twn_1"),
             (Instance::Conversation { id: "conv_1" }, "conv_1"),
         ];
         for (instance, name) in cases {

@@ -60,6 +60,21 @@ pub fn text(v: &str) -> SqlStorageValue {
     v.into()
 }
 
+pub fn opt_text(v: Option<&str>) -> SqlStorageValue {
+    v.map_or(SqlStorageValue::Null, SqlStorageValue::from)
+}
+
 pub fn opt_int(v: Option<i64>) -> SqlStorageValue {
     v.map_or(SqlStorageValue::Null, SqlStorageValue::from)
+}
+
+// Rows are best read as `serde_json::Value` with these two: each row type of its own would
+// instantiate another JS-to-Rust deserializer (measured: four of them put the wasm over its
+// gzip budget).
+pub fn int(row: &serde_json::Value, column: &str) -> i64 {
+    row[column].as_i64().unwrap_or(0)
+}
+
+pub fn string<'a>(row: &'a serde_json::Value, column: &str) -> &'a str {
+    row[column].as_str().unwrap_or("")
 }

@@ -20,10 +20,10 @@ pub async fn report(ctx: &Ctx, caller: &Principal, req: &Request) -> Result<Repl
             .filter(|v| !v.is_empty())
     };
     let query = UsageQuery::parse(param("from"), param("to"), param("groupBy"), ctx.now_ms)?;
-    let report = accounts::report(&ctx.env, caller.user_id(), caller.key_id(), &query).await?;
+    let mut report = accounts::report(&ctx.env, caller.user_id(), caller.key_id(), &query).await?;
     Ok(Reply::Json {
         status: 200,
-        data: serde_json::Value::Array(report.rows),
-        meta: ExtraMeta::Totals(serde_json::to_value(report.totals).map_err(ApiError::internal)?),
+        data: report["rows"].take(),
+        meta: ExtraMeta::Totals(report["totals"].take()),
     })
 }

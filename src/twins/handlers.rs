@@ -82,8 +82,18 @@ pub async fn update(
 
 pub async fn delete(ctx: &Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
     let now = time::rfc3339_ms(ctx.now_ms);
-    if !ctx.store()?.delete_twin(caller.user_id(), id, &now).await? {
+    let store = ctx.store()?;
+    if !store.delete_twin(caller.user_id(), id, &now).await? {
         return Err(ApiError::NotFound("Twin"));
     }
+    // Its knowledge goes (SPEC §14: deleted twins' documents are purged), off the answer's path.
+    let env = ctx.env.clone();
+    let twin_id = id.to_owned();
+    ctx.worker.wait_until(async move {
+        let _ = crate::knowledge::client::purge(&env, &twin_id).await;
+        if let Ok(store) = crate::platform::d1::Store::new(&env) {
+            let _ = store.purge_legacy_knowledge(&twin_id).await;
+        }
+    });
     Reply::ok(Deleted::new(id))
 }

@@ -11,7 +11,6 @@ use crate::platform::d1::Param;
 
 use crate::platform::d1::Store;
 
-use crate::knowledge::model::{self as knowledge, Source};
 use crate::platform::d1::StoreResult;
 use crate::twins::model::{Twin, TwinPatch, Visibility};
 
@@ -20,6 +19,8 @@ use crate::twins::model::{Twin, TwinPatch, Visibility};
 pub struct Persona {
     pub system_prompt: String,
     pub model: Option<String>,
+    /// How many documents the twin has (its object is asked for passages only when any).
+    pub knowledge_docs: u64,
 }
 
 const COLUMNS: &str = "id, owner_id, name, slug, headline, description, avatar_url, expertise, language, greeting, system_prompt, visibility, model, created_at, updated_at, website_url";
@@ -95,26 +96,16 @@ impl Store {
         self.first(&sql, &params![user_id, id]).await
     }
 
-    /// A twin's persona and model for a stateless completion (if accessible), with the
-    /// account's tokens on `day` and the knowledge retrieved for `message`, in one round trip.
-    pub async fn twin_persona(
-        &self,
-        user_id: &str,
-        id: &str,
-        message: &str,
-    ) -> StoreResult<Option<(Persona, Vec<Source>)>> {
-        let read = self.stmt(
+    /// The persona and model of a twin the user may use.
+    pub async fn twin_persona(&self, user_id: &str, id: &str) -> StoreResult<Option<Persona>> {
+        self.first(
             &format!(
-                "SELECT system_prompt, model FROM twins WHERE id = ?2 AND {}",
+                "SELECT system_prompt, model, knowledge_docs FROM twins WHERE id = ?2 AND {}",
                 accessible("twins", "?1")
             ),
             &params![user_id, id],
-        )?;
-        // An inaccessible twin's passages are read but never used: the persona read is empty.
-        let retrieval = knowledge::fts_query(message)
-            .map(|q| self.retrieval(&q, "?2", &params![id]))
-            .transpose()?;
-        self.with_sources(read, retrieval).await
+        )
+        .await
     }
 
     /// `StoreError::Unique` on `twins.slug` when the owner has a twin with this slug.

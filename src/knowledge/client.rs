@@ -1,0 +1,80 @@
+//! The Worker's calls to a twin's knowledge object.
+
+use serde_json::Value;
+use worker::Env;
+
+use crate::http::error::ApiError;
+use crate::knowledge::model::{self as knowledge, Document, Source};
+use crate::knowledge::protocol::{Knowledge, Op, Request};
+use crate::platform::instance::Instance;
+use crate::platform::object::DoClient;
+
+async fn call<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    twin_id: &str,
+    op: Op,
+) -> Result<T, ApiError> {
+    let request = Request {
+        twin_id: twin_id.to_owned(),
+        op,
+    };
+    DoClient::<Knowledge>::get(env, &Instance::Twin { id: twin_id })?
+        .call(&request)
+        .await
+}
+
+/// Adds the document unless the twin has `max_docs`; the twin's documents after it, `None`
+/// when it was full.
+pub async fn add(
+    env: &Env,
+    document: Document,
+    passages: Vec<(String, String)>,
+    max_docs: u64,
+) -> Result<Option<u64>, ApiError> {
+    let twin_id = document.twin_id.clone();
+    let op = Op::Add {
+        document,
+        passages,
+        max_docs,
+    };
+    call(env, &twin_id, op).await
+}
+
+/// A page of the twin's documents (as the API shows them) and how many it has.
+pub async fn list(
+    env: &Env,
+    twin_id: &str,
+    limit: u64,
+    offset: u64,
+) -> Result<(Value, u64), ApiError> {
+    let mut listed: Value = call(env, twin_id, Op::List { limit, offset }).await?;
+    let total = listed["total"].as_u64().unwrap_or(0);
+    Ok((listed["documents"].take(), total))
+}
+
+/// The twin's documents after the delete; `None` when it had no such document.
+pub async fn delete(env: &Env, twin_id: &str, document_id: &str) -> Result<Option<u64>, ApiError> {
+    let op = Op::Delete {
+        document_id: document_id.to_owned(),
+    };
+    call(env, twin_id, op).await
+}
+
+/// The twin's best passages for `message` (none when the twin has no documents or the
+/// message no searchable words: then the object is not called).
+pub async fn retrieve(
+    env: &Env,
+    twin_id: &str,
+    documents: u64,
+    message: &str,
+) -> Result<Vec<Source>, ApiError> {
+    match knowledge::fts_query(message) {
+        Some(query) if documents > 0 => call(env, twin_id, Op::Retrieve { query }).await,
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Empties the twin's object (the twin was deleted).
+pub async fn purge(env: &Env, twin_id: &str) -> Result<(), ApiError> {
+    call::<bool>(env, twin_id, Op::Purge).await.map(|_| ())
+}
