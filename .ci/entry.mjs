@@ -28,7 +28,10 @@ const markPanic = (src.match(/catch\((\w+)\)\{throw (\w+)\(\1\),\1\}/) ?? fail("
 const proxyOf = (name) =>
   (src.match(new RegExp(`\\b${name}=new Proxy\\((\\w+),${handlerName}\\)`)) ?? fail(`${name}'s Proxy`))[1];
 
-const classes = [...readFileSync(config, "utf8").matchAll(/class_name = "(\w+)"/g)].map((m) => m[1]);
+// The classes this script defines: bindings that name another script (script_name) are not.
+const classes = [...readFileSync(config, "utf8").matchAll(/\{[^{}\n]*class_name = "(\w+)"[^{}\n]*\}/g)]
+  .filter((m) => !m[0].includes("script_name"))
+  .map((m) => m[1]);
 let out = src.replace(exported[0], "__TwinExpertEntry as default}");
 let plain =
   `var __TwinExpertEntry=class extends ${proxyOf(exported[1])}{async fetch(request){${reinit}();` +

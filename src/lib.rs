@@ -19,13 +19,16 @@ pub mod platform;
 pub mod spend;
 pub mod twins;
 
-#[cfg(target_arch = "wasm32")]
+// Which Durable Object classes a build holds (their modules are compiled only there, so the
+// other build carries no object code for them): the API worker keeps the key and conversation
+// objects; the cells worker (`--features cells`) the accounts' and twins' cells.
+#[cfg(all(target_arch = "wasm32", feature = "cells"))]
 pub use accounts::object::Account;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "cells")))]
 pub use conversations::object::Conversation;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "cells"))]
 pub use knowledge::object::TwinKnowledge;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "cells")))]
 pub use limits::object::RateLimiter;
 
 #[cfg(target_arch = "wasm32")]
@@ -34,7 +37,7 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "cells")))]
 #[worker::event(fetch)]
 async fn fetch(
     // The runtime's own object: `worker::Request` would read `request.cf` up front (see
@@ -44,4 +47,15 @@ async fn fetch(
     ctx: worker::Context,
 ) -> worker::Result<worker::Response> {
     Ok(http::pipeline::handle(req, env, ctx).await)
+}
+
+/// The cells worker answers no request of its own: it is reached through its objects.
+#[cfg(all(target_arch = "wasm32", feature = "cells"))]
+#[worker::event(fetch)]
+async fn fetch(
+    _req: worker::worker_sys::web_sys::Request,
+    _env: worker::Env,
+    _ctx: worker::Context,
+) -> worker::Result<worker::Response> {
+    worker::Response::error("Not found", 404)
 }

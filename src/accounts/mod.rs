@@ -6,6 +6,6 @@
 #[cfg(target_arch = "wasm32")]
 pub mod client;
 pub mod model;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "cells"))]
 pub mod object;
 pub mod slots;

@@ -8,7 +8,7 @@ pub mod client;
 #[cfg(target_arch = "wasm32")]
 pub mod handlers;
 pub mod model;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "cells"))]
 pub mod object;
 pub mod protocol;
 // The OpenAPI document is generated natively (http::openapi).

@@ -4,7 +4,7 @@
 
 #[cfg(target_arch = "wasm32")]
 pub mod client;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "cells")))]
 pub mod object;
 pub mod protocol;
 pub mod rate_limit;

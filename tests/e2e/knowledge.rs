@@ -2,8 +2,9 @@
 //! numbered sources, citations that are exact quotes in the stream, in history and in the
 //! OpenAI-compatible answer; hostile queries, isolation between twins, deletion.
 
-use crate::common::{Auth, Scope};
+use crate::common::{eventually, Auth, Scope};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 const MAX_DOCS: usize = 30;
 
@@ -163,24 +164,30 @@ fn the_owner_adds_lists_and_deletes_documents_and_nobody_else_can() {
             json!({"title": "one more", "content": SLEEP}),
         )
         .assert_error(409, "CONFLICT");
-    let passages = |id: &str| {
+    // The documents live in the twin's object; the twin's row in D1 keeps only their number
+    // (a turn asks the object for passages only when it is above zero).
+    let counted = || {
         app().d1_rows(&format!(
-            "SELECT (SELECT COUNT(*) FROM knowledge_passages WHERE document_id = '{id}') AS p, \
-                    (SELECT COUNT(*) FROM knowledge_fts WHERE rowid IN \
-                       (SELECT id FROM knowledge_passages WHERE document_id = '{id}')) AS f"
-        ))[0]
-            .clone()
+            "SELECT knowledge_docs AS n FROM twins WHERE id = '{}'",
+            o.twin
+        ))[0]["n"]
+            .as_u64()
+            .unwrap()
     };
+    assert_eq!(counted(), MAX_DOCS as u64);
     let id = doc["id"].as_str().unwrap();
-    assert_eq!(passages(id)["p"], doc["chunkCount"]);
-    assert_eq!(passages(id)["f"], doc["chunkCount"]);
     let del = app().delete(&doc_path, Auth::Bearer(&o.jwt));
     assert_eq!(del.status, 200, "{}", del.text);
     assert_eq!(del.data(), &json!({"id": id, "deleted": true}));
-    let left = app().d1_rows(&format!(
-        "SELECT COUNT(*) AS n FROM knowledge_passages WHERE document_id = '{id}'"
-    ));
-    assert_eq!(left[0]["n"], 0);
+    assert_eq!(counted(), MAX_DOCS as u64 - 1);
+    let listed = app().get(&format!("{base}?limit=100"), Auth::Bearer(&o.jwt));
+    assert_eq!(listed.body["meta"]["pagination"]["total"], MAX_DOCS - 1);
+    assert!(listed
+        .data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["id"] != id));
     app()
         .delete(&doc_path, Auth::Bearer(&o.jwt))
         .assert_error(404, "NOT_FOUND");
@@ -295,10 +302,9 @@ fn hostile_queries_are_only_words_and_never_fail() {
         assert_eq!(r.status, 201, "{q:.60}: {}", r.text);
     }
     // "NOT đạm" did not exclude the passage: words only, joined with OR.
+    // …and the index is still whole after them: the passage is found as before.
     let reply = ask(&o.key, &conv, "trứng NOT đạm");
     assert_eq!(reply["citations"][0]["title"], "Bữa sáng");
-    let count = app().d1_rows("SELECT COUNT(*) AS n FROM knowledge_fts");
-    assert!(count[0]["n"].as_u64().unwrap() >= 1);
 }
 
 #[test]
@@ -409,4 +415,60 @@ fn the_bench_corpus_is_answered_from_the_right_document_at_least_nine_times_in_t
     );
     println!("{stdout}");
     assert!(result["score"].as_f64().unwrap() >= 0.9, "{stdout}");
+}
+
+/// Cells (SPEC §14): a twin's documents live in its own object. What a twin had in D1 before
+/// (the previous release's tables) is carried into its object on first use, found and cited as
+/// before; deleting the twin purges its knowledge everywhere.
+#[test]
+fn knowledge_from_before_cells_is_carried_into_the_twins_object_and_purged_with_the_twin() {
+    let o = owner();
+    let (doc, text) = (
+        format!("doc_legacy_{}", &o.twin[4..]),
+        "Quả bơ chín giúp bữa sáng no lâu.",
+    );
+    // As the previous release left them: the document, its passage, its index entry.
+    app().d1(&format!(
+        "INSERT INTO knowledge_documents (id, twin_id, title, source_url, chars, chunk_count, \
+           created_at) VALUES ('{doc}', '{twin}', 'Trái cây', NULL, 33, 1, '2026-11-01T00:00:00.000Z'); \
+         INSERT INTO knowledge_passages (document_id, twin_id, seq, text) VALUES ('{doc}', '{twin}', 0, '{text}'); \
+         INSERT INTO knowledge_fts (rowid, body) SELECT id, 'trái cây\n{folded}' FROM knowledge_passages \
+           WHERE document_id = '{doc}'; \
+         UPDATE twins SET knowledge_docs = 1 WHERE id = '{twin}'",
+        twin = o.twin,
+        folded = text.to_lowercase(),
+    ));
+    let conv = conversation(&o.key, &o.twin);
+    let reply = ask(&o.key, &conv, "Qua bo chin an sang duoc khong?");
+    let cited = &reply["citations"][0];
+    assert_eq!(cited["documentId"], doc.as_str(), "{reply}");
+    assert_eq!(cited["quote"], text);
+    let listed = app().get(
+        &format!("/api/v1/twins/{}/knowledge", o.twin),
+        Auth::Bearer(&o.jwt),
+    );
+    assert_eq!(listed.data()[0]["id"], doc.as_str(), "{}", listed.text);
+    assert_eq!(listed.data()[0]["title"], "Trái cây");
+
+    // A new document joins the carried one, once (the copy is not made again).
+    add_doc(&o.jwt, &o.twin, "Bữa sáng", BREAKFAST);
+    let listed = app().get(
+        &format!("/api/v1/twins/{}/knowledge", o.twin),
+        Auth::Bearer(&o.jwt),
+    );
+    assert_eq!(listed.body["meta"]["pagination"]["total"], 2);
+
+    let deleted = app().delete(&format!("/api/v1/twins/{}", o.twin), Auth::Bearer(&o.jwt));
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    eventually(
+        "the twin's rows in the old tables to be purged",
+        Duration::from_secs(10),
+        || {
+            let left = app().d1_rows(&format!(
+                "SELECT COUNT(*) AS n FROM knowledge_passages WHERE twin_id = '{}'",
+                o.twin
+            ));
+            (left[0]["n"] == 0).then_some(())
+        },
+    );
 }

@@ -140,9 +140,12 @@ impl TestApp {
         let port = free_port();
         let mut args: Vec<String> = vec![
             "dev".into(),
-            // The API first (it takes the port), then the docs site it forwards to.
+            // The API first (it takes the port), then the cells worker whose objects it
+            // binds, then the docs site it forwards to.
             "-c".into(),
             "wrangler.toml".into(),
+            "-c".into(),
+            "src/cells/wrangler.toml".into(),
             "-c".into(),
             "src/site/wrangler.toml".into(),
             "--ip".into(),
@@ -214,8 +217,8 @@ impl TestApp {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
-    /// The API worker's JSON log lines (with two workers, wrangler prefixes each line with its
-    /// worker's name).
+    /// The API worker's JSON log lines (with several workers, wrangler prefixes each line with
+    /// its worker's name).
     pub fn log_lines(&self) -> Vec<Value> {
         self.log()
             .lines()
