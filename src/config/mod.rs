@@ -46,6 +46,8 @@ pub struct Config {
     pub upstream: UpstreamSettings,
     pub history_token_budget: usize,
     pub max_knowledge_docs: u64,
+    /// Twins an account may have (not deleted).
+    pub max_twins: u64,
     pub jwt_ttl_secs: i64,
     pub key_record_ttl_ms: i64,
     /// Comma-separated CORS origins, or `*`.
@@ -162,6 +164,7 @@ impl Config {
             upstream: v.upstream(generation_max_secs),
             history_token_budget: v.u64("HISTORY_TOKEN_BUDGET", 3000) as usize,
             max_knowledge_docs: v.u64("MAX_KNOWLEDGE_DOCS_PER_TWIN", 200),
+            max_twins: v.u64("MAX_TWINS_PER_ACCOUNT", 100),
             jwt_ttl_secs: v.u64("JWT_TTL_SECS", crate::auth::token::DEFAULT_TTL_SECS as u64) as i64,
             key_record_ttl_ms: v.u64("KEY_RECORD_TTL_SECS", 300) as i64 * 1000,
             allowed_origins: v.text("ALLOWED_ORIGINS").unwrap_or_else(|| "*".into()),
@@ -215,6 +218,7 @@ mod tests {
         assert_eq!(c.key_policy(Scope::FullAccess).burst, 100);
         assert_eq!(c.upstream.total_ms, 300_000);
         assert_eq!(c.max_knowledge_docs, 200);
+        assert_eq!(c.max_twins, 100);
         assert_eq!(c.allowed_origins, "*");
         assert_eq!(c.signups_per_ip_per_day, 5);
     }

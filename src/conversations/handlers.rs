@@ -56,7 +56,7 @@ async fn start(ctx: &Ctx, caller: &Principal, new: NewConversation) -> Result<Re
 
 pub async fn list(ctx: &Ctx, caller: &Principal, req: &Request) -> Result<Reply, ApiError> {
     let list = ListQuery::parse(req)?;
-    let (rows, total) = ctx
+    let (rows, total, more) = ctx
         .store()?
         .conversations_of(
             caller.user_id(),
@@ -64,9 +64,10 @@ pub async fn list(ctx: &Ctx, caller: &Principal, req: &Request) -> Result<Reply,
             list.filter("endUserId"),
             list.limit(),
             list.offset(),
+            list.cursor(),
         )
         .await?;
-    list.reply(rows, total)
+    list.reply(rows, total, more)
 }
 
 pub async fn get(ctx: &Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
@@ -139,7 +140,8 @@ pub async fn messages(
         .call(&Op::List {
             limit: list.limit(),
             offset: list.offset(),
+            cursor: list.cursor().cloned(),
         })
         .await?;
-    list.reply(page.messages, page.total)
+    list.reply(page.messages, page.total, page.more)
 }

@@ -336,24 +336,18 @@ pub enum Op {
     List {
         limit: u64,
         offset: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<crate::http::cursor::Cursor>,
     },
     #[serde(rename_all = "camelCase")]
-    Resume {
-        message_id: String,
-        after: u64,
-    },
+    Resume { message_id: String, after: u64 },
     #[serde(rename_all = "camelCase")]
-    Cancel {
-        message_id: String,
-    },
+    Cancel { message_id: String },
     /// The conversation is being deleted: cancel, then remove all storage.
     Wipe,
     /// The turn started under this `Idempotency-Key`, if any: its stream from event 1, or
     /// (`stream: false`) its result once finished (`Busy` while it runs, `NotFound` if none).
-    Replay {
-        key: String,
-        stream: bool,
-    },
+    Replay { key: String, stream: bool },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -410,6 +404,9 @@ impl TurnAccount {
 pub struct Page {
     pub messages: Vec<Message>,
     pub total: u64,
+    /// A cursor page: whether more messages follow in its direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more: Option<bool>,
 }
 
 /// A finished plain (non-streamed) turn: the `201` body.
@@ -439,6 +436,10 @@ pub enum Refusal {
     },
     /// The generation has its most readers (`MAX_READERS`).
     TooManyReaders,
+    /// A list's cursor (`startingAfter`/`endingBefore`) names no message of the conversation.
+    UnknownCursor {
+        field: String,
+    },
 }
 
 /// The most readers one generation streams to at once (the starting request among them):
@@ -458,6 +459,9 @@ impl From<Refusal> for ApiError {
                 retry_after: 1,
                 limit: MAX_READERS as u64,
             },
+            Refusal::UnknownCursor { field } => {
+                ApiError::field(&field, crate::http::cursor::CURSOR_RULE)
+            }
         }
     }
 }

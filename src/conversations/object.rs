@@ -27,6 +27,7 @@ use crate::conversations::model::{
     self as conv, EventLog, Message, MessageUsage, Op, Page, Refusal, Role, Status, TurnRequest,
     TurnResult,
 };
+use crate::http::cursor::Cursor;
 use crate::http::error::ApiError;
 use crate::knowledge::model as knowledge;
 use crate::llm::chat;
@@ -162,7 +163,11 @@ impl Conversation {
         let turns = &self.turns;
         match serde_json::from_str::<Op>(op)? {
             Op::Start { turn, stream } => Turns::start(turns, *turn, stream).await,
-            Op::List { limit, offset } => answer(turns.list(limit, offset)),
+            Op::List {
+                limit,
+                offset,
+                cursor,
+            } => answer(turns.list(limit, offset, cursor.as_ref())),
             Op::Resume { message_id, after } => {
                 answer_or_refusal(turns.resume(&message_id, after).map(Answer::Stream))
             }
@@ -319,7 +324,9 @@ impl Turns {
         else {
             return;
         };
-        self.touch_conversation(&conversation_id, 2, Some(&created_at));
+        // The conversation row's one write of the turn (SPEC §14): its two messages and its
+        // activity time, off the path to the first token.
+        self.touch_conversation(&conversation_id, &created_at);
 
         // The Worker checked the same vars before handing the turn over.
         let (reply, failure) = match config::get(&self.env) {
@@ -330,7 +337,7 @@ impl Turns {
             }
             Err(e) => (chat::Reply::default(), Some(e)),
         };
-        let ended = self.with_live(message_id, |live| {
+        self.with_live(message_id, |live| {
             if failure.is_some() {
                 if let Some(c) = live.controller.take() {
                     c.abort();
@@ -348,9 +355,6 @@ impl Turns {
             );
             self.settle(live, status, usage, failure.as_ref());
         });
-        if ended.is_some() {
-            self.touch_conversation(&conversation_id, 0, None);
-        }
     }
 
     /// Runs `f` on the live generation of `message_id` if it is still running here.
@@ -454,7 +458,6 @@ impl Turns {
                 &conv::error_event(&ApiError::GenerationInterrupted),
             );
             self.storage.log_event(&reply.id, e)?;
-            self.touch_conversation(&reply.conversation_id, 0, None);
             if let Some(meta) = meta {
                 self.turn_ended(&reply, &meta);
             }
@@ -462,7 +465,6 @@ impl Turns {
         Ok(())
     }
 
-    /// Moves the conversation row's counters and activity time in D1, in the background.
     /// A turn ended, however: its usage joins the account's daily totals and its concurrency
     /// slot is freed (in the background; a slot whose release is lost expires on its own).
     fn turn_ended(&self, reply: &Message, meta: &TurnMeta) {
@@ -476,30 +478,37 @@ impl Turns {
         ));
     }
 
-    /// `at` defaults to now; a turn's start passes its messages' own time.
-    fn touch_conversation(&self, conversation_id: &str, added_messages: i64, at: Option<&str>) {
-        let conversation_id = conversation_id.to_owned();
+    /// A turn started at `at`: the conversation row gains its two messages and that activity
+    /// time in D1, in the background.
+    fn touch_conversation(&self, conversation_id: &str, at: &str) {
+        let (conversation_id, at) = (conversation_id.to_owned(), at.to_owned());
         let env = self.env.clone();
-        let at = at.map_or_else(|| time::rfc3339_ms(now_ms()), str::to_owned);
         spawn_local(async move {
             if let Ok(store) = Store::new(&env) {
-                let _ = store
-                    .touch_conversation(&conversation_id, added_messages, &at)
-                    .await;
+                let _ = store.touch_conversation(&conversation_id, &at).await;
             }
         });
     }
 
-    fn list(&self, limit: u64, offset: u64) -> Result<Page, Refusal> {
+    fn list(&self, limit: u64, offset: u64, cursor: Option<&Cursor>) -> Result<Page, Refusal> {
         self.settle_interrupted()?;
-        let (mut messages, total) = self.storage.page(limit, offset)?;
+        let (mut messages, total, more) =
+            self.storage
+                .page(limit, offset, cursor)?
+                .ok_or_else(|| Refusal::UnknownCursor {
+                    field: cursor.map_or("", Cursor::field).to_owned(),
+                })?;
         // A running reply's row may lag its text by up to one flush interval.
         if let Some(live) = self.live.borrow().as_ref().filter(|l| !l.finished) {
             for m in messages.iter_mut().filter(|m| m.id == live.reply.id) {
                 m.content.clone_from(&live.reply.content);
             }
         }
-        Ok(Page { messages, total })
+        Ok(Page {
+            messages,
+            total,
+            more,
+        })
     }
 
     /// The reply `message_id`, or 404 for a user message or an unknown id.
@@ -581,10 +590,7 @@ impl Turns {
             live.reply.clone()
         });
         match cancelled {
-            Some(message) => {
-                self.touch_conversation(&message.conversation_id, 0, None);
-                Ok(message)
-            }
+            Some(message) => Ok(message),
             None => self.reply(message_id),
         }
     }

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use worker::SqlStorageValue;
 
+use crate::http::cursor::{self, Cursor, Listed};
 use crate::platform::sqlite::{opt_int, text, Sqlite};
 
 use crate::conversations::model::{LoggedEvent, Message, MessageUsage, Role, Status, TurnAccount};
@@ -209,7 +210,14 @@ impl Storage {
     }
 
     /// A page of history, oldest first, and the total.
-    pub fn page(&self, limit: u64, offset: u64) -> worker::Result<(Vec<Message>, u64)> {
+    /// A page of messages in turn order, by number or from a cursor (then also whether more
+    /// follow); `None` when the cursor is no message of this conversation.
+    pub fn page(
+        &self,
+        limit: u64,
+        offset: u64,
+        cursor: Option<&Cursor>,
+    ) -> worker::Result<Option<Listed<Message>>> {
         #[derive(Deserialize)]
         struct Count {
             n: u64,
@@ -218,14 +226,31 @@ impl Storage {
             .rows::<Count>("SELECT COUNT(*) AS n FROM messages", vec![])?
             .first()
             .map_or(0, |c| c.n);
+        let message = |r: Row| Stored::from(r).message;
+        let Some(cursor) = cursor else {
+            let rows: Vec<Row> = self.rows(
+                &format!("SELECT {COLUMNS} FROM messages ORDER BY seq LIMIT ? OFFSET ?"),
+                vec![(limit as i64).into(), (offset as i64).into()],
+            )?;
+            return Ok(Some((rows.into_iter().map(message).collect(), total, None)));
+        };
+        if self.message(cursor.id())?.is_none() {
+            return Ok(None);
+        }
+        let (beyond, order, binds) =
+            cursor::local_keyset(&[cursor::asc("seq")], "messages", cursor.before());
+        let mut args = vec![text(cursor.id()); binds];
+        args.push(((limit + 1) as i64).into());
         let rows: Vec<Row> = self.rows(
-            &format!("SELECT {COLUMNS} FROM messages ORDER BY seq LIMIT ? OFFSET ?"),
-            vec![(limit as i64).into(), (offset as i64).into()],
+            &format!("SELECT {COLUMNS} FROM messages WHERE {beyond} ORDER BY {order} LIMIT ?"),
+            args,
         )?;
-        Ok((
-            rows.into_iter().map(|r| Stored::from(r).message).collect(),
+        let (rows, more) = cursor::page(rows, limit, cursor);
+        Ok(Some((
+            rows.into_iter().map(message).collect(),
             total,
-        ))
+            Some(more),
+        )))
     }
 
     /// The most recent `rows` finished turns, oldest first: what the model sees as history.

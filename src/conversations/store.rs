@@ -3,10 +3,11 @@
 use serde::Deserialize;
 
 use crate::conversations::model::Conversation;
+use crate::http::cursor::{desc, Cursor};
 use crate::platform::d1::params;
-use crate::platform::d1::Listing;
 use crate::platform::d1::Store;
 use crate::platform::d1::StoreResult;
+use crate::platform::d1::{Listed, Listing};
 use crate::twins::store::accessible;
 
 /// What a turn in a conversation needs of its twin and row.
@@ -41,7 +42,8 @@ impl Store {
         end_user_id: Option<&str>,
         limit: u64,
         offset: u64,
-    ) -> StoreResult<(Vec<Conversation>, u64)> {
+        cursor: Option<&Cursor>,
+    ) -> StoreResult<Listed<Conversation>> {
         let (filter, args) = match (twin_id, end_user_id) {
             (Some(t), Some(e)) => (
                 "user_id = ?1 AND twin_id = ?2 AND end_user_id = ?3",
@@ -61,9 +63,9 @@ impl Store {
             table: "conversations",
             columns: CONVERSATION_COLUMNS,
             filter,
-            order: "updated_at DESC, rowid DESC",
+            keys: &[desc("updated_at"), desc("rowid")],
         };
-        self.page(list, &args, limit, offset).await
+        self.page(list, &args, limit, offset, cursor).await
     }
 
     pub async fn conversation(&self, user_id: &str, id: &str) -> StoreResult<Option<Conversation>> {
@@ -118,23 +120,12 @@ impl Store {
         .await
     }
 
-    /// A turn started (`added` messages) or ended: the row's counters and activity time.
-    pub async fn touch_conversation(
-        &self,
-        conversation_id: &str,
-        added: i64,
-        at: &str,
-    ) -> StoreResult<()> {
-        let last_message = if added > 0 {
-            ", last_message_at = ?3"
-        } else {
-            ""
-        };
+    /// A turn started at `at`: the row's two new messages and its activity time, in one write.
+    pub async fn touch_conversation(&self, conversation_id: &str, at: &str) -> StoreResult<()> {
         self.run(
-            &format!(
-                "UPDATE conversations SET message_count = message_count + ?2, updated_at = ?3{last_message} WHERE id = ?1"
-            ),
-            &params![conversation_id, added, at],
+            "UPDATE conversations SET message_count = message_count + 2, updated_at = ?2, \
+               last_message_at = ?2 WHERE id = ?1",
+            &params![conversation_id, at],
         )
         .await
         .map(|_| ())

@@ -26,31 +26,54 @@ pub struct RequestMeta<'a> {
     pub method: &'a str,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// A list page's `meta.pagination`. A page read by number has `page` and `totalPages`; a page
+/// read from a cursor (`startingAfter`, `endingBefore`) has neither.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
-    pub page: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
     pub limit: u64,
     pub total: u64,
-    pub total_pages: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_pages: Option<u64>,
     pub has_more: bool,
+    /// The id to pass for the next page — as `startingAfter`, or as `endingBefore` when this
+    /// page was read with it; `null` when there is none.
+    pub next_cursor: Option<String>,
 }
 
 impl Pagination {
-    pub fn new(page: u64, limit: u64, total: u64) -> Self {
+    /// Page `page` of `limit` out of `total`; `last_id`: the page's last item.
+    pub fn numbered(page: u64, limit: u64, total: u64, last_id: Option<String>) -> Self {
         let total_pages = total.div_ceil(limit.max(1));
+        let has_more = page < total_pages;
         Pagination {
-            page,
+            page: Some(page),
             limit,
             total,
-            total_pages,
-            has_more: page < total_pages,
+            total_pages: Some(total_pages),
+            has_more,
+            next_cursor: last_id.filter(|_| has_more),
         }
     }
 
-    pub fn offset(&self) -> u64 {
+    /// A cursor page; `next`: its item at the far end in the cursor's direction.
+    pub fn cursor(limit: u64, total: u64, has_more: bool, next: Option<String>) -> Self {
+        Pagination {
+            page: None,
+            limit,
+            total,
+            total_pages: None,
+            has_more,
+            next_cursor: next.filter(|_| has_more),
+        }
+    }
+
+    /// How many items page `page` of `limit` skips.
+    pub fn offset(page: u64, limit: u64) -> u64 {
         // Saturating: `page` may be as large as a client likes (past the end is an empty page).
-        self.page.saturating_sub(1).saturating_mul(self.limit)
+        page.saturating_sub(1).saturating_mul(limit)
     }
 }
 
@@ -115,20 +138,27 @@ mod tests {
     fn success_envelope_with_pagination() {
         let body = success(
             json!([]),
-            ExtraMeta::Pagination(Pagination::new(1, 20, 0)),
+            ExtraMeta::Pagination(Pagination::numbered(1, 20, 0, None)),
             &META,
         );
         assert_eq!(body["success"], true);
         assert_eq!(body["meta"]["pagination"]["totalPages"], 0);
         assert_eq!(body["meta"]["pagination"]["hasMore"], false);
+        assert!(body["meta"]["pagination"]["nextCursor"].is_null());
+        let cursor = json!(Pagination::cursor(2, 5, true, Some("twn_2".into())));
+        assert_eq!(cursor["nextCursor"], "twn_2");
+        assert!(cursor.get("page").is_none() && cursor.get("totalPages").is_none());
     }
 
     #[test]
     fn pagination_arithmetic() {
-        let p = Pagination::new(2, 10, 25);
-        assert_eq!((p.total_pages, p.has_more, p.offset()), (3, true, 10));
-        assert!(!Pagination::new(3, 10, 25).has_more);
-        assert!(!Pagination::new(9, 10, 25).has_more);
-        assert_eq!(Pagination::new(1, 1, 1).total_pages, 1);
+        let p = Pagination::numbered(2, 10, 25, Some("c_20".into()));
+        assert_eq!((p.total_pages, p.has_more), (Some(3), true));
+        assert_eq!(Pagination::offset(2, 10), 10);
+        assert_eq!(p.next_cursor.as_deref(), Some("c_20"));
+        let last = Pagination::numbered(3, 10, 25, Some("c_25".into()));
+        assert!(!last.has_more && last.next_cursor.is_none());
+        assert!(!Pagination::numbered(9, 10, 25, None).has_more);
+        assert_eq!(Pagination::numbered(1, 1, 1, None).total_pages, Some(1));
     }
 }

@@ -196,6 +196,8 @@ pub enum StoreError {
     Failed(String),
     /// A list page would skip more than `validate::MAX_OFFSET` existing rows.
     PageTooDeep,
+    /// A cursor (`startingAfter`/`endingBefore`, named here) is no item of the list.
+    UnknownCursor(&'static str),
 }
 
 impl StoreError {
@@ -224,6 +226,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::PageTooDeep => crate::http::validate::page_too_deep(),
+            StoreError::UnknownCursor(field) => {
+                ApiError::field(field, crate::http::cursor::CURSOR_RULE)
+            }
             e => ApiError::internal(format!("d1: {e:?}")),
         }
     }

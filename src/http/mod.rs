@@ -3,6 +3,7 @@
 //! pipeline a request runs through and the dispatch from a route to its slice's handler.
 
 pub mod body;
+pub mod cursor;
 pub mod envelope;
 pub mod error;
 pub mod query;

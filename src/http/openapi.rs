@@ -51,6 +51,8 @@ impl Op {
         self.query = vec![
             json!({ "name": "page", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": i64::MAX, "default": 1, "description": "A page past the end is an empty page; one skipping more than 10 000 existing rows is refused (400)" } }),
             json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 100, "default": 20 } }),
+            json!({ "name": "startingAfter", "in": "query", "schema": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$", "description": "A cursor: the items after this id, in the list's order (meta.pagination.nextCursor of the page before); wins over page. An id that is no item of the list is refused (400)" } }),
+            json!({ "name": "endingBefore", "in": "query", "schema": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$", "description": "A cursor: the items just before this id, in the list's order; not with startingAfter" } }),
         ];
         self.query.extend(extra);
         self
@@ -392,9 +394,10 @@ fn envelope_schemas() -> Value {
         "properties": { "timestamp": time(), "requestId": s("string"), "pagination": schema("Pagination") } },
     "UsageMeta": { "type": "object", "required": ["timestamp", "requestId", "totals"],
         "properties": { "timestamp": time(), "requestId": s("string"), "totals": schema("UsageRow") } },
-    "Pagination": { "type": "object", "required": ["page", "limit", "total", "totalPages", "hasMore"],
-        "properties": { "page": s("integer"), "limit": s("integer"), "total": s("integer"),
-                        "totalPages": s("integer"), "hasMore": s("boolean") } },
+    "Pagination": { "type": "object", "required": ["limit", "total", "hasMore", "nextCursor"],
+        "properties": { "page": { "type": "integer", "description": "A page read by number only" }, "limit": s("integer"), "total": s("integer"),
+                        "totalPages": { "type": "integer", "description": "A page read by number only" }, "hasMore": s("boolean"),
+                        "nextCursor": { "type": ["string", "null"], "description": "The id to pass for the next page: as startingAfter (or, on a page read with endingBefore, as endingBefore); null when there is none" } } },
     "Error": { "type": "object",
         "required": ["success", "message", "error", "statusCode", "timestamp", "path", "method", "meta", "details"],
         "properties": {

@@ -3,6 +3,7 @@
 use serde_json::Value;
 use worker::Env;
 
+use crate::http::cursor::{self, Cursor};
 use crate::http::error::ApiError;
 use crate::knowledge::model::{self as knowledge, Document, Source};
 use crate::knowledge::protocol::{Knowledge, Op, Request};
@@ -40,16 +41,26 @@ pub async fn add(
     call(env, &twin_id, op).await
 }
 
-/// A page of the twin's documents (as the API shows them) and how many it has.
+/// A page of the twin's documents (as the API shows them), how many it has, and (a cursor
+/// page) whether more follow.
 pub async fn list(
     env: &Env,
     twin_id: &str,
     limit: u64,
     offset: u64,
-) -> Result<(Value, u64), ApiError> {
-    let mut listed: Value = call(env, twin_id, Op::List { limit, offset }).await?;
+    cursor: Option<&Cursor>,
+) -> Result<(Value, u64, Option<bool>), ApiError> {
+    let op = Op::List {
+        limit,
+        offset,
+        cursor: cursor.cloned(),
+    };
+    let mut listed: Value = call(env, twin_id, op).await?;
+    if let (Some(c), true) = (cursor, listed["unknownCursor"] == true) {
+        return Err(cursor::unknown(c));
+    }
     let total = listed["total"].as_u64().unwrap_or(0);
-    Ok((listed["documents"].take(), total))
+    Ok((listed["documents"].take(), total, listed["more"].as_bool()))
 }
 
 /// The twin's documents after the delete; `None` when it had no such document.

@@ -73,8 +73,9 @@ pub async fn list(
 ) -> Result<Reply, ApiError> {
     let list = ListQuery::parse(req)?;
     owned(ctx, caller, id).await?;
-    let (docs, total) = knowledge::list(&ctx.env, id, list.limit(), list.offset()).await?;
-    list.reply(docs, total)
+    let (docs, total, more) =
+        knowledge::list(&ctx.env, id, list.limit(), list.offset(), list.cursor()).await?;
+    list.reply(docs, total, more)
 }
 
 /// `DELETE /twins/{id}/knowledge/{docId}` → 200 `{id, deleted: true}`.

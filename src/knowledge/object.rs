@@ -6,6 +6,7 @@
 use serde_json::Value;
 use worker::{durable_object, Env, Request, Response, State};
 
+use crate::http::cursor::{self, Cursor, Key};
 use crate::knowledge::model::{fold, Document, Source, MAX_SOURCES};
 use crate::knowledge::protocol::{self as protocol, Op};
 use crate::platform::d1::{params, Store};
@@ -101,18 +102,20 @@ impl TwinKnowledge {
                 }
                 serde_json::to_string(&documents)?
             }
-            Op::List { limit, offset } => {
-                let rows: Vec<Value> = self.db.rows(
-                    &format!(
-                        "SELECT {DOCUMENT_COLUMNS} FROM documents \
-                         ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
-                    ),
-                    vec![(limit as i64).into(), (offset as i64).into()],
-                )?;
-                let documents: Vec<Document> = rows.iter().map(|r| document(&twin_id, r)).collect();
-                let total = self.documents()?;
-                serde_json::json!({ "documents": documents, "total": total }).to_string()
-            }
+            Op::List {
+                limit,
+                offset,
+                cursor,
+            } => match self.list(limit, offset, cursor.as_ref())? {
+                Some((rows, more)) => {
+                    let documents: Vec<Document> =
+                        rows.iter().map(|r| document(&twin_id, r)).collect();
+                    let total = self.documents()?;
+                    serde_json::json!({ "documents": documents, "total": total, "more": more })
+                        .to_string()
+                }
+                None => serde_json::json!({ "unknownCursor": true }).to_string(),
+            },
             Op::Delete { document_id } => {
                 let found: Vec<Value> = self.db.rows(
                     "SELECT id FROM documents WHERE id = ?",
@@ -158,6 +161,45 @@ impl TwinKnowledge {
             Op::Purge => unreachable!("answered above"),
         };
         Ok(answer)
+    }
+
+    /// A page of document rows, newest first, and (a cursor page) whether more follow; `None`
+    /// when the cursor is no document of this twin.
+    fn list(
+        &self,
+        limit: u64,
+        offset: u64,
+        cursor: Option<&Cursor>,
+    ) -> worker::Result<Option<(Vec<Value>, Option<bool>)>> {
+        const KEYS: [Key; 2] = [cursor::desc("created_at"), cursor::asc("id")];
+        let Some(cursor) = cursor else {
+            let rows = self.db.rows(
+                &format!(
+                    "SELECT {DOCUMENT_COLUMNS} FROM documents \
+                     ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
+                ),
+                vec![(limit as i64).into(), (offset as i64).into()],
+            )?;
+            return Ok(Some((rows, None)));
+        };
+        let found: Vec<Value> = self.db.rows(
+            "SELECT id FROM documents WHERE id = ?",
+            vec![text(cursor.id())],
+        )?;
+        if found.is_empty() {
+            return Ok(None);
+        }
+        let (beyond, order, binds) = cursor::local_keyset(&KEYS, "documents", cursor.before());
+        let mut args = vec![text(cursor.id()); binds];
+        args.push(((limit + 1) as i64).into());
+        let rows = self.db.rows(
+            &format!(
+                "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE {beyond} ORDER BY {order} LIMIT ?"
+            ),
+            args,
+        )?;
+        let (rows, more) = cursor::page(rows, limit, cursor);
+        Ok(Some((rows, Some(more))))
     }
 
     fn documents(&self) -> worker::Result<u64> {

@@ -21,8 +21,9 @@ use crate::platform::d1::Store;
 use crate::platform::time;
 
 const COUNTERS: &str = "rate";
-/// How often `lastUsedAt` is written to D1 per key.
-const LAST_USED_EVERY_MS: i64 = 60_000;
+/// How often `lastUsedAt` is written to D1 per key (SPEC §14: a key's first use shows at once,
+/// then at most one D1 write an hour, however busy the key).
+const LAST_USED_EVERY_MS: i64 = 3_600_000;
 
 #[derive(Clone)]
 struct CachedRecord {

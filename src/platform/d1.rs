@@ -8,6 +8,8 @@ use worker::wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{D1Database, D1PreparedStatement, Env};
 
+pub use crate::http::cursor::Listed;
+use crate::http::cursor::{self, Cursor, Key};
 use crate::http::error::StoreError;
 use crate::http::validate::{page_depth, MAX_OFFSET};
 
@@ -77,12 +79,13 @@ pub struct Store {
     db: D1Database,
 }
 
-/// What a paginated list reads: `filter` and `order` are SQL fragments of the store's own.
+/// What a paginated list reads: `filter` is an SQL fragment of the store's own; `keys` the
+/// list's order (the last one unique), which a cursor page reads from.
 pub struct Listing<'a> {
     pub table: &'a str,
     pub columns: &'a str,
     pub filter: &'a str,
-    pub order: &'a str,
+    pub keys: &'a [Key],
 }
 
 #[derive(Deserialize)]
@@ -139,28 +142,58 @@ impl Store {
         Ok(self.db.batch(stmts).await?)
     }
 
-    /// A page of `list.table` rows and the total they come from, in one round trip. `args`
-    /// bind the filter's `?1…?n`; the limit and offset are bound after them.
+    /// A page of `list.table` rows and the total they come from, in one round trip: by number
+    /// (`offset`), or from `cursor`. `args` bind the filter's `?1…?n`; the page's own values
+    /// are bound after them.
     pub async fn page<T: DeserializeOwned>(
         &self,
         list: Listing<'_>,
         args: &[JsValue],
         limit: u64,
         offset: u64,
-    ) -> StoreResult<(Vec<T>, u64)> {
+        cursor: Option<&Cursor>,
+    ) -> StoreResult<Listed<T>> {
         let Listing {
             table,
             columns,
             filter,
-            order,
+            keys,
         } = list;
         let next = args.len() + 1;
         let count = format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}");
+        if let Some(cursor) = cursor {
+            // The cursor's row, found in this list (the same filter) or the id is refused.
+            let row = format!("SELECT COUNT(*) AS n FROM {table} WHERE id = ?{next} AND {filter}");
+            let value = |c: &str| format!("(SELECT {c} FROM {table} WHERE id = ?{next})");
+            let (beyond, order) = cursor::keyset(keys, cursor.before(), value);
+            let page = format!(
+                "SELECT {columns} FROM {table} WHERE {filter} AND {beyond} ORDER BY {order} LIMIT ?{}",
+                next + 1
+            );
+            let mut row_args = args.to_vec();
+            row_args.push(cursor.id().js());
+            let mut page_args = row_args.clone();
+            page_args.push((limit + 1).js());
+            let results = self
+                .batch(vec![
+                    self.stmt(&count, args)?,
+                    self.stmt(&row, &row_args)?,
+                    self.stmt(&page, &page_args)?,
+                ])
+                .await?;
+            if results[1].results::<Count>()?.first().map_or(0, |c| c.n) == 0 {
+                return Err(StoreError::UnknownCursor(cursor.field()));
+            }
+            let total = results[0].results::<Count>()?.first().map_or(0, |c| c.n);
+            let (rows, more) = cursor::page(results[2].results::<T>()?, limit, cursor);
+            return Ok((rows, total, Some(more)));
+        }
+        let (_, order) = cursor::keyset(keys, false, |_| String::new());
         if offset > MAX_OFFSET {
             // The count alone answers a page this deep: past the end it is empty, else refused.
             let total = self.first::<Count>(&count, args).await?.map_or(0, |c| c.n);
             return match page_depth(offset, total) {
-                Ok(_) => Ok((Vec::new(), total)),
+                Ok(_) => Ok((Vec::new(), total, None)),
                 Err(_) => Err(StoreError::PageTooDeep),
             };
         }
@@ -178,7 +211,7 @@ impl Store {
             .await?;
         let total = results[0].results::<Count>()?.first().map_or(0, |c| c.n);
         let rows = results[1].results::<T>()?;
-        Ok((rows, total))
+        Ok((rows, total, None))
     }
 }
 

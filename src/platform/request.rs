@@ -7,6 +7,7 @@ use worker::worker_sys::web_sys;
 use worker::ByteStream;
 
 use crate::http::body;
+use crate::http::cursor::{self, Cursor};
 use crate::http::envelope::{ExtraMeta, Pagination};
 use crate::http::error::ApiError;
 use crate::http::validate::page_params;
@@ -78,11 +79,13 @@ impl Request {
     }
 }
 
-/// A list request's query string: `page` and `limit` checked, the rest kept as filters.
+/// A list request's query string: `page`, `limit` and a cursor (`startingAfter` or
+/// `endingBefore`, which wins over `page`) checked, the rest kept as filters.
 pub struct ListQuery {
     params: std::collections::HashMap<String, String>,
     page: u64,
     limit: u64,
+    cursor: Option<Cursor>,
 }
 
 impl ListQuery {
@@ -93,10 +96,13 @@ impl ListQuery {
             params.get("page").map(String::as_str),
             params.get("limit").map(String::as_str),
         )?;
+        let param = |name: &str| params.get(name).map(String::as_str);
+        let cursor = cursor::parse(param("startingAfter"), param("endingBefore"))?;
         Ok(ListQuery {
             params,
             page,
             limit,
+            cursor,
         })
     }
 
@@ -113,16 +119,41 @@ impl ListQuery {
     }
 
     pub fn offset(&self) -> u64 {
-        Pagination::new(self.page, self.limit, 0).offset()
+        Pagination::offset(self.page, self.limit)
     }
 
-    /// The page of `data` out of `total`, with its pagination metadata.
-    pub fn reply(&self, data: impl serde::Serialize, total: u64) -> Result<Reply, ApiError> {
+    pub fn cursor(&self) -> Option<&Cursor> {
+        self.cursor.as_ref()
+    }
+
+    /// The page of `data` out of `total`, with its pagination metadata; `more`: whether a
+    /// cursor page has more items beyond it (a numbered page works it out from `total`).
+    pub fn reply(
+        &self,
+        data: impl serde::Serialize,
+        total: u64,
+        more: Option<bool>,
+    ) -> Result<Reply, ApiError> {
         let data = serde_json::to_value(data).map_err(ApiError::internal)?;
+        let items = data.as_array().map(Vec::as_slice).unwrap_or_default();
+        let id = |item: Option<&serde_json::Value>| {
+            item.and_then(|i| i["id"].as_str()).map(str::to_owned)
+        };
+        let pagination = match &self.cursor {
+            None => Pagination::numbered(self.page, self.limit, total, id(items.last())),
+            Some(c) => {
+                let far = if c.before() {
+                    items.first()
+                } else {
+                    items.last()
+                };
+                Pagination::cursor(self.limit, total, more.unwrap_or(false), id(far))
+            }
+        };
         Ok(Reply::Json {
             status: 200,
             data,
-            meta: ExtraMeta::Pagination(Pagination::new(self.page, self.limit, total)),
+            meta: ExtraMeta::Pagination(pagination),
         })
     }
 }

@@ -29,13 +29,14 @@ pub async fn list(ctx: &Ctx, caller: &Principal, req: &Request) -> Result<Reply,
         return Err(ApiError::field("q", "must be at most 200 characters"));
     }
     let user = caller.user_id();
-    let (twins, total) = ctx
+    let (twins, total, more) = ctx
         .store()?
-        .twins_accessible(user, q, list.limit(), list.offset())
+        .twins_accessible(user, q, list.limit(), list.offset(), list.cursor())
         .await?;
     list.reply(
         twins.iter().map(|t| t.view(user)).collect::<Vec<_>>(),
         total,
+        more,
     )
 }
 
@@ -57,7 +58,17 @@ pub async fn create(ctx: &Ctx, caller: &Principal, req: &mut Request) -> Result<
         caller.user_id().to_owned(),
         time::rfc3339_ms(ctx.now_ms),
     );
-    ctx.store()?.insert_twin(&twin).await.map_err(slug_taken)?;
+    let max = ctx.config.max_twins;
+    if !ctx
+        .store()?
+        .insert_twin(&twin, max)
+        .await
+        .map_err(slug_taken)?
+    {
+        return Err(ApiError::Conflict(format!(
+            "This account already has its maximum of {max} twins; delete one first"
+        )));
+    }
     Reply::created(twin.view(caller.user_id()))
 }
 

@@ -5,7 +5,8 @@ use serde::Deserialize;
 
 use crate::platform::d1::params;
 
-use crate::platform::d1::Listing;
+use crate::http::cursor::{asc, desc, Cursor};
+use crate::platform::d1::{Listed, Listing};
 
 use crate::platform::d1::Param;
 
@@ -68,7 +69,8 @@ impl Store {
         q: Option<&str>,
         limit: u64,
         offset: u64,
-    ) -> StoreResult<(Vec<Twin>, u64)> {
+        cursor: Option<&Cursor>,
+    ) -> StoreResult<Listed<Twin>> {
         let mut filter = accessible("twins", "?1");
         let mut args = params![user_id].to_vec();
         if let Some(q) = q {
@@ -83,9 +85,9 @@ impl Store {
             table: "twins",
             columns: COLUMNS,
             filter: &filter,
-            order: "created_at DESC, id",
+            keys: &[desc("created_at"), asc("id")],
         };
-        self.page::<Twin>(list, &args, limit, offset).await
+        self.page::<Twin>(list, &args, limit, offset, cursor).await
     }
 
     pub async fn twin_accessible(&self, user_id: &str, id: &str) -> StoreResult<Option<Twin>> {
@@ -108,11 +110,13 @@ impl Store {
         .await
     }
 
-    /// `StoreError::Unique` on `twins.slug` when the owner has a twin with this slug.
-    pub async fn insert_twin(&self, t: &Twin) -> StoreResult<()> {
+    /// `StoreError::Unique` on `twins.slug` when the owner has a twin with this slug; `false`
+    /// (nothing written) when the owner already has `max` twins, counted in the same statement.
+    pub async fn insert_twin(&self, t: &Twin, max: u64) -> StoreResult<bool> {
         let expertise = serde_json::to_string(&t.expertise)?;
-        self.run(
-            &format!("INSERT INTO twins ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+        let inserted = self.run(
+            &format!("INSERT INTO twins ({COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16 \
+                      WHERE (SELECT COUNT(*) FROM twins WHERE owner_id = ?2 AND deleted_at IS NULL) < ?17"),
             &params![
                 t.id,
                 t.owner_id,
@@ -130,10 +134,11 @@ impl Store {
                 t.created_at,
                 t.updated_at,
                 t.website_url,
+                max,
             ],
         )
-        .await
-        .map(|_| ())
+        .await?;
+        Ok(inserted > 0)
     }
 
     /// Applies the given fields to the owner's twin in one statement; `None` when the owner

@@ -404,23 +404,35 @@ fn a_crashed_runtime_leaves_the_reply_incomplete_not_generating() {
     let message = s.message_id.clone().unwrap();
     let seen = s.read_until(|e| e.event == "delta" && e.id >= 6);
     let received = deltas(&seen);
-    let updated_before = first
+    let twin = first
         .get(&format!("/api/v1/conversations/{conv}"), Auth::Bearer(&key))
-        .data()["updatedAt"]
+        .data()["twinId"]
         .clone();
     first.crash_worker();
     drop(s);
     drop(first);
 
     // On the same state folder, with no request touching the conversation's object, its
-    // watchdog alarm settles the reply (and moves the conversation's activity time).
+    // watchdog alarm settles the reply and gives the account's only slot back. The slot was
+    // kept through the crash (the account's object stores it), so until the watchdog runs a
+    // turn elsewhere is refused; once it ran, one is admitted.
     let second = TestApp::spawn_with(opts());
+    let other = second.post(
+        "/api/v1/conversations",
+        Auth::Bearer(&key),
+        json!({ "twinId": twin }),
+    );
+    let other = other.data()["id"].as_str().unwrap().to_owned();
     eventually(
-        "the watchdog to settle the reply",
+        "the watchdog to settle the reply and free its slot",
         Duration::from_secs(20),
         || {
-            let c = second.get(&format!("/api/v1/conversations/{conv}"), Auth::Bearer(&key));
-            (c.data()["updatedAt"] != updated_before).then_some(())
+            let r = second.post(
+                &format!("/api/v1/conversations/{other}/messages"),
+                Auth::Bearer(&key),
+                json!({"content": "Còn chỗ không? [[words:2]]"}),
+            );
+            (r.status == 201).then_some(())
         },
     );
     let h = history(&second, &key, &conv);
@@ -444,7 +456,7 @@ fn a_crashed_runtime_leaves_the_reply_incomplete_not_generating() {
     );
     assert_eq!(deltas(&events), content);
     // And the conversation takes new messages: the interrupted turn's concurrency slot (the
-    // account's only one) came back.
+    // account's only one) is free again.
     let next = second.post(
         &format!("/api/v1/conversations/{conv}/messages"),
         Auth::Bearer(&key),

@@ -10,6 +10,7 @@ const MAX_OUTPUT_TOKENS: u64 = 20;
 const MAX_KEYS: usize = 3;
 const MAX_CONCURRENT: usize = 2;
 const DAILY_QUOTA: u64 = 1500;
+const MAX_TWINS: usize = 3;
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
@@ -22,6 +23,7 @@ fn app() -> &'static TestApp {
             (Var::MaxConcurrentGenerations, MAX_CONCURRENT.to_string()),
             (Var::DailyTokenQuota, DAILY_QUOTA.to_string()),
             (Var::GenerationMaxSecs, "4".to_owned()),
+            (Var::MaxTwinsPerAccount, MAX_TWINS.to_string()),
         ];
         TestApp::spawn_with(Options {
             vars: vars.to_vec(),
@@ -461,4 +463,26 @@ fn a_turn_records_its_usage_in_the_account_object_not_in_d1() {
         "SELECT COUNT(*) AS n FROM usage_daily WHERE user_id = '{user_id}'"
     ));
     assert_eq!(rows[0]["n"], 0);
+}
+
+#[test]
+fn an_account_has_at_most_its_number_of_twins() {
+    let (jwt, _, first) = account();
+    let create = |n: usize| {
+        app().post(
+            "/api/v1/twins",
+            Auth::Bearer(&jwt),
+            json!({"name": format!("Extra {n}"), "systemPrompt": "You are extra."}),
+        )
+    };
+    for n in 1..MAX_TWINS {
+        assert_eq!(create(n).status, 201);
+    }
+    let refused = create(MAX_TWINS);
+    refused.assert_error(409, "CONFLICT");
+    assert!(refused.body["message"].as_str().unwrap().contains("twins"));
+    // A deleted twin frees its place.
+    let deleted = app().delete(&format!("/api/v1/twins/{first}"), Auth::Bearer(&jwt));
+    assert_eq!(deleted.status, 200);
+    assert_eq!(create(MAX_TWINS).status, 201);
 }

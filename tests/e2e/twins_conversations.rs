@@ -156,13 +156,16 @@ fn pagination_edges() {
     let page = |query: &str| app().get(&format!("/api/v1/twins?q={m}&{query}"), Auth::Bearer(&jwt));
     let r = page("page=1&limit=2");
     assert_eq!(r.data().as_array().unwrap().len(), 2);
+    // nextCursor: the page's last item, to go on with startingAfter.
     assert_eq!(
         r.body["meta"]["pagination"],
-        json!({"page": 1, "limit": 2, "total": 5, "totalPages": 3, "hasMore": true})
+        json!({"page": 1, "limit": 2, "total": 5, "totalPages": 3, "hasMore": true,
+               "nextCursor": r.data()[1]["id"]})
     );
     let last = page("page=3&limit=2");
     assert_eq!(last.data().as_array().unwrap().len(), 1);
     assert_eq!(last.body["meta"]["pagination"]["hasMore"], false);
+    assert!(last.body["meta"]["pagination"]["nextCursor"].is_null());
     let past = page("page=9&limit=2");
     assert_eq!(past.status, 200);
     assert_eq!(past.data(), &json!([]));
@@ -412,4 +415,182 @@ fn cross_tenant_matrix_everything_of_alice_is_404_for_bob() {
     let mine = app().get(&format!("/api/v1/twins/{pid}"), Auth::Bearer(&alice));
     assert_eq!(mine.data()["name"], format!("Secret {m}"));
     assert_eq!(mine.data()["systemPrompt"], format!("You are Secret {m}."));
+}
+
+/// The ids of every item of the list at `path` (its own query included), walked with cursors
+/// in `limit`-sized pages: forwards with `startingAfter`, or backwards from the end with
+/// `endingBefore`. Each page's `nextCursor` is the id to pass on.
+fn walk(path: &str, auth: Auth, limit: usize, backwards: bool) -> Vec<String> {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let (param, mut cursor) = if backwards {
+        // The last item, from the numbered page that holds it.
+        let all = app().get(&format!("{path}{sep}limit=100"), auth);
+        let last = all.data().as_array().unwrap().last().unwrap()["id"].clone();
+        ("endingBefore", last.as_str().unwrap().to_owned())
+    } else {
+        let first = app().get(&format!("{path}{sep}limit={limit}"), auth);
+        let p = &first.body["meta"]["pagination"];
+        assert_eq!(p["page"], 1, "{}", first.text);
+        let mut ids = ids_of(&first);
+        if p["hasMore"] == false {
+            assert!(p["nextCursor"].is_null());
+            return ids;
+        }
+        let next = p["nextCursor"].as_str().unwrap().to_owned();
+        assert_eq!(Some(&next), ids.last());
+        ids.extend(walk_from(path, sep, auth, limit, "startingAfter", next));
+        return ids;
+    };
+    let mut ids = walk_from(path, sep, auth, limit, param, cursor.clone());
+    ids.push(std::mem::take(&mut cursor));
+    ids
+}
+
+fn ids_of(r: &crate::common::Reply) -> Vec<String> {
+    r.data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn walk_from(
+    path: &str,
+    sep: char,
+    auth: Auth,
+    limit: usize,
+    param: &str,
+    mut cursor: String,
+) -> Vec<String> {
+    let mut pages: Vec<Vec<String>> = Vec::new();
+    loop {
+        let r = app().get(&format!("{path}{sep}limit={limit}&{param}={cursor}"), auth);
+        assert_eq!(r.status, 200, "{}", r.text);
+        let p = &r.body["meta"]["pagination"];
+        assert!(
+            p.get("page").is_none() && p.get("totalPages").is_none(),
+            "{p}"
+        );
+        let ids = ids_of(&r);
+        assert!(ids.len() <= limit);
+        pages.push(ids.clone());
+        if p["hasMore"] == false {
+            assert!(p["nextCursor"].is_null(), "{p}");
+            break;
+        }
+        cursor = p["nextCursor"].as_str().unwrap().to_owned();
+        // The far end of the page in the cursor's direction.
+        let far = if param == "endingBefore" {
+            ids.first()
+        } else {
+            ids.last()
+        };
+        assert_eq!(Some(&cursor), far);
+    }
+    if param == "endingBefore" {
+        pages.reverse();
+    }
+    pages.concat()
+}
+
+#[test]
+fn every_list_pages_with_cursors_both_ways_and_the_same_order_as_numbered_pages() {
+    let u = app().user();
+    let key = app().key(&u.jwt, Scope::FullAccess).secret;
+    let m = marker();
+    let twins: Vec<String> = (0..5)
+        .map(|i| {
+            twin(&u.jwt, &format!("Cursor {m} {i}"), "private")["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for t in &twins[..3] {
+        conversation(Auth::Bearer(&key), t);
+        conversation(Auth::Bearer(&key), t);
+    }
+    let conv = conversation(Auth::Bearer(&key), &twins[0])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for q in ["Một", "Hai", "Ba"] {
+        let r = app().post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            Auth::Bearer(&key),
+            json!({ "content": format!("{q} [[words:2]]") }),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    for i in 0..5 {
+        let r = app().post(
+            &format!("/api/v1/twins/{}/knowledge", twins[0]),
+            Auth::Bearer(&u.jwt),
+            json!({"title": format!("Doc {i}"), "content": format!("Ghi chú số {i}.")}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let lists = [
+        (format!("/api/v1/twins?q={m}"), Auth::Bearer(&key), 5),
+        ("/api/v1/conversations".to_owned(), Auth::Bearer(&key), 7),
+        (
+            format!("/api/v1/conversations?twinId={}", twins[0]),
+            Auth::Bearer(&key),
+            3,
+        ),
+        (
+            format!("/api/v1/conversations/{conv}/messages"),
+            Auth::Bearer(&key),
+            6,
+        ),
+        (
+            format!("/api/v1/twins/{}/knowledge", twins[0]),
+            Auth::Bearer(&u.jwt),
+            5,
+        ),
+    ];
+    for (path, auth, n) in lists {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let numbered = ids_of(&app().get(&format!("{path}{sep}limit=100"), auth));
+        assert_eq!(numbered.len(), n, "{path}");
+        for limit in [1, 2, 3] {
+            assert_eq!(
+                walk(&path, auth, limit, false),
+                numbered,
+                "{path} forwards by {limit}"
+            );
+            assert_eq!(
+                walk(&path, auth, limit, true),
+                numbered,
+                "{path} backwards by {limit}"
+            );
+        }
+        // A cursor that is no item of this list, and both cursors at once, are refused.
+        let other = if path.contains("/knowledge") {
+            &conv
+        } else {
+            "doc_nope"
+        };
+        let r = app().get(&format!("{path}{sep}startingAfter={other}"), auth);
+        r.assert_error(400, "VALIDATION_ERROR");
+        assert!(
+            r.body["details"]["fields"]["startingAfter"].is_string(),
+            "{path}: {}",
+            r.text
+        );
+        let r = app().get(&format!("{path}{sep}startingAfter=a&endingBefore=b"), auth);
+        assert!(
+            r.body["details"]["fields"]["endingBefore"].is_string(),
+            "{path}: {}",
+            r.text
+        );
+    }
+    // Another user's conversation id is no cursor of this user's list.
+    let stranger = app().user();
+    let r = app().get(
+        &format!("/api/v1/conversations?startingAfter={conv}"),
+        Auth::Bearer(&stranger.jwt),
+    );
+    r.assert_error(400, "VALIDATION_ERROR");
 }
