@@ -29,6 +29,14 @@ impl Spend {
     }
 }
 
+impl Config {
+    /// How long after a reply starts its event log may be compacted: its replay window counted
+    /// from the latest it can end (a generation runs at most `GENERATION_MAX_SECS`).
+    pub fn compaction_after_ms(&self) -> i64 {
+        (self.replay_window_secs + self.spend.generation_max_secs) as i64 * 1000
+    }
+}
+
 /// How the upstream model is called (its key is a secret, read apart).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamSettings {
@@ -48,6 +56,8 @@ pub struct Config {
     pub max_knowledge_docs: u64,
     /// Twins an account may have (not deleted).
     pub max_twins: u64,
+    /// How long a finished generation's event log stays whole for a resumed stream (§6.2).
+    pub replay_window_secs: u64,
     pub jwt_ttl_secs: i64,
     pub key_record_ttl_ms: i64,
     /// Comma-separated CORS origins, or `*`.
@@ -165,6 +175,7 @@ impl Config {
             history_token_budget: v.u64("HISTORY_TOKEN_BUDGET", 3000) as usize,
             max_knowledge_docs: v.u64("MAX_KNOWLEDGE_DOCS_PER_TWIN", 200),
             max_twins: v.u64("MAX_TWINS_PER_ACCOUNT", 100),
+            replay_window_secs: v.u64("EVENT_LOG_RETENTION_SECS", 86_400),
             jwt_ttl_secs: v.u64("JWT_TTL_SECS", crate::auth::token::DEFAULT_TTL_SECS as u64) as i64,
             key_record_ttl_ms: v.u64("KEY_RECORD_TTL_SECS", 300) as i64 * 1000,
             allowed_origins: v.text("ALLOWED_ORIGINS").unwrap_or_else(|| "*".into()),
@@ -219,6 +230,7 @@ mod tests {
         assert_eq!(c.upstream.total_ms, 300_000);
         assert_eq!(c.max_knowledge_docs, 200);
         assert_eq!(c.max_twins, 100);
+        assert_eq!(c.compaction_after_ms(), (86_400 + 300) * 1000);
         assert_eq!(c.allowed_origins, "*");
         assert_eq!(c.signups_per_ip_per_day, 5);
     }

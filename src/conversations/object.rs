@@ -140,6 +140,18 @@ impl worker::DurableObject for Conversation {
         } else {
             // Nothing runs here: a `generating` reply was left by an instance that died.
             let _ = turns.settle_interrupted();
+            // Finished generations' logs past their replay window are compacted; the alarm
+            // comes back when the next one is due (SPEC §14: nothing grows without bound).
+            if let Ok(c) = config::get(&turns.env) {
+                let (now, after) = (now_ms(), c.compaction_after_ms());
+                let next = turns.storage.compact(&time::rfc3339_ms(now - after))?;
+                if let Some(start) = next.as_deref().and_then(time::parse_rfc3339_ms) {
+                    turns
+                        .storage
+                        .set_alarm((start + after - now).max(1000))
+                        .await?;
+                }
+            }
         }
         Response::ok("")
     }

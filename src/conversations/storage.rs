@@ -329,6 +329,31 @@ impl Storage {
         )
     }
 
+    /// Compacts the event logs of replies started before `cutoff` (RFC 3339) that are no longer
+    /// generating: every event but the last goes (the deltas, the bulk of a log), so a late
+    /// reader still gets the final `complete` (the whole message) or `error` under its own id.
+    /// Returns when the next log comes due: the start of the oldest reply whose log is whole.
+    pub fn compact(&self, cutoff: &str) -> worker::Result<Option<String>> {
+        self.run(
+            "DELETE FROM events WHERE message_id IN \
+               (SELECT id FROM messages WHERE role = 'assistant' AND status != 'generating' \
+                AND created_at < ?) \
+             AND id < (SELECT MAX(e.id) FROM events e WHERE e.message_id = events.message_id)",
+            vec![text(cutoff)],
+        )?;
+        #[derive(Deserialize)]
+        struct Next {
+            at: Option<String>,
+        }
+        let next: Vec<Next> = self.rows(
+            "SELECT MIN(m.created_at) AS at FROM messages m WHERE m.role = 'assistant' \
+               AND m.status != 'generating' \
+               AND (SELECT COUNT(*) FROM events e WHERE e.message_id = m.id) > 1",
+            vec![],
+        )?;
+        Ok(next.into_iter().next().and_then(|n| n.at))
+    }
+
     /// The logged events of a generation after `after`, in order.
     pub fn events(&self, message_id: &str, after: u64) -> worker::Result<Vec<LoggedEvent>> {
         self.rows(

@@ -464,3 +464,36 @@ fn a_crashed_runtime_leaves_the_reply_incomplete_not_generating() {
     );
     assert_eq!(next.status, 201, "{}", next.text);
 }
+
+/// SPEC §14: a finished generation's event log is compacted after its replay window. Here the
+/// window is 1 s past the longest generation (2 s): within it a resumed stream replays every
+/// event; after it, only the final `complete` is left, under its own id and with the whole
+/// message, and the stored message is unchanged.
+#[test]
+fn a_finished_log_is_compacted_after_its_replay_window_to_its_final_event() {
+    let app = TestApp::spawn_with(Options {
+        vars: vec![
+            (Var::AuthAttemptsPerMinute, "1000".into()),
+            (Var::EventLogRetentionSecs, "1".into()),
+            (Var::GenerationMaxSecs, "2".into()),
+        ],
+        ..Default::default()
+    });
+    let (_, key, conv) = setup(&app);
+    let s = start(&app, &key, &conv, "Ngắn thôi [[words:6]]");
+    let message = s.message_id.clone().unwrap();
+    let (events, _) = s.collect();
+    let last = events.last().unwrap().clone();
+    assert_eq!(last.event, "complete");
+    assert!(events.len() > 3, "{events:?}");
+    let before = history(&app, &key, &conv);
+
+    let (replayed, _) = resume(&app, &key, &conv, &message, "", &[]).collect();
+    assert_eq!(shape(&replayed), shape(&events), "whole within the window");
+    let compacted = eventually("the log to be compacted", Duration::from_secs(20), || {
+        let (left, _) = resume(&app, &key, &conv, &message, "", &[]).collect();
+        (left.len() == 1).then_some(left)
+    });
+    assert_eq!(shape(&compacted), shape(&[last]));
+    assert_eq!(history(&app, &key, &conv), before);
+}
