@@ -55,5 +55,35 @@ for (const name of classes) {
   plain += `var __TwinExpert${name}=__twinExpertObject(${wasmClass});`;
   out = out.replace(new RegExp(`\\b${binding} as ${name}\\b`), `__TwinExpert${name} as ${name}`);
 }
+// BENCH_COUNT_D1=1 (bench/scale only): every D1 statement the worker and its objects run is
+// counted, by kind, and `GET /__bench/d1` answers the counts (`?reset=1` zeroes them). Never in
+// a build that is deployed or tested: .ci/lib.sh sets it for bench/scale's own build alone.
+if (process.env.BENCH_COUNT_D1 === "1") {
+  plain = plain
+    .replace("this.__args=[ctx,env];this.__wasm=new Wasm(ctx,env);", "env=__countEnv(env);this.__args=[ctx,env];this.__wasm=new Wasm(ctx,env);")
+    .replace(
+      "var __TwinExpertEntry=class extends",
+      // The binding's own prototypes are patched (once per isolate): a Proxy around it would
+      // fail workers-rs' type check of the binding.
+      `const __d1={reads:0,writes:0};` +
+        `function __countEnv(env){const db=env&&env.DB;if(!db||__countEnv.done)return env;__countEnv.done=true;` +
+        `const count=(s)=>{s.__write?__d1.writes++:__d1.reads++};` +
+        `const mark=(s,w)=>{if(s&&typeof s==="object")Object.defineProperty(s,"__write",{value:w,configurable:true});return s};` +
+        `const dp=Object.getPrototypeOf(db),prepare=dp.prepare,batch=dp.batch;` +
+        `const sp=Object.getPrototypeOf(prepare.call(db,"SELECT 1")),bind=sp.bind;` +
+        `dp.prepare=function(sql){return mark(prepare.call(this,sql),!/^\\s*SELECT/i.test(sql))};` +
+        `dp.batch=function(stmts){__countEnv.batching=true;for(const s of stmts)count(s);` +
+        `try{return batch.call(this,stmts)}finally{__countEnv.batching=false}};` +
+        `sp.bind=function(...a){return mark(bind.apply(this,a),this.__write)};` +
+        `for(const m of ["all","first","run","raw"]){const f=sp[m];sp[m]=function(...a){if(!__countEnv.batching)count(this);return f.apply(this,a)}}` +
+        `return env}` +
+        `var __TwinExpertEntry=class extends`,
+    )
+    .replace(
+      `async fetch(request){${reinit}();`,
+      `constructor(ctx,env){super(ctx,__countEnv(env))}async fetch(request){const u=new URL(request.url);` +
+        `if(u.pathname==="/__bench/d1"){const now={...__d1};if(u.searchParams.has("reset")){__d1.reads=0;__d1.writes=0}return Response.json(now)}${reinit}();`,
+    );
+}
 out = out.replace(/export\{(?=[^{}]*\}\s*;?\s*$)/, `${plain}export{`);
 writeFileSync(file, out);
