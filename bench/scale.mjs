@@ -23,8 +23,9 @@ async function turn(i, idempotent) {
   if (!text.includes("event: complete")) throw new Error(`turn ${i} did not complete`);
 }
 
-// The row writes of a turn run in the background: let them land before reading the counts.
-const settle = () => new Promise((r) => setTimeout(r, 1500));
+// A conversation's D1 row is written by its object up to 10 s after a turn (ROW_FLUSH_MS):
+// wait past that before reading the counts, so every write the turns caused is in them.
+const settle = () => new Promise((r) => setTimeout(r, 12_000));
 const rows = [];
 for (const idempotent of [false, true]) {
   await settle();

@@ -3,7 +3,9 @@
 use crate::platform::request::Request;
 
 use crate::conversations::client::ConversationObject;
-use crate::conversations::model::{self as conv, Conversation, NewConversation, Op, Page};
+use crate::conversations::model::{
+    self as conv, Activity, Conversation, NewConversation, Op, Page,
+};
 use crate::http::context::{Ctx, Principal};
 use crate::http::envelope::Deleted;
 use crate::http::error::ApiError;
@@ -70,13 +72,18 @@ pub async fn list(ctx: &Ctx, caller: &Principal, req: &Request) -> Result<Reply,
     list.reply(rows, total, more)
 }
 
+/// The D1 row (the owner's check) and, in parallel, its object's own activity, which the row
+/// may lag by up to `ROW_FLUSH_MS`: a client reads its own turns at once.
 pub async fn get(ctx: &Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
-    let c = ctx
-        .store()?
-        .conversation(caller.user_id(), id)
-        .await?
-        .ok_or(ApiError::NotFound("Conversation"))?;
-    Reply::ok(c)
+    let store = ctx.store()?;
+    let object = ConversationObject::get(&ctx.env, id)?;
+    let (row, activity) = futures::join!(
+        store.conversation(caller.user_id(), id),
+        object.call::<Option<Activity>>(&Op::Activity)
+    );
+    let c = row?.ok_or(ApiError::NotFound("Conversation"))?;
+    // An object that cannot answer leaves the row as D1 has it (at most ROW_FLUSH_MS behind).
+    Reply::ok(c.with_activity(activity.ok().flatten()))
 }
 
 pub async fn rename(

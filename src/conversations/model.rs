@@ -169,6 +169,35 @@ pub struct Conversation {
     pub last_message_at: Option<String>,
 }
 
+/// What a conversation's object knows of its activity: the index row in D1 follows it at most
+/// `ROW_FLUSH_MS` later (the object writes the row from these, so a burst of turns is one write).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    pub message_count: i64,
+    pub last_message_at: String,
+}
+
+/// How long a conversation's D1 row may lag its object (one write per conversation per this
+/// long, however many turns: SPEC §14).
+pub const ROW_FLUSH_MS: i64 = 10_000;
+
+impl Conversation {
+    /// The row brought up to date with its object's own activity (which the row may lag).
+    pub fn with_activity(mut self, a: Option<Activity>) -> Conversation {
+        if let Some(a) = a.filter(|a| a.message_count >= self.message_count) {
+            self.message_count = a.message_count;
+            if self.last_message_at.as_deref() < Some(a.last_message_at.as_str()) {
+                self.last_message_at = Some(a.last_message_at.clone());
+            }
+            if self.updated_at < a.last_message_at {
+                self.updated_at = a.last_message_at;
+            }
+        }
+        self
+    }
+}
+
 /// `POST /conversations {twinId, title?, endUserId?}`, or `POST /twins/{id} {title?}` (the
 /// seed's route) with the twin from the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -345,6 +374,8 @@ pub enum Op {
     Cancel { message_id: String },
     /// The conversation is being deleted: cancel, then remove all storage.
     Wipe,
+    /// Its `Activity`, or `null` when it has no message (a read that creates nothing).
+    Activity,
     /// The turn started under this `Idempotency-Key`, if any: its stream from event 1, or
     /// (`stream: false`) its result once finished (`Busy` while it runs, `NotFound` if none).
     Replay { key: String, stream: bool },
@@ -484,6 +515,34 @@ impl From<&ApiError> for Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_row_that_lags_its_object_is_brought_up_to_date_and_never_back() {
+        let row = Conversation {
+            id: "conv_1".into(),
+            user_id: "usr_1".into(),
+            twin_id: "twn_1".into(),
+            title: "t".into(),
+            end_user_id: None,
+            message_count: 2,
+            created_at: "2026-12-06T10:00:00.000Z".into(),
+            updated_at: "2026-12-06T10:30:00.000Z".into(),
+            last_message_at: Some("2026-12-06T10:00:05.000Z".into()),
+        };
+        let live = Activity {
+            message_count: 6,
+            last_message_at: "2026-12-06T10:20:00.000Z".into(),
+        };
+        let c = row.clone().with_activity(Some(live));
+        assert_eq!(c.message_count, 6);
+        assert_eq!(
+            c.last_message_at.as_deref(),
+            Some("2026-12-06T10:20:00.000Z")
+        );
+        // A rename after the last turn keeps the later activity time.
+        assert_eq!(c.updated_at, "2026-12-06T10:30:00.000Z");
+        assert_eq!(row.clone().with_activity(None), row);
+    }
 
     #[test]
     fn statuses_round_trip_and_cut_short_depends_on_text() {

@@ -25,7 +25,7 @@ use worker::{durable_object, AbortController, Date, Env, Request, Response, Stat
 use crate::config::env as config;
 use crate::conversations::model::{
     self as conv, EventLog, Message, MessageUsage, Op, Page, Refusal, Role, Status, TurnRequest,
-    TurnResult,
+    TurnResult, ROW_FLUSH_MS,
 };
 use crate::http::cursor::Cursor;
 use crate::http::error::ApiError;
@@ -132,26 +132,34 @@ impl worker::DurableObject for Conversation {
         }
     }
 
+    /// One alarm serves three jobs, armed for the soonest: the heartbeat while a generation
+    /// runs (and the watchdog after a restart), the conversation's D1 row when it is due, and
+    /// the compaction of finished logs past their replay window.
     async fn alarm(&self) -> worker::Result<Response> {
         let turns = &self.turns;
+        let now = now_ms();
+        let mut next: Option<i64> = None;
         if turns.is_running() {
             // The heartbeat: an event every few seconds while the generation runs.
-            turns.storage.set_alarm(HEARTBEAT_MS).await?;
+            next = Some(now + HEARTBEAT_MS);
         } else {
             // Nothing runs here: a `generating` reply was left by an instance that died.
             let _ = turns.settle_interrupted();
-            // Finished generations' logs past their replay window are compacted; the alarm
-            // comes back when the next one is due (SPEC §14: nothing grows without bound).
+            // SPEC §14: nothing grows without bound.
             if let Ok(c) = config::get(&turns.env) {
-                let (now, after) = (now_ms(), c.compaction_after_ms());
-                let next = turns.storage.compact(&time::rfc3339_ms(now - after))?;
-                if let Some(start) = next.as_deref().and_then(time::parse_rfc3339_ms) {
-                    turns
-                        .storage
-                        .set_alarm((start + after - now).max(1000))
-                        .await?;
-                }
+                let after = c.compaction_after_ms();
+                let oldest = turns.storage.compact(&time::rfc3339_ms(now - after))?;
+                next = oldest
+                    .as_deref()
+                    .and_then(time::parse_rfc3339_ms)
+                    .map(|start| start + after);
             }
+        }
+        if let Some(due) = turns.flush_row(now).await? {
+            next = Some(next.map_or(due, |n| n.min(due)));
+        }
+        if let Some(at) = next {
+            turns.storage.set_alarm((at - now_ms()).max(1000)).await?;
         }
         Response::ok("")
     }
@@ -184,6 +192,15 @@ impl Conversation {
                 answer_or_refusal(turns.resume(&message_id, after).map(Answer::Stream))
             }
             Op::Cancel { message_id } => answer(turns.cancel(&message_id)),
+            Op::Activity => answer(
+                turns
+                    .storage
+                    .activity()
+                    .map(|a| a.map(|(_, activity)| activity))
+                    .map_err(|e| Refusal::Internal {
+                        detail: e.to_string(),
+                    }),
+            ),
             Op::Wipe => answer(turns.wipe().await),
             Op::Replay { key, stream } => answer_or_refusal(turns.replay(&key, stream)),
         }
@@ -323,22 +340,17 @@ impl Turns {
     /// Runs the model call of a started turn, to its end whoever is connected.
     async fn generate(self: Rc<Self>, message_id: String, body: Value) {
         let message_id = message_id.as_str();
-        let Some((signal, conversation_id, created_at)) = self
+        let Some(signal) = self
             .with_live(message_id, |l| {
-                let signal = l.controller.as_ref().map(AbortController::signal)?;
-                Some((
-                    signal,
-                    l.reply.conversation_id.clone(),
-                    l.reply.created_at.clone(),
-                ))
+                l.controller.as_ref().map(AbortController::signal)
             })
             .flatten()
         else {
             return;
         };
-        // The conversation row's one write of the turn (SPEC §14): its two messages and its
-        // activity time, off the path to the first token.
-        self.touch_conversation(&conversation_id, &created_at);
+        // The conversation's D1 row follows its two new messages within `ROW_FLUSH_MS`: the
+        // alarm writes it, once for a burst of turns (SPEC §14), never on the first token's path.
+        let _ = self.storage.mark_row(now_ms(), ROW_FLUSH_MS);
 
         // The Worker checked the same vars before handing the turn over.
         let (reply, failure) = match config::get(&self.env) {
@@ -490,16 +502,29 @@ impl Turns {
         ));
     }
 
-    /// A turn started at `at`: the conversation row gains its two messages and that activity
-    /// time in D1, in the background.
-    fn touch_conversation(&self, conversation_id: &str, at: &str) {
-        let (conversation_id, at) = (conversation_id.to_owned(), at.to_owned());
-        let env = self.env.clone();
-        spawn_local(async move {
-            if let Ok(store) = Store::new(&env) {
-                let _ = store.touch_conversation(&conversation_id, &at).await;
+    /// Writes the conversation's D1 row from this object's own activity if it is due; when
+    /// it is due later, that time (Unix ms).
+    async fn flush_row(&self, now: i64) -> worker::Result<Option<i64>> {
+        let Some((due, version)) = self.storage.row_due()? else {
+            return Ok(None);
+        };
+        if due > now {
+            return Ok(Some(due));
+        }
+        if let Some((conversation_id, activity)) = self.storage.activity()? {
+            let store =
+                Store::new(&self.env).map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+            if store
+                .record_activity(&conversation_id, &activity)
+                .await
+                .is_err()
+            {
+                // D1 unreachable: the row is tried again at the next flush.
+                return Ok(Some(now + ROW_FLUSH_MS));
             }
-        });
+        }
+        self.storage.row_written(version, now_ms(), ROW_FLUSH_MS)?;
+        Ok(self.storage.row_due()?.map(|(due, _)| due))
     }
 
     fn list(&self, limit: u64, offset: u64, cursor: Option<&Cursor>) -> Result<Page, Refusal> {

@@ -9,7 +9,9 @@ use worker::SqlStorageValue;
 use crate::http::cursor::{self, Cursor, Listed};
 use crate::platform::sqlite::{opt_int, text, Sqlite};
 
-use crate::conversations::model::{LoggedEvent, Message, MessageUsage, Role, Status, TurnAccount};
+use crate::conversations::model::{
+    Activity, LoggedEvent, Message, MessageUsage, Role, Status, TurnAccount,
+};
 use crate::knowledge::model::Source;
 use crate::llm::chat::Turn;
 
@@ -27,7 +29,7 @@ pub struct TurnMeta {
     pub idempotency_key: Option<String>,
 }
 
-const SCHEMA: [&str; 3] = [
+const SCHEMA: [&str; 4] = [
     // `seq` is the turn order: a user message, then its reply.
     "CREATE TABLE IF NOT EXISTS messages (
        seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -55,6 +57,9 @@ const SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS turns (
        message_id TEXT PRIMARY KEY,
        meta TEXT NOT NULL) WITHOUT ROWID",
+    // `row_due`: when the conversation's D1 row must next be written (Unix ms); `row_version`:
+    // bumped by every change the row must follow (a write that raced one is done again).
+    "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID",
 ];
 
 const COLUMNS: &str = "id, conversation_id, role, content, status, model, prompt_tokens, \
@@ -327,6 +332,80 @@ impl Storage {
                 text(&e.data),
             ],
         )
+    }
+
+    /// The conversation's activity as its D1 row should show it; `None` when it has no
+    /// message yet (read without creating anything).
+    pub fn activity(&self) -> worker::Result<Option<(String, Activity)>> {
+        if self.db.is_empty()? {
+            return Ok(None);
+        }
+        #[derive(Deserialize)]
+        struct A {
+            n: i64,
+            at: Option<String>,
+            conversation_id: Option<String>,
+        }
+        let rows: Vec<A> = self.rows(
+            "SELECT COUNT(*) AS n, MAX(created_at) AS at, MAX(conversation_id) AS conversation_id \
+             FROM messages",
+            vec![],
+        )?;
+        Ok(rows.into_iter().next().and_then(|a| {
+            Some((
+                a.conversation_id?,
+                Activity {
+                    message_count: a.n,
+                    last_message_at: a.at?,
+                },
+            ))
+        }))
+    }
+
+    fn meta(&self, k: &str) -> worker::Result<Option<i64>> {
+        #[derive(Deserialize)]
+        struct V {
+            v: i64,
+        }
+        let rows: Vec<V> = self.rows("SELECT v FROM meta WHERE k = ?", vec![text(k)])?;
+        Ok(rows.first().map(|r| r.v))
+    }
+
+    /// The D1 row must follow a change: due `flush_ms` from `now` unless already due sooner.
+    pub fn mark_row(&self, now: i64, flush_ms: i64) -> worker::Result<()> {
+        self.run(
+            "INSERT INTO meta (k, v) VALUES ('row_version', 1) \
+             ON CONFLICT (k) DO UPDATE SET v = v + 1",
+            vec![],
+        )?;
+        self.run(
+            "INSERT OR IGNORE INTO meta (k, v) VALUES ('row_due', ?)",
+            vec![(now + flush_ms).into()],
+        )
+    }
+
+    /// When the D1 row is due, and the version it must reach.
+    pub fn row_due(&self) -> worker::Result<Option<(i64, i64)>> {
+        if self.db.is_empty()? {
+            return Ok(None);
+        }
+        Ok(match self.meta("row_due")? {
+            Some(due) => Some((due, self.meta("row_version")?.unwrap_or(0))),
+            None => None,
+        })
+    }
+
+    /// The row was written as of `version`: done, unless a change came meanwhile (then it is
+    /// due again `flush_ms` from `now`).
+    pub fn row_written(&self, version: i64, now: i64, flush_ms: i64) -> worker::Result<()> {
+        if self.meta("row_version")?.unwrap_or(0) == version {
+            self.run("DELETE FROM meta WHERE k = 'row_due'", vec![])
+        } else {
+            self.run(
+                "UPDATE meta SET v = ? WHERE k = 'row_due'",
+                vec![(now + flush_ms).into()],
+            )
+        }
     }
 
     /// Compacts the event logs of replies started before `cutoff` (RFC 3339) that are no longer

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::conversations::model::Conversation;
+use crate::conversations::model::{Activity, Conversation};
 use crate::http::cursor::{desc, Cursor};
 use crate::platform::d1::params;
 use crate::platform::d1::Store;
@@ -120,12 +120,14 @@ impl Store {
         .await
     }
 
-    /// A turn started at `at`: the row's two new messages and its activity time, in one write.
-    pub async fn touch_conversation(&self, conversation_id: &str, at: &str) -> StoreResult<()> {
+    /// The row follows its object's activity (written by the object, at most once per
+    /// `ROW_FLUSH_MS`): the exact count and the last message's time, never moved back.
+    pub async fn record_activity(&self, conversation_id: &str, a: &Activity) -> StoreResult<()> {
         self.run(
-            "UPDATE conversations SET message_count = message_count + 2, updated_at = ?2, \
-               last_message_at = ?2 WHERE id = ?1",
-            &params![conversation_id, at],
+            "UPDATE conversations SET message_count = ?2, \
+               last_message_at = MAX(COALESCE(last_message_at, ''), ?3), \
+               updated_at = MAX(updated_at, ?3) WHERE id = ?1",
+            &params![conversation_id, a.message_count, &a.last_message_at],
         )
         .await
         .map(|_| ())

@@ -43,6 +43,23 @@ impl Sqlite {
         self.sql()?.exec(query, args).map(|_| ())
     }
 
+    /// Whether the object has stored nothing yet (checked without creating the schema, so a
+    /// read of an empty object leaves it empty).
+    pub fn is_empty(&self) -> worker::Result<bool> {
+        if self.ready.get() {
+            return Ok(false);
+        }
+        let tables: Vec<serde_json::Value> = self
+            .storage
+            .sql()
+            .exec(
+                "SELECT 1 AS one FROM sqlite_master WHERE type = 'table' LIMIT 1",
+                None,
+            )?
+            .to_array()?;
+        Ok(tables.is_empty())
+    }
+
     pub fn storage(&self) -> &worker::Storage {
         &self.storage
     }

@@ -313,3 +313,48 @@ fn bad_requests_fail_as_json_before_any_stream_opens() {
         "nothing was stored for refused requests"
     );
 }
+
+/// SPEC §14: a conversation's D1 row is written by its object at most once per 10 s, from the
+/// object's own count, however many turns come; a client still reads its own turns at once
+/// (`GET /conversations/{id}` asks the object), and the list catches up within that time.
+#[test]
+fn the_conversation_row_follows_a_burst_of_turns_in_one_write_and_reads_are_current() {
+    let (key, conv) = setup();
+    for q in ["Một [[words:2]]", "Hai [[words:2]]", "Ba [[words:2]]"] {
+        let r = app().post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            Auth::Bearer(&key),
+            json!({ "content": q }),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let h = history(&key, &conv);
+    let c = app().get(&format!("/api/v1/conversations/{conv}"), Auth::Bearer(&key));
+    assert_eq!(c.data()["messageCount"], 6, "{}", c.text);
+    assert_eq!(c.data()["lastMessageAt"], h[5]["createdAt"]);
+    let listed = || {
+        app()
+            .get("/api/v1/conversations?limit=100", Auth::Bearer(&key))
+            .data()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == conv.as_str())
+            .cloned()
+            .unwrap()
+    };
+    // Polled once a second (the key's burst limit would refuse eventually()'s 50 ms).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let row = loop {
+        let row = listed();
+        if row["messageCount"] == 6 {
+            break row;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the row did not follow: {row}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert_eq!(row["lastMessageAt"], h[5]["createdAt"]);
+}
