@@ -144,11 +144,7 @@ pub async fn messages(
     let list = ListQuery::parse(req)?;
     let page: Page = owned_object(ctx, caller, id)
         .await?
-        .call(&Op::List {
-            limit: list.limit(),
-            offset: list.offset(),
-            cursor: list.cursor().cloned(),
-        })
+        .call(&Op::List(list.page_request()))
         .await?;
     list.reply(page.messages, page.total, page.more)
 }

@@ -362,23 +362,26 @@ pub enum Op {
         turn: Box<TurnRequest>,
         stream: bool,
     },
-    List {
-        limit: u64,
-        offset: u64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        cursor: Option<crate::http::cursor::Cursor>,
+    List(crate::http::cursor::PageRequest),
+    #[serde(rename_all = "camelCase")]
+    Resume {
+        message_id: String,
+        after: u64,
     },
     #[serde(rename_all = "camelCase")]
-    Resume { message_id: String, after: u64 },
-    #[serde(rename_all = "camelCase")]
-    Cancel { message_id: String },
+    Cancel {
+        message_id: String,
+    },
     /// The conversation is being deleted: cancel, then remove all storage.
     Wipe,
     /// Its `Activity`, or `null` when it has no message (a read that creates nothing).
     Activity,
     /// The turn started under this `Idempotency-Key`, if any: its stream from event 1, or
     /// (`stream: false`) its result once finished (`Busy` while it runs, `NotFound` if none).
-    Replay { key: String, stream: bool },
+    Replay {
+        key: String,
+        stream: bool,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -27,7 +27,7 @@ use crate::conversations::model::{
     self as conv, EventLog, Message, MessageUsage, Op, Page, Refusal, Role, Status, TurnRequest,
     TurnResult, ROW_FLUSH_MS,
 };
-use crate::http::cursor::Cursor;
+use crate::http::cursor::{Cursor, PageRequest};
 use crate::http::error::ApiError;
 use crate::knowledge::model as knowledge;
 use crate::llm::chat;
@@ -183,11 +183,7 @@ impl Conversation {
         let turns = &self.turns;
         match serde_json::from_str::<Op>(op)? {
             Op::Start { turn, stream } => Turns::start(turns, *turn, stream).await,
-            Op::List {
-                limit,
-                offset,
-                cursor,
-            } => answer(turns.list(limit, offset, cursor.as_ref())),
+            Op::List(page) => answer(turns.list(&page)),
             Op::Resume { message_id, after } => {
                 answer_or_refusal(turns.resume(&message_id, after).map(Answer::Stream))
             }
@@ -527,13 +523,13 @@ impl Turns {
         Ok(self.storage.row_due()?.map(|(due, _)| due))
     }
 
-    fn list(&self, limit: u64, offset: u64, cursor: Option<&Cursor>) -> Result<Page, Refusal> {
+    fn list(&self, page: &PageRequest) -> Result<Page, Refusal> {
         self.settle_interrupted()?;
         let (mut messages, total, more) =
             self.storage
-                .page(limit, offset, cursor)?
+                .page(page)?
                 .ok_or_else(|| Refusal::UnknownCursor {
-                    field: cursor.map_or("", Cursor::field).to_owned(),
+                    field: page.cursor.as_ref().map_or("", Cursor::field).to_owned(),
                 })?;
         // A running reply's row may lag its text by up to one flush interval.
         if let Some(live) = self.live.borrow().as_ref().filter(|l| !l.finished) {

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use worker::SqlStorageValue;
 
-use crate::http::cursor::{self, Cursor, Listed};
+use crate::http::cursor::{self, Listed, PageRequest};
 use crate::platform::sqlite::{opt_int, text, Sqlite};
 
 use crate::conversations::model::{
@@ -217,12 +217,12 @@ impl Storage {
     /// A page of history, oldest first, and the total.
     /// A page of messages in turn order, by number or from a cursor (then also whether more
     /// follow); `None` when the cursor is no message of this conversation.
-    pub fn page(
-        &self,
-        limit: u64,
-        offset: u64,
-        cursor: Option<&Cursor>,
-    ) -> worker::Result<Option<Listed<Message>>> {
+    pub fn page(&self, page: &PageRequest) -> worker::Result<Option<Listed<Message>>> {
+        let PageRequest {
+            limit,
+            offset,
+            ref cursor,
+        } = *page;
         #[derive(Deserialize)]
         struct Count {
             n: u64,

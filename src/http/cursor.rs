@@ -9,6 +9,15 @@ use crate::http::error::ApiError;
 /// A page of a list: its items, how many the list has, and (a cursor page) whether more follow.
 pub type Listed<T> = (Vec<T>, u64, Option<bool>);
 
+/// A page of a list as a Durable Object is asked for it: by number (`offset`) or from a cursor.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PageRequest {
+    pub limit: u64,
+    pub offset: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<Cursor>,
+}
+
 /// Where a cursor page starts.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use worker::Env;
 
-use crate::http::cursor::{self, Cursor};
+use crate::http::cursor::{self, PageRequest};
 use crate::http::error::ApiError;
 use crate::knowledge::model::{self as knowledge, Document, Source};
 use crate::knowledge::protocol::{Knowledge, Op, Request};
@@ -46,17 +46,11 @@ pub async fn add(
 pub async fn list(
     env: &Env,
     twin_id: &str,
-    limit: u64,
-    offset: u64,
-    cursor: Option<&Cursor>,
+    page: PageRequest,
 ) -> Result<(Value, u64, Option<bool>), ApiError> {
-    let op = Op::List {
-        limit,
-        offset,
-        cursor: cursor.cloned(),
-    };
-    let mut listed: Value = call(env, twin_id, op).await?;
-    if let (Some(c), true) = (cursor, listed["unknownCursor"] == true) {
+    let cursor = page.cursor.clone();
+    let mut listed: Value = call(env, twin_id, Op::List(page)).await?;
+    if let (Some(c), true) = (&cursor, listed["unknownCursor"] == true) {
         return Err(cursor::unknown(c));
     }
     let total = listed["total"].as_u64().unwrap_or(0);

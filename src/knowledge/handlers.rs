@@ -73,8 +73,7 @@ pub async fn list(
 ) -> Result<Reply, ApiError> {
     let list = ListQuery::parse(req)?;
     owned(ctx, caller, id).await?;
-    let (docs, total, more) =
-        knowledge::list(&ctx.env, id, list.limit(), list.offset(), list.cursor()).await?;
+    let (docs, total, more) = knowledge::list(&ctx.env, id, list.page_request()).await?;
     list.reply(docs, total, more)
 }
 

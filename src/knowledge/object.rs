@@ -6,7 +6,7 @@
 use serde_json::Value;
 use worker::{durable_object, Env, Request, Response, State};
 
-use crate::http::cursor::{self, Cursor, Key};
+use crate::http::cursor::{self, Key, PageRequest};
 use crate::knowledge::model::{fold, Document, Source, MAX_SOURCES};
 use crate::knowledge::protocol::{self as protocol, Op};
 use crate::platform::d1::{params, Store};
@@ -102,11 +102,7 @@ impl TwinKnowledge {
                 }
                 serde_json::to_string(&documents)?
             }
-            Op::List {
-                limit,
-                offset,
-                cursor,
-            } => match self.list(limit, offset, cursor.as_ref())? {
+            Op::List(page) => match self.list(&page)? {
                 Some((rows, more)) => {
                     let documents: Vec<Document> =
                         rows.iter().map(|r| document(&twin_id, r)).collect();
@@ -165,13 +161,13 @@ impl TwinKnowledge {
 
     /// A page of document rows, newest first, and (a cursor page) whether more follow; `None`
     /// when the cursor is no document of this twin.
-    fn list(
-        &self,
-        limit: u64,
-        offset: u64,
-        cursor: Option<&Cursor>,
-    ) -> worker::Result<Option<(Vec<Value>, Option<bool>)>> {
+    fn list(&self, page: &PageRequest) -> worker::Result<Option<(Vec<Value>, Option<bool>)>> {
         const KEYS: [Key; 2] = [cursor::desc("created_at"), cursor::asc("id")];
+        let PageRequest {
+            limit,
+            offset,
+            ref cursor,
+        } = *page;
         let Some(cursor) = cursor else {
             let rows = self.db.rows(
                 &format!(

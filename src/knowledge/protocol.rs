@@ -28,12 +28,7 @@ pub enum Op {
     },
     /// A page of documents, newest first, by number or from a cursor. Answers `{"documents":
     /// [Document], "total": n, "more": bool|null}`, or `{"unknownCursor": true}`.
-    List {
-        limit: u64,
-        offset: u64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        cursor: Option<crate::http::cursor::Cursor>,
-    },
+    List(crate::http::cursor::PageRequest),
     /// Remove a document, its passages and their index entries. Answers the twin's number of
     /// documents after it (`null`: no such document).
     #[serde(rename_all = "camelCase")]

@@ -7,7 +7,7 @@ use worker::worker_sys::web_sys;
 use worker::ByteStream;
 
 use crate::http::body;
-use crate::http::cursor::{self, Cursor};
+use crate::http::cursor::{self, Cursor, PageRequest};
 use crate::http::envelope::{ExtraMeta, Pagination};
 use crate::http::error::ApiError;
 use crate::http::validate::page_params;
@@ -124,6 +124,15 @@ impl ListQuery {
 
     pub fn cursor(&self) -> Option<&Cursor> {
         self.cursor.as_ref()
+    }
+
+    /// The page as an object's list op takes it.
+    pub fn page_request(&self) -> PageRequest {
+        PageRequest {
+            limit: self.limit,
+            offset: self.offset(),
+            cursor: self.cursor.clone(),
+        }
     }
 
     /// The page of `data` out of `total`, with its pagination metadata; `more`: whether a
