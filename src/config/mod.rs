@@ -56,6 +56,8 @@ pub struct Config {
     pub max_knowledge_docs: u64,
     /// Twins an account may have (not deleted).
     pub max_twins: u64,
+    /// Characters of knowledge an account's twins may hold in all.
+    pub max_knowledge_chars: u64,
     /// How long a finished generation's event log stays whole for a resumed stream (§6.2).
     pub replay_window_secs: u64,
     pub jwt_ttl_secs: i64,
@@ -175,6 +177,7 @@ impl Config {
             history_token_budget: v.u64("HISTORY_TOKEN_BUDGET", 3000) as usize,
             max_knowledge_docs: v.u64("MAX_KNOWLEDGE_DOCS_PER_TWIN", 200),
             max_twins: v.u64("MAX_TWINS_PER_ACCOUNT", 100),
+            max_knowledge_chars: v.u64("MAX_KNOWLEDGE_CHARS_PER_ACCOUNT", 50_000_000),
             replay_window_secs: v.u64("EVENT_LOG_RETENTION_SECS", 86_400),
             jwt_ttl_secs: v.u64("JWT_TTL_SECS", crate::auth::token::DEFAULT_TTL_SECS as u64) as i64,
             key_record_ttl_ms: v.u64("KEY_RECORD_TTL_SECS", 300) as i64 * 1000,
@@ -230,6 +233,7 @@ mod tests {
         assert_eq!(c.upstream.total_ms, 300_000);
         assert_eq!(c.max_knowledge_docs, 200);
         assert_eq!(c.max_twins, 100);
+        assert_eq!(c.max_knowledge_chars, 50_000_000);
         assert_eq!(c.compaction_after_ms(), (86_400 + 300) * 1000);
         assert_eq!(c.allowed_origins, "*");
         assert_eq!(c.signups_per_ip_per_day, 5);

@@ -24,21 +24,35 @@ async fn call<T: serde::de::DeserializeOwned>(
         .await
 }
 
-/// Adds the document unless the twin has `max_docs`; the twin's documents after it, `None`
-/// when it was full.
+/// A twin's documents and their characters after a change.
+#[derive(Debug, Clone, Copy)]
+pub struct Totals {
+    pub documents: u64,
+    pub chars: u64,
+}
+
+fn totals(answer: &Value) -> Option<Totals> {
+    Some(Totals {
+        documents: answer["documents"].as_u64()?,
+        chars: answer["chars"].as_u64()?,
+    })
+}
+
+/// Adds the document unless the twin has `max_docs`; the twin's totals after it, `None` when it
+/// was full.
 pub async fn add(
     env: &Env,
     document: Document,
     passages: Vec<(String, String)>,
     max_docs: u64,
-) -> Result<Option<u64>, ApiError> {
+) -> Result<Option<Totals>, ApiError> {
     let twin_id = document.twin_id.clone();
     let op = Op::Add {
         document,
         passages,
         max_docs,
     };
-    call(env, &twin_id, op).await
+    Ok(totals(&call::<Value>(env, &twin_id, op).await?))
 }
 
 /// A page of the twin's documents (as the API shows them), how many it has, and (a cursor
@@ -57,12 +71,16 @@ pub async fn list(
     Ok((listed["documents"].take(), total, listed["more"].as_bool()))
 }
 
-/// The twin's documents after the delete; `None` when it had no such document.
-pub async fn delete(env: &Env, twin_id: &str, document_id: &str) -> Result<Option<u64>, ApiError> {
+/// The twin's totals after the delete; `None` when it had no such document.
+pub async fn delete(
+    env: &Env,
+    twin_id: &str,
+    document_id: &str,
+) -> Result<Option<Totals>, ApiError> {
     let op = Op::Delete {
         document_id: document_id.to_owned(),
     };
-    call(env, twin_id, op).await
+    Ok(totals(&call::<Value>(env, twin_id, op).await?))
 }
 
 /// The twin's best passages for `message` (none when the twin has no documents or the

@@ -9,27 +9,26 @@ use crate::http::context::{Ctx, Principal};
 use crate::http::envelope::Deleted;
 use crate::http::error::ApiError;
 use crate::http::reply::Reply;
-use crate::knowledge::client as knowledge;
+use crate::knowledge::client::{self as knowledge, Totals};
 use crate::knowledge::model::{Document, NewDocument};
 use crate::platform::crypto::random_bytes;
 use crate::platform::ids;
 use crate::platform::request::{json_body, ListQuery};
 use crate::platform::time;
 
-/// 404 unless the caller owns the twin.
-async fn owned(ctx: &Ctx, caller: &Principal, id: &str) -> Result<(), ApiError> {
-    if ctx.store()?.owns_twin(caller.user_id(), id).await? {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound("Twin"))
-    }
+/// 404 unless the caller owns the twin; else the characters of knowledge the account holds.
+async fn owned(ctx: &Ctx, caller: &Principal, id: &str) -> Result<u64, ApiError> {
+    ctx.store()?
+        .owned_twin_knowledge(caller.user_id(), id)
+        .await?
+        .ok_or(ApiError::NotFound("Twin"))
 }
 
-/// The twin's row learns its new number of documents.
-async fn recount(ctx: &Ctx, caller: &Principal, id: &str, n: u64) -> Result<(), ApiError> {
+/// The twin's row learns its new totals.
+async fn recount(ctx: &Ctx, caller: &Principal, id: &str, t: Totals) -> Result<(), ApiError> {
     Ok(ctx
         .store()?
-        .set_knowledge_docs(caller.user_id(), id, n)
+        .set_knowledge_totals(caller.user_id(), id, t.documents, t.chars)
         .await?)
 }
 
@@ -41,12 +40,20 @@ pub async fn create(
     req: &mut Request,
 ) -> Result<Reply, ApiError> {
     let input = NewDocument::parse(&json_body(req).await?)?;
-    owned(ctx, caller, id).await?;
+    let used = owned(ctx, caller, id).await?;
+    let chars = input.content.chars().count() as u64;
+    let cap = ctx.config.max_knowledge_chars;
+    if used + chars > cap {
+        return Err(ApiError::Conflict(format!(
+            "This account's twins already hold {used} of their {cap} characters of knowledge; \
+             delete documents first"
+        )));
+    }
     let passages = input.passages();
     let doc = Document {
         id: ids::prefixed("doc", &random_bytes::<24>()),
         twin_id: id.to_owned(),
-        chars: input.content.chars().count() as u64,
+        chars,
         chunk_count: passages.len() as u64,
         title: input.title,
         source_url: input.source_url,
@@ -54,8 +61,8 @@ pub async fn create(
     };
     let max = ctx.config.max_knowledge_docs;
     match knowledge::add(&ctx.env, doc.clone(), passages, max).await? {
-        Some(n) => {
-            recount(ctx, caller, id, n).await?;
+        Some(totals) => {
+            recount(ctx, caller, id, totals).await?;
             Reply::created(doc)
         }
         None => Err(ApiError::Conflict(format!(
@@ -85,9 +92,9 @@ pub async fn delete(
     child_id: &str,
 ) -> Result<Reply, ApiError> {
     owned(ctx, caller, id).await?;
-    let n = knowledge::delete(&ctx.env, id, child_id)
+    let totals = knowledge::delete(&ctx.env, id, child_id)
         .await?
         .ok_or(ApiError::NotFound("Document"))?;
-    recount(ctx, caller, id, n).await?;
+    recount(ctx, caller, id, totals).await?;
     Reply::ok(Deleted::new(child_id))
 }

@@ -92,15 +92,15 @@ impl TwinKnowledge {
                 passages,
                 max_docs,
             } => {
-                let count = self.documents()?;
-                let documents = (count < max_docs).then(|| count + 1);
-                if documents.is_some() {
+                if self.documents()? < max_docs {
                     self.add(
                         &document,
                         passages.iter().map(|(t, b)| (t.as_str(), b.clone())),
                     )?;
+                    self.totals()?.to_string()
+                } else {
+                    "null".to_owned()
                 }
-                serde_json::to_string(&documents)?
             }
             Op::List(page) => match self.list(&page)? {
                 Some((rows, more)) => {
@@ -117,8 +117,8 @@ impl TwinKnowledge {
                     "SELECT id FROM documents WHERE id = ?",
                     vec![text(&document_id)],
                 )?;
-                let documents = if found.is_empty() {
-                    None
+                if found.is_empty() {
+                    "null".to_owned()
                 } else {
                     let id = vec![text(&document_id)];
                     self.db.run(
@@ -129,9 +129,8 @@ impl TwinKnowledge {
                     self.db
                         .run("DELETE FROM passages WHERE document_id = ?", id.clone())?;
                     self.db.run("DELETE FROM documents WHERE id = ?", id)?;
-                    Some(self.documents()?)
-                };
-                serde_json::to_string(&documents)?
+                    self.totals()?.to_string()
+                }
             }
             Op::Retrieve { query } => {
                 let rows: Vec<Value> = self.db.rows(
@@ -196,6 +195,15 @@ impl TwinKnowledge {
         )?;
         let (rows, more) = cursor::page(rows, limit, cursor);
         Ok(Some((rows, Some(more))))
+    }
+
+    /// The twin's documents and their characters, as the twin's D1 row keeps them.
+    fn totals(&self) -> worker::Result<Value> {
+        let rows: Vec<Value> = self.db.rows(
+            "SELECT COUNT(*) AS documents, COALESCE(SUM(chars), 0) AS chars FROM documents",
+            vec![],
+        )?;
+        Ok(rows.into_iter().next().unwrap_or_default())
     }
 
     fn documents(&self) -> worker::Result<u64> {

@@ -19,7 +19,8 @@ pub struct Request {
 #[serde(rename_all = "camelCase")]
 pub enum Op {
     /// Add a document and its passages (`(text, searchable text)`), unless the twin already has
-    /// `max_docs` documents. Answers the twin's number of documents after it (`null`: full).
+    /// `max_docs` documents. Answers the twin's `{"documents": n, "chars": n}` after it
+    /// (`null`: full).
     #[serde(rename_all = "camelCase")]
     Add {
         document: Document,
@@ -29,8 +30,8 @@ pub enum Op {
     /// A page of documents, newest first, by number or from a cursor. Answers `{"documents":
     /// [Document], "total": n, "more": bool|null}`, or `{"unknownCursor": true}`.
     List(crate::http::cursor::PageRequest),
-    /// Remove a document, its passages and their index entries. Answers the twin's number of
-    /// documents after it (`null`: no such document).
+    /// Remove a document, its passages and their index entries. Answers the twin's
+    /// `{"documents": n, "chars": n}` after it (`null`: no such document).
     #[serde(rename_all = "camelCase")]
     Delete { document_id: String },
     /// The best passages for an FTS5 query (`knowledge::model::fts_query`). Answers

@@ -10,19 +10,39 @@ fn owned_twin(twin: &str, owner: &str) -> String {
 }
 
 impl Store {
-    /// Whether `owner` owns the twin (and it is not deleted).
-    pub async fn owns_twin(&self, owner: &str, twin_id: &str) -> StoreResult<bool> {
+    /// `None` unless `owner` owns the twin (and it is not deleted); else the characters of
+    /// knowledge the owner's twins hold in all (`MAX_KNOWLEDGE_CHARS_PER_ACCOUNT`).
+    pub async fn owned_twin_knowledge(
+        &self,
+        owner: &str,
+        twin_id: &str,
+    ) -> StoreResult<Option<u64>> {
         let row: Option<serde_json::Value> = self
-            .first(&owned_twin("?1", "?2"), &params![twin_id, owner])
+            .first(
+                &format!(
+                    "SELECT (SELECT COALESCE(SUM(knowledge_chars), 0) FROM twins \
+                       WHERE owner_id = ?2 AND deleted_at IS NULL) AS used \
+                     FROM ({}) AS owned",
+                    owned_twin("?1", "?2")
+                ),
+                &params![twin_id, owner],
+            )
             .await?;
-        Ok(row.is_some())
+        Ok(row.map(|r| r["used"].as_u64().unwrap_or(0)))
     }
 
-    /// The twin's number of documents, as its object counted them after a change.
-    pub async fn set_knowledge_docs(&self, owner: &str, twin_id: &str, n: u64) -> StoreResult<()> {
+    /// The twin's documents and their characters, as its object counted them after a change.
+    pub async fn set_knowledge_totals(
+        &self,
+        owner: &str,
+        twin_id: &str,
+        documents: u64,
+        chars: u64,
+    ) -> StoreResult<()> {
         self.run(
-            "UPDATE twins SET knowledge_docs = ?3 WHERE id = ?1 AND owner_id = ?2",
-            &params![twin_id, owner, n],
+            "UPDATE twins SET knowledge_docs = ?3, knowledge_chars = ?4 \
+             WHERE id = ?1 AND owner_id = ?2",
+            &params![twin_id, owner, documents, chars],
         )
         .await
         .map(|_| ())

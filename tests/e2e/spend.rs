@@ -11,6 +11,7 @@ const MAX_KEYS: usize = 3;
 const MAX_CONCURRENT: usize = 2;
 const DAILY_QUOTA: u64 = 1500;
 const MAX_TWINS: usize = 3;
+const MAX_KNOWLEDGE_CHARS: usize = 1000;
 
 fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
@@ -24,6 +25,10 @@ fn app() -> &'static TestApp {
             (Var::DailyTokenQuota, DAILY_QUOTA.to_string()),
             (Var::GenerationMaxSecs, "4".to_owned()),
             (Var::MaxTwinsPerAccount, MAX_TWINS.to_string()),
+            (
+                Var::MaxKnowledgeCharsPerAccount,
+                MAX_KNOWLEDGE_CHARS.to_string(),
+            ),
         ];
         TestApp::spawn_with(Options {
             vars: vars.to_vec(),
@@ -485,4 +490,42 @@ fn an_account_has_at_most_its_number_of_twins() {
     let deleted = app().delete(&format!("/api/v1/twins/{first}"), Auth::Bearer(&jwt));
     assert_eq!(deleted.status, 200);
     assert_eq!(create(MAX_TWINS).status, 201);
+}
+
+#[test]
+fn an_accounts_twins_hold_at_most_their_characters_of_knowledge() {
+    let (jwt, _, twin) = account();
+    // 600 characters each: one fits, a second does not.
+    let add = |twin: &str, title: &str| {
+        app().post(
+            &format!("/api/v1/twins/{twin}/knowledge"),
+            Auth::Bearer(&jwt),
+            json!({"title": title, "content": "Bữa sáng. ".repeat(60)}),
+        )
+    };
+    let first = add(&twin, "Một");
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(first.data()["chars"], 600);
+    let refused = add(&twin, "Hai");
+    refused.assert_error(409, "CONFLICT");
+    assert!(refused.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("characters"));
+    // The account's other twins draw on the same allowance.
+    let other = app().post(
+        "/api/v1/twins",
+        Auth::Bearer(&jwt),
+        json!({"name": "Second", "systemPrompt": "You are second."}),
+    );
+    let other = other.data()["id"].as_str().unwrap().to_owned();
+    add(&other, "Ba").assert_error(409, "CONFLICT");
+    // Deleting the document gives its characters back.
+    let doc = first.data()["id"].as_str().unwrap();
+    let deleted = app().delete(
+        &format!("/api/v1/twins/{twin}/knowledge/{doc}"),
+        Auth::Bearer(&jwt),
+    );
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    assert_eq!(add(&other, "Bốn").status, 201);
 }
