@@ -4,7 +4,7 @@
 //! exact however many turns race for it.
 
 use serde_json::Value;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use worker::{durable_object, Date, Env, Request, Response, SqlStorageValue, State};
 
 use crate::accounts::model::{Admission, Op};
@@ -40,8 +40,6 @@ pub struct Account {
     env: Env,
     /// The slots as stored, read once per instance; every change is written through.
     slots: RefCell<Option<Slots>>,
-    /// The import of `IMPORTED` is known done (spares its check on every admission).
-    imported: Cell<bool>,
 }
 
 impl worker::DurableObject for Account {
@@ -50,7 +48,6 @@ impl worker::DurableObject for Account {
             db: Sqlite::new(state.storage(), &SCHEMA),
             env,
             slots: RefCell::new(None),
-            imported: Cell::new(false),
         }
     }
 
@@ -224,7 +221,7 @@ impl Account {
     /// (added, not copied over, so turns recorded here meanwhile are kept; the flag is set in
     /// the same synchronous run as the rows, so two racing imports add them once).
     async fn import(&self, user_id: &str) -> worker::Result<()> {
-        if self.imported()? {
+        if self.db.is_marked(IMPORTED)? {
             return Ok(());
         }
         let store =
@@ -237,7 +234,7 @@ impl Account {
             )
             .await
             .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
-        if self.imported()? {
+        if self.db.is_marked(IMPORTED)? {
             return Ok(());
         }
         for r in &rows {
@@ -251,22 +248,6 @@ impl Account {
             };
             self.upsert(group, delta)?;
         }
-        self.db.run(
-            "INSERT OR REPLACE INTO meta (k, v) VALUES (?, '1')",
-            vec![text(IMPORTED)],
-        )?;
-        self.imported.set(true);
-        Ok(())
-    }
-
-    fn imported(&self) -> worker::Result<bool> {
-        if !self.imported.get() {
-            let rows: Vec<Value> = self.db.rows(
-                "SELECT 1 AS one FROM meta WHERE k = ?",
-                vec![text(IMPORTED)],
-            )?;
-            self.imported.set(!rows.is_empty());
-        }
-        Ok(self.imported.get())
+        self.db.mark(IMPORTED)
     }
 }

@@ -82,7 +82,7 @@ impl TwinKnowledge {
         if matches!(op, Op::Purge) {
             self.db.wipe().await?;
             // What the twin had in D1 is purged by the Worker; never bring it back.
-            self.mark_imported()?;
+            self.db.mark(IMPORTED)?;
             return Ok("true".to_owned());
         }
         self.import(&twin_id).await?;
@@ -248,26 +248,11 @@ impl TwinKnowledge {
         Ok(())
     }
 
-    fn imported(&self) -> worker::Result<bool> {
-        let rows: Vec<Value> = self.db.rows(
-            "SELECT 1 AS one FROM meta WHERE k = ?",
-            vec![text(IMPORTED)],
-        )?;
-        Ok(!rows.is_empty())
-    }
-
-    fn mark_imported(&self) -> worker::Result<()> {
-        self.db.run(
-            "INSERT OR REPLACE INTO meta (k, v) VALUES (?, '1')",
-            vec![text(IMPORTED)],
-        )
-    }
-
     /// Once per twin: the documents it had in D1 before it had an object are copied here (read
     /// whole first, then written in one synchronous run guarded by the flag, so two racing
     /// imports write them once).
     async fn import(&self, twin_id: &str) -> worker::Result<()> {
-        if self.imported()? {
+        if self.db.is_marked(IMPORTED)? {
             return Ok(());
         }
         let d1 = |e| worker::Error::RustError(format!("d1: {e:?}"));
@@ -298,7 +283,7 @@ impl TwinKnowledge {
                 }
             }
         }
-        if self.imported()? {
+        if self.db.is_marked(IMPORTED)? {
             return Ok(());
         }
         for row in &documents {
@@ -312,6 +297,6 @@ impl TwinKnowledge {
                 });
             self.add(&d, own)?;
         }
-        self.mark_imported()
+        self.db.mark(IMPORTED)
     }
 }

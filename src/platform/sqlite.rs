@@ -2,13 +2,15 @@
 //! that checks and writes with no await between them is exact under concurrent requests.
 
 use serde::de::DeserializeOwned;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use worker::{SqlStorage, SqlStorageValue};
 
 pub struct Sqlite {
     storage: worker::Storage,
     schema: &'static [&'static str],
     ready: Cell<bool>,
+    /// Markers known set (they are never unset but by `wipe`): spares their read on each op.
+    marked: RefCell<Vec<&'static str>>,
 }
 
 impl Sqlite {
@@ -17,6 +19,7 @@ impl Sqlite {
             storage,
             schema,
             ready: Cell::new(false),
+            marked: RefCell::new(Vec::new()),
         }
     }
 
@@ -69,6 +72,31 @@ impl Sqlite {
         self.storage.delete_alarm().await?;
         self.storage.delete_all().await?;
         self.ready.set(false);
+        self.marked.borrow_mut().clear();
+        Ok(())
+    }
+
+    /// Whether the once-set marker `k` (e.g. "a one-time import is done") is set, in the
+    /// schema's `meta (k, v)` table; read from storage only until it is.
+    pub fn is_marked(&self, k: &'static str) -> worker::Result<bool> {
+        if self.marked.borrow().contains(&k) {
+            return Ok(true);
+        }
+        let rows: Vec<serde_json::Value> =
+            self.rows("SELECT 1 AS one FROM meta WHERE k = ?", vec![text(k)])?;
+        if !rows.is_empty() {
+            self.marked.borrow_mut().push(k);
+        }
+        Ok(!rows.is_empty())
+    }
+
+    /// Sets the marker `k` (see `is_marked`).
+    pub fn mark(&self, k: &'static str) -> worker::Result<()> {
+        self.run(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES (?, '1')",
+            vec![text(k)],
+        )?;
+        self.marked.borrow_mut().push(k);
         Ok(())
     }
 }
