@@ -224,16 +224,14 @@ impl Account {
         if self.db.is_marked(IMPORTED)? {
             return Ok(());
         }
-        let store =
-            Store::new(&self.env).map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+        let store = Store::new(&self.env)?;
         let rows: Vec<Value> = store
             .all(
                 "SELECT day, api_key_id, twin_id, end_user_id, requests, prompt_tokens, \
                    completion_tokens, total_tokens, estimated_tokens FROM usage_daily WHERE user_id = ?1",
                 &params![user_id],
             )
-            .await
-            .map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+            .await?;
         if self.db.is_marked(IMPORTED)? {
             return Ok(());
         }

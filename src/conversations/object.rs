@@ -508,8 +508,7 @@ impl Turns {
             return Ok(Some(due));
         }
         if let Some((conversation_id, activity)) = self.storage.activity()? {
-            let store =
-                Store::new(&self.env).map_err(|e| worker::Error::RustError(format!("{e:?}")))?;
+            let store = Store::new(&self.env)?;
             if store
                 .record_activity(&conversation_id, &activity)
                 .await

@@ -255,15 +255,13 @@ impl TwinKnowledge {
         if self.db.is_marked(IMPORTED)? {
             return Ok(());
         }
-        let d1 = |e| worker::Error::RustError(format!("d1: {e:?}"));
-        let store = Store::new(&self.env).map_err(d1)?;
+        let store = Store::new(&self.env)?;
         let documents: Vec<Value> = store
             .all(
                 &format!("SELECT {DOCUMENT_COLUMNS} FROM knowledge_documents WHERE twin_id = ?1"),
                 &params![twin_id],
             )
-            .await
-            .map_err(d1)?;
+            .await?;
         let mut passages: Vec<Value> = Vec::new();
         if !documents.is_empty() {
             loop {
@@ -274,8 +272,7 @@ impl TwinKnowledge {
                          WHERE twin_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
                         &params![twin_id, after, IMPORT_PAGE],
                     )
-                    .await
-                    .map_err(d1)?;
+                    .await?;
                 let full = page.len() as i64 == IMPORT_PAGE;
                 passages.extend(page);
                 if !full {

@@ -14,7 +14,6 @@ use crate::auth::api_key::KeyRecord;
 use crate::auth::credentials::Scope;
 use crate::auth::key_cache::Cache;
 use crate::config::env as config;
-use crate::http::error::StoreError;
 use crate::limits::protocol::{KeyAdmission, Op};
 use crate::limits::rate_limit::{self, Decision, Policy};
 use crate::platform::d1::Store;
@@ -247,11 +246,8 @@ impl RateLimiter {
             Some(c) if now - c.loaded_ms < ttl_ms => c,
             stale => {
                 let reload = self.record.borrow().begin_reload();
-                let store = Store::new(&self.env).map_err(store_to_worker)?;
-                let found = store
-                    .key_record_by_hash(key_hash)
-                    .await
-                    .map_err(store_to_worker)?;
+                let store = Store::new(&self.env)?;
+                let found = store.key_record_by_hash(key_hash).await?;
                 let last_used_written_ms = stale.map_or(0, |c| c.last_used_written_ms);
                 let loaded = found.map(|record| CachedRecord {
                     record,
@@ -285,8 +281,4 @@ impl RateLimiter {
 
 fn to_json<T: Serialize>(value: &T) -> worker::Result<String> {
     Ok(serde_json::to_string(value)?)
-}
-
-fn store_to_worker(e: StoreError) -> worker::Error {
-    worker::Error::RustError(format!("d1: {e:?}"))
 }

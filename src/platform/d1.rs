@@ -21,6 +21,13 @@ impl From<worker::Error> for StoreError {
     }
 }
 
+/// A store error inside a Durable Object's handler, which answers in `worker::Error`.
+impl From<StoreError> for worker::Error {
+    fn from(e: StoreError) -> worker::Error {
+        worker::Error::RustError(format!("d1: {e:?}"))
+    }
+}
+
 fn js_err(e: JsValue) -> StoreError {
     StoreError::from_message(&format!("{e:?}"))
 }
