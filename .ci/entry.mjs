@@ -69,11 +69,14 @@ if (process.env.BENCH_COUNT_D1 === "1") {
         `function __countEnv(env){const db=env&&env.DB;if(!db||__countEnv.done)return env;__countEnv.done=true;` +
         `const count=(s)=>{s.__write?__d1.writes++:__d1.reads++};` +
         `const mark=(s,w)=>{if(s&&typeof s==="object")Object.defineProperty(s,"__write",{value:w,configurable:true});return s};` +
-        `const dp=Object.getPrototypeOf(db),prepare=dp.prepare,batch=dp.batch;` +
-        `const sp=Object.getPrototypeOf(prepare.call(db,"SELECT 1")),bind=sp.bind;` +
-        `dp.prepare=function(sql){return mark(prepare.call(this,sql),!/^\\s*SELECT/i.test(sql))};` +
-        `dp.batch=function(stmts){__countEnv.batching=true;for(const s of stmts)count(s);` +
-        `try{return batch.call(this,stmts)}finally{__countEnv.batching=false}};` +
+        `const dp=Object.getPrototypeOf(db);` +
+        `const sp=Object.getPrototypeOf(dp.prepare.call(db,"SELECT 1")),bind=sp.bind;` +
+        // The database's and a Sessions API session's (D1DatabaseSession) prepare and batch.
+        `const patch=(p)=>{const prepare=p.prepare,batch=p.batch;` +
+        `p.prepare=function(sql){return mark(prepare.call(this,sql),!/^\\s*SELECT/i.test(sql))};` +
+        `p.batch=function(stmts){__countEnv.batching=true;for(const s of stmts)count(s);` +
+        `try{return batch.call(this,stmts)}finally{__countEnv.batching=false}}};` +
+        `const xp=dp.withSession&&Object.getPrototypeOf(dp.withSession.call(db,"first-unconstrained"));if(xp&&xp!==dp)patch(xp);patch(dp);` +
         `sp.bind=function(...a){return mark(bind.apply(this,a),this.__write)};` +
         `for(const m of ["all","first","run","raw"]){const f=sp[m];sp[m]=function(...a){if(!__countEnv.batching)count(this);return f.apply(this,a)}}` +
         `return env}` +

@@ -76,3 +76,49 @@ pub async fn report(
     };
     call(env, user_id, &op).await
 }
+
+/// Claims the account's Idempotency-Key `key` for a request with `fingerprint`: `None` when
+/// this request now holds it, else the stored fingerprint and remembered response (if any).
+pub async fn claim_key(
+    env: &Env,
+    user_id: &str,
+    key: &str,
+    fingerprint: &str,
+    (lease_ms, retention_ms): (i64, i64),
+) -> Result<Option<(String, Option<String>)>, ApiError> {
+    let op = Op::ClaimKey {
+        user_id: user_id.to_owned(),
+        key: key.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        lease_ms,
+        retention_ms,
+    };
+    // Read as a JSON value: a typed answer costs the API's wasm several KB.
+    let held: serde_json::Value = call(env, user_id, &op).await?;
+    Ok(held["fingerprint"].as_str().map(|f| {
+        let response = held["response"].as_str().map(str::to_owned);
+        (f.to_owned(), response)
+    }))
+}
+
+/// Keeps `response` as what the request holding `key` answered.
+pub async fn remember_key(
+    env: &Env,
+    user_id: &str,
+    key: &str,
+    response: String,
+) -> Result<(), ApiError> {
+    let op = Op::RememberKey {
+        key: key.to_owned(),
+        response,
+    };
+    call::<bool>(env, user_id, &op).await.map(|_| ())
+}
+
+/// Frees `key`: its request was refused before any work.
+pub async fn release_key(env: &Env, user_id: &str, key: &str) -> Result<(), ApiError> {
+    let op = Op::ReleaseKey {
+        key: key.to_owned(),
+    };
+    call::<bool>(env, user_id, &op).await.map(|_| ())
+}

@@ -38,6 +38,22 @@ pub enum Op {
         api_key_id: Option<String>,
         query: UsageQuery,
     },
+    /// Claim an `Idempotency-Key` (docs/idempotency.md) for a request with this fingerprint,
+    /// now; held for `lease_ms` until its response is remembered, kept `retention_ms`.
+    /// Answers `null` when this request now holds it, else the record that holds it:
+    /// `{"fingerprint": …, "response": the remembered text or null}`.
+    #[serde(rename_all = "camelCase")]
+    ClaimKey {
+        user_id: String,
+        key: String,
+        fingerprint: String,
+        lease_ms: i64,
+        retention_ms: i64,
+    },
+    /// Keep the response (a serialized `idempotency::model::Remembered`) of the key's request.
+    RememberKey { key: String, response: String },
+    /// Free a key whose request was refused before any work (nothing remembered).
+    ReleaseKey { key: String },
 }
 
 /// The answer to `Admit`.

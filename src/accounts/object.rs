@@ -10,10 +10,10 @@ use worker::{durable_object, Date, Env, Request, Response, SqlStorageValue, Stat
 use crate::accounts::model::{Admission, Op};
 use crate::accounts::slots::{Day, Slots};
 use crate::platform::d1::{params, Store};
-use crate::platform::sqlite::{int, string, text, Sqlite};
+use crate::platform::sqlite::{int, opt_text, string, text, Sqlite};
 use crate::spend::model::{self as spend, TurnUsage, UsageCounts, UsageDelta, UsageQuery};
 
-const SCHEMA: [&str; 3] = [
+const SCHEMA: [&str; 5] = [
     "CREATE TABLE IF NOT EXISTS slots (lease TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL) \
      WITHOUT ROWID",
     // '' stands for "none" in the key columns (NULLs would not conflict).
@@ -29,10 +29,22 @@ const SCHEMA: [&str; 3] = [
        estimated_tokens INTEGER NOT NULL,
        PRIMARY KEY (day, api_key_id, twin_id, end_user_id)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID",
+    // The account's Idempotency-Key records (docs/idempotency.md); `response` is NULL while
+    // the request that claimed the key runs.
+    "CREATE TABLE IF NOT EXISTS idempotency (
+       key TEXT PRIMARY KEY,
+       fingerprint TEXT NOT NULL,
+       response TEXT,
+       lease_until INTEGER NOT NULL,
+       expires_at INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)",
 ];
 
 /// Set once the account's usage rows from before cells (D1's `usage_daily`) were added here.
 const IMPORTED: &str = "imported_d1_usage";
+/// Set once the account's live Idempotency-Key records from D1 (`idempotency_keys`) were
+/// copied here.
+const IMPORTED_KEYS: &str = "imported_d1_idempotency";
 
 #[durable_object]
 pub struct Account {
@@ -121,6 +133,31 @@ impl Account {
             } => {
                 self.import(&user_id).await?;
                 self.report(api_key_id.as_deref(), &query)?.to_string()
+            }
+            Op::ClaimKey {
+                user_id,
+                key,
+                fingerprint,
+                lease_ms,
+                retention_ms,
+            } => {
+                self.import_keys(&user_id, now).await?;
+                let held = self.claim_key(&key, &fingerprint, now, lease_ms, retention_ms)?;
+                held.map_or_else(|| "null".to_owned(), |h| h.to_string())
+            }
+            Op::RememberKey { key, response } => {
+                self.db.run(
+                    "UPDATE idempotency SET response = ? WHERE key = ?",
+                    vec![text(&response), text(&key)],
+                )?;
+                "true".to_owned()
+            }
+            Op::ReleaseKey { key } => {
+                self.db.run(
+                    "DELETE FROM idempotency WHERE key = ? AND response IS NULL",
+                    vec![text(&key)],
+                )?;
+                "true".to_owned()
             }
         };
         Ok(answer)
@@ -215,6 +252,75 @@ impl Account {
                 .map(|g| (string(g, "k").to_owned(), counts(g))),
         );
         Ok(serde_json::json!({ "rows": rows, "totals": totals }))
+    }
+
+    /// Claims `key` for a request with `fingerprint`, or answers the record that holds it. A
+    /// record past its retention, or one whose request died before remembering anything (its
+    /// lease ran out), is taken over. Synchronous: of racing claims exactly one wins.
+    fn claim_key(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        now: i64,
+        lease_ms: i64,
+        retention_ms: i64,
+    ) -> worker::Result<Option<Value>> {
+        self.db.run(
+            "DELETE FROM idempotency WHERE expires_at < ?",
+            vec![now.into()],
+        )?;
+        let held: Vec<Value> = self.db.rows(
+            "SELECT fingerprint, response FROM idempotency \
+             WHERE key = ? AND (response IS NOT NULL OR lease_until >= ?)",
+            vec![text(key), now.into()],
+        )?;
+        if let Some(held) = held.into_iter().next() {
+            return Ok(Some(held));
+        }
+        self.db.run(
+            "INSERT OR REPLACE INTO idempotency (key, fingerprint, response, lease_until, expires_at) \
+             VALUES (?, ?, NULL, ?, ?)",
+            vec![
+                text(key),
+                text(fingerprint),
+                (now + lease_ms).into(),
+                (now + retention_ms).into(),
+            ],
+        )?;
+        Ok(None)
+    }
+
+    /// Once per account: its live Idempotency-Key records from before cells, kept in D1, are
+    /// copied here (a record claimed here meanwhile wins), so a retry across the deploy that
+    /// moved them still replays.
+    async fn import_keys(&self, user_id: &str, now: i64) -> worker::Result<()> {
+        if self.db.is_marked(IMPORTED_KEYS)? {
+            return Ok(());
+        }
+        let rows: Vec<Value> = Store::new(&self.env)?
+            .all(
+                "SELECT key, fingerprint, response, lease_until, expires_at FROM idempotency_keys \
+                 WHERE user_id = ?1 AND expires_at >= ?2",
+                &params![user_id, now],
+            )
+            .await?;
+        if self.db.is_marked(IMPORTED_KEYS)? {
+            return Ok(());
+        }
+        for r in &rows {
+            self.db.run(
+                "INSERT OR IGNORE INTO idempotency (key, fingerprint, response, lease_until, expires_at) \
+                 VALUES (?, ?, ?, ?, ?)",
+                vec![
+                    text(string(r, "key")),
+                    text(string(r, "fingerprint")),
+                    opt_text(r["response"].as_str()),
+                    int(r, "lease_until").into(),
+                    int(r, "expires_at").into(),
+                ],
+            )?;
+        }
+        self.db.mark(IMPORTED_KEYS)
     }
 
     /// Once per account: the usage it recorded in D1 before it had a cell is added to its own

@@ -13,6 +13,7 @@ use crate::conversations::model::{
 use crate::http::context::{Ctx, Principal};
 use crate::http::error::ApiError;
 use crate::http::reply::Reply;
+use crate::platform::d1::near_then_primary;
 use crate::platform::request::{header, json_body, query_params};
 use crate::spend::model as spend;
 
@@ -33,11 +34,13 @@ async fn turn(
     let NewMessage { content } = NewMessage::try_from(&json_body(req).await?)?;
     let user_id = caller.user_id();
     let spend = &ctx.config.spend;
-    let store = ctx.store()?;
-    // The conversation's row (D1), then the twin's passages (its object), while the account's
-    // object admits the turn.
+    // The conversation's row (D1, the nearest replica), then the twin's passages (its object),
+    // while the account's object admits the turn.
     let read = async {
-        let Some(chat) = store.chat_context(user_id, id).await? else {
+        let chat = near_then_primary(&ctx.env, |store| async move {
+            store.chat_context(user_id, id).await
+        });
+        let Some(chat) = chat.await? else {
             return Ok::<_, ApiError>(None);
         };
         let sources =

@@ -457,6 +457,8 @@ pub struct TurnResult {
 #[serde(rename_all = "camelCase")]
 pub enum Refusal {
     NotFound,
+    /// The conversation was deleted (a turn that read its row before that).
+    Deleted,
     #[serde(rename_all = "camelCase")]
     Busy {
         message_id: String,
@@ -484,6 +486,7 @@ impl From<Refusal> for ApiError {
     fn from(r: Refusal) -> ApiError {
         match r {
             Refusal::NotFound => ApiError::NotFound("Message"),
+            Refusal::Deleted => ApiError::NotFound("Conversation"),
             Refusal::Busy { message_id } => ApiError::ConversationBusy { message_id },
             Refusal::Upstream { detail } => ApiError::Upstream(detail),
             Refusal::UpstreamTimeout => ApiError::UpstreamTimeout,

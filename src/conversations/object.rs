@@ -279,6 +279,9 @@ impl Turns {
     /// Stores the question and the reply-to-be and logs event 1; returns the reply's id and
     /// the upstream request.
     fn open_turn(&self, turn: &TurnRequest) -> Result<(String, Value), Refusal> {
+        if self.storage.is_deleted()? {
+            return Err(Refusal::Deleted);
+        }
         self.settle_interrupted()?;
         if let Some(live) = self.live.borrow().as_ref().filter(|l| !l.finished) {
             return Err(Refusal::Busy {

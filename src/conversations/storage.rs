@@ -126,6 +126,9 @@ pub struct Storage {
     db: Sqlite,
 }
 
+/// The marker `wipe` leaves.
+const DELETED: &str = "deleted";
+
 impl Storage {
     pub fn new(storage: worker::Storage) -> Self {
         Storage {
@@ -447,7 +450,15 @@ impl Storage {
     }
 
     /// Everything goes: the conversation is being deleted.
+    /// Everything goes but a tombstone: a turn that read the conversation's row before its
+    /// deletion (or from a replica that has not seen it yet) and arrives after it is refused
+    /// instead of starting the conversation again in an object nothing leads to.
     pub async fn wipe(&self) -> worker::Result<()> {
-        self.db.wipe().await
+        self.db.wipe().await?;
+        self.db.mark(DELETED)
+    }
+
+    pub fn is_deleted(&self) -> worker::Result<bool> {
+        self.db.is_marked(DELETED)
     }
 }

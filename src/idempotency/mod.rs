@@ -1,7 +1,6 @@
-//! `Idempotency-Key`: the rules and fingerprint, the D1 record, and the run of a POST under it.
+//! `Idempotency-Key`: the rules and fingerprint, and the run of a POST under it (the records
+//! live in the account's object, `accounts::object`).
 
 pub mod model;
 #[cfg(target_arch = "wasm32")]
 pub mod run;
-#[cfg(target_arch = "wasm32")]
-pub mod store;

@@ -1,4 +1,5 @@
-//! Runs a POST under its `Idempotency-Key` (docs/idempotency.md): claim the key, run the
+//! Runs a POST under its `Idempotency-Key` (docs/idempotency.md): claim the key in the
+//! account's object (SPEC §14: the account's records live in its cell), run the
 //! handler once, remember what it answered (or free the key after a refusal); a retry gets
 //! the remembered answer, a streamed reply's retry the same generation's stream from event 1.
 
@@ -12,6 +13,7 @@ use crate::http::error::ApiError;
 use crate::http::routes::{Effect, Route};
 use crate::idempotency::model::{self as idempotency, Claim, Remembered};
 
+use crate::accounts::client as accounts;
 use crate::conversations::client::ConversationObject;
 use crate::http::context::{Call, Ctx};
 use crate::http::dispatch::dispatch;
@@ -46,11 +48,13 @@ pub async fn run(
         .user_id()
         .to_owned();
     let fingerprint = idempotency::fingerprint("POST", req.path(), Some(&body));
-    let store = ctx.store()?;
-    match store
-        .claim_idempotency_key(&user, &key, &fingerprint, ctx.now_ms)
-        .await?
-    {
+    let env = &ctx.env;
+    let times = (idempotency::LEASE_MS, idempotency::RETENTION_MS);
+    let claim = match accounts::claim_key(env, &user, &key, &fingerprint, times).await? {
+        None => Claim::Fresh,
+        Some((held, response)) => idempotency::decide(&fingerprint, &held, response.as_deref()),
+    };
+    match claim {
         // Scoped to the user: only the caller's own turns are ever found by it.
         Claim::Fresh => call.idempotency_key = Some(format!("{user}:{key}")),
         Claim::InUse => {
@@ -65,8 +69,11 @@ pub async fn run(
     }
     let outcome = dispatch(route.id, ctx, call, req).await;
     match remembered(route, &outcome) {
-        Some(r) => store.remember_response(&user, &key, &r).await?,
-        None => store.release_idempotency_key(&user, &key).await?,
+        Some(r) => {
+            let text = serde_json::to_string(&r).map_err(ApiError::internal)?;
+            accounts::remember_key(env, &user, &key, text).await?
+        }
+        None => accounts::release_key(env, &user, &key).await?,
     }
     outcome
 }

@@ -20,6 +20,7 @@ use crate::llm::upstream::{Progress, Upstream};
 use crate::openai::model::{self as openai, ChatRequest};
 use crate::platform::abort::{Abort, Hook};
 use crate::platform::crypto::random_bytes;
+use crate::platform::d1::near_then_primary;
 use crate::platform::event_stream::{self, Ignore};
 use crate::platform::ids;
 use crate::platform::request::json_body;
@@ -163,9 +164,11 @@ async fn prepare(
     let spend = &config.spend;
     let user_id = caller.user_id();
     let day = spend::utc_day(ctx.now_ms);
-    let store = ctx.store()?;
     let read = async {
-        let Some(persona) = store.twin_persona(user_id, &request.model).await? else {
+        let persona = near_then_primary(&ctx.env, |store| async move {
+            store.twin_persona(user_id, &request.model).await
+        });
+        let Some(persona) = persona.await? else {
             return Ok::<_, ApiError>(None);
         };
         let (twin, docs) = (&request.model, persona.knowledge_docs);

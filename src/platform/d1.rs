@@ -4,9 +4,10 @@
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::future::Future;
 use worker::wasm_bindgen::JsValue;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{D1Database, D1PreparedStatement, Env};
+use worker::{D1Database, D1DatabaseSession, D1PreparedStatement, Env};
 
 pub use crate::http::cursor::Listed;
 use crate::http::cursor::{self, Cursor, Key};
@@ -83,7 +84,14 @@ macro_rules! params {
 pub(crate) use params;
 
 pub struct Store {
-    db: D1Database,
+    db: Db,
+}
+
+enum Db {
+    /// The database as bound: every statement reaches the primary (read-your-writes).
+    Primary(D1Database),
+    /// A session of D1's Sessions API that may start on the nearest read replica.
+    Near(D1DatabaseSession),
 }
 
 /// What a paginated list reads: `filter` is an SQL fragment of the store's own; `keys` the
@@ -102,11 +110,27 @@ struct Count {
 
 impl Store {
     pub fn new(env: &Env) -> StoreResult<Self> {
-        Ok(Store { db: env.d1("DB")? })
+        Ok(Store {
+            db: Db::Primary(env.d1("DB")?),
+        })
+    }
+
+    /// A store whose reads may be served by the nearest read replica (SPEC §14: hot-path
+    /// reads through the Sessions API). A replica can lag the primary by moments: use it only
+    /// through `near_then_primary`, for reads where that is safe.
+    fn near(env: &Env) -> StoreResult<Self> {
+        let session = env.d1("DB")?.with_session(Some("first-unconstrained"))?;
+        Ok(Store {
+            db: Db::Near(session),
+        })
     }
 
     pub fn stmt(&self, sql: &str, args: &[JsValue]) -> StoreResult<D1PreparedStatement> {
-        Ok(self.db.prepare(sql).bind(args)?)
+        let stmt = match &self.db {
+            Db::Primary(db) => db.prepare(sql),
+            Db::Near(session) => session.prepare(sql),
+        };
+        Ok(stmt.bind(args)?)
     }
 
     /// The first row, decoded through one `JSON.stringify` and serde_json: far fewer calls
@@ -146,7 +170,10 @@ impl Store {
         &self,
         stmts: Vec<D1PreparedStatement>,
     ) -> StoreResult<Vec<worker::D1Result>> {
-        Ok(self.db.batch(stmts).await?)
+        Ok(match &self.db {
+            Db::Primary(db) => db.batch(stmts).await?,
+            Db::Near(session) => session.batch(stmts).await?,
+        })
     }
 
     /// A page of `list.table` rows and the total they come from, in one round trip: by number
@@ -220,6 +247,23 @@ impl Store {
         let rows = results[1].results::<T>()?;
         Ok((rows, total, None))
     }
+}
+
+/// `read` through a session that may use the nearest read replica; if it finds nothing, once
+/// more on the primary, so a row created a moment ago (a conversation, then its first message)
+/// is found however far the replica lags. What a lagging replica can still serve is a row's
+/// older version for that lag (e.g. a persona edited a moment ago), which the turn's reads
+/// accept; a deletion is caught by the object it leads to (a deleted conversation's object
+/// refuses turns).
+pub async fn near_then_primary<T, F, Fut>(env: &Env, read: F) -> StoreResult<Option<T>>
+where
+    F: Fn(Store) -> Fut,
+    Fut: Future<Output = StoreResult<Option<T>>>,
+{
+    if let Some(found) = read(Store::near(env)?).await? {
+        return Ok(Some(found));
+    }
+    read(Store::new(env)?).await
 }
 
 /// How many rows a write changed.

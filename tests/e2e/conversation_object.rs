@@ -1,9 +1,11 @@
 //! The conversation's Durable Object owns its turns (docs/streaming.md): resumable streams,
 //! many readers, cancel, one turn at a time, and replies that survive a crashed runtime.
 
-use crate::common::{deltas, eventually, Auth, Ev, EventStream, Options, Scope, TestApp, Var};
+use crate::common::{
+    deltas, eventually, unix_ms, Auth, Ev, EventStream, Options, Scope, TestApp, Var,
+};
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 crate::common::app!(AuthAttemptsPerMinute = "1000");
 
@@ -198,13 +200,6 @@ fn the_reply_is_persisted_while_it_is_generated() {
     );
     assert!(text.starts_with(&so_far), "{text:?} vs {so_far:?}");
     s.disconnect();
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 #[test]
@@ -496,4 +491,49 @@ fn a_finished_log_is_compacted_after_its_replay_window_to_its_final_event() {
     });
     assert_eq!(shape(&compacted), shape(&[last]));
     assert_eq!(history(&app, &key, &conv), before);
+}
+
+#[test]
+fn a_turn_that_still_sees_a_deleted_conversation_is_refused_by_its_object() {
+    let (_, key, conv) = setup(app());
+    let say = |content: &str| {
+        app().post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            Auth::Bearer(&key),
+            json!({ "content": content }),
+        )
+    };
+    assert_eq!(say("Trước khi xoá [[words:2]]").status, 201);
+    let row = app().d1_rows(&format!("SELECT * FROM conversations WHERE id = '{conv}'"));
+    let row = row[0].as_object().unwrap().clone();
+    let deleted = app().delete(&format!("/api/v1/conversations/{conv}"), Auth::Bearer(&key));
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    // The row seen again, as by a turn that read it just before the delete, or from a read
+    // replica that has not caught up with it.
+    let columns: Vec<&str> = row.keys().map(String::as_str).collect();
+    let values: Vec<String> = row
+        .values()
+        .map(|v| match v {
+            Value::Null => "NULL".to_owned(),
+            Value::String(s) => format!("'{}'", s.replace('\'', "''")),
+            other => other.to_string(),
+        })
+        .collect();
+    app().d1(&format!(
+        "INSERT INTO conversations ({}) VALUES ({})",
+        columns.join(", "),
+        values.join(", ")
+    ));
+    let question = format!("Sau khi xoá {} [[words:2]]", &key[3..15]);
+    say(&question).assert_error(404, "NOT_FOUND");
+    let calls = app().model_stats()["byQuestion"][&question]["count"]
+        .as_u64()
+        .unwrap_or(0);
+    assert_eq!(
+        calls, 0,
+        "the deleted conversation's turn reached the model"
+    );
+    // Nothing was started again in the object: its history stays empty.
+    let h = history(app(), &key, &conv);
+    assert!(h.is_empty(), "{h:?}");
 }

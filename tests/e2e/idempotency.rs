@@ -1,14 +1,18 @@
 //! `Idempotency-Key` on every POST (docs/idempotency.md): a retry replays the first answer and
 //! does nothing again — no second object, message, key or model call.
 
-use crate::common::{Auth, Reply, Scope};
+use crate::common::{Auth, Options, Reply, Scope, TestApp, Var};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 crate::common::app!(AuthAttemptsPerMinute = "1000");
 
 fn post_with_key(path: &str, auth: &str, key: &str, body: &str) -> Reply {
-    app().raw(
+    post_on(app(), path, auth, key, body)
+}
+
+fn post_on(app: &TestApp, path: &str, auth: &str, key: &str, body: &str) -> Reply {
+    app.raw(
         "POST",
         path,
         &[
@@ -22,15 +26,19 @@ fn post_with_key(path: &str, auth: &str, key: &str, body: &str) -> Reply {
 
 /// A user's JWT, a full_access key, a twin of theirs and a conversation with it.
 fn setup() -> (String, String, String, String) {
-    let jwt = app().user().jwt;
-    let key = app().key(&jwt, Scope::FullAccess).secret;
-    let twin = app().post(
+    setup_on(app())
+}
+
+fn setup_on(app: &TestApp) -> (String, String, String, String) {
+    let jwt = app.user().jwt;
+    let key = app.key(&jwt, Scope::FullAccess).secret;
+    let twin = app.post(
         "/api/v1/twins",
         Auth::Bearer(&jwt),
         json!({"name": format!("Idem {}", &key[3..11]), "systemPrompt": "You are Idem."}),
     );
     let twin = twin.data()["id"].as_str().unwrap().to_owned();
-    let conv = app().post(
+    let conv = app.post(
         "/api/v1/conversations",
         Auth::Bearer(&key),
         json!({"twinId": twin}),
@@ -40,7 +48,11 @@ fn setup() -> (String, String, String, String) {
 }
 
 fn model_calls(question: &str) -> u64 {
-    app().model_stats()["byQuestion"][question]["count"]
+    model_calls_on(app(), question)
+}
+
+fn model_calls_on(app: &TestApp, question: &str) -> u64 {
+    app.model_stats()["byQuestion"][question]["count"]
         .as_u64()
         .unwrap_or(0)
 }
@@ -298,53 +310,116 @@ fn a_remembered_upstream_failure_is_answered_again_without_a_model_call() {
 
 #[test]
 fn a_turn_cut_off_before_its_answer_was_remembered_is_replayed_never_run_twice() {
-    let (_, key, _, conv) = setup();
-    let question = format!("Cut off {} [[words:6]]", &key[3..15]);
-    let path = format!("/api/v1/conversations/{conv}/messages");
-    let body = json!({ "content": question }).to_string();
-    let first = post_with_key(&path, &key, "cut-1", &body);
-    assert_eq!(first.status, 201, "{}", first.text);
-    // As on the platform when the client leaves mid-turn: the request is cancelled, so the
-    // key stays claimed with nothing remembered.
-    let forget = |lease_until: &str| {
-        app().d1(&format!(
-            "UPDATE idempotency_keys SET response = NULL, lease_until = {lease_until} \
-             WHERE key = 'cut-1'"
-        ))
+    let state_dir = crate::common::root().join(format!(
+        "target/e2e/idem-cut-{}-{}",
+        std::process::id(),
+        crate::common::unix_ms()
+    ));
+    let opts = || Options {
+        vars: vec![(Var::AuthAttemptsPerMinute, "1000".into())],
+        state_dir: Some(state_dir.clone()),
     };
-    forget("lease_until");
-    let again = post_with_key(&path, &key, "cut-1", &body);
-    assert_replay(&first, &again);
-    // And once that claim has lapsed too: still the same turn, not a second one.
-    forget("0");
-    let later = post_with_key(&path, &key, "cut-1", &body);
-    assert_eq!(later.status, 201, "{}", later.text);
-    assert_eq!(later.body["data"], first.body["data"]);
-    assert_eq!(model_calls(&question), 1);
-    let c = app().get(&format!("/api/v1/conversations/{conv}"), Auth::Bearer(&key));
-    assert_eq!(c.data()["messageCount"], 2);
-    // A streamed retry of the same turn's key is the turn's own stream.
+    let mut first = TestApp::spawn_with(opts());
+    let (_, key, _, conv) = setup_on(&first);
+    let path = format!("/api/v1/conversations/{conv}/messages");
+    let turn = |app: &TestApp, idem: &str, question: &str| {
+        let body = json!({ "content": question }).to_string();
+        post_on(app, &path, &key, idem, &body)
+    };
+    let held_q = format!("Cut off {} [[words:6]]", &key[3..15]);
+    let lapsed_q = format!("Cut lapsed {} [[words:5]]", &key[3..15]);
+    let held = turn(&first, "cut-held", &held_q);
+    let lapsed = turn(&first, "cut-lapsed", &lapsed_q);
+    assert_eq!(held.status, 201, "{}", held.text);
+    assert_eq!(lapsed.status, 201, "{}", lapsed.text);
+    // A streamed turn under a key too.
     let spath = format!("/api/v1/conversations/{conv}/messages/stream");
     let squestion = format!("Cut stream {} [[words:4]]", &key[3..15]);
     let sbody = json!({ "content": squestion });
-    let open = || {
-        app()
-            .try_stream(
-                "POST",
-                &spath,
-                Auth::Bearer(&key),
-                &[("Idempotency-Key", "cut-2")],
-                Some(sbody.clone()),
-            )
-            .unwrap_or_else(|r| panic!("{}", r.text))
+    let open = |app: &TestApp| {
+        app.try_stream(
+            "POST",
+            &spath,
+            Auth::Bearer(&key),
+            &[("Idempotency-Key", "cut-stream")],
+            Some(sbody.clone()),
+        )
+        .unwrap_or_else(|r| panic!("{}", r.text))
     };
-    let s = open();
+    let s = open(&first);
     let message = s.message_id.clone().unwrap();
     let (events, _) = s.collect();
-    app().d1("UPDATE idempotency_keys SET response = NULL, lease_until = 0 WHERE key = 'cut-2'");
-    let replayed = open();
+
+    // As on the platform when the client leaves mid-turn: the request is cancelled, so its
+    // key stays claimed in the account's object with nothing remembered — one claim still
+    // leased, two whose lease has run out too. Edited while the runtime is down.
+    first.crash_worker();
+    let forgotten = first.object_sql(
+        "twinexpert-cells-Account",
+        "UPDATE idempotency SET response = NULL, \
+           lease_until = CASE key WHEN 'cut-held' THEN lease_until ELSE 0 END \
+         WHERE key IN ('cut-held', 'cut-lapsed', 'cut-stream')",
+    );
+    assert_eq!(forgotten, 3, "the account's object holds the three records");
+    drop(first);
+    let app = TestApp::spawn_with(opts());
+
+    // Still claimed: the turn bound to the key in the conversation's object answers.
+    let again = turn(&app, "cut-held", &held_q);
+    assert_replay(&held, &again);
+    // Claim lapsed: the key is taken again, and the turn already bound to it is answered,
+    // not run a second time.
+    let later = turn(&app, "cut-lapsed", &lapsed_q);
+    assert_eq!(later.status, 201, "{}", later.text);
+    assert_eq!(later.body["data"], lapsed.body["data"]);
+    // A streamed retry of the same turn's key is the turn's own stream.
+    let replayed = open(&app);
     assert_eq!(replayed.message_id.as_deref(), Some(message.as_str()));
     let (again, _) = replayed.collect();
     assert_eq!(again.len(), events.len());
-    assert_eq!(model_calls(&squestion), 1);
+    for q in [&held_q, &lapsed_q, &squestion] {
+        assert_eq!(model_calls_on(&app, q), 0, "the model was called again");
+    }
+    let c = app.get(&format!("/api/v1/conversations/{conv}"), Auth::Bearer(&key));
+    assert_eq!(c.data()["messageCount"], 6);
+}
+
+#[test]
+fn keys_remembered_in_d1_before_cells_still_replay_and_expired_ones_are_not_copied() {
+    let (jwt, key, twin, _) = setup();
+    let me = app().get("/api/v1/auth/me", Auth::Bearer(&jwt));
+    let user_id = me.data()["id"].as_str().unwrap().to_owned();
+    // As the previous release left them: a conversation created under a key an hour ago,
+    // and a record past its 24 h.
+    let body = json!({ "twinId": twin, "title": "Before cells" });
+    let fingerprint =
+        twinexpert::idempotency::model::fingerprint("POST", "/api/v1/conversations", Some(&body));
+    let remembered = json!({ "json": { "status": 201, "data": { "id": "conv_fromd1" } } });
+    let now = crate::common::unix_ms() as i64;
+    let hour = 3_600_000;
+    app().d1(&format!(
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint, response, created_at, \
+           lease_until, expires_at) VALUES \
+         ('{user_id}', 'old-live', '{fingerprint}', '{remembered}', {}, {}, {}), \
+         ('{user_id}', 'old-gone', '{fingerprint}', '{remembered}', {}, {}, {})",
+        now - hour,
+        now - hour,
+        now + 23 * hour,
+        now - 25 * hour,
+        now - 25 * hour,
+        now - hour,
+    ));
+    let text = body.to_string();
+    let before = count("/api/v1/conversations", &key);
+    let replayed = post_with_key("/api/v1/conversations", &key, "old-live", &text);
+    assert_eq!(replayed.status, 201, "{}", replayed.text);
+    assert_eq!(replayed.header("Idempotent-Replayed"), Some("true"));
+    assert_eq!(replayed.data()["id"], "conv_fromd1");
+    let other = json!({ "twinId": twin }).to_string();
+    post_with_key("/api/v1/conversations", &key, "old-live", &other)
+        .assert_error(422, "IDEMPOTENCY_KEY_REUSED");
+    let fresh = post_with_key("/api/v1/conversations", &key, "old-gone", &text);
+    assert_eq!(fresh.status, 201, "{}", fresh.text);
+    assert!(fresh.header("Idempotent-Replayed").is_none());
+    assert_eq!(count("/api/v1/conversations", &key), before + 1);
 }

@@ -124,11 +124,13 @@ fn a_generation_has_a_total_deadline() {
         Auth::Bearer(&jwt),
         json!({"content": "slowly [[pace:300]] [[words:19]]"}),
     );
-    let (events, _) = s.collect();
+    let (events, raw) = s.collect();
     let last = events.last().unwrap();
     assert_eq!(
         (last.event.as_str(), last.data["error"].as_str()),
-        ("error", Some("UPSTREAM_TIMEOUT"))
+        ("error", Some("UPSTREAM_TIMEOUT")),
+        "the stream as received ({:?} after opening):\n{raw}",
+        last.at
     );
     let at = last.at.as_secs_f64();
     assert!((3.5..6.0).contains(&at), "ended after {at} s");

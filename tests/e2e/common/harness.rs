@@ -263,6 +263,36 @@ impl TestApp {
         v[0]["results"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Runs `sql` in the SQLite of every instance of the Durable Object class `class` (its
+    /// folder in the local state, e.g. `twinexpert-cells-Account`), for states the API cannot
+    /// reach quickly. Only while the runtime is stopped (`crash_worker`): a live object keeps
+    /// its storage open. Answers how many rows it changed.
+    pub fn object_sql(&self, class: &str, sql: &str) -> u64 {
+        let script = r#"
+import glob, sqlite3, sys
+n = 0
+for f in glob.glob(sys.argv[1] + "/*.sqlite"):
+    if f.endswith("metadata.sqlite"):
+        continue
+    c = sqlite3.connect(f)
+    n += c.execute(sys.argv[2]).rowcount
+    c.commit()
+    c.close()
+print(n)
+"#;
+        let dir = self.state_dir.join("wrangler/v3/do").join(class);
+        let out = command(root().join(".tools/py/bin/python"))
+            .args(["-c", script])
+            .arg(&dir)
+            .arg(sql)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{sql}: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+
     /// What the model server has seen (`GET /stats` of the model server).
     pub fn model_stats(&self) -> Value {
         ureq::get(&format!("{}/stats", self.model_url))

@@ -14,7 +14,7 @@ pub use http::*;
 pub use process::*;
 pub use stream::*;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Declares `app()`, the app a test module shares, with these vars over the defaults:
 /// `app!(AuthAttemptsPerMinute = "1000", MaxOutputTokens = "64");`.
@@ -38,4 +38,12 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Milliseconds since the Unix epoch (unique enough for a state folder's name).
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
