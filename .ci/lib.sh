@@ -70,7 +70,7 @@ apt_install() {
 
 # What only the test command needs: a Python venv with the OpenAPI validator, schemathesis and
 # requests (for the seed's Python examples), and Debian's Chromium for the docs-page test.
-PY_PINS="schemathesis==4.32.5 openapi-spec-validator==0.9.0 requests==2.34.2 openai==3.57.0"
+PY_PINS="schemathesis==4.32.5 openapi-spec-validator==0.9.0 requests==2.34.2 openai==3.57.0 standardwebhooks==1.3.0"
 
 ensure_test_tools() {
   if [ "$(cat "$TOOLS/py/.pins" 2>/dev/null)" != "$PY_PINS" ]; then

@@ -18,6 +18,7 @@ pub mod openai;
 pub mod platform;
 pub mod spend;
 pub mod twins;
+pub mod webhooks;
 
 // Which Durable Object classes a build holds (their modules are compiled only there, so the
 // other build carries no object code for them): the API worker keeps the key and conversation
@@ -58,4 +59,42 @@ async fn fetch(
     _ctx: worker::Context,
 ) -> worker::Result<worker::Response> {
     worker::Response::error("Not found", 404)
+}
+
+/// The cells worker's queue consumer: each message names a webhook delivery, which the
+/// account's object attempts (webhooks::cell). A message whose object call fails is retried
+/// by the queue; the object ignores one that is no longer due.
+#[cfg(all(target_arch = "wasm32", feature = "cells"))]
+#[worker::event(queue)]
+async fn queue(
+    batch: worker::MessageBatch<String>,
+    env: worker::Env,
+    _ctx: worker::Context,
+) -> worker::Result<()> {
+    use accounts::model::{Accounts, Op};
+    use platform::instance::Instance;
+    use platform::object::DoClient;
+    use worker::MessageExt;
+    for message in batch.messages()? {
+        let body: serde_json::Value = serde_json::from_str(message.body()).unwrap_or_default();
+        let (Some(user_id), Some(delivery_id)) =
+            (body["userId"].as_str(), body["deliveryId"].as_str())
+        else {
+            message.ack();
+            continue;
+        };
+        let op = Op::Deliver {
+            delivery_id: delivery_id.to_owned(),
+        };
+        let delivered = match DoClient::<Accounts>::get(&env, &Instance::Account { user_id }) {
+            Ok(object) => object.call::<bool>(&op).await.is_ok(),
+            Err(_) => false,
+        };
+        if delivered {
+            message.ack();
+        } else {
+            message.retry();
+        }
+    }
+    Ok(())
 }

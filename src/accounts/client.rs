@@ -53,12 +53,14 @@ pub async fn record(
     day: &str,
     usage: &TurnUsage,
     delta: UsageDelta,
+    event: Option<String>,
 ) -> Result<(), ApiError> {
     let op = Op::Record {
         lease,
         day: day.to_owned(),
         usage: usage.clone(),
         delta,
+        event,
     };
     call::<bool>(env, &usage.user_id, &op).await.map(|_| ())
 }
@@ -121,4 +123,17 @@ pub async fn release_key(env: &Env, user_id: &str, key: &str) -> Result<(), ApiE
         key: key.to_owned(),
     };
     call::<bool>(env, user_id, &op).await.map(|_| ())
+}
+
+/// A webhook route's call, answered by the account's object (`webhooks::handlers`).
+pub async fn webhooks(
+    env: &Env,
+    user_id: &str,
+    call: serde_json::Value,
+) -> Result<crate::idempotency::model::Remembered, ApiError> {
+    let op = Op::Webhooks {
+        user_id: user_id.to_owned(),
+        call,
+    };
+    self::call(env, user_id, &op).await
 }

@@ -29,6 +29,10 @@ pub enum Op {
         day: String,
         usage: TurnUsage,
         delta: UsageDelta,
+        /// The webhook event the generation's end emits, as JSON text (`{type, message,
+        /// twinId, endUserId, settings}`), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event: Option<String>,
     },
     /// The usage report (`api_key_id`: only that key's own usage). Answers `{"rows": [the
     /// rows of spend::model::usage_row], "totals": UsageCounts}`, passed through as JSON.
@@ -54,6 +58,15 @@ pub enum Op {
     RememberKey { key: String, response: String },
     /// Free a key whose request was refused before any work (nothing remembered).
     ReleaseKey { key: String },
+    /// A webhook route's call (`webhooks::handlers`): `{action, id, deliveryId, body, query,
+    /// settings}`. Answers `{status, data}` or `{error: {status, code, message, details}}`.
+    #[serde(rename_all = "camelCase")]
+    Webhooks {
+        user_id: String,
+        call: serde_json::Value,
+    },
+    /// Try a webhook delivery now if it is due (the queue's consumer asks).
+    Deliver { delivery_id: String },
 }
 
 /// The answer to `Admit`.

@@ -12,8 +12,9 @@ use crate::accounts::slots::{Day, Slots};
 use crate::platform::d1::{params, Store};
 use crate::platform::sqlite::{int, opt_text, string, text, Sqlite};
 use crate::spend::model::{self as spend, TurnUsage, UsageCounts, UsageDelta, UsageQuery};
+use crate::webhooks::cell::{self as webhooks, Webhooks};
 
-const SCHEMA: [&str; 5] = [
+const SCHEMA: [&str; 8] = [
     "CREATE TABLE IF NOT EXISTS slots (lease TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL) \
      WITHOUT ROWID",
     // '' stands for "none" in the key columns (NULLs would not conflict).
@@ -38,6 +39,10 @@ const SCHEMA: [&str; 5] = [
        lease_until INTEGER NOT NULL,
        expires_at INTEGER NOT NULL) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS idempotency_by_expiry ON idempotency (expires_at)",
+    // Its webhook endpoints and their deliveries (webhooks::cell).
+    webhooks::ENDPOINTS,
+    webhooks::DELIVERIES,
+    webhooks::DELIVERIES_BY_ENDPOINT,
 ];
 
 /// Set once the account's usage rows from before cells (D1's `usage_daily`) were added here.
@@ -66,6 +71,14 @@ impl worker::DurableObject for Account {
     /// The same protocol as the RPC method `call` (which the Worker uses), over HTTP.
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         Response::ok(self.rpc(&req.text().await?).await?)
+    }
+
+    /// Webhook deliveries that a lost queue message or a dead runtime left behind.
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.webhooks()
+            .sweep(Date::now().as_millis() as i64)
+            .await?;
+        Response::ok("")
     }
 }
 
@@ -119,11 +132,24 @@ impl Account {
                 day,
                 usage,
                 delta,
+                event,
             } => {
                 if let Some(lease) = lease {
                     self.release(&lease)?;
                 }
                 self.add(&day, &usage, delta)?;
+                if let Some(event) = event.and_then(|e| webhooks::message_event(&e)) {
+                    self.webhooks().emit(&usage.user_id, &event, now).await?;
+                }
+                "true".to_owned()
+            }
+            Op::Webhooks { user_id, call } => self
+                .webhooks()
+                .call(&user_id, &call, now)
+                .await?
+                .to_string(),
+            Op::Deliver { delivery_id } => {
+                self.webhooks().deliver(&delivery_id, now).await?;
                 "true".to_owned()
             }
             Op::Report {
@@ -161,6 +187,13 @@ impl Account {
             }
         };
         Ok(answer)
+    }
+
+    fn webhooks(&self) -> Webhooks<'_> {
+        Webhooks {
+            db: &self.db,
+            env: &self.env,
+        }
     }
 
     /// Runs `f` on the slots, read from storage the first time.

@@ -30,8 +30,18 @@ async fn turn(
     id: &str,
     req: &mut Request,
     idempotency_key: Option<&str>,
-) -> Result<TurnRequest, ApiError> {
-    let NewMessage { content } = NewMessage::try_from(&json_body(req).await?)?;
+    stream: bool,
+) -> Result<(TurnRequest, bool), ApiError> {
+    let NewMessage {
+        content,
+        background,
+    } = NewMessage::try_from(&json_body(req).await?)?;
+    if background && stream {
+        return Err(ApiError::field(
+            "background",
+            "is for POST …/messages: a streamed reply is generated whatever the client does",
+        ));
+    }
     let user_id = caller.user_id();
     let spend = &ctx.config.spend;
     // The conversation's row (D1, the nearest replica), then the twin's passages (its object),
@@ -55,7 +65,7 @@ async fn turn(
         c.model.clone()
     })
     .await?;
-    Ok(TurnRequest {
+    let turn = TurnRequest {
         conversation_id: id.to_owned(),
         content,
         model,
@@ -72,10 +82,12 @@ async fn turn(
         lease_id: Some(lease),
         sources,
         idempotency_key: idempotency_key.map(str::to_owned),
-    })
+    };
+    Ok((turn, background))
 }
 
-/// `POST /conversations/{id}/messages` (201 once the whole reply is stored) and
+/// `POST /conversations/{id}/messages` (201 once the whole reply is stored; 202 at once with
+/// `background: true`) and
 /// `…/messages/stream` (`stream`: `text/event-stream`, opened at once). The turn is validated
 /// and admitted, then handed to the conversation's object; on any error the turn's slot goes
 /// back.
@@ -87,14 +99,23 @@ pub async fn send(
     stream: bool,
     idempotency_key: Option<&str>,
 ) -> Result<Reply, ApiError> {
-    let turn = turn(ctx, caller, id, req, idempotency_key).await?;
+    let (turn, background) = turn(ctx, caller, id, req, idempotency_key, stream).await?;
     let object = ConversationObject::get(&ctx.env, id)?;
     let lease = turn.lease_id.clone();
     let op = Op::Start {
         turn: Box::new(turn),
         stream,
+        background,
     };
-    let outcome = object.turn(&op, stream).await;
+    let outcome = match object.turn(&op, stream).await {
+        // Started, not finished: 202 (SPEC §15).
+        Ok(Reply::Json { data, meta, .. }) if background => Ok(Reply::Json {
+            status: 202,
+            data,
+            meta,
+        }),
+        other => other,
+    };
     // Any error gives the slot back at once: a turn that never started (busy, refused, the
     // object unreachable) holds none, and one that ended in error has already released it (a
     // release is idempotent). Only a lost release waits out the lease.

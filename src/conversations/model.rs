@@ -130,10 +130,12 @@ pub const CONTENT: Chars = chars(1, 32_000);
 pub const TITLE: Chars = chars(1, 200);
 pub const TWIN_ID: Chars = chars(1, 100);
 
-/// `POST …/messages` and `…/messages/stream`: `{content}`, kept exactly as sent.
+/// `POST …/messages` and `…/messages/stream`: `{content}`, kept exactly as sent, and
+/// `background` (SPEC §15: answer 202 at once, the reply generated as a streamed one is).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
     pub content: String,
+    pub background: bool,
 }
 
 impl TryFrom<&serde_json::Map<String, Value>> for NewMessage {
@@ -145,9 +147,18 @@ impl TryFrom<&serde_json::Map<String, Value>> for NewMessage {
         if content.as_deref().is_some_and(|c| c.trim().is_empty()) {
             f.fail("content", "must not be blank");
         }
+        let background = match body.get("background") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                f.fail("background", "must be true or false");
+                false
+            }
+        };
         f.finish()?;
         Ok(NewMessage {
             content: crate::http::validate::Fields::checked(content)?,
+            background,
         })
     }
 }
@@ -361,6 +372,9 @@ pub enum Op {
     Start {
         turn: Box<TurnRequest>,
         stream: bool,
+        /// Answer at once with the turn's two messages (the reply `generating`).
+        #[serde(default)]
+        background: bool,
     },
     List(crate::http::cursor::PageRequest),
     #[serde(rename_all = "camelCase")]

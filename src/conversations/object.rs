@@ -182,7 +182,11 @@ impl Conversation {
     async fn handle(&self, op: &str) -> worker::Result<Answer> {
         let turns = &self.turns;
         match serde_json::from_str::<Op>(op)? {
-            Op::Start { turn, stream } => Turns::start(turns, *turn, stream).await,
+            Op::Start {
+                turn,
+                stream,
+                background,
+            } => Turns::start(turns, *turn, stream, background).await,
             Op::List(page) => answer(turns.list(&page)),
             Op::Resume { message_id, after } => {
                 answer_or_refusal(turns.resume(&message_id, after).map(Answer::Stream))
@@ -208,7 +212,12 @@ impl Turns {
         self.live.borrow().as_ref().is_some_and(|l| !l.finished)
     }
 
-    async fn start(turns: &Rc<Turns>, turn: TurnRequest, stream: bool) -> worker::Result<Answer> {
+    async fn start(
+        turns: &Rc<Turns>,
+        turn: TurnRequest,
+        stream: bool,
+        background: bool,
+    ) -> worker::Result<Answer> {
         if let Some(key) = &turn.idempotency_key {
             // Already started under this key (the first request was cut off and its key's claim
             // lapsed): the retry replays that turn; the slot it took goes back.
@@ -248,6 +257,14 @@ impl Turns {
                 }
                 live.readers.add(reader);
                 return Ok(Answer::Stream(resp));
+            }
+            if background {
+                // The generation runs on under the object's heartbeat, as a streamed one does.
+                return answer(Ok::<_, Refusal>(TurnResult {
+                    user_message: live.user.clone(),
+                    message: live.reply.clone(),
+                    usage: None,
+                }));
             }
             live.waiters.push(tx);
         }
@@ -492,12 +509,26 @@ impl Turns {
     /// slot is freed (in the background; a slot whose release is lost expires on its own).
     fn turn_ended(&self, reply: &Message, meta: &TurnMeta) {
         let usage = reply.usage.unwrap_or(MessageUsage::of(None, 0, ""));
+        // Its webhook event (SPEC §15), sent by the account's object with the usage: JSON
+        // text, built from serializers this wasm already has (`webhooks::cell::message_event`
+        // completes it).
+        let text = |v: Option<&str>| serde_json::to_string(&v).unwrap_or_default();
+        let event = serde_json::to_string(reply).ok().map(|message| {
+            format!(
+                r#"{{"type":"message.{}","message":{message},"twinId":{},"endUserId":{},"settings":{}}}"#,
+                reply.status.as_str(),
+                text(Some(&meta.account.twin_id)),
+                text(meta.account.end_user_id.as_deref()),
+                crate::webhooks::handlers::settings(&self.env),
+            )
+        });
         spawn_local(gate::ended(
             &self.env,
             meta.lease_id.clone(),
             spend::utc_day(now_ms()),
             meta.account.usage(usage),
             None,
+            event,
         ));
     }
 

@@ -11,6 +11,7 @@ use crate::knowledge::handlers as knowledge;
 use crate::openai::handlers as openai;
 use crate::spend::handlers as usage;
 use crate::twins::handlers as twins;
+use crate::webhooks::handlers as webhooks;
 
 use crate::http::context::{Call, Ctx};
 use crate::http::error::ApiError;
@@ -97,5 +98,13 @@ pub async fn dispatch(
         ChatCompletions => openai::chat_completions(ctx, caller, req).await,
         ListModels => openai::list_models(ctx, caller).await,
         GetModel => openai::get_model(ctx, caller, path_id()?).await,
+        ListWebhooks
+        | CreateWebhook
+        | GetWebhook
+        | UpdateWebhook
+        | DeleteWebhook
+        | RotateWebhookSecret
+        | ListWebhookDeliveries
+        | RedeliverWebhook => webhooks::call(ctx, caller, id, params, req).await,
     }
 }

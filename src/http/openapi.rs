@@ -127,6 +127,19 @@ fn spec(id: RouteId) -> Op {
         ListModels => op("OpenAI-compatible: the twins you can use, as models", "OpenAI-compatible", 200, schema("ModelList")),
         GetModel => op("OpenAI-compatible: one twin as a model", "OpenAI-compatible", 200, schema("Model")),
         CancelMessage => op("Cancel a reply being generated; a finished one is returned as it is", "Messages", 200, schema("CancelResult")),
+        ListWebhooks => op("List your webhook endpoints", "Webhooks", 200, list_of("WebhookEndpoint")),
+        CreateWebhook => op("Create a webhook endpoint (its signing secret is shown only here)", "Webhooks", 201, schema("WebhookEndpoint"))
+            .body(schema("WebhookInput")),
+        GetWebhook => op("Get a webhook endpoint", "Webhooks", 200, schema("WebhookEndpoint")),
+        UpdateWebhook => op("Change an endpoint's URL, events or description, or enable/disable it", "Webhooks", 200, schema("WebhookEndpoint"))
+            .body(schema("WebhookUpdate")),
+        DeleteWebhook => op("Delete a webhook endpoint and its delivery log", "Webhooks", 200, deleted),
+        RotateWebhookSecret => op("Replace an endpoint's signing secret (the old one stops at once; the new one is shown only here)", "Webhooks", 200, schema("WebhookEndpoint")),
+        ListWebhookDeliveries => Op {
+            query: vec![json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 100, "default": 20 } })],
+            ..op("An endpoint's deliveries, newest first: status, attempts, last response code, next try", "Webhooks", 200, list_of("WebhookDelivery"))
+        },
+        RedeliverWebhook => op("Send a delivery again now (one more attempt, same webhook-id)", "Webhooks", 202, schema("WebhookDelivery")),
     }
 }
 
@@ -376,6 +389,7 @@ fn schemas() -> Value {
         crate::knowledge::schema::schemas(),
         crate::conversations::schema::schemas(),
         crate::openai::schema::schemas(),
+        crate::webhooks::schema::schemas(),
         stream_schemas(),
     ] {
         if let Value::Object(map) = group {

@@ -36,6 +36,14 @@ pub enum RouteId {
     ChatCompletions,
     ListModels,
     GetModel,
+    ListWebhooks,
+    CreateWebhook,
+    GetWebhook,
+    UpdateWebhook,
+    DeleteWebhook,
+    RotateWebhookSecret,
+    ListWebhookDeliveries,
+    RedeliverWebhook,
 }
 
 /// What a route does, as far as the pipeline cares before and after its handler.
@@ -146,6 +154,14 @@ pub static ROUTES: &[Route] = &[
     route("POST",   "/chat/completions",                               ChatCompletions,           Scoped(Scope::FullAccess), Write,                  OpenAi),
     route("GET",    "/models",                                         ListModels,                Scoped(Scope::ReadOnly),   Read,                   OpenAi),
     route("GET",    "/models/{id}",                                    GetModel,                  Scoped(Scope::ReadOnly),   Read,                   OpenAi),
+    route("GET",    "/webhooks",                                       ListWebhooks,              SessionOnly,               Read,                   Envelope),
+    route("POST",   "/webhooks",                                       CreateWebhook,             SessionOnly,               Secret,                 Envelope),
+    route("GET",    "/webhooks/{id}",                                  GetWebhook,                SessionOnly,               Read,                   Envelope),
+    route("PATCH",  "/webhooks/{id}",                                  UpdateWebhook,             SessionOnly,               Write,                  Envelope),
+    route("DELETE", "/webhooks/{id}",                                  DeleteWebhook,             SessionOnly,               Write,                  Envelope),
+    route("POST",   "/webhooks/{id}/rotate-secret",                    RotateWebhookSecret,       SessionOnly,               Secret,                 Envelope),
+    route("GET",    "/webhooks/{id}/deliveries",                       ListWebhookDeliveries,     SessionOnly,               Read,                   Envelope),
+    route("POST",   "/webhooks/{id}/deliveries/{deliveryId}/redeliver", RedeliverWebhook,         SessionOnly,               Write,                  Envelope),
 ];
 
 /// The `{…}` segments of a matched path, in order: the resource id, then a child's id.
@@ -240,7 +256,7 @@ mod tests {
     #[test]
     fn plain_reads_are_authenticated_gets_that_do_not_stream() {
         let reads: Vec<_> = ROUTES.iter().filter(|r| r.effect == Read).collect();
-        assert_eq!(reads.len(), 13);
+        assert_eq!(reads.len(), 16);
         for r in reads {
             assert_eq!(r.method, "GET", "{r:?}");
             assert!(!r.pattern.ends_with("/stream"), "{r:?}");

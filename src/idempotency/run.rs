@@ -84,8 +84,13 @@ fn remembered(route: &Route, outcome: &Result<Reply, ApiError>) -> Option<Rememb
         Ok(Reply::Json { status, data, .. }) if idempotency::remembers(*status) => {
             let mut data = data.clone();
             if route.effect == Effect::Secret {
-                // A new key's plaintext is shown once and never stored.
-                data["key"] = Value::Null;
+                // A new key's plaintext, or a webhook's signing secret, is shown once and never
+                // stored.
+                for field in ["key", "secret"] {
+                    if data.get(field).is_some() {
+                        data[field] = Value::Null;
+                    }
+                }
             }
             Some(Remembered::Json {
                 status: *status,
@@ -145,7 +150,9 @@ async fn in_use(
     }
 }
 
-async fn replay(ctx: &Ctx, remembered: Remembered) -> Result<Reply, ApiError> {
+/// A remembered response as the reply it was (also how the account object's webhook answers
+/// are given: `webhooks::handlers`).
+pub async fn replay(ctx: &Ctx, remembered: Remembered) -> Result<Reply, ApiError> {
     match remembered {
         Remembered::Json { status, data } => Ok(Reply::Json {
             status,

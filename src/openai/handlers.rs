@@ -110,7 +110,7 @@ impl Ending {
             &reply.content,
         );
         let turn = self.account.usage(u);
-        let record = gate::ended(&self.env, Some(self.lease), self.day, turn, reserved);
+        let record = gate::ended(&self.env, Some(self.lease), self.day, turn, reserved, None);
         (u.totals(), record)
     }
 }

@@ -97,13 +97,14 @@ pub async fn release(ctx: &Ctx, user_id: &str, lease: &str) {
 /// A generation ended, however: its slot goes back and its usage joins the account's totals
 /// for `day`, in one call to the account's object. Returned as a future so the caller decides
 /// where it runs (off the reply's path). `reserved`: what admission already recorded for it
-/// (then only the difference is added).
+/// (then only the difference is added). `event`: the webhook event its end emits.
 pub fn ended(
     env: &Env,
     lease: Option<String>,
     day: String,
     turn: TurnUsage,
     reserved: Option<TurnUsage>,
+    event: Option<String>,
 ) -> impl Future<Output = ()> + 'static {
     let env = env.clone();
     async move {
@@ -111,7 +112,7 @@ pub fn ended(
             Some(r) => turn.after(r),
             None => turn.delta(),
         };
-        let _ = accounts::record(&env, lease, &day, &turn, delta).await;
+        let _ = accounts::record(&env, lease, &day, &turn, delta, event).await;
     }
 }
 
@@ -119,5 +120,5 @@ pub fn ended(
 /// before the upstream is called: a generation whose request the platform cancels, and whose
 /// end therefore never runs, is still charged. `ended` corrects it to the real figures.
 pub async fn reserve(env: &Env, day: &str, reserved: &TurnUsage) -> Result<(), ApiError> {
-    accounts::record(env, None, day, reserved, reserved.delta()).await
+    accounts::record(env, None, day, reserved, reserved.delta(), None).await
 }

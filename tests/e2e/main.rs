@@ -17,3 +17,4 @@ mod rate_limits;
 mod spend;
 mod spend_integrity;
 mod twins_conversations;
+mod webhooks;

@@ -42,6 +42,8 @@ pub enum Var {
     UpstreamBaseUrl,
     UpstreamFirstByteTimeoutMs,
     UpstreamIdleTimeoutMs,
+    WebhookAllowHttpHosts,
+    WebhookRetryScheduleSecs,
 }
 
 impl Var {
@@ -74,6 +76,8 @@ impl Var {
             Var::UpstreamBaseUrl => "UPSTREAM_BASE_URL",
             Var::UpstreamFirstByteTimeoutMs => "UPSTREAM_FIRST_BYTE_TIMEOUT_MS",
             Var::UpstreamIdleTimeoutMs => "UPSTREAM_IDLE_TIMEOUT_MS",
+            Var::WebhookAllowHttpHosts => "WEBHOOK_ALLOW_HTTP_HOSTS",
+            Var::WebhookRetryScheduleSecs => "WEBHOOK_RETRY_SCHEDULE_SECS",
         }
     }
 }

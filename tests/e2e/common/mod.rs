@@ -7,11 +7,13 @@
 mod harness;
 mod http;
 mod process;
+mod receiver;
 mod stream;
 
 pub use harness::*;
 pub use http::*;
 pub use process::*;
+pub use receiver::*;
 pub use stream::*;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
