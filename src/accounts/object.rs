@@ -4,7 +4,7 @@
 //! exact however many turns race for it.
 
 use serde_json::Value;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use worker::{durable_object, Date, Env, Request, Response, SqlStorageValue, State};
 
 use crate::accounts::model::{Admission, Op};
@@ -57,6 +57,9 @@ pub struct Account {
     env: Env,
     /// The slots as stored, read once per instance; every change is written through.
     slots: RefCell<Option<Slots>>,
+    /// The daily token quota the API last admitted a turn under (kept in `meta` too), for
+    /// the `quota.reached` webhook event.
+    quota: Cell<Option<u64>>,
 }
 
 impl worker::DurableObject for Account {
@@ -65,6 +68,7 @@ impl worker::DurableObject for Account {
             db: Sqlite::new(state.storage(), &SCHEMA),
             env,
             slots: RefCell::new(None),
+            quota: Cell::new(None),
         }
     }
 
@@ -108,6 +112,7 @@ impl Account {
                 quota,
             } => {
                 self.import(&user_id).await?;
+                self.keep_quota(quota)?;
                 let day = Day {
                     used: self.tokens_on(&day)?,
                     quota,
@@ -137,8 +142,26 @@ impl Account {
                 if let Some(lease) = lease {
                     self.release(&lease)?;
                 }
+                let before = self.tokens_on(&day)?;
                 self.add(&day, &usage, delta)?;
-                if let Some(event) = event.and_then(|e| webhooks::message_event(&e)) {
+                let event = event.and_then(|e| webhooks::message_event(&e));
+                let settings = event
+                    .as_ref()
+                    .map_or(Value::Null, |e| e["settings"].clone());
+                if let Some(event) = &event {
+                    self.webhooks().emit(&usage.user_id, event, now).await?;
+                }
+                // The day's tokens crossed the quota with this record: once a day.
+                let after = self.tokens_on(&day)?;
+                if let Some(quota) = self
+                    .quota()?
+                    .filter(|q| *q > 0 && before < *q && after >= *q)
+                {
+                    let event = serde_json::json!({
+                        "type": "quota.reached",
+                        "data": { "day": day, "quota": quota, "totalTokens": after },
+                        "settings": settings,
+                    });
                     self.webhooks().emit(&usage.user_id, &event, now).await?;
                 }
                 "true".to_owned()
@@ -187,6 +210,30 @@ impl Account {
             }
         };
         Ok(answer)
+    }
+
+    /// Keeps the quota the API admits under, written only when it changes.
+    fn keep_quota(&self, quota: u64) -> worker::Result<()> {
+        if self.quota.get() == Some(quota) {
+            return Ok(());
+        }
+        self.db.run(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES ('quota', ?)",
+            vec![text(&quota.to_string())],
+        )?;
+        self.quota.set(Some(quota));
+        Ok(())
+    }
+
+    fn quota(&self) -> worker::Result<Option<u64>> {
+        if self.quota.get().is_none() {
+            let rows: Vec<Value> = self
+                .db
+                .rows("SELECT v FROM meta WHERE k = 'quota'", vec![])?;
+            self.quota
+                .set(rows.first().and_then(|r| string(r, "v").parse().ok()));
+        }
+        Ok(self.quota.get())
     }
 
     fn webhooks(&self) -> Webhooks<'_> {

@@ -382,3 +382,45 @@ fn a_runtime_killed_mid_delivery_delivers_after_restart() {
     verify(&secret, &got[1]);
     assert_eq!(got[1].json()["type"], "message.completed");
 }
+
+#[test]
+fn the_day_that_reaches_the_quota_emits_quota_reached_once() {
+    let app = TestApp::spawn_with(Options::with(&[
+        (Var::AuthAttemptsPerMinute, "1000"),
+        (Var::WebhookAllowHttpHosts, "127.0.0.1"),
+        (Var::DailyTokenQuota, "200"),
+    ]));
+    let (jwt, key, conv) = setup(&app);
+    let receiver = Receiver::start(&[]);
+    let (hook, _) = endpoint(&app, &jwt, &receiver.url, &["quota.reached"]);
+    let mut turns = 0;
+    loop {
+        let r = app.post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            Auth::Bearer(&key),
+            json!({"content": "Spend some tokens [[words:30]]"}),
+        );
+        if r.status == 429 {
+            r.assert_error(429, "TOKEN_QUOTA_EXCEEDED");
+            break;
+        }
+        assert_eq!(r.status, 201, "{}", r.text);
+        turns += 1;
+        assert!(turns < 20, "the quota was never reached");
+    }
+    let got = receiver.wait_for(1, Duration::from_secs(30));
+    let event = got[0].json();
+    assert_eq!(event["type"], "quota.reached");
+    assert_eq!(event["data"]["quota"], 200);
+    assert!(
+        event["data"]["totalTokens"].as_u64().unwrap() >= 200,
+        "{event}"
+    );
+    let usage = app.get("/api/v1/usage", Auth::Bearer(&jwt));
+    assert_eq!(
+        event["data"]["totalTokens"],
+        usage.body["meta"]["totals"]["totalTokens"]
+    );
+    // One event for the day: the refused turn recorded nothing, so no second delivery.
+    assert_eq!(deliveries(&app, &jwt, &hook).len(), 1);
+}
