@@ -43,7 +43,9 @@ pub fn schemas() -> Value {
             "completionTokens": s("integer"), "totalTokens": s("integer"), "estimatedTokens": s("integer") } },
     "CancelResult": { "type": "object", "required": ["message"], "properties": { "message": schema("Message") } },
     "MessageInput": { "type": "object", "required": ["content"],
-        "properties": { "content": text(conv::CONTENT, json!({})) } },
+        "properties": { "content": text(conv::CONTENT, json!({})),
+            "background": { "type": "boolean", "default": false,
+                "description": "POST …/messages only: answer 202 at once with the reply `generating`; its end is a webhook event (docs/webhooks.md)" } } },
     "Exchange": { "type": "object", "required": ["userMessage", "message", "usage"],
         "properties": { "userMessage": schema("Message"), "message": schema("Message"),
             "usage": { "oneOf": [schema("Usage"), { "type": "null" }] } } }

@@ -243,6 +243,13 @@ fn operation(route: &crate::http::routes::Route) -> Value {
         success["headers"]["Idempotent-Replayed"] = json!({ "description": "`true` when this is a remembered response replayed for a retry", "schema": { "type": "string", "enum": ["true"] } });
     }
     let mut responses = Map::new();
+    if route.id == RouteId::SendMessage {
+        // `background: true`: the same exchange at once, the reply still `generating`.
+        let mut started = success.clone();
+        started["description"] =
+            json!("Started in the background (`background: true`): the reply is `generating`");
+        responses.insert("202".into(), started);
+    }
     responses.insert(o.status.to_string(), success);
     let errors = if route.shape == Shape::OpenAi {
         "OpenAIError"
