@@ -264,8 +264,14 @@ fn a_cancelled_background_turn_emits_message_cancelled() {
 
 #[test]
 fn urls_are_guarded_and_endpoints_are_their_accounts_own() {
+    // Without WEBHOOK_ALLOW_HTTP_HOSTS, as in production.
+    let app = TestApp::spawn_with(Options::with(&[(Var::AuthAttemptsPerMinute, "1000")]));
+    let app = || &app;
     let (jwt, key, _) = setup(app());
+    let receiver = Receiver::start(&[]);
     for url in [
+        receiver.url.as_str(),
+        "https://127.0.0.1/hook",
         "http://example.com/hook",
         "https://10.0.0.5/hook",
         "https://192.168.1.10/hook",
@@ -298,8 +304,12 @@ fn urls_are_guarded_and_endpoints_are_their_accounts_own() {
         .get("/api/v1/webhooks", Auth::Bearer(&key))
         .assert_error(403, "FORBIDDEN");
 
-    let receiver = Receiver::start(&[]);
-    let (hook, secret) = endpoint(app(), &jwt, &receiver.url, &["message.completed"]);
+    let (hook, secret) = endpoint(
+        app(),
+        &jwt,
+        "https://hooks.example.com/twin",
+        &["message.completed"],
+    );
     let listed = app().get("/api/v1/webhooks", Auth::Bearer(&jwt));
     assert_eq!(listed.data().as_array().unwrap().len(), 1);
     assert!(
