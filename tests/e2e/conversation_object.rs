@@ -380,11 +380,7 @@ fn another_conversations_message_is_not_found_here() {
 
 #[test]
 fn a_crashed_runtime_leaves_the_reply_incomplete_not_generating() {
-    let state_dir = crate::common::root().join(format!(
-        "target/e2e/crash-{}-{}",
-        std::process::id(),
-        unix_ms()
-    ));
+    let state_dir = crate::common::restart_dir("crash");
     // One generation at a time for the account: the interrupted one must give its slot back.
     let opts = || Options {
         vars: vec![

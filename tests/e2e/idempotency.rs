@@ -310,11 +310,7 @@ fn a_remembered_upstream_failure_is_answered_again_without_a_model_call() {
 
 #[test]
 fn a_turn_cut_off_before_its_answer_was_remembered_is_replayed_never_run_twice() {
-    let state_dir = crate::common::root().join(format!(
-        "target/e2e/idem-cut-{}-{}",
-        std::process::id(),
-        crate::common::unix_ms()
-    ));
+    let state_dir = crate::common::restart_dir("idem-cut");
     let opts = || Options {
         vars: vec![(Var::AuthAttemptsPerMinute, "1000".into())],
         state_dir: Some(state_dir.clone()),

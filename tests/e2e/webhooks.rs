@@ -3,9 +3,7 @@
 //! `webhook-id`, the delivery log, redelivery, the URL guard, and nothing lost when the
 //! runtime dies mid-delivery.
 
-use crate::common::{
-    eventually, unix_ms, Auth, Options, Received, Receiver, Reply, Scope, TestApp, Var,
-};
+use crate::common::{eventually, Auth, Options, Received, Receiver, Reply, Scope, TestApp, Var};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -362,11 +360,7 @@ fn urls_are_guarded_and_endpoints_are_their_accounts_own() {
 
 #[test]
 fn a_runtime_killed_mid_delivery_delivers_after_restart() {
-    let state_dir = crate::common::root().join(format!(
-        "target/e2e/hook-crash-{}-{}",
-        std::process::id(),
-        unix_ms()
-    ));
+    let state_dir = crate::common::restart_dir("hook-crash");
     let opts = || Options {
         state_dir: Some(state_dir.clone()),
         ..options()

@@ -49,3 +49,13 @@ pub fn unix_ms() -> u64 {
         .unwrap()
         .as_millis() as u64
 }
+
+/// A state folder of its own under target/e2e, for a test that stops its runtime and starts
+/// another on the same state (`Options::state_dir`).
+pub fn restart_dir(name: &str) -> std::path::PathBuf {
+    root().join(format!(
+        "target/e2e/{name}-{}-{}",
+        std::process::id(),
+        unix_ms()
+    ))
+}
