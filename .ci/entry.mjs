@@ -81,7 +81,8 @@ if (process.env.BENCH_COUNT_D1 === "1") {
         `for(const m of ["all","first","run","raw"]){const f=sp[m];sp[m]=function(...a){if(!__countEnv.batching)count(this);return f.apply(this,a)}}` +
         // The network the bench simulates (BENCH_HOP_MS_D1, BENCH_HOP_MS_DO: vars of this
         // worker, 0 by default): each D1 round trip (a statement, or a batch) and each call to
-        // a Durable Object stub waits that long first, as a hop across the network would.
+        // a Durable Object stub waits that long first, as a hop across the network would. (An
+        // RPC stub takes any property for a remote method, `apply` too: calls go through Reflect.)
         `const hopD1=Number(env.BENCH_HOP_MS_D1||0),hopDO=Number(env.BENCH_HOP_MS_DO||0);` +
         `const wait=(ms)=>ms>0?new Promise((r)=>setTimeout(r,ms)):Promise.resolve();` +
         `if(hopD1>0){const delay=(p,m)=>{const f=p[m];p[m]=async function(...a){if(!__countEnv.batching)await wait(hopD1);return f.apply(this,a)}};` +
@@ -89,8 +90,8 @@ if (process.env.BENCH_COUNT_D1 === "1") {
         `if(hopDO>0){for(const v of Object.values(env)){const np=v&&typeof v.getByName==="function"&&Object.getPrototypeOf(v);` +
         `if(!np||np.__hop)continue;np.__hop=true;for(const m of ["get","getByName"]){const f=np[m];` +
         `np[m]=function(...a){const stub=f.apply(this,a);return new Proxy(stub,{get(t,k){const x=Reflect.get(t,k);` +
-        `if(k==="call"||k==="fetch")return async(...b)=>{await wait(hopDO);return x.apply(t,b)};` +
-        `return typeof x==="function"?x.bind(t):x}})}}}}` +
+        `if(k==="call"||k==="fetch")return async(...b)=>{await wait(hopDO);return Reflect.apply(x,t,b)};` +
+        `return typeof x==="function"?(...b)=>Reflect.apply(x,t,b):x}})}}}}` +
         `return env}` +
         `var __TwinExpertEntry=class extends`,
     )

@@ -21,7 +21,7 @@ const worker = await unstable_startWorker({
     server: { hostname: "127.0.0.1", port: Number(port) },
     persist,
     inspector: false,
-    logLevel: "warn",
+    logLevel: process.env.BENCH_LOG_LEVEL ?? "warn",
     watch: false,
     // A registry of its own: the API's SITE binding (the docs site, not benchmarked) stays
     // unresolved without failing the start, and no other local dev session is joined.
