@@ -62,7 +62,12 @@ pub async fn create(
     let max = ctx.config.max_knowledge_docs;
     match knowledge::add(&ctx.env, doc.clone(), passages, max).await? {
         Some(totals) => {
-            recount(ctx, caller, id, totals).await?;
+            // The document is stored: it is answered 201 whatever D1 says (a 500 here would
+            // have the client add it twice). A count left stale is set by the next add or
+            // delete; it is tried twice first.
+            if recount(ctx, caller, id, totals).await.is_err() {
+                let _ = recount(ctx, caller, id, totals).await;
+            }
             Reply::created(doc)
         }
         None => Err(ApiError::Conflict(format!(
