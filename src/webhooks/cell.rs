@@ -47,6 +47,9 @@ pub const DELIVERIES_BY_ENDPOINT: &str =
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_by_endpoint \
     ON webhook_deliveries (endpoint_id, created_at)";
 
+/// Why a delivery to a disabled endpoint ends without an attempt.
+const DISABLED: &str = "the endpoint is disabled";
+
 /// The event of a message's end, from what the conversation's object sends (`{type, message,
 /// twinId, endUserId, settings}`): `{type, data: {message, conversationId, twinId, endUserId,
 /// usage}, settings}`.
@@ -360,8 +363,11 @@ impl Webhooks<'_> {
         if string(&row, "status") != "pending" || int(&row, "next_at") > now + 1_000 {
             return Ok(());
         }
+        let settings = Settings::from_json(
+            &serde_json::from_str(string(&row, "settings")).unwrap_or(Value::Null),
+        );
         if int(&row, "enabled") != 1 {
-            return self.finish(&row, now, None, Some("the endpoint is disabled"), None);
+            return self.finish(&row, now, None, Some(DISABLED), None, &settings);
         }
         self.db.run(
             "UPDATE webhook_deliveries SET status = 'sending', lease_until = ?, updated_at = ? WHERE id = ?",
@@ -369,16 +375,13 @@ impl Webhooks<'_> {
         )?;
         let (code, failure) = send(&row, now).await;
         let now = worker::Date::now().as_millis() as i64;
-        let settings = Settings::from_json(
-            &serde_json::from_str(string(&row, "settings")).unwrap_or(Value::Null),
-        );
         let attempts = int(&row, "attempts") as u64 + 1;
         let retry = if failure.is_some() {
             settings.retry_after_secs(attempts)
         } else {
             None
         };
-        self.finish(&row, now, code, failure.as_deref(), retry)?;
+        self.finish(&row, now, code, failure.as_deref(), retry, &settings)?;
         if let Some(secs) = retry {
             let _ = self
                 .enqueue(string(&row, "user_id"), delivery_id, secs)
@@ -396,6 +399,7 @@ impl Webhooks<'_> {
         code: Option<u16>,
         failure: Option<&str>,
         retry: Option<u64>,
+        settings: &Settings,
     ) -> worker::Result<()> {
         let status = match (failure, retry) {
             (None, _) => "succeeded",
@@ -408,7 +412,7 @@ impl Webhooks<'_> {
                last_error = ?, next_at = ?, updated_at = ? WHERE id = ?",
             vec![
                 text(status),
-                i64::from(code.is_some() || failure != Some("the endpoint is disabled")).into(),
+                i64::from(failure != Some(DISABLED)).into(),
                 opt_int(code.map(i64::from)),
                 opt_text(failure),
                 next_at.into(),
@@ -423,6 +427,9 @@ impl Webhooks<'_> {
                 vec![endpoint],
             );
         }
+        if failure == Some(DISABLED) {
+            return Ok(());
+        }
         // Failing since its first failure after a success; disabled once that is 5 days old.
         self.db.run(
             "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?), \
@@ -432,7 +439,7 @@ impl Webhooks<'_> {
                 now.into(),
                 now.into(),
                 now.into(),
-                wh::DISABLE_AFTER_MS.into(),
+                settings.disable_after_ms.into(),
                 endpoint,
             ],
         )

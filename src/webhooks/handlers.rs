@@ -18,6 +18,7 @@ pub fn settings(env: &worker::Env) -> Value {
     json!({
         "retrySecs": var("WEBHOOK_RETRY_SCHEDULE_SECS"),
         "allowHttpHosts": var("WEBHOOK_ALLOW_HTTP_HOSTS"),
+        "disableAfterSecs": var("WEBHOOK_DISABLE_AFTER_SECS"),
     })
 }
 

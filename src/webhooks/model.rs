@@ -37,6 +37,8 @@ pub struct Settings {
     pub retry_secs: Vec<u64>,
     /// `host` or `host:port` values that may be reached over plain `http`, loopback included.
     pub allow_http_hosts: Vec<String>,
+    /// An endpoint failing every delivery this long is disabled (`WEBHOOK_DISABLE_AFTER_SECS`).
+    pub disable_after_ms: i64,
 }
 
 impl Settings {
@@ -53,9 +55,14 @@ impl Settings {
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty())
             .collect();
+        let disable_after_ms = v["disableAfterSecs"]
+            .as_str()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .map_or(DISABLE_AFTER_MS, |secs| secs.saturating_mul(1000));
         Settings {
             retry_secs,
             allow_http_hosts,
+            disable_after_ms,
         }
     }
 
@@ -373,7 +380,9 @@ mod tests {
         assert_eq!(default.retry_after_secs(1), Some(5));
         assert_eq!(default.retry_after_secs(7), Some(50400));
         assert_eq!(default.retry_after_secs(8), None);
-        let short = Settings::from_json(&json!({ "retrySecs": "1, 2" }));
+        assert_eq!(default.disable_after_ms, DISABLE_AFTER_MS);
+        let short = Settings::from_json(&json!({ "retrySecs": "1, 2", "disableAfterSecs": "3" }));
+        assert_eq!(short.disable_after_ms, 3000);
         assert_eq!(short.retry_after_secs(1), Some(1));
         assert_eq!(short.retry_after_secs(2), Some(2));
         assert_eq!(short.retry_after_secs(3), None);

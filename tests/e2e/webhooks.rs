@@ -428,3 +428,48 @@ fn the_day_that_reaches_the_quota_emits_quota_reached_once() {
     // One event for the day: the refused turn recorded nothing, so no second delivery.
     assert_eq!(deliveries(&app, &jwt, &hook).len(), 1);
 }
+
+#[test]
+fn an_endpoint_failing_every_delivery_for_the_set_time_is_disabled() {
+    // The 5 days shortened to 1 s: the second failed attempt finds the endpoint failing that long.
+    let app = TestApp::spawn_with(Options::with(&[
+        (Var::AuthAttemptsPerMinute, "1000"),
+        (Var::WebhookAllowHttpHosts, "127.0.0.1"),
+        (Var::WebhookRetryScheduleSecs, "1,2"),
+        (Var::WebhookDisableAfterSecs, "1"),
+    ]));
+    let (jwt, key, conv) = setup(&app);
+    let failing = Receiver::start(&[500, 500, 500, 500]);
+    let (hook, _) = endpoint(&app, &jwt, &failing.url, &["message.completed"]);
+    assert_eq!(
+        background(&app, &key, &conv, "Fail [[words:2]]").status,
+        202
+    );
+    let path = format!("/api/v1/webhooks/{hook}");
+    eventually(
+        "the endpoint to be disabled",
+        Duration::from_secs(30),
+        || (app.get(&path, Auth::Bearer(&jwt)).data()["enabled"] == false).then_some(()),
+    );
+    let failed = settled(&app, &jwt, &hook, "failed");
+    assert_eq!(failed["lastError"], "the endpoint is disabled", "{failed}");
+    assert_eq!(
+        failing.received().len(),
+        2,
+        "no attempt after it was disabled"
+    );
+    // A disabled endpoint gets no new deliveries; enabled again, it does.
+    let say = |content: &str| {
+        app.post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            Auth::Bearer(&key),
+            json!({ "content": content }),
+        )
+    };
+    assert_eq!(say("Nobody listens [[words:2]]").status, 201);
+    assert_eq!(deliveries(&app, &jwt, &hook).len(), 1);
+    let enabled = app.patch(&path, Auth::Bearer(&jwt), json!({"enabled": true}));
+    assert_eq!(enabled.data()["enabled"], true);
+    assert_eq!(say("Listening again [[words:2]]").status, 201);
+    failing.wait_for(3, Duration::from_secs(20));
+}

@@ -43,6 +43,7 @@ pub enum Var {
     UpstreamFirstByteTimeoutMs,
     UpstreamIdleTimeoutMs,
     WebhookAllowHttpHosts,
+    WebhookDisableAfterSecs,
     WebhookRetryScheduleSecs,
 }
 
@@ -78,6 +79,7 @@ impl Var {
             Var::UpstreamIdleTimeoutMs => "UPSTREAM_IDLE_TIMEOUT_MS",
             Var::WebhookAllowHttpHosts => "WEBHOOK_ALLOW_HTTP_HOSTS",
             Var::WebhookRetryScheduleSecs => "WEBHOOK_RETRY_SCHEDULE_SECS",
+            Var::WebhookDisableAfterSecs => "WEBHOOK_DISABLE_AFTER_SECS",
         }
     }
 }
