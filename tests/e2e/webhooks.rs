@@ -284,19 +284,15 @@ fn urls_are_guarded_and_endpoints_are_their_accounts_own() {
             Auth::Bearer(&jwt),
             json!({"url": url, "events": ["message.completed"]}),
         );
-        r.assert_error(400, "VALIDATION_ERROR");
-        assert!(
-            r.body["details"]["fields"]["url"].is_string(),
-            "{url}: {}",
-            r.text
-        );
+        r.assert_invalid("url");
     }
-    let r = app().post(
-        "/api/v1/webhooks",
-        Auth::Bearer(&jwt),
-        json!({"url": "https://hooks.example.com/x", "events": ["message.eaten"]}),
-    );
-    r.assert_error(400, "VALIDATION_ERROR");
+    app()
+        .post(
+            "/api/v1/webhooks",
+            Auth::Bearer(&jwt),
+            json!({"url": "https://hooks.example.com/x", "events": ["message.eaten"]}),
+        )
+        .assert_invalid("events");
     // Session only: an API key cannot manage webhooks.
     app()
         .get("/api/v1/webhooks", Auth::Bearer(&key))

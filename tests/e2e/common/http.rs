@@ -136,6 +136,14 @@ impl Reply {
         self
     }
 
+    /// Asserts a 400 `VALIDATION_ERROR` whose `details.fields` names `field`.
+    pub fn assert_invalid(&self, field: &str) -> &Self {
+        self.assert_error(400, "VALIDATION_ERROR");
+        let reason = &self.body["details"]["fields"][field];
+        assert!(reason.is_string(), "{field} not named: {}", self.text);
+        self
+    }
+
     pub fn data(&self) -> &Value {
         assert_eq!(self.body["success"], true, "{}", self.text);
         &self.body["data"]
