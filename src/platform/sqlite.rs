@@ -9,8 +9,9 @@ pub struct Sqlite {
     storage: worker::Storage,
     schema: &'static [&'static str],
     ready: Cell<bool>,
-    /// Markers known set (they are never unset but by `wipe`): spares their read on each op.
-    marked: RefCell<Vec<&'static str>>,
+    /// Markers as last read or written. Only this object writes its storage, and a marker
+    /// changes only through `mark` and `wipe`, which update this too: each is read once.
+    markers: RefCell<Vec<(&'static str, bool)>>,
 }
 
 impl Sqlite {
@@ -19,7 +20,7 @@ impl Sqlite {
             storage,
             schema,
             ready: Cell::new(false),
-            marked: RefCell::new(Vec::new()),
+            markers: RefCell::new(Vec::new()),
         }
     }
 
@@ -72,21 +73,19 @@ impl Sqlite {
         self.storage.delete_alarm().await?;
         self.storage.delete_all().await?;
         self.ready.set(false);
-        self.marked.borrow_mut().clear();
+        self.markers.borrow_mut().clear();
         Ok(())
     }
 
     /// Whether the once-set marker `k` (e.g. "a one-time import is done") is set, in the
-    /// schema's `meta (k, v)` table; read from storage only until it is.
+    /// schema's `meta (k, v)` table; read from storage once per instance.
     pub fn is_marked(&self, k: &'static str) -> worker::Result<bool> {
-        if self.marked.borrow().contains(&k) {
-            return Ok(true);
+        if let Some((_, set)) = self.markers.borrow().iter().find(|(m, _)| *m == k) {
+            return Ok(*set);
         }
         let rows: Vec<serde_json::Value> =
             self.rows("SELECT 1 AS one FROM meta WHERE k = ?", vec![text(k)])?;
-        if !rows.is_empty() {
-            self.marked.borrow_mut().push(k);
-        }
+        self.known(k, !rows.is_empty());
         Ok(!rows.is_empty())
     }
 
@@ -96,8 +95,14 @@ impl Sqlite {
             "INSERT OR REPLACE INTO meta (k, v) VALUES (?, '1')",
             vec![text(k)],
         )?;
-        self.marked.borrow_mut().push(k);
+        self.known(k, true);
         Ok(())
+    }
+
+    fn known(&self, k: &'static str, set: bool) {
+        let mut markers = self.markers.borrow_mut();
+        markers.retain(|(m, _)| *m != k);
+        markers.push((k, set));
     }
 }
 
