@@ -142,7 +142,10 @@ impl Account {
                 if let Some(lease) = lease {
                     self.release(&lease)?;
                 }
-                let before = self.tokens_on(&day)?;
+                // Today's tokens before this record, read only when a quota can be crossed.
+                let quota = self.quota()?.filter(|q| *q > 0);
+                let before = quota.map(|_| self.tokens_on(&day)).transpose()?;
+                let added = delta.prompt_tokens + delta.completion_tokens;
                 self.add(&day, &usage, delta)?;
                 let event = event.and_then(|e| webhooks::message_event(&e));
                 let settings = event
@@ -152,11 +155,11 @@ impl Account {
                     self.webhooks().emit(&usage.user_id, event, now).await?;
                 }
                 // The day's tokens crossed the quota with this record: once a day.
-                let after = self.tokens_on(&day)?;
-                if let Some(quota) = self
-                    .quota()?
-                    .filter(|q| *q > 0 && before < *q && after >= *q)
-                {
+                let after = before.map(|b| (b as i64 + added).max(0) as u64);
+                let crossed = quota
+                    .zip(before.zip(after))
+                    .filter(|(q, (before, after))| before < q && after >= q);
+                if let Some((quota, (_, after))) = crossed {
                     let event = serde_json::json!({
                         "type": "quota.reached",
                         "data": { "day": day, "quota": quota, "totalTokens": after },
