@@ -21,11 +21,11 @@ pub mod twins;
 pub mod webhooks;
 
 // Which Durable Object classes a build holds (their modules are compiled only there, so the
-// other build carries no object code for them): the API worker keeps the key and conversation
-// objects; the cells worker (`--features cells`) the accounts' and twins' cells.
+// other build carries no object code for them): the API worker keeps the key objects; the cells
+// worker (`--features cells`) the tenants' cells: accounts, conversations, twins' knowledge.
 #[cfg(all(target_arch = "wasm32", feature = "cells"))]
 pub use accounts::object::Account;
-#[cfg(all(target_arch = "wasm32", not(feature = "cells")))]
+#[cfg(all(target_arch = "wasm32", feature = "cells"))]
 pub use conversations::object::Conversation;
 #[cfg(all(target_arch = "wasm32", feature = "cells"))]
 pub use knowledge::object::TwinKnowledge;

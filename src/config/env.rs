@@ -39,6 +39,11 @@ pub fn secret(env: &Env, name: &'static str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::internal(format!("{name} is not configured")))
 }
 
+/// `UPSTREAM_API_KEY`, if set (a local model server may need none).
+pub fn upstream_key(env: &Env) -> Option<String> {
+    secret(env, "UPSTREAM_API_KEY").ok()
+}
+
 /// `JWT_SECRET`, refused when missing or shorter than 32 bytes (every JWT route then answers
 /// 500 and logs why).
 pub fn jwt_secret(env: &Env) -> Result<String, ApiError> {

@@ -37,8 +37,10 @@ impl Config {
     }
 }
 
-/// How the upstream model is called (its key is a secret, read apart).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How the upstream model is called (its key is a secret, read apart). Sent with each turn to
+/// the conversation's object, whose worker reads no vars of its own.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UpstreamSettings {
     pub base_url: String,
     pub first_byte_ms: u64,

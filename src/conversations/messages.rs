@@ -8,7 +8,7 @@ use crate::platform::request::Request;
 
 use crate::conversations::client::ConversationObject;
 use crate::conversations::model::{
-    self as conversation, Message, NewMessage, Op, TurnAccount, TurnRequest,
+    self as conversation, Message, NewMessage, Op, TurnAccount, TurnRequest, TurnSettings,
 };
 use crate::http::context::{Ctx, Principal};
 use crate::http::error::ApiError;
@@ -82,6 +82,12 @@ async fn turn(
         lease_id: Some(lease),
         sources,
         idempotency_key: idempotency_key.map(str::to_owned),
+        settings: TurnSettings {
+            upstream: ctx.config.upstream.clone(),
+            upstream_key: crate::config::env::upstream_key(&ctx.env),
+            compaction_after_ms: ctx.config.compaction_after_ms(),
+            webhooks: crate::webhooks::handlers::settings(&ctx.env),
+        },
     };
     Ok((turn, background))
 }

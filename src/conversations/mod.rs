@@ -8,7 +8,7 @@ pub mod handlers;
 #[cfg(target_arch = "wasm32")]
 pub mod messages;
 pub mod model;
-#[cfg(all(target_arch = "wasm32", not(feature = "cells")))]
+#[cfg(all(target_arch = "wasm32", feature = "cells"))]
 pub mod object;
 #[cfg(target_arch = "wasm32")]
 pub mod storage;

@@ -420,6 +420,35 @@ pub struct TurnRequest {
     /// retry whose first request was cut off replays this turn instead of running another.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+    pub settings: TurnSettings,
+}
+
+/// What the turn needs of the deployment's settings. The Worker sends it: the conversation's
+/// object lives in the cells worker, which reads no vars or secrets of its own, so the API's
+/// configuration is the only one there is.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TurnSettings {
+    pub upstream: crate::config::UpstreamSettings,
+    /// `UPSTREAM_API_KEY`, for this turn's call only: never stored, never printed.
+    pub upstream_key: Option<String>,
+    /// `Config::compaction_after_ms`, kept by the object for its compaction alarm.
+    pub compaction_after_ms: i64,
+    /// The webhook settings the turn's `message.*` event is delivered by.
+    pub webhooks: Value,
+}
+
+impl std::fmt::Debug for TurnSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnSettings")
+            .field("upstream", &self.upstream)
+            .field(
+                "upstream_key",
+                &self.upstream_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("compaction_after_ms", &self.compaction_after_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The attribution of a turn: whose usage, through which key, twin and end user.

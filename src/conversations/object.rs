@@ -22,10 +22,9 @@ use std::rc::Rc;
 use worker::wasm_bindgen_futures::spawn_local;
 use worker::{durable_object, AbortController, Date, Env, Request, Response, State};
 
-use crate::config::env as config;
 use crate::conversations::model::{
     self as conv, EventLog, Message, MessageUsage, Op, Page, Refusal, Role, Status, TurnRequest,
-    TurnResult, ROW_FLUSH_MS,
+    TurnResult, TurnSettings, ROW_FLUSH_MS,
 };
 use crate::http::cursor::{Cursor, PageRequest};
 use crate::http::error::ApiError;
@@ -146,8 +145,7 @@ impl worker::DurableObject for Conversation {
             // Nothing runs here: a `generating` reply was left by an instance that died.
             let _ = turns.settle_interrupted();
             // SPEC §14: nothing grows without bound.
-            if let Ok(c) = config::get(&turns.env) {
-                let after = c.compaction_after_ms();
+            if let Some(after) = turns.storage.compaction_after()? {
                 let oldest = turns.storage.compact(&time::rfc3339_ms(now - after))?;
                 next = oldest
                     .as_deref()
@@ -245,7 +243,7 @@ impl Turns {
             let _ = heartbeat.storage.set_alarm(HEARTBEAT_MS).await;
         });
         // The model is called as soon as this request yields; the caller is attached first.
-        spawn_local(Rc::clone(turns).generate(started.clone(), body));
+        spawn_local(Rc::clone(turns).generate(started.clone(), body, turn.settings));
         let (tx, rx) = oneshot::channel();
         {
             let mut guard = turns.live.borrow_mut();
@@ -329,8 +327,11 @@ impl Turns {
             lease_id: turn.lease_id.clone(),
             sources: turn.sources.clone(),
             idempotency_key: turn.idempotency_key.clone(),
+            webhooks: turn.settings.webhooks.clone(),
         };
         self.storage.save_turn(&reply.id, &meta)?;
+        self.storage
+            .set_compaction_after(turn.settings.compaction_after_ms)?;
         let mut log = EventLog::default();
         let first = log.push("progress", &conv::progress("accepted", &user.id, &reply.id));
         self.storage.log_event(&reply.id, first)?;
@@ -354,7 +355,7 @@ impl Turns {
     }
 
     /// Runs the model call of a started turn, to its end whoever is connected.
-    async fn generate(self: Rc<Self>, message_id: String, body: Value) {
+    async fn generate(self: Rc<Self>, message_id: String, body: Value, settings: TurnSettings) {
         let message_id = message_id.as_str();
         let Some(signal) = self
             .with_live(message_id, |l| {
@@ -368,15 +369,9 @@ impl Turns {
         // alarm writes it, once for a burst of turns (SPEC §14), never on the first token's path.
         let _ = self.storage.mark_row(now_ms(), ROW_FLUSH_MS);
 
-        // The Worker checked the same vars before handing the turn over.
-        let (reply, failure) = match config::get(&self.env) {
-            Ok(c) => {
-                Upstream::new(&self.env, &c.upstream)
-                    .complete(&body, &signal, |p| self.on_progress(message_id, p))
-                    .await
-            }
-            Err(e) => (chat::Reply::default(), Some(e)),
-        };
+        let (reply, failure) = Upstream::new(&settings.upstream, settings.upstream_key)
+            .complete(&body, &signal, |p| self.on_progress(message_id, p))
+            .await;
         self.with_live(message_id, |live| {
             if failure.is_some() {
                 if let Some(c) = live.controller.take() {
@@ -519,7 +514,7 @@ impl Turns {
                 reply.status.as_str(),
                 text(Some(&meta.account.twin_id)),
                 text(meta.account.end_user_id.as_deref()),
-                crate::webhooks::handlers::settings(&self.env),
+                meta.webhooks,
             )
         });
         spawn_local(gate::ended(

@@ -27,6 +27,9 @@ pub struct TurnMeta {
     /// The `Idempotency-Key` the turn was started under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// The webhook settings its `message.*` event is delivered by (sent with the turn).
+    #[serde(default)]
+    pub webhooks: serde_json::Value,
 }
 
 const SCHEMA: [&str; 4] = [
@@ -372,6 +375,19 @@ impl Storage {
         }
         let rows: Vec<V> = self.rows("SELECT v FROM meta WHERE k = ?", vec![text(k)])?;
         Ok(rows.first().map(|r| r.v))
+    }
+
+    /// How long after a reply starts its log may be compacted (`Config::compaction_after_ms`,
+    /// sent with each turn), kept for the alarm, which has no turn to read it from.
+    pub fn set_compaction_after(&self, ms: i64) -> worker::Result<()> {
+        self.run(
+            "INSERT OR REPLACE INTO meta (k, v) VALUES ('compaction_after_ms', ?)",
+            vec![ms.into()],
+        )
+    }
+
+    pub fn compaction_after(&self) -> worker::Result<Option<i64>> {
+        self.meta("compaction_after_ms")
     }
 
     /// The D1 row must follow a change: due `flush_ms` from `now` unless already due sooner.

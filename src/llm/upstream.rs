@@ -7,14 +7,12 @@ use futures::StreamExt;
 use serde_json::Value;
 use std::future::Future;
 use std::time::Duration;
-use worker::{AbortSignal, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
+use worker::{AbortSignal, Delay, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::config::UpstreamSettings;
 use crate::http::error::ApiError;
 use crate::llm::chat::{self, Chunk};
 use crate::llm::sse;
-
-use crate::config::env as config;
 
 pub struct Upstream {
     base_url: String,
@@ -36,10 +34,11 @@ pub enum Progress<'a> {
 }
 
 impl Upstream {
-    pub fn new(env: &Env, settings: &UpstreamSettings) -> Upstream {
+    /// `api_key`: the `UPSTREAM_API_KEY` secret (`config::env::secret`), if set.
+    pub fn new(settings: &UpstreamSettings, api_key: Option<String>) -> Upstream {
         Upstream {
             base_url: settings.base_url.clone(),
-            api_key: config::secret(env, "UPSTREAM_API_KEY").ok(),
+            api_key,
             first_byte_ms: settings.first_byte_ms,
             idle_ms: settings.idle_ms,
             total_ms: settings.total_ms,

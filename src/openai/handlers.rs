@@ -190,7 +190,7 @@ async fn prepare(
         &user_hash,
     );
     Ok(Completion {
-        upstream: Upstream::new(&ctx.env, &config.upstream),
+        upstream: Upstream::new(&config.upstream, crate::config::env::upstream_key(&ctx.env)),
         ending: Ending {
             env: ctx.env.clone(),
             lease,
