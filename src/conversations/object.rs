@@ -422,6 +422,8 @@ impl Turns {
                 }
             }
             Progress::Idle => live.readers.broadcast(sse::PING, &self.ignore),
+            // A turn offers the model no tools.
+            Progress::ToolCalls(_) => {}
         });
     }
 

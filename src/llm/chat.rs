@@ -92,6 +92,8 @@ pub fn request_body<'a>(
 #[derive(Debug, Clone, PartialEq)]
 pub enum Chunk {
     Delta(String),
+    /// `delta.tool_calls`, kept to OpenAI's fields (`tool_call_deltas`).
+    ToolCalls(Value),
     Usage(Usage),
     /// `finish_reason` was set (`stop`, `length`, …).
     Finished(String),
@@ -117,6 +119,9 @@ pub fn parse_chunk(data: &str) -> Result<Vec<Chunk>, ApiError> {
         {
             out.push(Chunk::Delta(text.to_owned()));
         }
+        if let Some(calls) = tool_call_deltas(&choice["delta"]["tool_calls"]) {
+            out.push(Chunk::ToolCalls(calls));
+        }
         if let Some(reason) = choice["finish_reason"].as_str() {
             out.push(Chunk::Finished(reason.to_owned()));
         }
@@ -135,10 +140,54 @@ pub fn parse_chunk(data: &str) -> Result<Vec<Chunk>, ApiError> {
     Ok(out)
 }
 
+/// The most tool calls, and argument bytes in all, a reply may carry (what a model can emit
+/// in one reply is far less; this bounds what a faulty upstream can make us hold).
+const MAX_TOOL_CALLS: usize = 128;
+const MAX_TOOL_ARGUMENT_BYTES: usize = 1 << 20;
+
+/// A streamed `delta.tool_calls`, with only OpenAI's fields (`index`, `id`, `type`,
+/// `function.name`, `function.arguments`): what is passed on and accumulated.
+pub fn tool_call_deltas(v: &Value) -> Option<Value> {
+    let list = v.as_array().filter(|a| !a.is_empty())?;
+    let kept: Vec<Value> = list
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut out = json!({ "index": d["index"].as_u64().unwrap_or(i as u64) });
+            for k in ["id", "type"] {
+                if let Some(s) = d[k].as_str() {
+                    out[k] = json!(s);
+                }
+            }
+            let mut function = serde_json::Map::new();
+            for k in ["name", "arguments"] {
+                if let Some(s) = d["function"][k].as_str() {
+                    function.insert(k.into(), json!(s));
+                }
+            }
+            if !function.is_empty() {
+                out["function"] = Value::Object(function);
+            }
+            out
+        })
+        .collect();
+    Some(Value::Array(kept))
+}
+
+/// A tool call the model made, put together from its deltas.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
 /// What a finished (or failed) generation produced.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Reply {
     pub content: String,
+    /// The tools the model called (a request that offered `tools`).
+    pub tool_calls: Vec<ToolCall>,
     pub usage: Option<Usage>,
     /// The upstream's `finish_reason`, once it gave one.
     pub finish_reason: Option<String>,
@@ -149,11 +198,47 @@ impl Reply {
     pub fn apply(&mut self, chunk: &Chunk) {
         match chunk {
             Chunk::Delta(t) => self.content.push_str(t),
+            Chunk::ToolCalls(deltas) => self.add_tool_calls(deltas),
             Chunk::Usage(u) => self.usage = Some(*u),
             Chunk::Finished(reason) => self.finish_reason = Some(reason.clone()),
             Chunk::Done => self.done = true,
             Chunk::Ignore => {}
         }
+    }
+
+    fn add_tool_calls(&mut self, deltas: &Value) {
+        for d in deltas.as_array().into_iter().flatten() {
+            let i = d["index"].as_u64().unwrap_or(0) as usize;
+            let held: usize = self.tool_calls.iter().map(|c| c.arguments.len()).sum();
+            if i >= MAX_TOOL_CALLS || held > MAX_TOOL_ARGUMENT_BYTES {
+                continue;
+            }
+            if self.tool_calls.len() <= i {
+                self.tool_calls.resize_with(i + 1, ToolCall::default);
+            }
+            let call = &mut self.tool_calls[i];
+            if let Some(id) = d["id"].as_str() {
+                call.id = id.to_owned();
+            }
+            let f = &d["function"];
+            if let Some(name) = f["name"].as_str() {
+                call.name.push_str(name);
+            }
+            if let Some(args) = f["arguments"].as_str() {
+                call.arguments.push_str(args);
+            }
+        }
+    }
+
+    /// The calls in OpenAI's shape (`message.tool_calls`).
+    pub fn tool_calls_json(&self) -> Value {
+        self.tool_calls
+            .iter()
+            .map(|c| {
+                json!({ "id": c.id, "type": "function",
+                        "function": { "name": c.name, "arguments": c.arguments } })
+            })
+            .collect()
     }
 
     /// A stream that closed without `[DONE]` or a finish reason was cut short.
@@ -187,6 +272,41 @@ mod tests {
             role: role.into(),
             content: content.into(),
         }
+    }
+
+    #[test]
+    fn tool_calls_are_put_together_from_their_deltas() {
+        let mut reply = Reply::default();
+        let chunks = [
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Huế\"}"},"x":1}]}}]}"#,
+            r#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}"#,
+        ];
+        for data in chunks {
+            for chunk in parse_chunk(data).unwrap() {
+                if let Chunk::ToolCalls(d) = &chunk {
+                    assert!(d[0].get("x").is_none(), "only OpenAI's fields pass");
+                }
+                reply.apply(&chunk);
+            }
+        }
+        assert_eq!(
+            reply.tool_calls,
+            vec![ToolCall {
+                id: "call_1".into(),
+                name: "get_weather".into(),
+                arguments: r#"{"city":"Huế"}"#.into(),
+            }]
+        );
+        assert_eq!(reply.finish_reason.as_deref(), Some("tool_calls"));
+        assert_eq!(
+            reply.tool_calls_json()[0]["function"]["arguments"],
+            r#"{"city":"Huế"}"#
+        );
+        // An index out of bounds is dropped, not allocated.
+        reply.apply(&Chunk::ToolCalls(json!([{"index": 1_000_000, "id": "x"}])));
+        assert_eq!(reply.tool_calls.len(), 1);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub enum Progress<'a> {
     /// The model answered 200: tokens are coming.
     Generating,
     Delta(&'a str),
+    /// `delta.tool_calls` (`chat::tool_call_deltas`).
+    ToolCalls(&'a Value),
     /// Nothing arrived for a ping interval.
     Idle,
 }
@@ -183,8 +185,10 @@ fn apply(
     on: &mut impl FnMut(Progress),
 ) -> Result<(), ApiError> {
     for chunk in chat::parse_chunk(data)? {
-        if let Chunk::Delta(text) = &chunk {
-            on(Progress::Delta(text));
+        match &chunk {
+            Chunk::Delta(text) => on(Progress::Delta(text)),
+            Chunk::ToolCalls(deltas) => on(Progress::ToolCalls(deltas)),
+            _ => {}
         }
         reply.apply(&chunk);
     }

@@ -277,6 +277,7 @@ async fn stream(
         let (reply, failure, reserved) = c
             .generate(&abort, |p| match p {
                 Progress::Delta(text) => send(&chunk(json!({ "content": text }))),
+                Progress::ToolCalls(calls) => send(&chunk(json!({ "tool_calls": calls }))),
                 Progress::Idle => send(sse::PING),
                 Progress::Generating => {}
             })

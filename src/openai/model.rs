@@ -13,16 +13,27 @@ use crate::spend::model as spend;
 pub struct ChatRequest {
     /// The twin's id.
     pub model: String,
-    /// `(role, text)`, roles `system` / `user` / `assistant`.
-    pub messages: Vec<(String, String)>,
+    pub messages: Vec<ChatMessage>,
     pub stream: bool,
     pub include_usage: bool,
     /// Asked for; the caller's cap is applied to it.
     pub max_tokens: Option<u64>,
-    /// Passed through: `temperature`, `top_p`, `stop`.
-    pub sampling: Map<String, Value>,
+    /// Passed through, checked: `temperature`, `top_p`, `stop`, and the tool-calling fields
+    /// (`tools`, `tool_choice`, `parallel_tool_calls`, `response_format`).
+    pub passed: Map<String, Value>,
     /// The end user (`user`).
     pub user: Option<String>,
+}
+
+/// One message of the conversation the caller sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatMessage {
+    /// `system`, `user`, `assistant` or `tool` (`developer` is read as `system`).
+    pub role: String,
+    pub text: String,
+    /// What the upstream needs besides the text: an assistant's `tool_calls`, a tool result's
+    /// `tool_call_id`.
+    pub extra: Map<String, Value>,
 }
 
 fn bad(param: &str, reason: &str) -> ApiError {
@@ -49,8 +60,45 @@ fn content_text(i: usize, content: &Value) -> Result<String, ApiError> {
     }
 }
 
-/// `messages`: `(role, text)` with `developer` read as `system`, at least one from the user.
-fn messages(body: &Map<String, Value>) -> Result<Vec<(String, String)>, ApiError> {
+/// A tool's or a called function's name, as OpenAI allows it.
+fn is_function_name(v: &Value) -> bool {
+    v.as_str().is_some_and(|n| {
+        (1..=64).contains(&n.len())
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
+}
+
+/// An id the caller echoes back (a tool call's): short, printable.
+fn is_call_id(v: &Value) -> bool {
+    v.as_str()
+        .is_some_and(|id| (1..=100).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
+}
+
+/// An assistant message's `tool_calls`, as the model returned them.
+fn tool_calls(i: usize, calls: &Value) -> Result<Value, ApiError> {
+    let param = format!("messages[{i}].tool_calls");
+    let ok = calls.as_array().is_some_and(|a| {
+        !a.is_empty()
+            && a.len() <= 128
+            && a.iter().all(|c| {
+                is_call_id(&c["id"])
+                    && c["type"] == "function"
+                    && is_function_name(&c["function"]["name"])
+                    && c["function"]["arguments"].is_string()
+            })
+    });
+    if !ok {
+        return Err(bad(
+            &param,
+            "must be the tool calls the model returned: [{id, type: \"function\", function: {name, arguments}}]",
+        ));
+    }
+    Ok(calls.clone())
+}
+
+/// `messages`: at least one from the user; a `tool` message answers a call by its id.
+fn messages(body: &Map<String, Value>) -> Result<Vec<ChatMessage>, ApiError> {
     let list = body
         .get("messages")
         .and_then(Value::as_array)
@@ -60,23 +108,55 @@ fn messages(body: &Map<String, Value>) -> Result<Vec<(String, String)>, ApiError
     let mut chars = 0;
     for (i, m) in list.iter().enumerate() {
         let role = match m["role"].as_str() {
-            Some(r @ ("system" | "user" | "assistant")) => r,
+            Some(r @ ("system" | "user" | "assistant" | "tool")) => r,
             Some("developer") => "system",
             _ => {
                 return Err(bad(
                     &format!("messages[{i}].role"),
-                    "must be system, user or assistant",
+                    "must be system, user, assistant or tool",
                 ))
             }
         };
-        let text = content_text(i, &m["content"])?;
+        let mut extra = Map::new();
+        let calls = m.get("tool_calls").filter(|c| !c.is_null());
+        match (role, calls) {
+            ("assistant", Some(calls)) => {
+                extra.insert("tool_calls".into(), tool_calls(i, calls)?);
+            }
+            (_, Some(_)) => {
+                return Err(bad(
+                    &format!("messages[{i}].tool_calls"),
+                    "belong to assistant messages",
+                ))
+            }
+            _ => {}
+        }
+        if role == "tool" {
+            let id = &m["tool_call_id"];
+            if !is_call_id(id) {
+                return Err(bad(
+                    &format!("messages[{i}].tool_call_id"),
+                    "is required: the id of the tool call this message answers",
+                ));
+            }
+            extra.insert("tool_call_id".into(), id.clone());
+        }
+        // An assistant message that only calls tools has no content.
+        let text = match &m["content"] {
+            Value::Null if extra.contains_key("tool_calls") => String::new(),
+            content => content_text(i, content)?,
+        };
         chars += text.chars().count();
-        messages.push((role.to_owned(), text));
+        messages.push(ChatMessage {
+            role: role.to_owned(),
+            text,
+            extra,
+        });
     }
     if chars > 200_000 {
         return Err(bad("messages", "are longer than 200 000 characters in all"));
     }
-    if !messages.iter().any(|(r, _)| r == "user") {
+    if !messages.iter().any(|m| m.role == "user") {
         return Err(bad("messages", "must include a user message"));
     }
     Ok(messages)
@@ -97,26 +177,65 @@ fn max_tokens(body: &Map<String, Value>) -> Result<Option<u64>, ApiError> {
     Ok(uint("max_completion_tokens")?.or(uint("max_tokens")?))
 }
 
-/// `temperature`, `top_p` and `stop`, checked, to pass through.
-fn sampling(body: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
-    let mut sampling = Map::new();
-    for name in ["temperature", "top_p", "stop"] {
+/// `temperature`, `top_p` and `stop`, and the tool-calling fields, checked, to pass through.
+fn passed(body: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    let mut passed = Map::new();
+    for name in [
+        "temperature",
+        "top_p",
+        "stop",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+    ] {
         if let Some(v) = body.get(name).filter(|v| !v.is_null()) {
-            let ok = match name {
-                "stop" => {
+            let (ok, rule) = match name {
+                "stop" => (
                     v.is_string()
                         || v.as_array()
-                            .is_some_and(|a| a.len() <= 4 && a.iter().all(Value::is_string))
-                }
-                _ => v.as_f64().is_some_and(|x| (0.0..=2.0).contains(&x)),
+                            .is_some_and(|a| a.len() <= 4 && a.iter().all(Value::is_string)),
+                    "must be a string or at most 4 strings",
+                ),
+                "tools" => (
+                    v.as_array().is_some_and(|a| {
+                        a.len() <= 128
+                            && a.iter().all(|t| {
+                                let f = &t["function"];
+                                t["type"] == "function"
+                                    && is_function_name(&f["name"])
+                                    && (f["description"].is_null() || f["description"].is_string())
+                                    && (f["parameters"].is_null() || f["parameters"].is_object())
+                            })
+                    }),
+                    "must be at most 128 tools of {type: \"function\", function: {name, description?, parameters?}}",
+                ),
+                "tool_choice" => (
+                    matches!(v.as_str(), Some("none" | "auto" | "required"))
+                        || (v["type"] == "function" && is_function_name(&v["function"]["name"])),
+                    "must be none, auto, required or {type: \"function\", function: {name}}",
+                ),
+                "parallel_tool_calls" => (v.is_boolean(), "must be a boolean"),
+                "response_format" => (
+                    match v["type"].as_str() {
+                        Some("text" | "json_object") => true,
+                        Some("json_schema") => v["json_schema"].is_object(),
+                        _ => false,
+                    },
+                    "must be {type: text | json_object} or {type: json_schema, json_schema: {…}}",
+                ),
+                _ => (
+                    v.as_f64().is_some_and(|x| (0.0..=2.0).contains(&x)),
+                    "is out of range",
+                ),
             };
             if !ok {
-                return Err(bad(name, "is out of range"));
+                return Err(bad(name, rule));
             }
-            sampling.insert(name.to_owned(), v.clone());
+            passed.insert(name.to_owned(), v.clone());
         }
     }
-    Ok(sampling)
+    Ok(passed)
 }
 
 impl ChatRequest {
@@ -142,7 +261,7 @@ impl ChatRequest {
                 .get("stream_options")
                 .is_some_and(|o| o["include_usage"] == true),
             max_tokens,
-            sampling: sampling(body)?,
+            passed: passed(body)?,
             user,
         })
     }
@@ -152,8 +271,8 @@ impl ChatRequest {
         self.messages
             .iter()
             .rev()
-            .find(|(role, _)| role == "user")
-            .map_or("", |(_, text)| text.as_str())
+            .find(|m| m.role == "user")
+            .map_or("", |m| m.text.as_str())
     }
 
     /// The upstream request: the twin's persona first, then the caller's messages; the reply
@@ -169,19 +288,34 @@ impl ChatRequest {
             max_tokens: self.max_tokens.map_or(cap, |n| n.min(cap)),
             user: user_hash,
         };
-        let turns = self.messages.iter().map(|(r, c)| (r.as_str(), c.as_str()));
+        let turns = self
+            .messages
+            .iter()
+            .map(|m| (m.role.as_str(), m.text.as_str()));
         let mut body = chat::request_body(upstream_model, persona, turns, &limits);
-        for (k, v) in &self.sampling {
+        // The persona is message 0; the caller's follow, each with what it carries besides
+        // its text (a tool-calling assistant's content is null, as OpenAI sends it).
+        for (i, m) in self.messages.iter().enumerate() {
+            let sent = &mut body["messages"][i + 1];
+            for (k, v) in &m.extra {
+                sent[k] = v.clone();
+            }
+            if m.text.is_empty() && m.extra.contains_key("tool_calls") {
+                sent["content"] = Value::Null;
+            }
+        }
+        for (k, v) in &self.passed {
             body[k] = v.clone();
         }
         body
     }
 }
 
-/// `stop` or `length`, as OpenAI names why a reply ended.
+/// Why a reply ended, as OpenAI names it.
 pub fn finish_reason(reply: &Reply) -> &str {
     match reply.finish_reason.as_deref() {
-        Some("length") => "length",
+        Some(r @ ("length" | "tool_calls" | "content_filter")) => r,
+        _ if !reply.tool_calls.is_empty() => "tool_calls",
         _ => "stop",
     }
 }
@@ -201,10 +335,16 @@ pub fn completion(
     usage: Usage,
     citations: &[Citation],
 ) -> Value {
+    let mut message = json!({ "role": "assistant", "content": reply.content });
+    if !reply.tool_calls.is_empty() {
+        message["tool_calls"] = reply.tool_calls_json();
+        if reply.content.is_empty() {
+            message["content"] = Value::Null;
+        }
+    }
     json!({
         "id": id, "object": "chat.completion", "created": created, "model": model,
-        "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply.content },
-                      "finish_reason": finish_reason(reply) }],
+        "choices": [{ "index": 0, "message": message, "finish_reason": finish_reason(reply) }],
         "usage": usage_json(usage),
         "twin_citations": citations,
     })
@@ -288,7 +428,10 @@ mod tests {
             "max_completion_tokens": 5000, "temperature": 0.2, "user": "u-1", "n": 3
         }))
         .unwrap();
-        assert_eq!(r.messages[1], ("user".to_owned(), "Xin chào".to_owned()));
+        assert_eq!(
+            (r.messages[1].role.as_str(), r.messages[1].text.as_str()),
+            ("user", "Xin chào")
+        );
         assert!(r.stream && r.include_usage);
         assert_eq!(r.user.as_deref(), Some("u-1"));
         let body = r.upstream_body("gpt", "You are Hà.", 1024, "hash");
@@ -317,9 +460,31 @@ mod tests {
             "messages[0].content"
         );
         assert_eq!(
-            param(json!({"model": "t", "messages": [{"role": "tool", "content": "x"}]})),
+            param(json!({"model": "t", "messages": [{"role": "function", "content": "x"}]})),
             "messages[0].role"
         );
+        assert_eq!(
+            param(json!({"model": "t", "messages": [{"role": "tool", "content": "x"}]})),
+            "messages[0].tool_call_id"
+        );
+        assert_eq!(
+            param(
+                json!({"model": "t", "messages": [{"role": "user", "content": "x", "tool_calls": []}]})
+            ),
+            "messages[0].tool_calls"
+        );
+        let mut tools = user(json!("hi"));
+        tools["tools"] = json!([{"type": "function", "function": {"name": "bad name"}}]);
+        assert_eq!(param(tools.clone()), "tools");
+        tools["tools"] = json!([{"type": "function", "function": {"name": "ok"}}]);
+        tools["tool_choice"] = json!("sometimes");
+        assert_eq!(param(tools.clone()), "tool_choice");
+        tools["tool_choice"] = json!("auto");
+        tools["response_format"] = json!({"type": "yaml"});
+        assert_eq!(param(tools.clone()), "response_format");
+        tools["response_format"] = json!({"type": "json_object"});
+        tools["parallel_tool_calls"] = json!("yes");
+        assert_eq!(param(tools), "parallel_tool_calls");
         let mut body = user(json!("hi"));
         body["max_tokens"] = json!(0);
         assert_eq!(param(body.clone()), "max_tokens");
@@ -332,12 +497,57 @@ mod tests {
     }
 
     #[test]
+    fn a_tool_call_round_trip_reaches_the_upstream_after_the_persona() {
+        let tools = json!([{"type": "function", "function": {
+            "name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
+        let call = json!([{"id": "call_1", "type": "function",
+                           "function": {"name": "get_weather", "arguments": "{\"city\":\"Huế\"}"}}]);
+        let r = parse(json!({
+            "model": "twn_1", "tools": tools, "tool_choice": "auto", "parallel_tool_calls": false,
+            "response_format": {"type": "text"},
+            "messages": [
+                {"role": "user", "content": "Thời tiết ở Huế?"},
+                {"role": "assistant", "content": null, "tool_calls": call},
+                {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\": 31}"}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(r.last_user_text(), "Thời tiết ở Huế?");
+        let body = r.upstream_body("gpt", "You are Hà.", 1024, "hash");
+        let sent = &body["messages"];
+        assert_eq!(sent[0]["content"], "You are Hà.", "the persona comes first");
+        assert_eq!(sent[2]["tool_calls"], call);
+        assert!(sent[2]["content"].is_null());
+        assert_eq!(sent[3]["role"], "tool");
+        assert_eq!(sent[3]["tool_call_id"], "call_1");
+        assert_eq!(body["tools"], tools);
+        assert_eq!(body["tool_choice"], "auto");
+        assert_eq!(body["parallel_tool_calls"], false);
+        assert_eq!(body["response_format"]["type"], "text");
+
+        let reply = Reply {
+            tool_calls: vec![chat::ToolCall {
+                id: "call_2".into(),
+                name: "get_weather".into(),
+                arguments: "{}".into(),
+            }],
+            ..Reply::default()
+        };
+        let u = Usage::default();
+        let c = completion("chatcmpl-1", 7, "twn_1", &reply, u, &[]);
+        assert_eq!(c["choices"][0]["finish_reason"], "tool_calls");
+        assert!(c["choices"][0]["message"]["content"].is_null());
+        assert_eq!(c["choices"][0]["message"]["tool_calls"][0]["id"], "call_2");
+    }
+
+    #[test]
     fn shapes_match_openai() {
         let reply = Reply {
             content: "Chào".into(),
             usage: None,
             finish_reason: Some("length".into()),
             done: true,
+            ..Reply::default()
         };
         let u = Usage {
             prompt_tokens: 3,

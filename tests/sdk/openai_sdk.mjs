@@ -29,6 +29,43 @@ assert.equal(chunks[0].choices[0].delta.role, "assistant");
 assert.deepEqual(chunks.at(-1).choices, []);
 assert.equal(chunks.at(-1).usage.total_tokens, plain.usage.total_tokens);
 
+// A tool-calling round trip: tools → tool_calls → the tool's result → the final answer.
+const tools = [{ type: "function", function: {
+  name: "get_weather", description: "The weather now in a city",
+  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } }];
+const ask = [{ role: "user", content: "What is the weather in Hanoi?" }];
+const withResult = (assistant, call) => {
+  assert.equal(call.function.name, "get_weather");
+  assert.deepEqual(JSON.parse(call.function.arguments), { city: "Hanoi" });
+  return [...ask, assistant, { role: "tool", tool_call_id: call.id, content: JSON.stringify({ temperature_c: 31 }) }];
+};
+const first = await client.chat.completions.create({ model: twin, messages: ask, tools, tool_choice: "auto" });
+assert.equal(first.choices[0].finish_reason, "tool_calls");
+const asked = first.choices[0].message;
+const final = await client.chat.completions.create({ model: twin, messages: withResult(asked, asked.tool_calls[0]), tools });
+assert.equal(final.choices[0].finish_reason, "stop");
+assert.ok(final.choices[0].message.content.includes("31"), final.choices[0].message.content);
+
+const calls = [];
+let finish;
+for await (const c of await client.chat.completions.create({ model: twin, messages: ask, tools, stream: true })) {
+  for (const d of c.choices[0]?.delta?.tool_calls ?? []) {
+    const acc = (calls[d.index] ??= { id: "", type: "function", function: { name: "", arguments: "" } });
+    acc.id = d.id ?? acc.id;
+    acc.function.name += d.function?.name ?? "";
+    acc.function.arguments += d.function?.arguments ?? "";
+  }
+  finish = c.choices[0]?.finish_reason ?? finish;
+}
+assert.equal(finish, "tool_calls");
+assert.equal(calls.length, 1);
+let answer = "";
+const assistant = { role: "assistant", content: null, tool_calls: calls };
+for await (const c of await client.chat.completions.create({ model: twin, messages: withResult(assistant, calls[0]), tools, stream: true })) {
+  answer += c.choices[0]?.delta?.content ?? "";
+}
+assert.ok(answer.includes("31"), answer);
+
 const rejects = async (kind, call) => {
   await assert.rejects(call, (e) => e instanceof kind, `expected ${kind.name}`);
 };

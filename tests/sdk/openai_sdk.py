@@ -1,6 +1,7 @@
 """The official openai Python SDK against TwinExpert's OpenAI-compatible endpoint.
 Env: BASE (…/api/v1), KEY (full_access), READ_ONLY_KEY, LIMITED_KEY (read_only, its hourly
 limit is tiny), TWIN (a twin id)."""
+import json
 import os
 
 import openai
@@ -33,6 +34,44 @@ with helper(model=twin, messages=question) as s:
         pass
     final = s.get_final_completion()
 assert final.choices[0].message.content == text
+
+# A tool-calling round trip: tools → tool_calls → the tool's result → the final answer.
+tools = [{"type": "function", "function": {
+    "name": "get_weather", "description": "The weather now in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+ask = [{"role": "user", "content": "What is the weather in Hanoi?"}]
+
+def finish_with_tool(assistant, call_id, name, arguments):
+    assert name == "get_weather", name
+    assert json.loads(arguments) == {"city": "Hanoi"}, arguments
+    result = {"city": "Hanoi", "temperature_c": 31}
+    return ask + [assistant, {"role": "tool", "tool_call_id": call_id, "content": json.dumps(result)}]
+
+first = client.chat.completions.create(model=twin, messages=ask, tools=tools, tool_choice="auto")
+assert first.choices[0].finish_reason == "tool_calls", first
+message = first.choices[0].message
+call = message.tool_calls[0]
+follow = finish_with_tool(message, call.id, call.function.name, call.function.arguments)
+final = client.chat.completions.create(model=twin, messages=follow, tools=tools)
+assert final.choices[0].finish_reason == "stop" and "31" in final.choices[0].message.content, final
+
+calls, finish = {}, None
+for c in client.chat.completions.create(model=twin, messages=ask, tools=tools, stream=True):
+    for d in (c.choices[0].delta.tool_calls or []) if c.choices else []:
+        acc = calls.setdefault(d.index, {"id": None, "name": "", "arguments": ""})
+        acc["id"] = d.id or acc["id"]
+        acc["name"] += (d.function.name or "") if d.function else ""
+        acc["arguments"] += (d.function.arguments or "") if d.function else ""
+    if c.choices and c.choices[0].finish_reason:
+        finish = c.choices[0].finish_reason
+assert finish == "tool_calls" and len(calls) == 1, (finish, calls)
+acc = calls[0]
+assistant = {"role": "assistant", "content": None, "tool_calls": [
+    {"id": acc["id"], "type": "function", "function": {"name": acc["name"], "arguments": acc["arguments"]}}]}
+follow = finish_with_tool(assistant, acc["id"], acc["name"], acc["arguments"])
+streamed = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+    model=twin, messages=follow, tools=tools, stream=True) if c.choices)
+assert "31" in streamed, streamed
 
 def raises(kind, call):
     try:

@@ -15,9 +15,16 @@
 //! | `[[longline:N]]`|                 | send one SSE line of N bytes after the first chunk        |
 //! | `[[cite:1,3]]`  |                 | cite these source numbers (default: `[1]` when given any)  |
 //! | `[[usage:N]]`   |                 | report N for every usage figure (a faulty upstream)       |
+//! | `[[suggest:N]]` |                 | offer N follow-up questions (default 2; 9: malformed)     |
 //!
 //! Given numbered sources (a system prompt with a `Sources:` section of `[n] title: text`
 //! lines), the reply cites source `[1]` — the best-ranked passage — by number and title.
+//! Asked for follow-up questions (a system prompt that mentions `<suggestions>`), the reply
+//! ends with `<suggestions>["…", "…"]</suggestions>`, as a real model asked to would write it.
+//! Offered `tools` (and not `tool_choice: "none"`), a question is answered with a call of the
+//! first tool (or the one `tool_choice` names), its string arguments filled with the question's
+//! last word; once the conversation ends with the tool's result, the reply quotes it. With
+//! `response_format: {type: "json_object"}` the reply is a JSON object.
 //! `--api-key K` makes it require `Authorization: Bearer K`. `max_tokens` in a request caps the
 //! reply at that many pieces, which then ends with `finish_reason: "length"`.
 //!
@@ -277,6 +284,74 @@ fn serve(mut stream: TcpStream, config: &Config) -> std::io::Result<()> {
     }
 }
 
+/// The call a request offering `tools` gets for a question: `(id, name, arguments)`.
+fn tool_call(body: &Value, last: &Value, question: &str) -> Option<(String, String, String)> {
+    let tools = body["tools"].as_array().filter(|t| !t.is_empty())?;
+    if last["role"] != "user" || body["tool_choice"] == "none" {
+        return None;
+    }
+    let chosen = body["tool_choice"]["function"]["name"].as_str();
+    let tool = tools
+        .iter()
+        .find(|t| chosen.is_none_or(|name| t["function"]["name"] == name))?;
+    let word: String = strip_knobs(question)
+        .split_whitespace()
+        .last()
+        .unwrap_or("")
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_owned();
+    let mut arguments = serde_json::Map::new();
+    if let Some(properties) = tool["function"]["parameters"]["properties"].as_object() {
+        for (name, schema) in properties {
+            let value = match schema["type"].as_str() {
+                Some("integer" | "number") => json!(1),
+                Some("boolean") => json!(true),
+                _ => json!(word),
+            };
+            arguments.insert(name.clone(), value);
+        }
+    }
+    Some((
+        format!("call_{:012x}", fnv(question.as_bytes()) & 0xffff_ffff_ffff),
+        tool["function"]["name"]
+            .as_str()
+            .unwrap_or("tool")
+            .to_owned(),
+        Value::Object(arguments).to_string(),
+    ))
+}
+
+/// The `<suggestions>` block a model asked for follow-up questions ends with: `n` of them
+/// (9: a malformed block, as a careless model might write).
+fn suggestions(question: &str, n: u64) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    if n == 9 {
+        return "\n\n<suggestions>\n- What next?\n- Why?".into();
+    }
+    let vi = is_vietnamese(question);
+    let bank: &[&str] = if vi {
+        &[
+            "Bạn có thể cho một ví dụ không?",
+            "Tôi nên bắt đầu từ đâu?",
+            "Sai lầm nào hay gặp nhất?",
+            "Mất bao lâu để thấy kết quả?",
+            "Có tài liệu nào nên đọc không?",
+        ]
+    } else {
+        &[
+            "Can you give an example?",
+            "Where should I start?",
+            "What is the most common mistake?",
+            "How long until I see results?",
+            "What should I read next?",
+        ]
+    };
+    let picked: Vec<&str> = bank.iter().copied().cycle().take(n as usize).collect();
+    format!("\n\n<suggestions>{}</suggestions>", json!(picked))
+}
+
 /// A knob from `[[name:value]]` in the text.
 fn knob(text: &str, name: &str) -> Option<u64> {
     let start = text.find(&format!("[[{name}:"))? + name.len() + 3;
@@ -352,6 +427,8 @@ fn strip_knobs(text: &str) -> String {
 struct Answer {
     question: String,
     pieces: Vec<String>,
+    /// A tool call instead of text: `(id, name, arguments)`.
+    tool_call: Option<(String, String, String)>,
     finish: &'static str,
     usage: Value,
     id: String,
@@ -385,19 +462,46 @@ fn answer(body: &Value) -> Result<Answer, (u16, Value)> {
         .and_then(|m| m["content"].as_str())
         .unwrap_or("");
     let words = knob(question, "words").map(|n| n as usize);
-    let mut reply = compose_reply(system, &strip_knobs(question), words);
+    let last = messages.last().cloned().unwrap_or_default();
+    let tool_call = tool_call(body, &last, question);
+    let mut reply = if tool_call.is_some() {
+        String::new()
+    } else if last["role"] == "tool" {
+        let result = last["content"].as_str().unwrap_or("");
+        if is_vietnamese(question) {
+            format!("Theo kết quả tra cứu: {result}")
+        } else {
+            format!("According to the tool: {result}")
+        }
+    } else {
+        compose_reply(system, &strip_knobs(question), words)
+    };
     let given = sources(system);
-    if !given.is_empty() && words.is_none() {
+    if !given.is_empty() && words.is_none() && tool_call.is_none() {
         let cite = cite_knob(question).unwrap_or_else(|| vec![1]);
         reply.push_str(&citing(&given, &cite, is_vietnamese(question)));
     }
-    let mut pieces = pieces(&reply);
+    if body["response_format"]["type"] == "json_object" && tool_call.is_none() {
+        reply = json!({ "answer": reply }).to_string();
+    }
+    if system.contains("<suggestions>") && tool_call.is_none() {
+        reply.push_str(&suggestions(
+            question,
+            knob(question, "suggest").unwrap_or(2),
+        ));
+    }
+    let mut pieces = match &tool_call {
+        // The arguments, streamed in pieces as a model streams them.
+        Some((_, _, arguments)) => pieces(arguments),
+        None => pieces(&reply),
+    };
     // `max_tokens` caps the reply (a piece counts as a token here) and ends it with "length".
     let finish = match body["max_tokens"].as_u64().map(|n| n as usize) {
         Some(n) if n < pieces.len() => {
             pieces.truncate(n);
             "length"
         }
+        _ if tool_call.is_some() => "tool_calls",
         _ => "stop",
     };
     let prompt_tokens: usize = messages
@@ -423,6 +527,7 @@ fn answer(body: &Value) -> Result<Answer, (u16, Value)> {
             .unwrap_or(0),
         question: question.to_owned(),
         pieces,
+        tool_call,
         finish,
     })
 }
@@ -434,12 +539,17 @@ fn chat(stream: &mut TcpStream, config: &Config, body: &Value) -> std::io::Resul
     };
     if body["stream"] != true {
         let reply: String = a.pieces.concat();
+        let message = match &a.tool_call {
+            Some((id, name, _)) => json!({ "role": "assistant", "content": null, "tool_calls": [
+                { "id": id, "type": "function", "function": { "name": name, "arguments": reply } }] }),
+            None => json!({ "role": "assistant", "content": reply }),
+        };
         return respond(
             stream,
             200,
             &json!({
                 "id": a.id, "object": "chat.completion", "created": a.created, "model": a.model,
-                "choices": [{ "index": 0, "message": { "role": "assistant", "content": reply }, "finish_reason": a.finish }],
+                "choices": [{ "index": 0, "message": message, "finish_reason": a.finish }],
                 "usage": a.usage,
             }),
         );
@@ -473,7 +583,12 @@ fn stream_answer(
                 "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] })
     };
     let mut out = SseWriter { stream, split };
-    out.event(&chunk(json!({ "role": "assistant", "content": "" }), Value::Null).to_string())?;
+    let first = match &a.tool_call {
+        Some((id, name, _)) => json!({ "role": "assistant", "content": null, "tool_calls": [
+            { "index": 0, "id": id, "type": "function", "function": { "name": name, "arguments": "" } }] }),
+        None => json!({ "role": "assistant", "content": "" }),
+    };
+    out.event(&chunk(first, Value::Null).to_string())?;
     if let Some(n) = knob(question, "longline") {
         out.event(&"x".repeat(n as usize))?;
     }
@@ -488,7 +603,13 @@ fn stream_answer(
         if pace_or_gone(out.stream, pace) {
             return Ok(());
         }
-        out.event(&chunk(json!({ "content": piece }), Value::Null).to_string())?;
+        let delta = match a.tool_call {
+            Some(_) => {
+                json!({ "tool_calls": [{ "index": 0, "function": { "arguments": piece } }] })
+            }
+            None => json!({ "content": piece }),
+        };
+        out.event(&chunk(delta, Value::Null).to_string())?;
     }
     out.event(&chunk(json!({}), json!(a.finish)).to_string())?;
     if include_usage {
