@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod conversations;
+pub mod feedback;
 pub mod http;
 pub mod idempotency;
 pub mod knowledge;

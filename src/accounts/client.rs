@@ -39,6 +39,21 @@ pub async fn admit(
     call(env, user_id, &op).await
 }
 
+/// See `Op::ForgetEndUser`.
+pub async fn forget_end_user(
+    env: &Env,
+    user_id: &str,
+    end_user_id: &str,
+    conversation_ids: Vec<String>,
+) -> Result<serde_json::Value, ApiError> {
+    let op = Op::ForgetEndUser {
+        user_id: user_id.to_owned(),
+        end_user_id: end_user_id.to_owned(),
+        conversation_ids,
+    };
+    call(env, user_id, &op).await
+}
+
 pub async fn release(env: &Env, user_id: &str, lease: &str) -> Result<(), ApiError> {
     let op = Op::Release {
         lease: lease.to_owned(),

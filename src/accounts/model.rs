@@ -67,6 +67,16 @@ pub enum Op {
     },
     /// Try a webhook delivery now if it is due (the queue's consumer asks).
     Deliver { delivery_id: String },
+    /// An end user's erasure (SPEC §19): their usage rows merged into the account's
+    /// unattributed ones (totals unchanged), and the webhook deliveries and remembered
+    /// `Idempotency-Key` responses that carry their conversations removed. Answers
+    /// `{usageRows, webhookDeliveries, idempotencyKeys}`.
+    #[serde(rename_all = "camelCase")]
+    ForgetEndUser {
+        user_id: String,
+        end_user_id: String,
+        conversation_ids: Vec<String>,
+    },
 }
 
 /// The answer to `Admit`.

@@ -186,6 +186,16 @@ impl Account {
                 self.import(&user_id).await?;
                 self.report(api_key_id.as_deref(), &query)?.to_string()
             }
+            Op::ForgetEndUser {
+                user_id,
+                end_user_id,
+                conversation_ids,
+            } => {
+                self.import(&user_id).await?;
+                self.import_keys(&user_id, now).await?;
+                self.forget_end_user(&end_user_id, &conversation_ids)?
+                    .to_string()
+            }
             Op::ClaimKey {
                 user_id,
                 key,
@@ -213,6 +223,65 @@ impl Account {
             }
         };
         Ok(answer)
+    }
+
+    /// See `Op::ForgetEndUser`. One synchronous run: the merge and the removals land together.
+    fn forget_end_user(
+        &self,
+        end_user_id: &str,
+        conversation_ids: &[String],
+    ) -> worker::Result<Value> {
+        let count = |sql: &str, args: Vec<SqlStorageValue>| -> worker::Result<i64> {
+            let rows: Vec<Value> = self.db.rows(sql, args)?;
+            Ok(rows.first().map_or(0, |r| int(r, "n")))
+        };
+        let usage_rows = count(
+            "SELECT COUNT(*) AS n FROM usage WHERE end_user_id = ?",
+            vec![text(end_user_id)],
+        )?;
+        self.db.run(
+            "INSERT INTO usage (day, api_key_id, twin_id, end_user_id, requests, prompt_tokens, \
+               completion_tokens, total_tokens, estimated_tokens) \
+             SELECT day, api_key_id, twin_id, '', requests, prompt_tokens, completion_tokens, \
+               total_tokens, estimated_tokens FROM usage WHERE end_user_id = ?1 \
+             ON CONFLICT (day, api_key_id, twin_id, end_user_id) DO UPDATE SET \
+               requests = requests + excluded.requests, \
+               prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
+               completion_tokens = completion_tokens + excluded.completion_tokens, \
+               total_tokens = total_tokens + excluded.total_tokens, \
+               estimated_tokens = estimated_tokens + excluded.estimated_tokens",
+            vec![text(end_user_id)],
+        )?;
+        self.db.run(
+            "DELETE FROM usage WHERE end_user_id = ?",
+            vec![text(end_user_id)],
+        )?;
+        // What names them: their conversations' ids, and their id as events carry it.
+        let mut marks: Vec<String> = conversation_ids.to_vec();
+        marks.push(format!("\"endUserId\":{}", Value::from(end_user_id)));
+        let (mut deliveries, mut keys) = (0, 0);
+        for mark in &marks {
+            let by =
+                |table: &str, column: &str| format!("FROM {table} WHERE instr({column}, ?) > 0");
+            let m = || vec![text(mark)];
+            deliveries += count(
+                &format!("SELECT COUNT(*) AS n {}", by("webhook_deliveries", "body")),
+                m(),
+            )?;
+            self.db
+                .run(&format!("DELETE {}", by("webhook_deliveries", "body")), m())?;
+            keys += count(
+                &format!("SELECT COUNT(*) AS n {}", by("idempotency", "response")),
+                m(),
+            )?;
+            self.db
+                .run(&format!("DELETE {}", by("idempotency", "response")), m())?;
+        }
+        Ok(serde_json::json!({
+            "usageRows": usage_rows,
+            "webhookDeliveries": deliveries,
+            "idempotencyKeys": keys,
+        }))
     }
 
     /// Keeps the quota the API admits under, written only when it changes.

@@ -13,7 +13,7 @@ use crate::http::reply::Reply;
 use crate::http::validate::Fields;
 use crate::platform::crypto::random_bytes;
 use crate::platform::ids;
-use crate::platform::request::{json_body, ListQuery};
+use crate::platform::request::{json_body, query_params, ListQuery};
 use crate::platform::time;
 
 /// `POST /conversations {twinId, title?, endUserId?}`.
@@ -133,6 +133,46 @@ pub async fn delete(ctx: &Ctx, caller: &Principal, id: &str) -> Result<Reply, Ap
         return Err(ApiError::NotFound("Conversation"));
     }
     Reply::ok(Deleted::new(id))
+}
+
+/// `GET /conversations/{id}/export?format=json|markdown`: every message with its citations,
+/// suggestions and feedback; JSON in the envelope (`{conversation, messages}`), Markdown as a
+/// `text/markdown` attachment.
+pub async fn export(
+    ctx: &Ctx,
+    caller: &Principal,
+    id: &str,
+    req: &Request,
+) -> Result<Reply, ApiError> {
+    let format = query_params(req)
+        .remove("format")
+        .unwrap_or_else(|| "json".into());
+    if format != "json" && format != "markdown" {
+        return Err(ApiError::field("format", "must be json or markdown"));
+    }
+    let row = ctx
+        .store()?
+        .conversation(caller.user_id(), id)
+        .await?
+        .ok_or(ApiError::NotFound("Conversation"))?;
+    let op = Op::Export {
+        conversation: serde_json::to_value(&row).map_err(ApiError::internal)?,
+        format: format.clone(),
+    };
+    let export: serde_json::Value = ConversationObject::get(&ctx.env, id)?.call(&op).await?;
+    let Some(text) = export.as_str().filter(|_| format == "markdown") else {
+        return Reply::ok(export);
+    };
+    let headers = worker::Headers::new();
+    let _ = headers.set("Content-Type", "text/markdown; charset=utf-8");
+    let _ = headers.set(
+        "Content-Disposition",
+        &format!("attachment; filename=\"{id}.md\""),
+    );
+    let response = worker::Response::ok(text)
+        .map_err(ApiError::internal)?
+        .with_headers(headers);
+    Ok(Reply::Raw(response))
 }
 
 pub async fn messages(

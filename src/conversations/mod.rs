@@ -4,6 +4,9 @@
 #[cfg(target_arch = "wasm32")]
 pub mod client;
 #[cfg(target_arch = "wasm32")]
+pub mod erasure;
+pub mod export;
+#[cfg(target_arch = "wasm32")]
 pub mod handlers;
 #[cfg(target_arch = "wasm32")]
 pub mod messages;
@@ -14,6 +17,7 @@ pub mod object;
 pub mod storage;
 #[cfg(target_arch = "wasm32")]
 pub mod store;
+pub mod suggestions;
 // The OpenAPI document is generated natively (http::openapi).
 #[cfg(not(target_arch = "wasm32"))]
 pub mod schema;

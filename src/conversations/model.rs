@@ -254,7 +254,24 @@ pub struct Message {
     pub usage: Option<MessageUsage>,
     pub latency_ms: Option<i64>,
     pub citations: Vec<crate::knowledge::model::Citation>,
+    /// Follow-up questions the twin offers after a completed reply (0–3; absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suggestions: Vec<String>,
+    /// The caller's rating of a reply, the latest given (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<Feedback>,
     pub created_at: String,
+}
+
+/// A rating of a reply (SPEC §19): one per message, the latest wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Feedback {
+    /// 1 (helpful) or -1 (not).
+    pub rating: i8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub updated_at: String,
 }
 
 /// The prompt size estimate of an upstream request body: what a reply without reported
@@ -396,6 +413,19 @@ pub enum Op {
         key: String,
         stream: bool,
     },
+    /// Rate a reply (SPEC §19; the latest rating wins). Answers the `Message` with it.
+    #[serde(rename_all = "camelCase")]
+    Feedback {
+        message_id: String,
+        rating: i8,
+        comment: Option<String>,
+    },
+    /// Every message, for an export: `json` answers `{conversation, messages}`, `markdown`
+    /// the text (`conversations::export`). `conversation` is the row the API read.
+    Export {
+        conversation: Value,
+        format: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -519,6 +549,8 @@ pub enum Refusal {
     UnknownCursor {
         field: String,
     },
+    /// Only the twin's replies are rated.
+    NotAReply,
 }
 
 /// The most readers one generation streams to at once (the starting request among them):
@@ -542,6 +574,10 @@ impl From<Refusal> for ApiError {
             Refusal::UnknownCursor { field } => {
                 ApiError::field(&field, crate::http::cursor::CURSOR_RULE)
             }
+            Refusal::NotAReply => ApiError::field(
+                "messageId",
+                "must be a reply of the twin (a message with role assistant)",
+            ),
         }
     }
 }
@@ -723,9 +759,15 @@ mod tests {
             usage: None,
             latency_ms: None,
             citations: vec![],
+            suggestions: vec![],
+            feedback: None,
             created_at: "2026-01-01T00:00:00.000Z".into(),
         };
         let v = serde_json::to_value(&m).unwrap();
+        assert!(
+            v.get("suggestions").is_none() && v.get("feedback").is_none(),
+            "absent when none"
+        );
         assert_eq!(v["conversationId"], "conv_1");
         assert_eq!(v["status"], "generating");
         assert_eq!(v["role"], "assistant");

@@ -22,13 +22,15 @@ use std::rc::Rc;
 use worker::wasm_bindgen_futures::spawn_local;
 use worker::{durable_object, AbortController, Date, Env, Request, Response, State};
 
+use crate::conversations::export;
 use crate::conversations::model::{
-    self as conv, EventLog, Message, MessageUsage, Op, Page, Refusal, Role, Status, TurnRequest,
-    TurnResult, TurnSettings, ROW_FLUSH_MS,
+    self as conv, EventLog, Feedback, Message, MessageUsage, Op, Page, Refusal, Role, Status,
+    TurnRequest, TurnResult, TurnSettings, ROW_FLUSH_MS,
 };
 use crate::http::cursor::{Cursor, PageRequest};
 use crate::http::error::ApiError;
 use crate::knowledge::model as knowledge;
+use crate::knowledge::protocol as knowledge_protocol;
 use crate::llm::chat;
 use crate::llm::sse;
 use crate::llm::upstream::{Progress, Upstream};
@@ -40,6 +42,7 @@ use crate::spend::gate;
 use crate::spend::model as spend;
 
 use crate::conversations::storage::{Storage, TurnMeta};
+use crate::conversations::suggestions::{self, Splitter};
 use crate::platform::event_stream::{self as readers, Ignore, Readers};
 
 /// The heartbeat while a generation runs, and the watchdog's delay after a restart.
@@ -50,6 +53,8 @@ const FLUSH_EVERY_MS: i64 = 250;
 const FLUSH_EVERY_BYTES: usize = 2048;
 /// The most history rows read before trimming to the token budget.
 const HISTORY_ROWS: u64 = 100;
+/// The most messages an export holds (far more than any conversation a person has).
+const EXPORT_ROWS: u64 = 100_000;
 
 /// The generation this instance is running.
 struct Live {
@@ -68,6 +73,8 @@ struct Live {
     meta: TurnMeta,
     flushed_ms: i64,
     unflushed_bytes: usize,
+    /// Keeps the suggestions block out of the reply's text as it streams.
+    split: Splitter,
 }
 
 #[durable_object]
@@ -201,6 +208,15 @@ impl Conversation {
             ),
             Op::Wipe => answer(turns.wipe().await),
             Op::Replay { key, stream } => answer_or_refusal(turns.replay(&key, stream)),
+            Op::Feedback {
+                message_id,
+                rating,
+                comment,
+            } => answer(turns.feedback(&message_id, rating, comment).await),
+            Op::Export {
+                conversation,
+                format,
+            } => answer(turns.export(conversation, &format)),
         }
     }
 }
@@ -287,7 +303,8 @@ impl Turns {
             .iter()
             .map(|t| (t.role.as_str(), t.content.as_str()))
             .chain([("user", turn.content.as_str())]);
-        let system = knowledge::prompt_with_sources(&turn.system_prompt, &turn.sources);
+        let mut system = knowledge::prompt_with_sources(&turn.system_prompt, &turn.sources);
+        system.push_str(suggestions::INSTRUCTION);
         Ok(chat::request_body(&turn.model, &system, turns, &limits))
     }
 
@@ -316,6 +333,8 @@ impl Turns {
             usage: None,
             latency_ms: None,
             citations: vec![],
+            suggestions: vec![],
+            feedback: None,
             created_at: time::rfc3339_ms(now),
         };
         let user = message(Role::User, &turn.content, Status::Completed, None);
@@ -350,6 +369,7 @@ impl Turns {
             meta,
             flushed_ms: now,
             unflushed_bytes: 0,
+            split: Splitter::default(),
         });
         Ok((id, body))
     }
@@ -407,6 +427,11 @@ impl Turns {
                 self.emit(live, "progress", &data);
             }
             Progress::Delta(text) => {
+                let shown = live.split.push(text);
+                if shown.is_empty() {
+                    return;
+                }
+                let text = shown.as_str();
                 live.reply.content.push_str(text);
                 live.unflushed_bytes += text.len();
                 self.emit(live, "delta", &conv::delta(text));
@@ -445,11 +470,24 @@ impl Turns {
         usage: MessageUsage,
         failure: Option<&ApiError>,
     ) {
+        // Text held back in case it began the suggestions block is the reply's after all.
+        let (rest, suggestions) = std::mem::take(&mut live.split).finish();
+        if !rest.is_empty() {
+            live.reply.content.push_str(&rest);
+            self.emit(live, "delta", &conv::delta(&rest));
+        }
+        // A block cut short (a reply that did not complete) offers nothing.
+        if status == Status::Completed {
+            live.reply.suggestions = suggestions;
+        }
         live.reply.status = status;
         live.reply.citations = knowledge::citations(&live.reply.content, &live.meta.sources);
         live.reply.usage = Some(usage);
         live.reply.latency_ms = Some(now_ms() - live.started_ms);
         let _ = self.storage.update_reply(&live.reply);
+        let _ = self
+            .storage
+            .set_suggestions(&live.reply.id, &live.reply.suggestions);
         match failure {
             None => self.emit(live, "complete", &conv::complete(&live.reply)),
             Some(err) => self.emit(live, "error", &conv::error_event(err)),
@@ -581,6 +619,65 @@ impl Turns {
             Some(s) if s.message.role == Role::Assistant => Ok(s.message),
             _ => Err(Refusal::NotFound),
         }
+    }
+
+    /// Rates a finished reply; the twin's object gets the rating for its report before the
+    /// answer (a failure there is an error the caller retries: both writes replace).
+    async fn feedback(
+        &self,
+        message_id: &str,
+        rating: i8,
+        comment: Option<String>,
+    ) -> Result<Message, Refusal> {
+        self.settle_interrupted()?;
+        let mut message = match self.storage.message(message_id)? {
+            Some(s) if s.message.role == Role::Assistant => s.message,
+            Some(_) => return Err(Refusal::NotAReply),
+            None => return Err(Refusal::NotFound),
+        };
+        if message.status == Status::Generating {
+            return Err(Refusal::Busy {
+                message_id: message.id,
+            });
+        }
+        let feedback = Feedback {
+            rating,
+            comment,
+            updated_at: time::rfc3339_ms(now_ms()),
+        };
+        self.storage.set_feedback(message_id, &feedback)?;
+        if let Some(meta) = self.storage.turn(message_id)? {
+            let twin = &meta.account.twin_id;
+            let op = knowledge_protocol::Op::Feedback(serde_json::json!({
+                "messageId": message_id,
+                "conversationId": message.conversation_id,
+                "endUserId": meta.account.end_user_id,
+                "rating": rating,
+                "comment": feedback.comment,
+                "at": feedback.updated_at,
+            }));
+            crate::knowledge::client::call::<bool>(&self.env, twin, op)
+                .await
+                .map_err(|e| Refusal::Internal {
+                    detail: format!("twin object: {}", e.code()),
+                })?;
+        }
+        message.feedback = Some(feedback);
+        Ok(message)
+    }
+
+    /// Every message of the conversation, as JSON or Markdown.
+    fn export(&self, conversation: Value, format: &str) -> Result<Value, Refusal> {
+        self.settle_interrupted()?;
+        let messages = self.storage.all(EXPORT_ROWS)?;
+        let mut conversation = conversation;
+        // The row's count may lag this object's by up to ROW_FLUSH_MS.
+        conversation["messageCount"] = Value::from(messages.len());
+        Ok(if format == "markdown" {
+            Value::String(export::markdown(&conversation, &messages))
+        } else {
+            serde_json::json!({ "conversation": conversation, "messages": messages })
+        })
     }
 
     /// The turn started under `key`: its stream from event 1 (live or stored), or its result.

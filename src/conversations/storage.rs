@@ -10,7 +10,7 @@ use crate::http::cursor::{self, Listed, PageRequest};
 use crate::platform::sqlite::{opt_int, text, Sqlite};
 
 use crate::conversations::model::{
-    Activity, LoggedEvent, Message, MessageUsage, Role, Status, TurnAccount,
+    Activity, Feedback, LoggedEvent, Message, MessageUsage, Role, Status, TurnAccount,
 };
 use crate::knowledge::model::Source;
 use crate::llm::chat::Turn;
@@ -32,7 +32,7 @@ pub struct TurnMeta {
     pub webhooks: serde_json::Value,
 }
 
-const SCHEMA: [&str; 4] = [
+const SCHEMA: [&str; 5] = [
     // `seq` is the turn order: a user message, then its reply.
     "CREATE TABLE IF NOT EXISTS messages (
        seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -63,10 +63,28 @@ const SCHEMA: [&str; 4] = [
     // `row_due`: when the conversation's D1 row must next be written (Unix ms); `row_version`:
     // bumped by every change the row must follow (a write that raced one is done again).
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID",
+    // What a reply gains after it is written (SPEC §19): its suggestions and its feedback, as
+    // JSON. A table of its own, so objects made before these existed need no column added.
+    "CREATE TABLE IF NOT EXISTS extras (
+       message_id TEXT PRIMARY KEY,
+       suggestions TEXT,
+       feedback TEXT) WITHOUT ROWID",
 ];
 
-const COLUMNS: &str = "id, conversation_id, role, content, status, model, prompt_tokens, \
-     completion_tokens, total_tokens, estimated, prompt_estimate, latency_ms, citations, created_at";
+macro_rules! columns {
+    () => {
+        "id, conversation_id, role, content, status, model, prompt_tokens, completion_tokens, \
+         total_tokens, estimated, prompt_estimate, latency_ms, citations, created_at"
+    };
+}
+const COLUMNS: &str = columns!();
+
+/// `COLUMNS` and the message's extras, for a `SELECT … FROM messages`.
+const READ: &str = concat!(
+    columns!(),
+    ", (SELECT suggestions FROM extras WHERE message_id = messages.id) AS suggestions, \
+     (SELECT feedback FROM extras WHERE message_id = messages.id) AS feedback"
+);
 
 #[derive(Deserialize)]
 struct Row {
@@ -84,6 +102,8 @@ struct Row {
     latency_ms: Option<i64>,
     citations: String,
     created_at: String,
+    suggestions: Option<String>,
+    feedback: Option<String>,
 }
 
 /// A stored message and the prompt estimate its usage falls back on.
@@ -118,6 +138,11 @@ impl From<Row> for Stored {
                 usage,
                 latency_ms: r.latency_ms,
                 citations: serde_json::from_str(&r.citations).unwrap_or_default(),
+                suggestions: r
+                    .suggestions
+                    .and_then(|s| serde_json::from_str(&s).ok())
+                    .unwrap_or_default(),
+                feedback: r.feedback.and_then(|f| serde_json::from_str(&f).ok()),
                 created_at: r.created_at,
             },
             prompt_estimate: r.prompt_estimate,
@@ -195,6 +220,27 @@ impl Storage {
         )
     }
 
+    /// A finished reply's suggestions (none: nothing written).
+    pub fn set_suggestions(&self, id: &str, suggestions: &[String]) -> worker::Result<()> {
+        if suggestions.is_empty() {
+            return Ok(());
+        }
+        self.run(
+            "INSERT INTO extras (message_id, suggestions) VALUES (?, ?) \
+             ON CONFLICT (message_id) DO UPDATE SET suggestions = excluded.suggestions",
+            vec![text(id), serde_json::to_string(suggestions)?.into()],
+        )
+    }
+
+    /// A reply's feedback, replacing any before it.
+    pub fn set_feedback(&self, id: &str, feedback: &Feedback) -> worker::Result<()> {
+        self.run(
+            "INSERT INTO extras (message_id, feedback) VALUES (?, ?) \
+             ON CONFLICT (message_id) DO UPDATE SET feedback = excluded.feedback",
+            vec![text(id), serde_json::to_string(feedback)?.into()],
+        )
+    }
+
     /// The text of a reply still being generated, as it stands.
     pub fn update_text(&self, id: &str, content: &str) -> worker::Result<()> {
         self.run(
@@ -205,16 +251,25 @@ impl Storage {
 
     pub fn message(&self, id: &str) -> worker::Result<Option<Stored>> {
         let rows: Vec<Row> = self.rows(
-            &format!("SELECT {COLUMNS} FROM messages WHERE id = ?"),
+            &format!("SELECT {READ} FROM messages WHERE id = ?"),
             vec![text(id)],
         )?;
         Ok(rows.into_iter().next().map(Stored::from))
     }
 
+    /// Every message in turn order (an export), at most `limit`.
+    pub fn all(&self, limit: u64) -> worker::Result<Vec<Message>> {
+        let rows: Vec<Row> = self.rows(
+            &format!("SELECT {READ} FROM messages ORDER BY seq LIMIT ?"),
+            vec![(limit as i64).into()],
+        )?;
+        Ok(rows.into_iter().map(|r| Stored::from(r).message).collect())
+    }
+
     /// Replies the object believes are being generated.
     pub fn generating(&self) -> worker::Result<Vec<Stored>> {
         let rows: Vec<Row> = self.rows(
-            &format!("SELECT {COLUMNS} FROM messages WHERE status = 'generating'"),
+            &format!("SELECT {READ} FROM messages WHERE status = 'generating'"),
             vec![],
         )?;
         Ok(rows.into_iter().map(Stored::from).collect())
@@ -240,7 +295,7 @@ impl Storage {
         let message = |r: Row| Stored::from(r).message;
         let Some(cursor) = cursor else {
             let rows: Vec<Row> = self.rows(
-                &format!("SELECT {COLUMNS} FROM messages ORDER BY seq LIMIT ? OFFSET ?"),
+                &format!("SELECT {READ} FROM messages ORDER BY seq LIMIT ? OFFSET ?"),
                 vec![(limit as i64).into(), (offset as i64).into()],
             )?;
             return Ok(Some((rows.into_iter().map(message).collect(), total, None)));
@@ -253,7 +308,7 @@ impl Storage {
         let mut args = vec![text(cursor.id()); binds];
         args.push(((limit + 1) as i64).into());
         let rows: Vec<Row> = self.rows(
-            &format!("SELECT {COLUMNS} FROM messages WHERE {beyond} ORDER BY {order} LIMIT ?"),
+            &format!("SELECT {READ} FROM messages WHERE {beyond} ORDER BY {order} LIMIT ?"),
             args,
         )?;
         let (rows, more) = cursor::page(rows, limit, cursor);

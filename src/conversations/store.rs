@@ -101,6 +101,53 @@ impl Store {
         Ok(changed > 0)
     }
 
+    /// An end user's conversations: `{id, twin_id}` rows.
+    pub async fn end_user_conversations(
+        &self,
+        user_id: &str,
+        end_user_id: &str,
+    ) -> StoreResult<Vec<serde_json::Value>> {
+        self.all(
+            "SELECT id, twin_id FROM conversations WHERE user_id = ?1 AND end_user_id = ?2",
+            &params![user_id, end_user_id],
+        )
+        .await
+    }
+
+    /// Removes an end user's conversation rows and merges their usage rows from before the
+    /// account objects into the unattributed ones (the object imports them as they are then).
+    pub async fn erase_end_user(&self, user_id: &str, end_user_id: &str) -> StoreResult<usize> {
+        let args = params![user_id, end_user_id];
+        let deleted = self
+            .run(
+                "DELETE FROM conversations WHERE user_id = ?1 AND end_user_id = ?2",
+                &args,
+            )
+            .await?;
+        self.batch(vec![
+            self.stmt(
+                "INSERT INTO usage_daily (user_id, day, api_key_id, twin_id, end_user_id, requests, \
+                   prompt_tokens, completion_tokens, total_tokens, estimated_tokens) \
+                 SELECT user_id, day, api_key_id, twin_id, '', requests, prompt_tokens, \
+                   completion_tokens, total_tokens, estimated_tokens FROM usage_daily \
+                 WHERE user_id = ?1 AND end_user_id = ?2 \
+                 ON CONFLICT (user_id, day, api_key_id, twin_id, end_user_id) DO UPDATE SET \
+                   requests = requests + excluded.requests, \
+                   prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
+                   completion_tokens = completion_tokens + excluded.completion_tokens, \
+                   total_tokens = total_tokens + excluded.total_tokens, \
+                   estimated_tokens = estimated_tokens + excluded.estimated_tokens",
+                &args,
+            )?,
+            self.stmt(
+                "DELETE FROM usage_daily WHERE user_id = ?1 AND end_user_id = ?2",
+                &args,
+            )?,
+        ])
+        .await?;
+        Ok(deleted)
+    }
+
     /// What a turn in this conversation needs, in one query: the persona and model, if the
     /// user owns the conversation and can still see its twin.
     pub async fn chat_context(

@@ -4,8 +4,10 @@ use crate::platform::request::Request;
 
 use crate::auth::handlers as auth;
 use crate::auth::key_handlers as api_keys;
+use crate::conversations::erasure;
 use crate::conversations::handlers as conversations;
 use crate::conversations::messages;
+use crate::feedback::handlers as feedback;
 use crate::http::health;
 use crate::knowledge::handlers as knowledge;
 use crate::openai::handlers as openai;
@@ -94,6 +96,10 @@ pub async fn dispatch(
         }
         ResumeMessageStream => messages::resume(ctx, caller, path_id()?, child_id()?, req).await,
         CancelMessage => messages::cancel(ctx, caller, path_id()?, child_id()?).await,
+        RateMessage => feedback::rate(ctx, caller, path_id()?, child_id()?, req).await,
+        ExportConversation => conversations::export(ctx, caller, path_id()?, req).await,
+        TwinFeedback => feedback::report(ctx, caller, path_id()?, req).await,
+        EraseEndUser => erasure::erase(ctx, caller, path_id()?).await,
         Usage => usage::report(ctx, caller, req).await,
         ChatCompletions => openai::chat_completions(ctx, caller, req).await,
         ListModels => openai::list_models(ctx, caller).await,

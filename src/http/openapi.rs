@@ -127,6 +127,20 @@ fn spec(id: RouteId) -> Op {
         ListModels => op("OpenAI-compatible: the twins you can use, as models", "OpenAI-compatible", 200, schema("ModelList")),
         GetModel => op("OpenAI-compatible: one twin as a model", "OpenAI-compatible", 200, schema("Model")),
         CancelMessage => op("Cancel a reply being generated; a finished one is returned as it is", "Messages", 200, schema("CancelResult")),
+        RateMessage => op("Rate a reply of the twin (1 or -1, with an optional comment); the latest rating wins", "Messages", 200, schema("CancelResult"))
+            .body(schema("FeedbackInput")),
+        ExportConversation => Op {
+            query: vec![json!({ "name": "format", "in": "query", "schema": { "type": "string", "enum": ["json", "markdown"], "default": "json" } })],
+            ..op("The whole conversation: every message with its citations, suggestions and feedback (JSON, or a Markdown file)", "Conversations", 200, schema("ConversationExport"))
+        },
+        TwinFeedback => Op {
+            query: vec![
+                json!({ "name": "from", "in": "query", "description": "First UTC day (YYYY-MM-DD); default: 29 days before `to`", "schema": { "type": "string", "format": "date" } }),
+                json!({ "name": "to", "in": "query", "description": "Last UTC day, inclusive; default: today. At most 366 days in all", "schema": { "type": "string", "format": "date" } }),
+            ],
+            ..op("Your twin's feedback: ratings by day and the latest comments", "Twins", 200, schema("FeedbackReport"))
+        },
+        EraseEndUser => op("Erase an end user: their conversations and messages everywhere; their usage stays in the totals, no longer attributed to them", "Usage", 200, schema("EndUserErasure")),
         ListWebhooks => op("List your webhook endpoints", "Webhooks", 200, list_of("WebhookEndpoint")),
         CreateWebhook => op("Create a webhook endpoint (its signing secret is shown only here)", "Webhooks", 201, schema("WebhookEndpoint"))
             .body(schema("WebhookInput")),
@@ -216,6 +230,11 @@ fn success_response(route: &crate::http::routes::Route, o: &Op) -> Value {
                     "application/json": { "schema": data },
                     "text/event-stream": { "schema": { "type": "string",
                         "description": "With `stream: true`: `data: <chat.completion.chunk>` lines (no `event:` lines), the first delta with `role: assistant`, the last choice chunk with `finish_reason`, with `stream_options.include_usage` one more chunk with `choices: []` and `usage`, then `data: [DONE]`. A failure after the stream opened is one `data: {\"error\": …}` line." } }
+                })
+            } else if route.id == RouteId::ExportConversation {
+                json!({
+                    "application/json": { "schema": envelope },
+                    "text/markdown": { "schema": { "type": "string", "description": "`format=markdown`: the conversation as a Markdown file (`Content-Disposition: attachment`)" } }
                 })
             } else if route.shape == Shape::OpenAi {
                 json!({ "application/json": { "schema": data } })

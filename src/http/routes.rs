@@ -32,6 +32,10 @@ pub enum RouteId {
     StreamMessage,
     ResumeMessageStream,
     CancelMessage,
+    RateMessage,
+    ExportConversation,
+    TwinFeedback,
+    EraseEndUser,
     Usage,
     ChatCompletions,
     ListModels,
@@ -150,6 +154,10 @@ pub static ROUTES: &[Route] = &[
     route("POST",   "/conversations/{id}/messages/stream",             StreamMessage,             Scoped(Scope::FullAccess), Turn { stream: true },  Envelope),
     route("GET",    "/conversations/{id}/messages/{messageId}/stream", ResumeMessageStream,       Scoped(Scope::ReadOnly),   Stream,                 Envelope),
     route("POST",   "/conversations/{id}/messages/{messageId}/cancel", CancelMessage,             Scoped(Scope::FullAccess), Write,                  Envelope),
+    route("POST",   "/conversations/{id}/messages/{messageId}/feedback", RateMessage,           Scoped(Scope::FullAccess), Write,                  Envelope),
+    route("GET",    "/conversations/{id}/export",                      ExportConversation,        Scoped(Scope::ReadOnly),   Read,                   Envelope),
+    route("GET",    "/twins/{id}/feedback",                            TwinFeedback,              Scoped(Scope::ReadOnly),   Read,                   Envelope),
+    route("DELETE", "/end-users/{endUserId}",                          EraseEndUser,              SessionOnly,               Write,                  Envelope),
     route("GET",    "/usage",                                          Usage,                     Scoped(Scope::ReadOnly),   Read,                   Envelope),
     route("POST",   "/chat/completions",                               ChatCompletions,           Scoped(Scope::FullAccess), Write,                  OpenAi),
     route("GET",    "/models",                                         ListModels,                Scoped(Scope::ReadOnly),   Read,                   OpenAi),
@@ -256,7 +264,7 @@ mod tests {
     #[test]
     fn plain_reads_are_authenticated_gets_that_do_not_stream() {
         let reads: Vec<_> = ROUTES.iter().filter(|r| r.effect == Read).collect();
-        assert_eq!(reads.len(), 16);
+        assert_eq!(reads.len(), 18);
         for r in reads {
             assert_eq!(r.method, "GET", "{r:?}");
             assert!(!r.pattern.ends_with("/stream"), "{r:?}");

@@ -10,7 +10,7 @@ use crate::knowledge::protocol::{Knowledge, Op, Request};
 use crate::platform::instance::Instance;
 use crate::platform::object::DoClient;
 
-async fn call<T: serde::de::DeserializeOwned>(
+pub async fn call<T: serde::de::DeserializeOwned>(
     env: &Env,
     twin_id: &str,
     op: Op,

@@ -6,13 +6,14 @@
 use serde_json::Value;
 use worker::{durable_object, Env, Request, Response, State};
 
+use crate::feedback::cell as feedback;
 use crate::http::cursor::{self, Key, PageRequest};
 use crate::knowledge::model::{fold, Document, Source, MAX_SOURCES};
 use crate::knowledge::protocol::{self as protocol, Op};
 use crate::platform::d1::{params, Store};
 use crate::platform::sqlite::{int, opt_text, string, text, Sqlite};
 
-const SCHEMA: [&str; 5] = [
+const SCHEMA: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS documents (
        id TEXT PRIMARY KEY,
        title TEXT NOT NULL,
@@ -33,6 +34,9 @@ const SCHEMA: [&str; 5] = [
        tokenize = 'porter unicode61 remove_diacritics 2')",
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS documents_newest ON documents (created_at DESC, id)",
+    // The twin's feedback report (SPEC §19).
+    feedback::TABLE,
+    feedback::BY_DAY,
 ];
 
 /// Set once the twin's documents from before it had an object (D1's knowledge tables) are here.
@@ -131,6 +135,14 @@ impl TwinKnowledge {
                     self.db.run("DELETE FROM documents WHERE id = ?", id)?;
                     self.totals()?.to_string()
                 }
+            }
+            Op::Feedback(rating) => {
+                feedback::record(&self.db, &rating)?;
+                "true".to_owned()
+            }
+            Op::FeedbackReport { from, to } => feedback::report(&self.db, &from, &to)?.to_string(),
+            Op::ForgetEndUser { end_user_id } => {
+                feedback::forget(&self.db, &end_user_id)?.to_string()
             }
             Op::Retrieve { query } => {
                 let rows: Vec<Value> = self.db.rows(

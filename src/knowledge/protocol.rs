@@ -39,6 +39,14 @@ pub enum Op {
     Retrieve { query: String },
     /// Everything goes: the twin was deleted.
     Purge,
+    /// A reply's latest rating (`feedback::cell::record`). Answers `true`.
+    Feedback(serde_json::Value),
+    /// The twin's feedback report over an inclusive range of UTC days
+    /// (`feedback::cell::report`), passed through as JSON.
+    FeedbackReport { from: String, to: String },
+    /// An end user's erasure: their ratings anonymised. Answers how many.
+    #[serde(rename_all = "camelCase")]
+    ForgetEndUser { end_user_id: String },
 }
 
 // The answers are plain JSON (a number, a list passed through to the API's answer): a typed

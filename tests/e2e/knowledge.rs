@@ -321,8 +321,15 @@ fn a_twins_documents_never_reach_another_twin_and_deleted_ones_are_never_cited()
     let question = format!("How do zebrafish regrow fins? {other}");
     let reply = ask(&o.key, &conv_other, &question);
     assert_eq!(reply["citations"], json!([]));
-    // A twin without matching documents gets its persona exactly, no sources.
-    assert_eq!(system_prompt_for(&question), "Bạn là Bác sĩ Minh.");
+    // A twin without matching documents gets its persona exactly, no sources (then only the
+    // request for follow-up questions).
+    assert_eq!(
+        system_prompt_for(&question),
+        format!(
+            "Bạn là Bác sĩ Minh.{}",
+            twinexpert::conversations::suggestions::INSTRUCTION
+        )
+    );
 
     let conv = conversation(&o.key, &o.twin);
     let before = ask(&o.key, &conv, &format!("zebrafish fins? {}", o.twin));

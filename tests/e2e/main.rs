@@ -13,6 +13,7 @@ mod idempotency;
 mod knowledge;
 mod messages;
 mod openai_compat;
+mod quality;
 mod rate_limits;
 mod spend;
 mod spend_integrity;
