@@ -65,6 +65,9 @@ pub enum Op {
         user_id: String,
         call: serde_json::Value,
     },
+    /// The tokens one end user's turns have used (or reserved) on `day`. Answers a number.
+    #[serde(rename_all = "camelCase")]
+    EndUserTokens { day: String, end_user_id: String },
     /// Try a webhook delivery now if it is due (the queue's consumer asks).
     Deliver { delivery_id: String },
     /// An end user's erasure (SPEC §19): their usage rows merged into the account's

@@ -186,6 +186,13 @@ impl Account {
                 self.import(&user_id).await?;
                 self.report(api_key_id.as_deref(), &query)?.to_string()
             }
+            Op::EndUserTokens { day, end_user_id } => {
+                let rows: Vec<Value> = self.db.rows(
+                    "SELECT SUM(total_tokens) AS n FROM usage WHERE day = ? AND end_user_id = ?",
+                    vec![text(&day), text(&end_user_id)],
+                )?;
+                rows.first().map_or(0, |r| int(r, "n")).max(0).to_string()
+            }
             Op::ForgetEndUser {
                 user_id,
                 end_user_id,

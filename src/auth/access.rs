@@ -2,10 +2,12 @@
 //! route's access rule admits them, a rate-limit decision as a refusal, and which browser
 //! origins may read the answers.
 
+use crate::auth::client_token::Grant;
 use crate::auth::credentials::Scope;
 use crate::http::error::ApiError;
-use crate::http::routes::Access;
+use crate::http::routes::{Access, RouteId, CLIENT_ROUTES};
 use crate::limits::rate_limit::Decision;
+use crate::spend::model::EndUserLimits;
 
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +19,13 @@ pub enum Principal {
         key_id: String,
         key_name: String,
         scope: Scope,
+        end_user_limits: Option<EndUserLimits>,
+    },
+    /// A client token (SPEC §16): its key's account, on the routes `CLIENT_ROUTES` names, for
+    /// its own twin, end user and conversations only; its key's per-end-user limits apply.
+    Client {
+        grant: Box<Grant>,
+        end_user_limits: Option<EndUserLimits>,
     },
 }
 
@@ -24,31 +33,70 @@ impl Principal {
     pub fn user_id(&self) -> &str {
         match self {
             Principal::Session { user_id } | Principal::Key { user_id, .. } => user_id,
+            Principal::Client { grant, .. } => &grant.sub,
         }
     }
 
     pub fn scope(&self) -> Scope {
         match self {
-            Principal::Session { .. } => Scope::FullAccess,
+            Principal::Session { .. } | Principal::Client { .. } => Scope::FullAccess,
             Principal::Key { scope, .. } => *scope,
         }
     }
 
+    /// The API key the request counts for (a client token's, its key's).
     pub fn key_id(&self) -> Option<&str> {
         match self {
             Principal::Key { key_id, .. } => Some(key_id),
+            Principal::Client { grant, .. } => Some(&grant.kid),
             Principal::Session { .. } => None,
         }
     }
+
+    /// A client token's grant.
+    pub fn grant(&self) -> Option<&Grant> {
+        match self {
+            Principal::Client { grant, .. } => Some(grant),
+            _ => None,
+        }
+    }
+
+    /// The per-end-user limits of the caller's API key, if it sets any.
+    pub fn end_user_limits(&self) -> Option<EndUserLimits> {
+        match self {
+            Principal::Key {
+                end_user_limits, ..
+            }
+            | Principal::Client {
+                end_user_limits, ..
+            } => *end_user_limits,
+            Principal::Session { .. } => None,
+        }
+    }
+
+    /// Whether the caller may use this conversation of its account: a client token only its
+    /// own (its twin, its end user, its conversation if it names one).
+    pub fn may_use(&self, conversation_id: &str, twin_id: &str, end_user_id: Option<&str>) -> bool {
+        self.grant()
+            .is_none_or(|g| g.covers(conversation_id, twin_id, end_user_id))
+    }
 }
 
-/// Whether `access` admits `principal`: a key on a session-only route is 403 `FORBIDDEN`, a
-/// key without the scope 403 `INSUFFICIENT_SCOPE`.
-pub fn authorize(access: Access, principal: &Principal) -> Result<(), ApiError> {
+/// Whether `route` admits `principal`: a key on a session-only route is 403 `FORBIDDEN`, a
+/// key without the scope 403 `INSUFFICIENT_SCOPE`, a client token off `CLIENT_ROUTES` 403
+/// `FORBIDDEN`.
+pub fn authorize(route: RouteId, access: Access, principal: &Principal) -> Result<(), ApiError> {
+    if principal.grant().is_some() && !CLIENT_ROUTES.contains(&route) {
+        return Err(ApiError::Forbidden(
+            "A client token may only use its twin's conversations; call this from your server with an API key",
+        ));
+    }
     match (access, principal) {
-        (Access::SessionOnly, Principal::Key { .. }) => Err(ApiError::Forbidden(
-            "This endpoint needs a dashboard session token (JWT); API keys cannot use it",
-        )),
+        (Access::SessionOnly, Principal::Key { .. } | Principal::Client { .. }) => {
+            Err(ApiError::Forbidden(
+                "This endpoint needs a dashboard session token (JWT); API keys cannot use it",
+            ))
+        }
         (Access::Scoped(required), p) if !p.scope().allows(required) => {
             Err(ApiError::InsufficientScope {
                 required,
@@ -95,6 +143,7 @@ mod tests {
             key_id: "key_1".into(),
             key_name: "k".into(),
             scope,
+            end_user_limits: None,
         }
     }
 
@@ -103,18 +152,28 @@ mod tests {
         let session = Principal::Session {
             user_id: "usr_1".into(),
         };
-        assert!(authorize(Access::SessionOnly, &session).is_ok());
+        assert!(authorize(RouteId::Me, Access::SessionOnly, &session).is_ok());
         assert_eq!(
-            authorize(Access::SessionOnly, &key(Scope::FullAccess))
+            authorize(RouteId::Me, Access::SessionOnly, &key(Scope::FullAccess))
                 .unwrap_err()
                 .code(),
             "FORBIDDEN"
         );
-        let err = authorize(Access::Scoped(Scope::FullAccess), &key(Scope::ReadOnly)).unwrap_err();
+        let err = authorize(
+            RouteId::Me,
+            Access::Scoped(Scope::FullAccess),
+            &key(Scope::ReadOnly),
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "INSUFFICIENT_SCOPE");
         assert_eq!(err.details()["granted"], "read_only");
-        assert!(authorize(Access::Scoped(Scope::ReadOnly), &key(Scope::ReadOnly)).is_ok());
-        assert!(authorize(Access::Scoped(Scope::FullAccess), &session).is_ok());
+        assert!(authorize(
+            RouteId::Me,
+            Access::Scoped(Scope::ReadOnly),
+            &key(Scope::ReadOnly)
+        )
+        .is_ok());
+        assert!(authorize(RouteId::Me, Access::Scoped(Scope::FullAccess), &session).is_ok());
         assert_eq!(session.scope(), Scope::FullAccess);
         assert_eq!(key(Scope::ReadOnly).key_id(), Some("key_1"));
     }

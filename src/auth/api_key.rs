@@ -62,6 +62,9 @@ pub struct KeyRecord {
     pub scope: Scope,
     pub expires_at_ms: Option<i64>,
     pub revoked: bool,
+    /// Its per-end-user limits (records cached before they existed read as none).
+    #[serde(default)]
+    pub end_user_limits: Option<crate::spend::model::EndUserLimits>,
 }
 
 impl KeyRecord {
@@ -176,6 +179,7 @@ mod tests {
             scope: Scope::ReadOnly,
             expires_at_ms: Some(1_000),
             revoked: false,
+            end_user_limits: None,
         };
         assert_eq!(r.check(999), Ok(()));
         assert_eq!(r.check(1_000), Err(ApiError::ApiKeyExpired));

@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use crate::auth::api_key;
+use crate::auth::client_token;
 use crate::auth::token;
 use crate::http::error::{ApiError, LimitReason};
 use crate::limits::rate_limit::{Decision, Policy};
@@ -31,7 +32,55 @@ pub async fn authenticate(ctx: &Ctx, req: &Request) -> Result<Admission, ApiErro
     match credential(req).ok_or(ApiError::Unauthorized)? {
         Credential::Jwt(jwt) => session(ctx, &jwt).await,
         Credential::ApiKey(key) => api_key(ctx, &key, &Ctx::client_ip(req)).await,
+        Credential::ClientToken(token) => client(ctx, &token, &Ctx::client_ip(req)).await,
     }
+}
+
+/// The hash of the request's API key, if it authenticated with one (a client token names it).
+pub fn key_hash(req: &Request) -> Option<String> {
+    match credential(req)? {
+        Credential::ApiKey(key) => Some(api_key::hash(&key)),
+        _ => None,
+    }
+}
+
+/// A client token: its signature and time here, its key by the key's object in the same round
+/// trip as a key's (revoked or expired key: the token stops with it), counted against the
+/// key's limits. A forged token counts as a failed attempt from the client IP.
+async fn client(ctx: &Ctx, token: &str, ip: &str) -> Result<Admission, ApiError> {
+    if let Some(refusal) = blocked(ip, ctx.now_ms, ctx.config.auth_failures.limit) {
+        return Err(refusal);
+    }
+    let secret = config::jwt_secret(&ctx.env)?;
+    let now = Utc
+        .timestamp_millis_opt(ctx.now_ms)
+        .single()
+        .unwrap_or_default();
+    let grant = match client_token::verify(secret.as_bytes(), token, now) {
+        Ok(grant) => grant,
+        Err(e @ ApiError::ClientTokenExpired) => return Err(e),
+        Err(e) => return Err(failed(ctx, ip, e).await),
+    };
+    let read_only = ctx.config.key_policy(Scope::ReadOnly);
+    let full_access = ctx.config.key_policy(Scope::FullAccess);
+    let admission = limits::admit_key(&ctx.env, &grant.kh, read_only, full_access).await?;
+    let live = admission.record.filter(|r| {
+        r.id == grant.kid
+            && r.user_id == grant.sub
+            && r.scope == Scope::FullAccess
+            && r.check(ctx.now_ms).is_ok()
+    });
+    let (Some(record), Some(decision)) = (live, admission.decision) else {
+        return Err(ApiError::InvalidToken);
+    };
+    Ok(Admission {
+        principal: Principal::Client {
+            grant: Box::new(grant),
+            end_user_limits: record.end_user_limits,
+        },
+        policy: full_access,
+        decision,
+    })
 }
 
 /// The request's credential, from `Authorization: Bearer …` or `X-API-Key: …`.
@@ -104,6 +153,7 @@ async fn verify_key(ctx: &Ctx, key: &str, ip: &str) -> Result<Admission, ApiErro
         key_id: record.id,
         key_name: record.name,
         scope: record.scope,
+        end_user_limits: record.end_user_limits,
     };
     // A key over its limit gets no read started ahead of its verdict (no D1 read per refusal).
     remember_caller(&key_hash, decision.allowed.then(|| principal.clone()));

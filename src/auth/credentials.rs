@@ -35,6 +35,8 @@ impl Scope {
 pub enum Credential {
     /// A dashboard session token (exactly two dots).
     Jwt(String),
+    /// A client token (`tect_…`, SPEC §16), minted for a browser or an app.
+    ClientToken(String),
     /// Anything else is taken for an API key and checked against the key format.
     ApiKey(String),
 }
@@ -48,7 +50,9 @@ pub fn from_headers(authorization: Option<&str>, x_api_key: Option<&str>) -> Opt
     let value = bearer
         .filter(|v| !v.is_empty())
         .or_else(|| x_api_key.map(str::trim).filter(|v| !v.is_empty()))?;
-    Some(if value.matches('.').count() == 2 {
+    Some(if value.starts_with(crate::auth::client_token::PREFIX) {
+        Credential::ClientToken(value.to_owned())
+    } else if value.matches('.').count() == 2 {
         Credential::Jwt(value.to_owned())
     } else {
         Credential::ApiKey(value.to_owned())

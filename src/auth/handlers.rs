@@ -129,8 +129,8 @@ pub async fn me(ctx: &Ctx, caller: &Principal) -> Result<Reply, ApiError> {
     let Some(user) = ctx.store()?.user_by_id(caller.user_id()).await? else {
         // The account is gone: the credential no longer names anyone.
         return Err(match caller {
-            Principal::Session { .. } => ApiError::InvalidToken,
             Principal::Key { .. } => ApiError::InvalidApiKey,
+            _ => ApiError::InvalidToken,
         });
     };
     let api_key = match caller {
@@ -144,7 +144,7 @@ pub async fn me(ctx: &Ctx, caller: &Principal) -> Result<Reply, ApiError> {
             name: key_name,
             scope: *scope,
         }),
-        Principal::Session { .. } => None,
+        _ => None,
     };
     Reply::ok(Me {
         user: &user,

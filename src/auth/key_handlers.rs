@@ -36,6 +36,7 @@ pub async fn create(ctx: &Ctx, caller: &Principal, req: &mut Request) -> Result<
             .map(|d| time::rfc3339_ms(ctx.now_ms + d * DAY_MS)),
         last_used_at: None,
         revoked_at: None,
+        end_user_limits: None,
     };
     let max = ctx.config.spend.max_api_keys;
     let stored = ctx
@@ -53,6 +54,31 @@ pub async fn create(ctx: &Ctx, caller: &Principal, req: &mut Request) -> Result<
 
 pub async fn list(ctx: &Ctx, caller: &Principal) -> Result<Reply, ApiError> {
     Reply::ok(ctx.store()?.api_keys_of(caller.user_id()).await?)
+}
+
+/// `PATCH /auth/api-keys/{id}` `{endUserLimits: {messagesPerHour?, tokensPerDay?} | null}`:
+/// the key's limits per end user, in force from its next request (its object re-reads it).
+pub async fn update(
+    ctx: &Ctx,
+    caller: &Principal,
+    id: &str,
+    req: &mut crate::platform::request::Request,
+) -> Result<Reply, ApiError> {
+    let body = crate::platform::request::json_body(req).await?;
+    let Some(limits) = body.get("endUserLimits") else {
+        return Err(ApiError::field(
+            "endUserLimits",
+            "is required: {messagesPerHour?, tokensPerDay?}, or null to clear them",
+        ));
+    };
+    let limits = crate::spend::model::EndUserLimits::parse(limits)?;
+    let updated = ctx
+        .store()?
+        .set_end_user_limits(caller.user_id(), id, limits.as_ref())
+        .await?;
+    let (key, key_hash) = updated.ok_or(ApiError::NotFound("API key"))?;
+    limits::forget_key(&ctx.env, &key_hash).await?;
+    Reply::ok(key)
 }
 
 pub async fn revoke(ctx: &Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {

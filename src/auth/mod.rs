@@ -5,6 +5,9 @@ pub mod access;
 pub mod api_key;
 #[cfg(target_arch = "wasm32")]
 pub mod authn;
+#[cfg(target_arch = "wasm32")]
+pub mod client_handlers;
+pub mod client_token;
 pub mod credentials;
 #[cfg(target_arch = "wasm32")]
 pub mod handlers;

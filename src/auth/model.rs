@@ -122,6 +122,8 @@ pub struct ApiKey {
     pub expires_at: Option<String>,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// What it allows each end user it serves (SPEC §16); `null` when unlimited.
+    pub end_user_limits: Option<crate::spend::model::EndUserLimits>,
 }
 
 /// The create answer: the key's fields and, once, its plaintext.
@@ -219,6 +221,7 @@ mod tests {
             expires_at: None,
             last_used_at: None,
             revoked_at: None,
+            end_user_limits: None,
         };
         let v = serde_json::to_value(&key).unwrap();
         assert!(v.get("userId").is_none() && v["revokedAt"].is_null());

@@ -47,6 +47,7 @@ struct ApiKeyRow {
     expires_at: Option<String>,
     last_used_at: Option<String>,
     revoked_at: Option<String>,
+    end_user_limits: Option<String>,
     /// Only where a statement asks for it (revocation addresses the key's object by it). A
     /// column here rather than a `#[serde(flatten)]` wrapper struct: 2.5 KB less gzip wasm.
     key_hash: Option<String>,
@@ -67,13 +68,16 @@ impl TryFrom<ApiKeyRow> for ApiKey {
             expires_at: r.expires_at,
             last_used_at: r.last_used_at,
             revoked_at: r.revoked_at,
+            end_user_limits: r
+                .end_user_limits
+                .and_then(|l| serde_json::from_str(&l).ok()),
         })
     }
 }
 
 const USER_COLUMNS: &str = "id, email, name, password_hash, created_at";
 const KEY_COLUMNS: &str =
-    "id, user_id, name, scope, prefix, created_at, expires_at, last_used_at, revoked_at";
+    "id, user_id, name, scope, prefix, created_at, expires_at, last_used_at, revoked_at, end_user_limits";
 
 impl Store {
     /// `StoreError::Unique` on `users.email` when the email is taken.
@@ -157,6 +161,7 @@ impl Store {
         Ok(Some(KeyRecord {
             expires_at_ms: key.expires_at.as_deref().and_then(time::parse_rfc3339_ms),
             revoked: key.revoked_at.is_some(),
+            end_user_limits: key.end_user_limits,
             id: key.id,
             user_id: key.user_id,
             name: key.name,
@@ -187,6 +192,32 @@ impl Store {
             .key_hash
             .take()
             .ok_or_else(|| StoreError::Failed("revoked key without its hash".into()))?;
+        Ok(Some((ApiKey::try_from(row)?, key_hash)))
+    }
+
+    /// Sets (or clears) one of the user's keys' per-end-user limits; the key and its hash (its
+    /// object must forget its cached record), `None` when the user has no such key.
+    pub async fn set_end_user_limits(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        limits: Option<&crate::spend::model::EndUserLimits>,
+    ) -> StoreResult<Option<(ApiKey, String)>> {
+        let json = limits.map(serde_json::to_string).transpose()?;
+        let sql = format!(
+            "UPDATE api_keys SET end_user_limits = ?3 WHERE id = ?1 AND user_id = ?2 \
+             RETURNING {KEY_COLUMNS}, key_hash"
+        );
+        let Some(mut row) = self
+            .first::<ApiKeyRow>(&sql, &params![key_id, user_id, json])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let key_hash = row
+            .key_hash
+            .take()
+            .ok_or_else(|| StoreError::Failed("key without its hash".into()))?;
         Ok(Some((ApiKey::try_from(row)?, key_hash)))
     }
 

@@ -33,7 +33,17 @@ pub async fn create_for_twin(
     start(ctx, caller, new).await
 }
 
-async fn start(ctx: &Ctx, caller: &Principal, new: NewConversation) -> Result<Reply, ApiError> {
+async fn start(ctx: &Ctx, caller: &Principal, mut new: NewConversation) -> Result<Reply, ApiError> {
+    if let Some(grant) = caller.grant() {
+        // A client token starts conversations of its own twin and end user, none other.
+        let other_end_user = new.end_user_id.as_ref().is_some_and(|e| *e != grant.eu);
+        if new.twin_id != grant.twn || other_end_user || grant.cnv.is_some() {
+            return Err(ApiError::Forbidden(
+                "This client token starts conversations only with its own twin and end user",
+            ));
+        }
+        new.end_user_id = Some(grant.eu.clone());
+    }
     let user = caller.user_id();
     let store = ctx.store()?;
     store
@@ -81,7 +91,9 @@ pub async fn get(ctx: &Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiEr
         store.conversation(caller.user_id(), id),
         object.call::<Option<Activity>>(&Op::Activity)
     );
-    let c = row?.ok_or(ApiError::NotFound("Conversation"))?;
+    let c = row?
+        .filter(|c| caller.may_use(&c.id, &c.twin_id, c.end_user_id.as_deref()))
+        .ok_or(ApiError::NotFound("Conversation"))?;
     // An object that cannot answer leaves the row as D1 has it (at most ROW_FLUSH_MS behind).
     Reply::ok(c.with_activity(activity.ok().flatten()))
 }
@@ -115,6 +127,7 @@ pub async fn owned_object(
     ctx.store()?
         .conversation(caller.user_id(), id)
         .await?
+        .filter(|c| caller.may_use(id, &c.twin_id, c.end_user_id.as_deref()))
         .ok_or(ApiError::NotFound("Conversation"))?;
     ConversationObject::get(&ctx.env, id)
 }

@@ -50,7 +50,10 @@ async fn turn(
         let chat = near_then_primary(&ctx.env, |store| async move {
             store.chat_context(user_id, id).await
         });
-        let Some(chat) = chat.await? else {
+        let Some(chat) = chat
+            .await?
+            .filter(|c| caller.may_use(id, &c.twin_id, c.end_user_id.as_deref()))
+        else {
             return Ok::<_, ApiError>(None);
         };
         let sources =
@@ -65,6 +68,11 @@ async fn turn(
         c.model.clone()
     })
     .await?;
+    // The key's limits for this end user (only keys that set them pay for the check).
+    if let Err(e) = gate::end_user(ctx, caller, chat.end_user_id.as_deref()).await {
+        gate::release(ctx, user_id, &lease).await;
+        return Err(e);
+    }
     let turn = TurnRequest {
         conversation_id: id.to_owned(),
         content,

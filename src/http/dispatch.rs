@@ -2,6 +2,7 @@
 
 use crate::platform::request::Request;
 
+use crate::auth::client_handlers as client_tokens;
 use crate::auth::handlers as auth;
 use crate::auth::key_handlers as api_keys;
 use crate::conversations::erasure;
@@ -55,6 +56,8 @@ pub async fn dispatch(
         CreateApiKey => api_keys::create(ctx, caller, req).await,
         ListApiKeys => api_keys::list(ctx, caller).await,
         RevokeApiKey => api_keys::revoke(ctx, caller, path_id()?).await,
+        UpdateApiKey => api_keys::update(ctx, caller, path_id()?, req).await,
+        CreateClientToken => client_tokens::create(ctx, caller, req).await,
         ListTwins => twins::list(ctx, caller, req).await,
         CreateTwin => twins::create(ctx, caller, req).await,
         GetTwin => twins::get(ctx, caller, path_id()?).await,

@@ -129,6 +129,8 @@ api_errors! {
     InvalidApiKey => 401, "INVALID_API_KEY", "Invalid API key";
     ApiKeyExpired => 401, "API_KEY_EXPIRED", "API key has expired";
     InvalidToken => 401, "INVALID_TOKEN", "Invalid or expired token";
+    ClientTokenExpired => 401, "CLIENT_TOKEN_EXPIRED",
+        "This client token has expired; ask your app's server for a new one";
     InvalidCredentials => 401, "INVALID_CREDENTIALS", "Invalid email or password";
     InsufficientScope { required: Scope, granted: Scope } => 403, "INSUFFICIENT_SCOPE",
         format!("This endpoint requires the '{}' scope", required.as_str()),
@@ -172,6 +174,9 @@ api_errors! {
         format!("This account already has {limit} replies being generated; retry when one ends"),
         json!({ "limit": limit, "retryAfter": retry_after });
     /// The account used its tokens for this UTC day.
+    EndUserLimitExceeded { which: &'static str, limit: u64, window_secs: u64, retry_after: u64 } => 429, "END_USER_LIMIT_EXCEEDED",
+        format!("This end user has reached this key's limit ({which}: {limit}); retry after {retry_after} s"),
+        json!({ "limit": which, "value": limit, "retryAfter": retry_after });
     TokenQuotaExceeded { limit: u64, retry_after: u64 } => 429, "TOKEN_QUOTA_EXCEEDED",
         format!("This account used its {limit} tokens for today (UTC); the quota resets at midnight UTC"),
         json!({ "limit": limit, "retryAfter": retry_after });

@@ -74,7 +74,11 @@ fn spec(id: RouteId) -> Op {
                 .body(schema("ApiKeyInput"))
         }
         ListApiKeys => op("List your API keys", "API keys", 200, list_of("ApiKey")),
-        RevokeApiKey => op("Revoke an API key, effective at once", "API keys", 200, schema("ApiKey")),
+        RevokeApiKey => op("Revoke an API key, effective at once (its client tokens stop with it)", "API keys", 200, schema("ApiKey")),
+        UpdateApiKey => op("Set (or clear with null) the key's limits per end user: messages per hour, tokens per day", "API keys", 200, schema("ApiKey"))
+            .body(schema("ApiKeyUpdate")),
+        CreateClientToken => op("Mint a short-lived client token for one twin and one end user, for a browser or a mobile app (call it from your server with a full_access key)", "API keys", 201, schema("ClientToken"))
+            .body(schema("ClientTokenInput")),
         ListTwins => op("List twins you can access", "Twins", 200, list_of("Twin")).paginated(vec![json!({
             "name": "q", "in": "query", "description": "Filter by name, headline or expertise (case-insensitive)",
             "schema": { "type": "string", "maxLength": 200 }
@@ -299,7 +303,11 @@ fn operation(route: &crate::http::routes::Route) -> Value {
         "operationId": format!("{:?}", route.id).chars().enumerate()
             .map(|(i, c)| if i == 0 { c.to_ascii_lowercase() } else { c }).collect::<String>(),
         "summary": o.summary,
-        "description": access_note(route.access),
+        "description": if crate::http::routes::CLIENT_ROUTES.contains(&route.id) {
+            format!("{} Also a client token (`tect_…`), for its own twin, end user and conversations.", access_note(route.access))
+        } else {
+            access_note(route.access).to_owned()
+        },
         "tags": [o.tag],
         "parameters": params,
         "responses": responses,
@@ -344,7 +352,7 @@ fn components() -> Value {
     json!({
         "securitySchemes": {
             "bearerAuth": { "type": "http", "scheme": "bearer",
-                "description": "`Authorization: Bearer te_…` (API key) or a session JWT from /auth/login" },
+                "description": "`Authorization: Bearer te_…` (API key), a session JWT from /auth/login, or a client token (`tect_…`, POST /client-tokens)" },
             "apiKeyHeader": { "type": "apiKey", "in": "header", "name": "X-API-Key" }
         },
         "headers": {
@@ -560,6 +568,7 @@ mod tests {
             ApiError::InvalidApiKey,
             ApiError::ApiKeyExpired,
             ApiError::InvalidToken,
+            ApiError::ClientTokenExpired,
             ApiError::InvalidCredentials,
             ApiError::InsufficientScope {
                 required: Scope::FullAccess,
@@ -588,6 +597,12 @@ mod tests {
             ApiError::ApiKeyLimitReached { limit: 1 },
             ApiError::ConcurrencyLimitExceeded {
                 limit: 1,
+                retry_after: 1,
+            },
+            ApiError::EndUserLimitExceeded {
+                which: "messagesPerHour",
+                limit: 1,
+                window_secs: 3600,
                 retry_after: 1,
             },
             ApiError::TokenQuotaExceeded {

@@ -158,7 +158,9 @@ fn respond_to(
         resp
     };
     if let Some((policy, decision)) = &flags.limit {
-        respond::rate_limit_headers(&resp, policy, decision);
+        if !matches!(error, Some(ApiError::EndUserLimitExceeded { .. })) {
+            respond::rate_limit_headers(&resp, policy, decision);
+        }
     }
     if let Some(origin) = cors_origin {
         respond::cors(&resp, origin);
@@ -213,7 +215,7 @@ fn admit(
     flags.limit = Some((admission.policy, admission.decision));
     call.principal = Some(admission.principal.clone());
     access::limit_refusal(&admission.decision)?;
-    access::authorize(route.access, &admission.principal)
+    access::authorize(route.id, route.access, &admission.principal)
 }
 
 /// A plain read with an API key this isolate admitted before: the read runs while the key's

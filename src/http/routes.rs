@@ -13,6 +13,8 @@ pub enum RouteId {
     CreateApiKey,
     ListApiKeys,
     RevokeApiKey,
+    UpdateApiKey,
+    CreateClientToken,
     ListTwins,
     CreateTwin,
     GetTwin,
@@ -135,6 +137,8 @@ pub static ROUTES: &[Route] = &[
     route("POST",   "/auth/api-keys",                                  CreateApiKey,              SessionOnly,               Secret,                 Envelope),
     route("GET",    "/auth/api-keys",                                  ListApiKeys,               SessionOnly,               Read,                   Envelope),
     route("DELETE", "/auth/api-keys/{id}",                             RevokeApiKey,              SessionOnly,               Write,                  Envelope),
+    route("PATCH",  "/auth/api-keys/{id}",                             UpdateApiKey,              SessionOnly,               Write,                  Envelope),
+    route("POST",   "/client-tokens",                                  CreateClientToken,         Scoped(Scope::FullAccess), Secret,                 Envelope),
     route("GET",    "/twins",                                          ListTwins,                 Scoped(Scope::ReadOnly),   Read,                   Envelope),
     route("POST",   "/twins",                                          CreateTwin,                SessionOnly,               Write,                  Envelope),
     route("GET",    "/twins/{id}",                                     GetTwin,                   Scoped(Scope::ReadOnly),   Read,                   Envelope),
@@ -170,6 +174,21 @@ pub static ROUTES: &[Route] = &[
     route("POST",   "/webhooks/{id}/rotate-secret",                    RotateWebhookSecret,       SessionOnly,               Secret,                 Envelope),
     route("GET",    "/webhooks/{id}/deliveries",                       ListWebhookDeliveries,     SessionOnly,               Read,                   Envelope),
     route("POST",   "/webhooks/{id}/deliveries/{deliveryId}/redeliver", RedeliverWebhook,         SessionOnly,               Write,                  Envelope),
+];
+
+/// What a client token may call (SPEC §16), each only on its own twin, end user and
+/// conversations (the handlers check which); every other route answers it 403.
+pub const CLIENT_ROUTES: &[RouteId] = &[
+    GetTwin,
+    StartConversationWithTwin,
+    CreateConversation,
+    GetConversation,
+    ListMessages,
+    SendMessage,
+    StreamMessage,
+    ResumeMessageStream,
+    CancelMessage,
+    RateMessage,
 ];
 
 /// The `{…}` segments of a matched path, in order: the resource id, then a child's id.

@@ -40,6 +40,11 @@ pub enum Instance<'a> {
     Login { email: &'a str },
     /// One client IP's registrations on one UTC day (`YYYY-MM-DD`): a new day, a new counter.
     Signups { ip: &'a str, day: &'a str },
+    /// One end user of an account: their messages per hour (SPEC §16).
+    EndUser {
+        user_id: &'a str,
+        end_user_id: &'a str,
+    },
     /// An account's cell: its generation slots and its usage.
     Account { user_id: &'a str },
     /// A twin's knowledge: its documents, passages and their index.
@@ -66,6 +71,10 @@ impl Instance<'_> {
             Instance::AuthFailures { ip } => format!("authfail:{ip}"),
             Instance::Login { email } => format!("login:{email}"),
             Instance::Signups { ip, day } => format!("signup:{ip}:{day}"),
+            Instance::EndUser {
+                user_id,
+                end_user_id,
+            } => format!("enduser:{user_id}:{end_user_id}"),
             Instance::Account { user_id } => format!("account:{user_id}"),
             Instance::Twin { id } => format!("twin:{id}"),
             Instance::Conversation { id } => (*id).to_owned(),

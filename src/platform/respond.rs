@@ -36,7 +36,8 @@ fn retry_after(err: &ApiError) -> Option<u64> {
     match err {
         ApiError::RateLimited { retry_after, .. }
         | ApiError::ConcurrencyLimitExceeded { retry_after, .. }
-        | ApiError::TokenQuotaExceeded { retry_after, .. } => Some(*retry_after),
+        | ApiError::TokenQuotaExceeded { retry_after, .. }
+        | ApiError::EndUserLimitExceeded { retry_after, .. } => Some(*retry_after),
         ApiError::IdempotencyKeyInUse => Some(1),
         _ => None,
     }
@@ -53,6 +54,25 @@ pub fn error(err: &ApiError, meta: &RequestMeta, openai_shape: bool) -> Response
     let mut resp = json_response(err.status(), &body);
     if let ApiError::MethodNotAllowed { allow } = err {
         resp = set(resp, "Allow", &allow.join(", "));
+    }
+    // The end user's own limit, not the key's (the pipeline leaves these as they are).
+    if let ApiError::EndUserLimitExceeded {
+        which,
+        limit,
+        window_secs,
+        retry_after,
+    } = err
+    {
+        resp = set(
+            resp,
+            "RateLimit-Policy",
+            &format!("\"{which}\";q={limit};w={window_secs}"),
+        );
+        resp = set(
+            resp,
+            "RateLimit",
+            &format!("\"{which}\";r=0;t={retry_after}"),
+        );
     }
     if let Some(secs) = retry_after(err) {
         resp = set(resp, "Retry-After", &secs.to_string());

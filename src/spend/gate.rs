@@ -15,8 +15,11 @@ use crate::spend::model::TurnUsage;
 use crate::accounts::client as accounts;
 use crate::accounts::model::Admission;
 use crate::config::Spend;
-use crate::http::context::Ctx;
+use crate::http::context::{Ctx, Principal};
+use crate::limits::client as limits;
+use crate::limits::rate_limit::Policy;
 use crate::platform::crypto::random_bytes;
+use crate::platform::instance::Instance;
 
 pub struct Admitted<T> {
     /// What the read found (a persona, a conversation's context).
@@ -87,6 +90,66 @@ pub async fn admit<T, E: Into<ApiError>>(
             Err(e)
         }
     }
+}
+
+/// The caller's key's per-end-user limits (SPEC §16), for a generation of `end_user`: the
+/// messages of the last hour, counted exactly by the end user's own object (this generation
+/// included), and the day's tokens (the account's object, reservations of running turns
+/// included). Keys without limits, and generations without an end user, pass at once.
+pub async fn end_user(
+    ctx: &Ctx,
+    caller: &Principal,
+    end_user: Option<&str>,
+) -> Result<(), ApiError> {
+    let (Some(limits), Some(end_user_id)) = (caller.end_user_limits(), end_user) else {
+        return Ok(());
+    };
+    let user_id = caller.user_id();
+    let messages = async {
+        let Some(n) = limits.messages_per_hour else {
+            return Ok(None);
+        };
+        let policy = Policy {
+            limit: n,
+            window_secs: 3600,
+            burst: n,
+            burst_period_secs: 3600,
+        };
+        let instance = Instance::EndUser {
+            user_id,
+            end_user_id,
+        };
+        limits::limit(&ctx.env, instance, policy)
+            .await
+            .map(|d| d.rejected_by.map(|r| (n, r.retry_after)))
+    };
+    let day = spend::utc_day(ctx.now_ms);
+    let tokens = async {
+        match limits.tokens_per_day {
+            Some(n) => accounts::end_user_tokens(&ctx.env, user_id, &day, end_user_id)
+                .await
+                .map(|used| (used >= n).then_some(n)),
+            None => Ok(None),
+        }
+    };
+    let (messages, tokens) = futures::join!(messages, tokens);
+    if let Some((limit, retry_after)) = messages? {
+        return Err(ApiError::EndUserLimitExceeded {
+            which: "messagesPerHour",
+            limit,
+            window_secs: 3600,
+            retry_after,
+        });
+    }
+    if let Some(limit) = tokens? {
+        return Err(ApiError::EndUserLimitExceeded {
+            which: "tokensPerDay",
+            limit,
+            window_secs: 86_400,
+            retry_after: spend::secs_to_utc_midnight(ctx.now_ms),
+        });
+    }
+    Ok(())
 }
 
 /// Gives a slot back at once (a refused or finished generation).

@@ -62,6 +62,48 @@ pub fn secs_to_utc_midnight(now_ms: i64) -> u64 {
     (left as u64).div_ceil(1000).max(1)
 }
 
+/// Limits a key sets on each end user it serves (SPEC §16); either may be unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndUserLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_hour: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_day: Option<u64>,
+}
+
+pub const MAX_MESSAGES_PER_HOUR: i64 = 100_000;
+pub const MAX_TOKENS_PER_DAY: i64 = 1_000_000_000;
+
+impl EndUserLimits {
+    /// `endUserLimits` of a key update: `null` (or `{}`) clears them.
+    pub fn parse(v: &serde_json::Value) -> Result<Option<EndUserLimits>, ApiError> {
+        if v.is_null() {
+            return Ok(None);
+        }
+        let Some(obj) = v.as_object() else {
+            return Err(ApiError::field(
+                "endUserLimits",
+                "must be an object {messagesPerHour?, tokensPerDay?} or null",
+            ));
+        };
+        let mut f = crate::http::validate::Fields::new(obj);
+        let messages = f.opt_int("messagesPerHour", 1, MAX_MESSAGES_PER_HOUR);
+        let tokens = f.opt_int("tokensPerDay", 1, MAX_TOKENS_PER_DAY);
+        for name in obj.keys() {
+            if name != "messagesPerHour" && name != "tokensPerDay" {
+                f.fail(name, "is not a limit (messagesPerHour, tokensPerDay)");
+            }
+        }
+        f.finish()?;
+        let limits = EndUserLimits {
+            messages_per_hour: messages.map(|n| n as u64),
+            tokens_per_day: tokens.map(|n| n as u64),
+        };
+        Ok((limits != EndUserLimits::default()).then_some(limits))
+    }
+}
+
 /// `ALLOWED_MODELS` (comma-separated), or `DEFAULT_MODEL` alone when unset.
 /// `endUserId`, checked with the other fields of a body.
 pub fn end_user_field(f: &mut crate::http::validate::Fields) -> Option<String> {
@@ -296,6 +338,37 @@ impl TurnUsage {
             completion_tokens: a.completion_tokens - r.completion_tokens,
             estimated_tokens: a.estimated_tokens - r.estimated_tokens,
         }
+    }
+}
+
+#[cfg(test)]
+mod end_user_limit_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn limits_are_positive_counts_and_null_clears_them() {
+        let l = EndUserLimits::parse(&json!({"messagesPerHour": 20, "tokensPerDay": 5000}))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (l.messages_per_hour, l.tokens_per_day),
+            (Some(20), Some(5000))
+        );
+        assert_eq!(EndUserLimits::parse(&json!(null)).unwrap(), None);
+        assert_eq!(EndUserLimits::parse(&json!({})).unwrap(), None);
+        for bad in [
+            json!({"messagesPerHour": 0}),
+            json!({"tokensPerDay": -1}),
+            json!({"perMinute": 1}),
+            json!(5),
+        ] {
+            assert!(EndUserLimits::parse(&bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            serde_json::to_value(l).unwrap(),
+            json!({"messagesPerHour": 20, "tokensPerDay": 5000})
+        );
     }
 }
 

@@ -41,6 +41,9 @@ pub async fn list(ctx: &Ctx, caller: &Principal, req: &Request) -> Result<Reply,
 }
 
 pub async fn get(ctx: &Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
+    if caller.grant().is_some_and(|g| g.twn != id) {
+        return Err(ApiError::NotFound("Twin"));
+    }
     let user = caller.user_id();
     let twin = ctx
         .store()?

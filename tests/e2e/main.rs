@@ -5,6 +5,7 @@
 mod common;
 
 mod auth;
+mod client_tokens;
 mod conversation_object;
 mod docs_and_examples;
 mod foundation;
