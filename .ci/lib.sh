@@ -61,6 +61,10 @@ ensure_tools() {
   mkdir -p "$ROOT/src/site/docs/vendor"
   cp -u node_modules/redoc/bundles/redoc.standalone.js node_modules/redoc/bundles/redoc.standalone.js.LICENSE.txt \
     "$ROOT/src/site/docs/vendor/"
+  # The console's charts (uPlot, pinned in package.json), likewise from npm.
+  mkdir -p "$ROOT/src/site/console/vendor"
+  cp -u node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css node_modules/uplot/LICENSE \
+    "$ROOT/src/site/console/vendor/"
 }
 
 apt_install() {

@@ -149,5 +149,6 @@ pub async fn me(ctx: &Ctx, caller: &Principal) -> Result<Reply, ApiError> {
     Reply::ok(Me {
         user: &user,
         api_key,
+        allowed_models: &ctx.config.spend.allowed_models,
     })
 }

@@ -106,6 +106,8 @@ pub struct Me<'a> {
     pub user: &'a User,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<KeyRef<'a>>,
+    /// The models a twin may be set to (`ALLOWED_MODELS`): what a console offers.
+    pub allowed_models: &'a [String],
 }
 
 /// An API key as the API shows it (never its secret, which only the create answer carries).

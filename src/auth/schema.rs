@@ -13,9 +13,10 @@ pub fn schemas() -> Value {
         "properties": { "id": s("string"), "email": s("string"), "name": s("string"), "createdAt": time() } },
     "Session": { "type": "object", "required": ["user", "token", "expiresIn"],
         "properties": { "user": schema("User"), "token": s("string"), "expiresIn": s("integer") } },
-    "Me": { "allOf": [schema("User"), { "type": "object", "properties": { "apiKey": {
+    "Me": { "allOf": [schema("User"), { "type": "object", "required": ["allowedModels"], "properties": { "apiKey": {
         "type": "object", "required": ["id", "name", "scope"],
-        "properties": { "id": s("string"), "name": s("string"), "scope": schema("Scope") } } } }] },
+        "properties": { "id": s("string"), "name": s("string"), "scope": schema("Scope") } },
+        "allowedModels": { "type": "array", "items": s("string"), "description": "The models a twin may be set to (the operator's ALLOWED_MODELS)" } } }] },
     "RegisterInput": { "type": "object", "required": ["email", "password", "name"],
         "properties": { "email": { "type": "string", "format": "email" },
                         "password": text(auth::PASSWORD, json!({})),

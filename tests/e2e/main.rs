@@ -6,6 +6,7 @@ mod common;
 
 mod auth;
 mod client_tokens;
+mod console;
 mod conversation_object;
 mod docs_and_examples;
 mod foundation;

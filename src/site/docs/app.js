@@ -7,7 +7,7 @@ const BASE = `${location.origin}/api/v1`;
 
 const TEXT = {
   vi: {
-    "nav.quick": "Bắt đầu", "nav.playground": "Thử nghiệm API", "nav.reference": "API Reference",
+    "nav.quick": "Bắt đầu", "nav.playground": "Thử nghiệm API", "nav.reference": "API Reference", "nav.console": "Bảng điều khiển",
     "hero.title": "Tích hợp AI twins vào ứng dụng của bạn",
     "hero.lead": "API RESTful để liệt kê twins, mở cuộc trò chuyện, gửi tin nhắn và nhận phản hồi streaming từng phần.",
     "hero.base": "Base URL",
@@ -21,7 +21,7 @@ const TEXT = {
     "ref.open": "Mở API Reference",
   },
   en: {
-    "nav.quick": "Quick start", "nav.playground": "Try the API", "nav.reference": "API reference",
+    "nav.quick": "Quick start", "nav.playground": "Try the API", "nav.reference": "API reference", "nav.console": "Console",
     "hero.title": "Put AI twins in your app",
     "hero.lead": "A RESTful API to list twins, open conversations, send messages and stream replies piece by piece.",
     "hero.base": "Base URL",
