@@ -247,16 +247,14 @@ impl Account {
             vec![text(end_user_id)],
         )?;
         self.db.run(
-            "INSERT INTO usage (day, api_key_id, twin_id, end_user_id, requests, prompt_tokens, \
-               completion_tokens, total_tokens, estimated_tokens) \
-             SELECT day, api_key_id, twin_id, '', requests, prompt_tokens, completion_tokens, \
-               total_tokens, estimated_tokens FROM usage WHERE end_user_id = ?1 \
-             ON CONFLICT (day, api_key_id, twin_id, end_user_id) DO UPDATE SET \
-               requests = requests + excluded.requests, \
-               prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
-               completion_tokens = completion_tokens + excluded.completion_tokens, \
-               total_tokens = total_tokens + excluded.total_tokens, \
-               estimated_tokens = estimated_tokens + excluded.estimated_tokens",
+            &format!(
+                "INSERT INTO usage (day, api_key_id, twin_id, end_user_id, requests, prompt_tokens, \
+                   completion_tokens, total_tokens, estimated_tokens) \
+                 SELECT day, api_key_id, twin_id, '', requests, prompt_tokens, completion_tokens, \
+                   total_tokens, estimated_tokens FROM usage WHERE end_user_id = ?1 \
+                 ON CONFLICT (day, api_key_id, twin_id, end_user_id) DO UPDATE SET {}",
+                spend::ADD_COUNTS
+            ),
             vec![text(end_user_id)],
         )?;
         self.db.run(
@@ -374,14 +372,12 @@ impl Account {
             d.estimated_tokens.into(),
         ]);
         self.db.run(
-            "INSERT INTO usage (day, api_key_id, twin_id, end_user_id, requests, prompt_tokens, \
-               completion_tokens, total_tokens, estimated_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (day, api_key_id, twin_id, end_user_id) DO UPDATE SET \
-               requests = requests + excluded.requests, \
-               prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
-               completion_tokens = completion_tokens + excluded.completion_tokens, \
-               total_tokens = total_tokens + excluded.total_tokens, \
-               estimated_tokens = estimated_tokens + excluded.estimated_tokens",
+            &format!(
+                "INSERT INTO usage (day, api_key_id, twin_id, end_user_id, requests, prompt_tokens, \
+                   completion_tokens, total_tokens, estimated_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (day, api_key_id, twin_id, end_user_id) DO UPDATE SET {}",
+                spend::ADD_COUNTS
+            ),
             args,
         )
     }

@@ -209,9 +209,11 @@ mod tests {
                 name: "k",
                 scope: Scope::FullAccess,
             }),
+            allowed_models: &["gpt-4o-mini".to_owned()],
         };
         let v = serde_json::to_value(&me).unwrap();
         assert_eq!(v["createdAt"], "t");
+        assert_eq!(v["allowedModels"], serde_json::json!(["gpt-4o-mini"]));
         assert_eq!(v["apiKey"]["scope"], "full_access");
         let key = ApiKey {
             id: "key_1".into(),

@@ -182,17 +182,8 @@ impl Store {
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE id = ?1 AND user_id = ?2 \
              RETURNING {KEY_COLUMNS}, key_hash"
         );
-        let Some(mut row) = self
-            .first::<ApiKeyRow>(&sql, &params![key_id, user_id, now])
-            .await?
-        else {
-            return Ok(None);
-        };
-        let key_hash = row
-            .key_hash
-            .take()
-            .ok_or_else(|| StoreError::Failed("revoked key without its hash".into()))?;
-        Ok(Some((ApiKey::try_from(row)?, key_hash)))
+        self.key_with_hash(&sql, &params![key_id, user_id, now])
+            .await
     }
 
     /// Sets (or clears) one of the user's keys' per-end-user limits; the key and its hash (its
@@ -208,16 +199,24 @@ impl Store {
             "UPDATE api_keys SET end_user_limits = ?3 WHERE id = ?1 AND user_id = ?2 \
              RETURNING {KEY_COLUMNS}, key_hash"
         );
-        let Some(mut row) = self
-            .first::<ApiKeyRow>(&sql, &params![key_id, user_id, json])
-            .await?
-        else {
+        self.key_with_hash(&sql, &params![key_id, user_id, json])
+            .await
+    }
+
+    /// The key an `UPDATE … RETURNING {KEY_COLUMNS}, key_hash` changed, and its hash (which
+    /// addresses its Durable Object); `None` when it changed none.
+    async fn key_with_hash(
+        &self,
+        sql: &str,
+        args: &[worker::wasm_bindgen::JsValue],
+    ) -> StoreResult<Option<(ApiKey, String)>> {
+        let Some(mut row) = self.first::<ApiKeyRow>(sql, args).await? else {
             return Ok(None);
         };
         let key_hash = row
             .key_hash
             .take()
-            .ok_or_else(|| StoreError::Failed("key without its hash".into()))?;
+            .ok_or_else(|| StoreError::Failed("key row without its hash".into()))?;
         Ok(Some((ApiKey::try_from(row)?, key_hash)))
     }
 

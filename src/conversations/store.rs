@@ -126,17 +126,14 @@ impl Store {
             .await?;
         self.batch(vec![
             self.stmt(
-                "INSERT INTO usage_daily (user_id, day, api_key_id, twin_id, end_user_id, requests, \
+                &format!("INSERT INTO usage_daily (user_id, day, api_key_id, twin_id, end_user_id, requests, \
                    prompt_tokens, completion_tokens, total_tokens, estimated_tokens) \
                  SELECT user_id, day, api_key_id, twin_id, '', requests, prompt_tokens, \
                    completion_tokens, total_tokens, estimated_tokens FROM usage_daily \
                  WHERE user_id = ?1 AND end_user_id = ?2 \
-                 ON CONFLICT (user_id, day, api_key_id, twin_id, end_user_id) DO UPDATE SET \
-                   requests = requests + excluded.requests, \
-                   prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
-                   completion_tokens = completion_tokens + excluded.completion_tokens, \
-                   total_tokens = total_tokens + excluded.total_tokens, \
-                   estimated_tokens = estimated_tokens + excluded.estimated_tokens",
+                 ON CONFLICT (user_id, day, api_key_id, twin_id, end_user_id) DO UPDATE SET {}",
+                    crate::spend::model::ADD_COUNTS
+                ),
                 &args,
             )?,
             self.stmt(

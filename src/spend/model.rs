@@ -292,6 +292,14 @@ impl UsageQuery {
     }
 }
 
+/// What an upsert of usage counts does to a row that is already there: adds to it (the
+/// account object's `usage`, D1's `usage_daily`).
+pub const ADD_COUNTS: &str = "requests = requests + excluded.requests, \
+     prompt_tokens = prompt_tokens + excluded.prompt_tokens, \
+     completion_tokens = completion_tokens + excluded.completion_tokens, \
+     total_tokens = total_tokens + excluded.total_tokens, \
+     estimated_tokens = estimated_tokens + excluded.estimated_tokens";
+
 /// One turn's usage, as it is added to the account's daily totals when the turn ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,7 +1,7 @@
 //! SPEC §16 against the real worker: client tokens (what a browser holds instead of an API key)
 //! and the per-end-user limits a key sets.
 
-use crate::common::{root, Auth, Scope, JWT_SECRET};
+use crate::common::{browser_script, screenshot_dir, Auth, Scope, JWT_SECRET};
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 use twinexpert::auth::{api_key, client_token};
@@ -387,22 +387,15 @@ fn the_widget_streams_on_another_origin_and_resumes_after_a_reload() {
         json!({"title": "Men gốm Bát Tràng", "content": "Men gốm Bát Tràng được nung ở khoảng 1200 độ trong lò bầu."}),
     );
     assert_eq!(doc.status, 201, "{}", doc.text);
-    let dir = root().join("target/e2e");
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = std::process::Command::new(root().join("node_modules/.bin/node"))
-        .arg(root().join("tests/browser/widget.mjs"))
-        .args([&app().base, &o.key, &o.twin])
-        .arg(&dir)
-        .current_dir(root())
-        .output()
-        .expect("spawn node");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let dir = screenshot_dir();
+    browser_script(
+        "widget.mjs",
+        &[&app().base, &o.key, &o.twin, dir.to_str().unwrap()],
     );
     for shot in ["widget-360.png", "widget-1280.png"] {
-        assert!(std::fs::metadata(dir.join(shot)).unwrap().len() > 5_000, "{shot}");
+        assert!(
+            std::fs::metadata(dir.join(shot)).unwrap().len() > 5_000,
+            "{shot}"
+        );
     }
 }

@@ -2,31 +2,33 @@
 //! (tests/browser/console.mjs): every page audited by axe-core and photographed at 360 px and
 //! 1280 px into target/e2e/.
 
-use crate::common::root;
+use crate::common::{browser_script, screenshot_dir};
 
 crate::common::app!(AuthAttemptsPerMinute = "1000");
 
 #[test]
 fn a_new_user_does_everything_from_the_console() {
-    let dir = root().join("target/e2e");
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = std::process::Command::new(root().join("node_modules/.bin/node"))
-        .arg(root().join("tests/browser/console.mjs"))
-        .arg(&app().base)
-        .arg(&dir)
-        .current_dir(root())
-        .output()
-        .expect("spawn node");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for page in ["signup", "keys", "twins", "twin", "playground", "usage", "conversations", "conversation", "webhooks"] {
+    let dir = screenshot_dir();
+    browser_script("console.mjs", &[&app().base, dir.to_str().unwrap()]);
+    for page in [
+        "signup",
+        "keys",
+        "twins",
+        "twin",
+        "playground",
+        "usage",
+        "conversations",
+        "conversation",
+        "webhooks",
+    ] {
         for width in [360, 1280] {
             let shot = dir.join(format!("console-{page}-{width}.png"));
-            assert!(std::fs::metadata(&shot).map(|m| m.len() > 5_000).unwrap_or(false), "{shot:?}");
+            assert!(
+                std::fs::metadata(&shot)
+                    .map(|m| m.len() > 5_000)
+                    .unwrap_or(false),
+                "{shot:?}"
+            );
         }
     }
 }

@@ -85,3 +85,27 @@ pub fn model_server() -> PathBuf {
         })
         .clone()
 }
+
+/// Runs `tests/browser/<script>` (Playwright driving Debian's Chromium) with `args`; panics
+/// with what it printed unless it succeeds.
+pub fn browser_script(script: &str, args: &[&str]) {
+    let out = Command::new(root().join("node_modules/.bin/node"))
+        .arg(root().join("tests/browser").join(script))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("spawn node");
+    assert!(
+        out.status.success(),
+        "{script}:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `target/e2e`, where browser tests write their screenshots.
+pub fn screenshot_dir() -> PathBuf {
+    let dir = root().join("target/e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
