@@ -94,8 +94,10 @@ pub async fn admit<T, E: Into<ApiError>>(
 
 /// The caller's key's per-end-user limits (SPEC §16), for a generation of `end_user`: the
 /// messages of the last hour, counted exactly by the end user's own object (this generation
-/// included), and the day's tokens (the account's object, reservations of running turns
-/// included). Keys without limits, and generations without an end user, pass at once.
+/// included), and the day's tokens as the account's object has recorded them (finished turns,
+/// and running completions' reservations: a conversation turn records its usage when it ends,
+/// so turns already running can take the day past the limit). Keys without limits, and
+/// generations without an end user, pass at once.
 pub async fn end_user(
     ctx: &Ctx,
     caller: &Principal,
