@@ -39,18 +39,9 @@ pub async fn admit(
     call(env, user_id, &op).await
 }
 
-/// The tokens an end user's turns used (or reserved) on `day`.
-pub async fn end_user_tokens(
-    env: &Env,
-    user_id: &str,
-    day: &str,
-    end_user_id: &str,
-) -> Result<u64, ApiError> {
-    let op = Op::EndUserTokens {
-        day: day.to_owned(),
-        end_user_id: end_user_id.to_owned(),
-    };
-    call(env, user_id, &op).await
+/// See `Op::EndUserAdmit`.
+pub async fn end_user_admit(env: &Env, user_id: &str, op: &Op) -> Result<bool, ApiError> {
+    call(env, user_id, op).await
 }
 
 /// See `Op::ForgetEndUser`.

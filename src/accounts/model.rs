@@ -65,9 +65,19 @@ pub enum Op {
         user_id: String,
         call: serde_json::Value,
     },
-    /// The tokens one end user's turns have used (or reserved) on `day`. Answers a number.
+    /// An end user's generation under a `tokensPerDay` of `limit`: admitted (`true`) if their
+    /// recorded tokens on `day` and the holds of their running generations are under it; then
+    /// `hold` tokens (the most it may use) are held for `lease` until its usage is recorded or
+    /// it is released (at most `ttl_ms`).
     #[serde(rename_all = "camelCase")]
-    EndUserTokens { day: String, end_user_id: String },
+    EndUserAdmit {
+        lease: String,
+        day: String,
+        end_user_id: String,
+        limit: u64,
+        hold: u64,
+        ttl_ms: i64,
+    },
     /// Try a webhook delivery now if it is due (the queue's consumer asks).
     Deliver { delivery_id: String },
     /// An end user's erasure (SPEC §19): their usage rows merged into the account's

@@ -14,7 +14,7 @@ use crate::platform::sqlite::{int, opt_text, string, text, Sqlite};
 use crate::spend::model::{self as spend, TurnUsage, UsageCounts, UsageDelta, UsageQuery};
 use crate::webhooks::cell::{self as webhooks, Webhooks};
 
-const SCHEMA: [&str; 8] = [
+const SCHEMA: [&str; 9] = [
     "CREATE TABLE IF NOT EXISTS slots (lease TEXT PRIMARY KEY, expires_ms INTEGER NOT NULL) \
      WITHOUT ROWID",
     // '' stands for "none" in the key columns (NULLs would not conflict).
@@ -30,6 +30,10 @@ const SCHEMA: [&str; 8] = [
        estimated_tokens INTEGER NOT NULL,
        PRIMARY KEY (day, api_key_id, twin_id, end_user_id)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID",
+    // The tokens a running generation of an end user may still use (its key's `tokensPerDay`),
+    // held until its usage is recorded: what makes that limit exact under parallel turns.
+    "CREATE TABLE IF NOT EXISTS end_user_holds (lease TEXT PRIMARY KEY, end_user_id TEXT NOT NULL, \
+       day TEXT NOT NULL, tokens INTEGER NOT NULL, expires_ms INTEGER NOT NULL) WITHOUT ROWID",
     // The account's Idempotency-Key records (docs/idempotency.md); `response` is NULL while
     // the request that claimed the key runs.
     "CREATE TABLE IF NOT EXISTS idempotency (
@@ -186,12 +190,41 @@ impl Account {
                 self.import(&user_id).await?;
                 self.report(api_key_id.as_deref(), &query)?.to_string()
             }
-            Op::EndUserTokens { day, end_user_id } => {
+            Op::EndUserAdmit {
+                lease,
+                day,
+                end_user_id,
+                limit,
+                hold,
+                ttl_ms,
+            } => {
+                self.db.run(
+                    "DELETE FROM end_user_holds WHERE expires_ms <= ?",
+                    vec![now.into()],
+                )?;
                 let rows: Vec<Value> = self.db.rows(
-                    "SELECT SUM(total_tokens) AS n FROM usage WHERE day = ? AND end_user_id = ?",
+                    "SELECT (SELECT COALESCE(SUM(total_tokens), 0) FROM usage \
+                       WHERE day = ?1 AND end_user_id = ?2) + \
+                     (SELECT COALESCE(SUM(tokens), 0) FROM end_user_holds \
+                       WHERE day = ?1 AND end_user_id = ?2) AS n",
                     vec![text(&day), text(&end_user_id)],
                 )?;
-                rows.first().map_or(0, |r| int(r, "n")).max(0).to_string()
+                let used = rows.first().map_or(0, |r| int(r, "n")).max(0) as u64;
+                let admitted = used < limit;
+                if admitted {
+                    self.db.run(
+                        "INSERT OR REPLACE INTO end_user_holds \
+                         (lease, end_user_id, day, tokens, expires_ms) VALUES (?, ?, ?, ?, ?)",
+                        vec![
+                            text(&lease),
+                            text(&end_user_id),
+                            text(&day),
+                            (hold.min(i64::MAX as u64) as i64).into(),
+                            (now + ttl_ms).into(),
+                        ],
+                    )?;
+                }
+                admitted.to_string()
             }
             Op::ForgetEndUser {
                 user_id,
@@ -335,10 +368,15 @@ impl Account {
         Ok(f(slots.as_mut().expect("loaded above")))
     }
 
+    /// A generation ended or was refused: its slot and its end user's hold go.
     fn release(&self, lease: &str) -> worker::Result<()> {
         self.with_slots(|s| s.release(lease))?;
         self.db
-            .run("DELETE FROM slots WHERE lease = ?", vec![text(lease)])
+            .run("DELETE FROM slots WHERE lease = ?", vec![text(lease)])?;
+        self.db.run(
+            "DELETE FROM end_user_holds WHERE lease = ?",
+            vec![text(lease)],
+        )
     }
 
     fn tokens_on(&self, day: &str) -> worker::Result<u64> {

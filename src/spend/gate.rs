@@ -13,7 +13,7 @@ use crate::spend::model as spend;
 use crate::spend::model::TurnUsage;
 
 use crate::accounts::client as accounts;
-use crate::accounts::model::Admission;
+use crate::accounts::model::{Admission, Op};
 use crate::config::Spend;
 use crate::http::context::{Ctx, Principal};
 use crate::limits::client as limits;
@@ -92,16 +92,17 @@ pub async fn admit<T, E: Into<ApiError>>(
     }
 }
 
-/// The caller's key's per-end-user limits (SPEC §16), for a generation of `end_user`: the
-/// messages of the last hour, counted exactly by the end user's own object (this generation
-/// included), and the day's tokens as the account's object has recorded them (finished turns,
-/// and running completions' reservations: a conversation turn records its usage when it ends,
-/// so turns already running can take the day past the limit). Keys without limits, and
-/// generations without an end user, pass at once.
+/// The caller's key's per-end-user limits (SPEC §16), for the generation holding `lease` for
+/// `end_user`: the messages of the last hour, counted exactly by the end user's own object (this
+/// generation included), and the day's tokens, checked by the account's object against what
+/// the end user's turns recorded plus what their running ones hold; an admitted generation then
+/// holds the most it may use until its usage is recorded, so parallel turns cannot all pass.
+/// Keys without limits, and generations without an end user, pass at once.
 pub async fn end_user(
     ctx: &Ctx,
     caller: &Principal,
     end_user: Option<&str>,
+    lease: &str,
 ) -> Result<(), ApiError> {
     let (Some(limits), Some(end_user_id)) = (caller.end_user_limits(), end_user) else {
         return Ok(());
@@ -125,14 +126,22 @@ pub async fn end_user(
             .await
             .map(|d| d.rejected_by.map(|r| (n, r.retry_after)))
     };
-    let day = spend::utc_day(ctx.now_ms);
+    let spend = &ctx.config.spend;
     let tokens = async {
-        match limits.tokens_per_day {
-            Some(n) => accounts::end_user_tokens(&ctx.env, user_id, &day, end_user_id)
-                .await
-                .map(|used| (used >= n).then_some(n)),
-            None => Ok(None),
-        }
+        let Some(limit) = limits.tokens_per_day else {
+            return Ok(None);
+        };
+        let op = Op::EndUserAdmit {
+            lease: lease.to_owned(),
+            day: spend::utc_day(ctx.now_ms),
+            end_user_id: end_user_id.to_owned(),
+            limit,
+            hold: spend.max_output_tokens,
+            ttl_ms: spend.lease_ms(),
+        };
+        accounts::end_user_admit(&ctx.env, user_id, &op)
+            .await
+            .map(|admitted| (!admitted).then_some(limit))
     };
     let (messages, tokens) = futures::join!(messages, tokens);
     if let Some((limit, retry_after)) = messages? {
