@@ -133,18 +133,23 @@ pub async fn owned_object(
 }
 
 pub async fn delete(ctx: &Ctx, caller: &Principal, id: &str) -> Result<Reply, ApiError> {
-    // The object first (cancelling a running generation): a failure leaves the row to retry.
-    owned_object(ctx, caller, id)
+    let store = ctx.store()?;
+    let row = store
+        .conversation(caller.user_id(), id)
         .await?
+        .ok_or(ApiError::NotFound("Conversation"))?;
+    // The object first (cancelling a running generation): a failure leaves the row to retry.
+    ConversationObject::get(&ctx.env, id)?
         .call::<bool>(&Op::Wipe)
         .await?;
-    if !ctx
-        .store()?
-        .delete_conversation(caller.user_id(), id)
-        .await?
-    {
+    if !store.delete_conversation(caller.user_id(), id).await? {
         return Err(ApiError::NotFound("Conversation"));
     }
+    // Its ratings stay counted in the twin's report, without their comments.
+    let op = crate::knowledge::protocol::Op::ForgetConversation {
+        conversation_id: id.to_owned(),
+    };
+    crate::knowledge::client::call::<i64>(&ctx.env, &row.twin_id, op).await?;
     Reply::ok(Deleted::new(id))
 }
 

@@ -81,17 +81,29 @@ pub fn report(db: &Sqlite, from: &str, to: &str) -> worker::Result<Value> {
     }))
 }
 
-/// An end user's erasure: their ratings still count, but keep no comment and name neither
-/// them nor their conversation. Answers how many ratings were anonymised.
-pub fn forget(db: &Sqlite, end_user_id: &str) -> worker::Result<i64> {
+/// Whose ratings to anonymise: an end user's (their erasure) or one conversation's (deleted).
+pub enum Whose<'a> {
+    EndUser(&'a str),
+    Conversation(&'a str),
+}
+
+/// The ratings still count, but keep no comment and name neither the end user nor the
+/// conversation. Answers how many were anonymised.
+pub fn forget(db: &Sqlite, whose: Whose) -> worker::Result<i64> {
+    let (column, id) = match whose {
+        Whose::EndUser(id) => ("end_user_id", id),
+        Whose::Conversation(id) => ("conversation_id", id),
+    };
     let n: Vec<Value> = db.rows(
-        "SELECT COUNT(*) AS n FROM feedback WHERE end_user_id = ?",
-        vec![text(end_user_id)],
+        &format!("SELECT COUNT(*) AS n FROM feedback WHERE {column} = ?"),
+        vec![text(id)],
     )?;
     db.run(
-        "UPDATE feedback SET comment = NULL, end_user_id = NULL, conversation_id = NULL \
-         WHERE end_user_id = ?",
-        vec![text(end_user_id)],
+        &format!(
+            "UPDATE feedback SET comment = NULL, end_user_id = NULL, conversation_id = NULL \
+             WHERE {column} = ?"
+        ),
+        vec![text(id)],
     )?;
     Ok(n.first().map_or(0, |r| int(r, "n")))
 }

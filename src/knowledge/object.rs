@@ -142,7 +142,11 @@ impl TwinKnowledge {
             }
             Op::FeedbackReport { from, to } => feedback::report(&self.db, &from, &to)?.to_string(),
             Op::ForgetEndUser { end_user_id } => {
-                feedback::forget(&self.db, &end_user_id)?.to_string()
+                feedback::forget(&self.db, feedback::Whose::EndUser(&end_user_id))?.to_string()
+            }
+            Op::ForgetConversation { conversation_id } => {
+                feedback::forget(&self.db, feedback::Whose::Conversation(&conversation_id))?
+                    .to_string()
             }
             Op::Retrieve { query } => {
                 let rows: Vec<Value> = self.db.rows(

@@ -47,6 +47,9 @@ pub enum Op {
     /// An end user's erasure: their ratings anonymised. Answers how many.
     #[serde(rename_all = "camelCase")]
     ForgetEndUser { end_user_id: String },
+    /// A deleted conversation: its ratings anonymised. Answers how many.
+    #[serde(rename_all = "camelCase")]
+    ForgetConversation { conversation_id: String },
 }
 
 // The answers are plain JSON (a number, a list passed through to the API's answer): a typed

@@ -227,6 +227,22 @@ fn feedback_latest_wins_and_the_twins_report_counts_it_by_day() {
             Auth::Bearer(&stranger.key),
         )
         .assert_error(404, "NOT_FOUND");
+
+    // A deleted conversation's ratings still count; their comments go with it.
+    let deleted = app().delete(
+        &format!("/api/v1/conversations/{conv}"),
+        Auth::Bearer(&o.key),
+    );
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    let after = app().get(
+        &format!("/api/v1/twins/{}/feedback", o.twin),
+        Auth::Bearer(&o.key),
+    );
+    assert_eq!(
+        after.data()["totals"],
+        json!({"positive": 1, "negative": 2})
+    );
+    assert_eq!(after.data()["comments"], json!([]));
 }
 
 #[test]
