@@ -275,13 +275,20 @@ for f in glob.glob(sys.argv[1] + "/*.sqlite"):
     out.append([name, any(t in tables for t in ("kv", "leases"))])
 print(json.dumps(out))
 "#;
-    let out = std::process::Command::new(crate::common::root().join(".tools/py/bin/python"))
-        .args(["-c", script])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    serde_json::from_slice::<Vec<(String, bool)>>(&out.stdout)
-        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)))
+    // A file the runtime is writing or deleting at that instant cannot be opened read-only
+    // ("attempt to write a readonly database": a journal to roll back): read them all again.
+    for _ in 0..20 {
+        let out = std::process::Command::new(crate::common::root().join(".tools/py/bin/python"))
+            .args(["-c", script])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        if let Ok(instances) = serde_json::from_slice::<Vec<(String, bool)>>(&out.stdout) {
+            return instances;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the limiter objects' SQLite files stayed unreadable")
 }
 
 /// A well-formed key nobody holds: 30 random base62 characters and a valid checksum.
