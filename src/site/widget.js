@@ -48,6 +48,8 @@
                    border-radius: 999px; padding: 4px 10px; cursor: pointer; min-height: 32px; }
     form { display: flex; gap: 8px; padding: 10px; border-top: 1px solid #e1e4e8; }
     textarea { flex: 1; min-width: 0; font: inherit; resize: none; border: 1px solid #8c959f; border-radius: 8px; padding: 8px; }
+    button.stop { font: inherit; border: 1px solid var(--accent); border-radius: 8px; padding: 0 12px; background: #fff;
+                  color: var(--accent); cursor: pointer; min-height: 44px; }
     button.send { font: inherit; border: 0; border-radius: 8px; padding: 0 16px; background: var(--accent); color: #fff;
                   cursor: pointer; min-height: 44px; }
     button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 3px solid #f0a500; outline-offset: 2px; }
@@ -106,6 +108,7 @@
             <label class="visually-hidden" for="${id}-in"></label>
             <textarea id="${id}-in" rows="2"></textarea>
             <button class="send" type="submit"></button>
+            <button class="stop" type="button" hidden></button>
           </form>
         </section>`;
       const $ = (s) => root.querySelector(s);
@@ -118,6 +121,17 @@
       this.status = $(".status");
       this.input = $("textarea");
       this.button = $("button.send");
+      // Stops the reply being written (POST …/cancel); what arrived so far is kept.
+      this.stopButton = $("button.stop");
+      this.stopButton.textContent = this.t.stop;
+      this.stopButton.addEventListener("click", () => {
+        const { conversationId, streaming } = this.saved;
+        if (conversationId && streaming) {
+          this.call(`/conversations/${conversationId}/messages/${streaming.messageId}/cancel`, {
+            method: "POST", body: "{}",
+          }).catch((e) => this.fail(e));
+        }
+      });
       $("form").addEventListener("submit", (e) => {
         e.preventDefault();
         this.send(this.input.value);
@@ -247,11 +261,13 @@
         meta.append(row);
         el.append(meta);
       }
+      this.log.scrollTop = this.log.scrollHeight;
     }
 
     busy(on) {
       this.busyNow = on;
       this.button.disabled = on;
+      this.stopButton.hidden = !on;
       this.log.setAttribute("aria-busy", String(on));
       this.status.textContent = on ? this.t.thinking : "";
     }

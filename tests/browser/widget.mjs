@@ -89,6 +89,25 @@ try {
   assert.equal(next.length, reply.suggestions.length);
   assert.ok(next.length > 0);
 
+  // Stop: a long reply is cut where it is, and kept as it was shown.
+  await page.fill("twin-chat textarea", "Kể thật dài nhé [[pace:150]] [[words:80]]");
+  await page.click("twin-chat button.send");
+  await page.waitForFunction(() => {
+    const t = [...document.querySelector("twin-chat").shadowRoot.querySelectorAll(".msg.assistant .text")];
+    return t.length === 2 && t[1].textContent.length > 20;
+  });
+  await page.click("twin-chat button.stop");
+  await page.waitForFunction(() => document.querySelector("twin-chat").shadowRoot.querySelectorAll(".msg.assistant[data-done]").length === 2);
+  const stopped = (await replyText())[1];
+  const after_stop = await (await fetch(`${api}/api/v1/conversations/${conversationId}/messages`, {
+    headers: { Authorization: `Bearer ${key}` },
+  })).json();
+  const cancelled = after_stop.data.filter((m) => m.role === "assistant")[1];
+  assert.equal(cancelled.status, "cancelled");
+  assert.equal(stopped, cancelled.content);
+  assert.ok(stopped.split(" ").length < 80, "cut short");
+  assert.equal(await page.isHidden("twin-chat button.stop"), true, "the stop button goes with the reply");
+
   // English where the page asks for it.
   const heading = await page.evaluate(() => {
     const el = document.createElement("twin-chat");
