@@ -29,6 +29,28 @@ impl From<StoreError> for worker::Error {
     }
 }
 
+/// Runs `f` again while the database answers `SQLITE_BUSY`: the statement (or batch, one
+/// transaction) did not run, another connection held the lock, so running it again is safe.
+/// Local development meets it when the API's and the cells worker's D1 bindings (one database
+/// file, two connections) write at the same instant.
+async fn when_not_busy<T, F, Fut>(mut f: F) -> StoreResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = StoreResult<T>>,
+{
+    let mut wait_ms = 5;
+    for _ in 0..6 {
+        match f().await {
+            Err(StoreError::Failed(m)) if m.contains("SQLITE_BUSY") => {
+                worker::Delay::from(std::time::Duration::from_millis(wait_ms)).await;
+                wait_ms *= 2;
+            }
+            other => return other,
+        }
+    }
+    f().await
+}
+
 fn js_err(e: JsValue) -> StoreError {
     StoreError::from_message(&format!("{e:?}"))
 }
@@ -141,8 +163,11 @@ impl Store {
         args: &[JsValue],
     ) -> StoreResult<Option<T>> {
         let stmt = self.stmt(sql, args)?;
-        let promise = stmt.inner().first(None).map_err(js_err)?;
-        let row = JsFuture::from(promise).await.map_err(js_err)?;
+        let row = when_not_busy(|| async {
+            let promise = stmt.inner().first(None).map_err(js_err)?;
+            JsFuture::from(promise).await.map_err(js_err)
+        })
+        .await?;
         if row.is_null() || row.is_undefined() {
             return Ok(None);
         }
@@ -157,12 +182,16 @@ impl Store {
         sql: &str,
         args: &[JsValue],
     ) -> StoreResult<Vec<T>> {
-        Ok(self.stmt(sql, args)?.all().await?.results::<T>()?)
+        let stmt = self.stmt(sql, args)?;
+        let result = when_not_busy(|| async { Ok(stmt.all().await?) }).await?;
+        Ok(result.results::<T>()?)
     }
 
     /// Runs a write and returns how many rows it changed.
     pub async fn run(&self, sql: &str, args: &[JsValue]) -> StoreResult<usize> {
-        Ok(changes(&self.stmt(sql, args)?.run().await?))
+        let stmt = self.stmt(sql, args)?;
+        let result = when_not_busy(|| async { Ok(stmt.run().await?) }).await?;
+        Ok(changes(&result))
     }
 
     /// Statements in one round trip and one transaction.
@@ -170,10 +199,13 @@ impl Store {
         &self,
         stmts: Vec<D1PreparedStatement>,
     ) -> StoreResult<Vec<worker::D1Result>> {
-        Ok(match &self.db {
-            Db::Primary(db) => db.batch(stmts).await?,
-            Db::Near(session) => session.batch(stmts).await?,
+        when_not_busy(|| async {
+            Ok(match &self.db {
+                Db::Primary(db) => db.batch(stmts.clone()).await?,
+                Db::Near(session) => session.batch(stmts.clone()).await?,
+            })
         })
+        .await
     }
 
     /// A page of `list.table` rows and the total they come from, in one round trip: by number
