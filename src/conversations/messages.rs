@@ -69,10 +69,7 @@ async fn turn(
     })
     .await?;
     // The key's limits for this end user (only keys that set them pay for the check).
-    if let Err(e) = gate::end_user(ctx, caller, chat.end_user_id.as_deref(), &lease).await {
-        gate::release(ctx, user_id, &lease).await;
-        return Err(e);
-    }
+    gate::end_user(ctx, caller, chat.end_user_id.as_deref(), &lease).await?;
     let turn = TurnRequest {
         conversation_id: id.to_owned(),
         content,

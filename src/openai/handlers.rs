@@ -181,10 +181,7 @@ async fn prepare(
         model: upstream_model,
         lease,
     } = gate::admit(ctx, user_id, spend, "Model", read, |(p, _)| p.model.clone()).await?;
-    if let Err(e) = gate::end_user(ctx, caller, request.user.as_deref(), &lease).await {
-        gate::release(ctx, user_id, &lease).await;
-        return Err(e);
-    }
+    gate::end_user(ctx, caller, request.user.as_deref(), &lease).await?;
     let system = knowledge::prompt_with_sources(&persona.system_prompt, &sources);
     let user_hash = spend::upstream_user(user_id, request.user.as_deref());
     let body = request.upstream_body(

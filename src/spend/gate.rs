@@ -97,7 +97,8 @@ pub async fn admit<T, E: Into<ApiError>>(
 /// generation included), and the day's tokens, checked by the account's object against what
 /// the end user's turns recorded plus what their running ones hold; an admitted generation then
 /// holds the most it may use until its usage is recorded, so parallel turns cannot all pass.
-/// Keys without limits, and generations without an end user, pass at once.
+/// Keys without limits, and generations without an end user, pass at once; a refused
+/// generation's slot (and any hold) goes back before the refusal is answered.
 pub async fn end_user(
     ctx: &Ctx,
     caller: &Principal,
@@ -144,6 +145,19 @@ pub async fn end_user(
             .map(|admitted| (!admitted).then_some(limit))
     };
     let (messages, tokens) = futures::join!(messages, tokens);
+    let refusal = end_user_refusal(ctx, messages, tokens);
+    if refusal.is_err() {
+        release(ctx, user_id, lease).await;
+    }
+    refusal
+}
+
+/// The end user's two checks as the refusal they mean, if any (messages first).
+fn end_user_refusal(
+    ctx: &Ctx,
+    messages: Result<Option<(u64, u64)>, ApiError>,
+    tokens: Result<Option<u64>, ApiError>,
+) -> Result<(), ApiError> {
     if let Some((limit, retry_after)) = messages? {
         return Err(ApiError::EndUserLimitExceeded {
             which: "messagesPerHour",
