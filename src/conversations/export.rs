@@ -40,8 +40,9 @@ pub fn markdown(conversation: &Value, messages: &[Message]) -> String {
                     .source_url
                     .as_deref()
                     .map_or(String::new(), |u| format!(" <{u}>"));
+                let page = c.page.map_or(String::new(), |p| format!(", p. {p}"));
                 out.push_str(&format!(
-                    "- [{}] {}{link}: “{}”\n",
+                    "- [{}] {}{page}{link}: “{}”\n",
                     c.index, c.title, c.quote
                 ));
             }
@@ -94,6 +95,8 @@ mod tests {
             title: "Món Huế".into(),
             source_url: Some("https://example.com/a".into()),
             quote: "Phở bò".into(),
+            page: Some(3),
+            section: None,
         }];
         reply.feedback = Some(Feedback {
             rating: -1,
@@ -108,7 +111,7 @@ mod tests {
         assert!(md.contains("- Twin: `twn_1`") && !md.contains("End user"));
         assert!(md.contains("### User · 2026-12-06T10:00:00.000Z\n\nĂn gì?\n"));
         assert!(md.contains("### Twin · 2026-12-06T10:00:00.000Z · incomplete\n\nPhở bò [1].\n"));
-        assert!(md.contains("- [1] Món Huế <https://example.com/a>: “Phở bò”"));
+        assert!(md.contains("- [1] Món Huế, p. 3 <https://example.com/a>: “Phở bò”"));
         assert!(md.contains("Feedback: not helpful — Thiếu giá"));
         let untitled = markdown(&json!({"id": "conv_2"}), &[]);
         assert!(

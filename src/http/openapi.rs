@@ -91,7 +91,12 @@ fn spec(id: RouteId) -> Op {
         }
         UpdateTwin => op("Update your twin", "Twins", 200, schema("Twin")).body(schema("TwinUpdate")),
         DeleteTwin => op("Delete your twin", "Twins", 200, deleted.clone()),
-        AddKnowledge => op("Add a document to your twin's knowledge", "Knowledge", 201, schema("Document")).body(schema("DocumentInput")),
+        AddKnowledge => op("Add a document to your twin's knowledge: JSON text (201, ready), or a file (multipart/form-data) or a web page ({url}) answered 202 processing", "Knowledge", 201, schema("Document"))
+            .body(json!({ "oneOf": [schema("DocumentInput"), schema("UrlImport")] })),
+        GetKnowledge => op("A document, with its status and the text its passages were cut from", "Knowledge", 200, schema("DocumentWithContent")),
+        RefreshKnowledge => op("Fetch an imported page again (202: processing until it is re-indexed)", "Knowledge", 202, schema("Document")),
+        SearchKnowledge => op("The passages a turn would be given for a question, best first (at most 5)", "Knowledge", 200, list_of("Passage"))
+            .body(schema("KnowledgeSearch")),
         ListKnowledge => op("List your twin's documents (without their content), newest first", "Knowledge", 200, list_of("Document")).paginated(vec![]),
         DeleteKnowledge => op("Remove a document: it is never retrieved or cited again", "Knowledge", 200, deleted),
         CreateConversation => {
@@ -315,6 +320,12 @@ fn operation(route: &crate::http::routes::Route) -> Value {
     if let Some(body) = o.body {
         v["requestBody"] =
             json!({ "required": false, "content": { "application/json": { "schema": body } } });
+    }
+    if route.id == RouteId::AddKnowledge {
+        v["requestBody"]["content"]["multipart/form-data"] =
+            json!({ "schema": schema("DocumentUpload") });
+        v["responses"]["202"] = json!({ "description": "A file or a page, accepted: `processing` until the ingest worker has read it, then `ready` or `failed` with `error`",
+            "content": { "application/json": { "schema": { "type": "object", "required": ["data"], "properties": { "data": schema("Document") } } } } });
     }
     match security(route.access) {
         Some(s) => v["security"] = s,

@@ -24,6 +24,9 @@ pub enum RouteId {
     AddKnowledge,
     ListKnowledge,
     DeleteKnowledge,
+    GetKnowledge,
+    RefreshKnowledge,
+    SearchKnowledge,
     CreateConversation,
     ListConversations,
     GetConversation,
@@ -148,6 +151,9 @@ pub static ROUTES: &[Route] = &[
     route("POST",   "/twins/{id}/knowledge",                           AddKnowledge,              SessionOnly,               Write,                  Envelope),
     route("GET",    "/twins/{id}/knowledge",                           ListKnowledge,             SessionOnly,               Read,                   Envelope),
     route("DELETE", "/twins/{id}/knowledge/{docId}",                   DeleteKnowledge,           SessionOnly,               Write,                  Envelope),
+    route("GET",    "/twins/{id}/knowledge/{docId}",                   GetKnowledge,              SessionOnly,               Read,                   Envelope),
+    route("POST",   "/twins/{id}/knowledge/{docId}/refresh",           RefreshKnowledge,          SessionOnly,               Write,                  Envelope),
+    route("POST",   "/twins/{id}/knowledge/search",                    SearchKnowledge,           SessionOnly,               Write,                  Envelope),
     route("POST",   "/conversations",                                  CreateConversation,        Scoped(Scope::FullAccess), Write,                  Envelope),
     route("GET",    "/conversations",                                  ListConversations,         Scoped(Scope::ReadOnly),   Read,                   Envelope),
     route("GET",    "/conversations/{id}",                             GetConversation,           Scoped(Scope::ReadOnly),   Read,                   Envelope),
@@ -283,7 +289,7 @@ mod tests {
     #[test]
     fn plain_reads_are_authenticated_gets_that_do_not_stream() {
         let reads: Vec<_> = ROUTES.iter().filter(|r| r.effect == Read).collect();
-        assert_eq!(reads.len(), 18);
+        assert_eq!(reads.len(), 19);
         for r in reads {
             assert_eq!(r.method, "GET", "{r:?}");
             assert!(!r.pattern.ends_with("/stream"), "{r:?}");

@@ -31,7 +31,7 @@ pub struct Totals {
     pub chars: u64,
 }
 
-fn totals(answer: &Value) -> Option<Totals> {
+pub fn totals(answer: &Value) -> Option<Totals> {
     Some(Totals {
         documents: answer["documents"].as_u64()?,
         chars: answer["chars"].as_u64()?,
@@ -45,12 +45,14 @@ pub async fn add(
     document: Document,
     passages: Vec<(String, String)>,
     max_docs: u64,
+    content: String,
 ) -> Result<Option<Totals>, ApiError> {
     let twin_id = document.twin_id.clone();
     let op = Op::Add {
-        document,
+        document: Box::new(document),
         passages,
         max_docs,
+        content: Some(content),
     };
     Ok(totals(&call::<Value>(env, &twin_id, op).await?))
 }

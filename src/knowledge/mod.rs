@@ -7,6 +7,8 @@
 pub mod client;
 #[cfg(target_arch = "wasm32")]
 pub mod handlers;
+#[cfg(target_arch = "wasm32")]
+pub mod ingest;
 pub mod model;
 #[cfg(all(target_arch = "wasm32", feature = "cells"))]
 pub mod object;

@@ -67,7 +67,9 @@ impl NewDocument {
     }
 }
 
-/// A document as the API shows it (never its content).
+/// A document as the API shows it (never its content). A document given as JSON text is
+/// `ready` at once; a file or a web page is `processing` until the ingest worker's queue
+/// consumer has extracted it (SPEC §17), then `ready` or `failed` with `error`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Document {
@@ -75,9 +77,86 @@ pub struct Document {
     pub twin_id: String,
     pub title: String,
     pub source_url: Option<String>,
+    /// `ready`, `processing` or `failed`.
+    #[serde(default = "ready")]
+    pub status: String,
+    /// Why it failed: `{code, message}` (`null` unless `failed`).
+    #[serde(default)]
+    pub error: Option<serde_json::Value>,
+    /// Where it came from: `text` (JSON), `file` (an upload) or `url` (an imported page).
+    #[serde(default = "text_kind")]
+    pub kind: String,
+    /// A file's or page's format: `pdf`, `docx`, `html`, `markdown` or `text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    /// A PDF's pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u64>,
     pub chars: u64,
     pub chunk_count: u64,
     pub created_at: String,
+}
+
+fn ready() -> String {
+    "ready".to_owned()
+}
+
+fn text_kind() -> String {
+    "text".to_owned()
+}
+
+/// The most characters a file or page may yield (a JSON document holds at most `CONTENT`).
+pub const MAX_EXTRACTED_CHARS: usize = 1_000_000;
+
+/// A stretch of extracted text with one place: a PDF's page, or the text under one heading
+/// path of a DOCX, HTML or Markdown document (`"Chapter › Section"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    pub text: String,
+    #[serde(default)]
+    pub page: Option<u64>,
+    #[serde(default)]
+    pub section: Option<String>,
+}
+
+/// A passage to index: its text (an exact substring of the content), its searchable text and
+/// its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub text: String,
+    pub body: String,
+    pub page: Option<u64>,
+    pub section: Option<String>,
+}
+
+/// The content of an extracted document (its blocks, trimmed, one blank line apart) and its
+/// passages, split within each block so a passage never straddles two pages or two sections.
+/// The searchable text of each passage is the title, its section and the passage, folded.
+pub fn assemble(title: &str, blocks: &[Block]) -> (String, Vec<Placed>) {
+    let mut content = String::new();
+    let mut placed = Vec::new();
+    for b in blocks {
+        let text = b.text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        if !content.is_empty() {
+            content.push_str("\n\n");
+        }
+        content.push_str(text);
+        let heading = b.section.as_deref().unwrap_or("");
+        for p in split(text, PASSAGE_CHARS, OVERLAP_CHARS) {
+            placed.push(Placed {
+                body: fold(&format!("{title}\n{heading}\n{}", p.text)),
+                text: p.text,
+                page: b.page,
+                section: b.section.clone(),
+            });
+        }
+    }
+    (content, placed)
 }
 
 /// A retrieved passage, given to the model as source `[n]` (its place in the list).
@@ -88,6 +167,12 @@ pub struct Source {
     pub title: String,
     pub source_url: Option<String>,
     pub text: String,
+    /// The PDF page the passage is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
+    /// The heading path it is under (`"Chapter › Section"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
 }
 
 /// A source the reply cites: `index` is the `n` of its `[n]`, `quote` the passage.
@@ -99,6 +184,10 @@ pub struct Citation {
     pub title: String,
     pub source_url: Option<String>,
     pub quote: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
 }
 
 /// The citations of `reply`: the sources it cites as `[n]`, in order of first mention.
@@ -113,6 +202,8 @@ pub fn citations(reply: &str, sources: &[Source]) -> Vec<Citation> {
                 title: s.title.clone(),
                 source_url: s.source_url.clone(),
                 quote: s.text.clone(),
+                page: s.page,
+                section: s.section.clone(),
             }
         })
         .collect()
@@ -228,7 +319,14 @@ pub fn prompt_with_sources(persona: &str, sources: &[Source]) -> String {
     }
     let mut out = format!("{persona}\n\nSources:\n");
     for (n, s) in sources.iter().enumerate() {
-        out.push_str(&format!("[{}] {}: {}\n", n + 1, s.title, s.text));
+        let mut place = String::new();
+        if let Some(section) = &s.section {
+            place.push_str(&format!(" › {section}"));
+        }
+        if let Some(page) = s.page {
+            place.push_str(&format!(" (p. {page})"));
+        }
+        out.push_str(&format!("[{}] {}{place}: {}\n", n + 1, s.title, s.text));
     }
     out.push_str(
         "\nAnswer from these sources where they help, and cite each source you use as [n].",
@@ -314,6 +412,8 @@ mod tests {
             title: title.into(),
             source_url: None,
             text: text.into(),
+            page: None,
+            section: None,
         }
     }
 
@@ -363,5 +463,57 @@ mod tests {
         for f in ["title", "content", "sourceUrl"] {
             assert!(fields.get(f).is_some(), "{f}: {fields}");
         }
+    }
+
+    #[test]
+    fn extracted_blocks_assemble_into_content_with_placed_passages() {
+        let blocks = [
+            Block {
+                text: "Page one. It is short.\n".into(),
+                page: Some(1),
+                section: None,
+            },
+            Block {
+                text: "   ".into(),
+                page: Some(2),
+                section: None,
+            },
+            Block {
+                text: "Giờ ngủ\n\nNgủ đủ tám tiếng.".into(),
+                page: None,
+                section: Some("Sức khỏe › Giờ ngủ".into()),
+            },
+        ];
+        let (content, placed) = assemble("Đêm", &blocks);
+        assert_eq!(
+            content,
+            "Page one. It is short.\n\nGiờ ngủ\n\nNgủ đủ tám tiếng."
+        );
+        assert_eq!(placed.len(), 2);
+        assert!(placed.iter().all(|p| content.contains(&p.text)));
+        assert_eq!(
+            (placed[0].page, placed[0].section.as_deref()),
+            (Some(1), None)
+        );
+        assert_eq!(placed[1].section.as_deref(), Some("Sức khỏe › Giờ ngủ"));
+        assert!(placed[1]
+            .body
+            .starts_with("dêm\nsức khỏe › giờ ngủ\ngiờ ngủ"));
+        let cited = citations(
+            "Xem [1].",
+            &[Source {
+                document_id: "doc_1".into(),
+                title: "Đêm".into(),
+                source_url: None,
+                text: placed[0].text.clone(),
+                page: Some(1),
+                section: None,
+            }],
+        );
+        let json = serde_json::to_value(&cited[0]).unwrap();
+        assert_eq!(
+            (json["page"].as_u64(), json.get("section")),
+            (Some(1), None)
+        );
     }
 }

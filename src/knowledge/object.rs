@@ -8,12 +8,14 @@ use worker::{durable_object, Env, Request, Response, State};
 
 use crate::feedback::cell as feedback;
 use crate::http::cursor::{self, Key, PageRequest};
-use crate::knowledge::model::{fold, Document, Source, MAX_SOURCES};
+use crate::knowledge::model::{
+    assemble, fold, Document, Placed, Source, MAX_EXTRACTED_CHARS, MAX_SOURCES, TITLE,
+};
 use crate::knowledge::protocol::{self as protocol, Op};
 use crate::platform::d1::{params, Store};
-use crate::platform::sqlite::{int, opt_text, string, text, Sqlite};
+use crate::platform::sqlite::{int, opt_int, opt_text, string, text, Sqlite};
 
-const SCHEMA: [&str; 7] = [
+const SCHEMA: [&str; 10] = [
     "CREATE TABLE IF NOT EXISTS documents (
        id TEXT PRIMARY KEY,
        title TEXT NOT NULL,
@@ -34,6 +36,19 @@ const SCHEMA: [&str; 7] = [
        tokenize = 'porter unicode61 remove_diacritics 2')",
     "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS documents_newest ON documents (created_at DESC, id)",
+    // A file's or page's state (SPEC §17); a document without a row is JSON text, `ready`.
+    "CREATE TABLE IF NOT EXISTS document_state (
+       id TEXT PRIMARY KEY,
+       status TEXT NOT NULL,
+       error TEXT,
+       kind TEXT NOT NULL,
+       format TEXT,
+       filename TEXT,
+       pages INTEGER) WITHOUT ROWID",
+    // What a document's passages were cut from (for `GET …/knowledge/{docId}`).
+    "CREATE TABLE IF NOT EXISTS contents (id TEXT PRIMARY KEY, content TEXT NOT NULL) WITHOUT ROWID",
+    // A passage's PDF page and heading path, when it has them.
+    "CREATE TABLE IF NOT EXISTS passage_places (id INTEGER PRIMARY KEY, page INTEGER, section TEXT)",
     // The twin's feedback report (SPEC §19).
     feedback::TABLE,
     feedback::BY_DAY,
@@ -67,11 +82,20 @@ impl worker::DurableObject for TwinKnowledge {
 crate::platform::object::rpc_method!(TwinKnowledge);
 
 fn document(twin_id: &str, row: &Value) -> Document {
+    let opt = |c: &str| row[c].as_str().map(str::to_owned);
     Document {
         id: string(row, "id").to_owned(),
         twin_id: twin_id.to_owned(),
         title: string(row, "title").to_owned(),
-        source_url: row["source_url"].as_str().map(str::to_owned),
+        source_url: opt("source_url"),
+        status: opt("status").unwrap_or_else(|| "ready".to_owned()),
+        error: row["error"]
+            .as_str()
+            .and_then(|e| serde_json::from_str(e).ok()),
+        kind: opt("kind").unwrap_or_else(|| "text".to_owned()),
+        format: opt("format"),
+        filename: opt("filename"),
+        pages: row["pages"].as_u64(),
         chars: int(row, "chars").max(0) as u64,
         chunk_count: int(row, "chunk_count").max(0) as u64,
         created_at: string(row, "created_at").to_owned(),
@@ -79,11 +103,16 @@ fn document(twin_id: &str, row: &Value) -> Document {
 }
 
 const DOCUMENT_COLUMNS: &str = "id, title, source_url, chars, chunk_count, created_at";
+/// A document with its state, as `document` reads it (`documents` is `d`).
+const DOCUMENT_ROW: &str = "SELECT d.id, d.title, d.source_url, d.chars, d.chunk_count, \
+     d.created_at, s.status, s.error, s.kind, s.format, s.filename, s.pages \
+     FROM documents d LEFT JOIN document_state s ON s.id = d.id";
 
 impl TwinKnowledge {
     async fn rpc(&self, request: &str) -> worker::Result<String> {
         let protocol::Request { twin_id, op } = serde_json::from_str(request)?;
         if matches!(op, Op::Purge) {
+            self.drop_originals(&format!("{twin_id}/")).await?;
             self.db.wipe().await?;
             // What the twin had in D1 is purged by the Worker; never bring it back.
             self.db.mark(IMPORTED)?;
@@ -95,17 +124,101 @@ impl TwinKnowledge {
                 document,
                 passages,
                 max_docs,
+                content,
             } => {
                 if self.documents()? < max_docs {
                     self.add(
                         &document,
-                        passages.iter().map(|(t, b)| (t.as_str(), b.clone())),
+                        passages.into_iter().map(|(text, body)| Placed {
+                            text,
+                            body,
+                            page: None,
+                            section: None,
+                        }),
                     )?;
+                    if document.kind != "text" {
+                        self.set_state(&document)?;
+                    }
+                    if let Some(content) = content {
+                        self.db.run(
+                            "INSERT INTO contents (id, content) VALUES (?, ?)",
+                            vec![text(&document.id), text(&content)],
+                        )?;
+                    }
                     self.totals()?.to_string()
                 } else {
                     "null".to_owned()
                 }
             }
+            Op::Get { document_id } => match self.get(&twin_id, &document_id)? {
+                Some(d) => {
+                    let rows: Vec<Value> = self.db.rows(
+                        "SELECT content FROM contents WHERE id = ?",
+                        vec![text(&document_id)],
+                    )?;
+                    let content = rows.first().map(|r| r["content"].clone());
+                    serde_json::json!({ "document": d, "content": content }).to_string()
+                }
+                None => "null".to_owned(),
+            },
+            Op::Ingested {
+                document_id,
+                blocks,
+                pages,
+                title,
+                max_chars,
+            } => match self.get(&twin_id, &document_id)? {
+                Some(mut d) if d.status == "processing" => {
+                    if let Some(t) = title.filter(|t| !t.trim().is_empty()) {
+                        d.title = t.trim().chars().take(TITLE.max).collect();
+                    }
+                    let (content, placed) = assemble(&d.title, &blocks);
+                    let chars = content.chars().count() as u64;
+                    let cap = max_chars.min(MAX_EXTRACTED_CHARS as u64);
+                    if chars > cap {
+                        let message = format!(
+                            "Its text ({chars} characters) is more than a document may have or \
+                             this account may still hold ({cap})"
+                        );
+                        let error = serde_json::json!({ "code": "TOO_LARGE", "message": message });
+                        self.fail(&twin_id, d, error).await?
+                    } else {
+                        d.status = "ready".to_owned();
+                        d.error = None;
+                        d.pages = pages;
+                        d.chars = chars;
+                        d.chunk_count = placed.len() as u64;
+                        self.replace(&d, placed, Some(&content))?;
+                        self.publish_totals(&twin_id).await?;
+                        serde_json::to_string(&d)?
+                    }
+                }
+                _ => "null".to_owned(),
+            },
+            Op::Failed {
+                document_id,
+                error,
+            } => match self.get(&twin_id, &document_id)? {
+                Some(d) => self.fail(&twin_id, d, error).await?,
+                None => "null".to_owned(),
+            },
+            Op::Refresh { document_id } => match self.get(&twin_id, &document_id)? {
+                Some(d) if d.kind != "url" => {
+                    serde_json::json!({ "refused": "Only a document imported from a URL can be refreshed" })
+                        .to_string()
+                }
+                Some(d) if d.status == "processing" => {
+                    serde_json::json!({ "refused": "This document is being processed already" })
+                        .to_string()
+                }
+                Some(mut d) => {
+                    d.status = "processing".to_owned();
+                    d.error = None;
+                    self.set_state(&d)?;
+                    serde_json::to_string(&d)?
+                }
+                None => "null".to_owned(),
+            },
             Op::List(page) => match self.list(&page)? {
                 Some((rows, more)) => {
                     let documents: Vec<Document> =
@@ -117,23 +230,22 @@ impl TwinKnowledge {
                 None => serde_json::json!({ "unknownCursor": true }).to_string(),
             },
             Op::Delete { document_id } => {
-                let found: Vec<Value> = self.db.rows(
-                    "SELECT id FROM documents WHERE id = ?",
-                    vec![text(&document_id)],
-                )?;
-                if found.is_empty() {
-                    "null".to_owned()
-                } else {
+                let found = self.get(&twin_id, &document_id)?;
+                if let Some(d) = found {
+                    // The original first: if R2 fails, the document is still there to delete.
+                    if d.kind != "text" {
+                        self.drop_originals(&format!("{twin_id}/{document_id}"))
+                            .await?;
+                    }
                     let id = vec![text(&document_id)];
-                    self.db.run(
-                        "DELETE FROM fts WHERE rowid IN \
-                         (SELECT id FROM passages WHERE document_id = ?)",
-                        id.clone(),
-                    )?;
-                    self.db
-                        .run("DELETE FROM passages WHERE document_id = ?", id.clone())?;
-                    self.db.run("DELETE FROM documents WHERE id = ?", id)?;
+                    self.drop_passages(&document_id)?;
+                    for table in ["documents", "document_state", "contents"] {
+                        self.db
+                            .run(&format!("DELETE FROM {table} WHERE id = ?"), id.clone())?;
+                    }
                     self.totals()?.to_string()
+                } else {
+                    "null".to_owned()
                 }
             }
             Op::Feedback(rating) => {
@@ -151,9 +263,11 @@ impl TwinKnowledge {
             Op::Retrieve { query } => {
                 let rows: Vec<Value> = self.db.rows(
                     &format!(
-                        "SELECT d.id AS document_id, d.title, d.source_url, p.text \
+                        "SELECT d.id AS document_id, d.title, d.source_url, p.text, \
+                         pl.page, pl.section \
                          FROM fts JOIN passages p ON p.id = fts.rowid \
                          JOIN documents d ON d.id = p.document_id \
+                         LEFT JOIN passage_places pl ON pl.id = p.id \
                          WHERE fts MATCH ? ORDER BY bm25(fts) LIMIT {MAX_SOURCES}"
                     ),
                     vec![text(&query)],
@@ -165,6 +279,8 @@ impl TwinKnowledge {
                         title: string(r, "title").to_owned(),
                         source_url: r["source_url"].as_str().map(str::to_owned),
                         text: string(r, "text").to_owned(),
+                        page: r["page"].as_u64(),
+                        section: r["section"].as_str().map(str::to_owned),
                     })
                     .collect();
                 serde_json::to_string(&sources)?
@@ -185,10 +301,7 @@ impl TwinKnowledge {
         } = *page;
         let Some(cursor) = cursor else {
             let rows = self.db.rows(
-                &format!(
-                    "SELECT {DOCUMENT_COLUMNS} FROM documents \
-                     ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
-                ),
+                &format!("{DOCUMENT_ROW} ORDER BY d.created_at DESC, d.id LIMIT ? OFFSET ?"),
                 vec![(limit as i64).into(), (offset as i64).into()],
             )?;
             return Ok(Some((rows, None)));
@@ -203,9 +316,12 @@ impl TwinKnowledge {
         let (beyond, order, binds) = cursor::local_keyset(&KEYS, "documents", cursor.before());
         let mut args = vec![text(cursor.id()); binds];
         args.push(((limit + 1) as i64).into());
+        // The keyset names `documents`' columns: it picks the rows there; the outer ORDER BY's
+        // names are the result's columns (SQLite reads an ORDER BY name as an output alias).
         let rows = self.db.rows(
             &format!(
-                "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE {beyond} ORDER BY {order} LIMIT ?"
+                "{DOCUMENT_ROW} WHERE d.id IN (SELECT id FROM documents WHERE {beyond} \
+                 ORDER BY {order} LIMIT ?) ORDER BY {order}"
             ),
             args,
         )?;
@@ -229,12 +345,111 @@ impl TwinKnowledge {
         Ok(rows.first().map_or(0, |r| int(r, "n")).max(0) as u64)
     }
 
-    /// A document and its passages (`(text, searchable text)`), with their index entries.
-    fn add<'a>(
+    /// The uploaded or fetched originals (R2, put by the ingest worker as `{twin}/{doc}`)
+    /// whose keys start with `prefix`.
+    async fn drop_originals(&self, prefix: &str) -> worker::Result<()> {
+        let bucket = self.env.bucket("ORIGINALS")?;
+        loop {
+            let page = bucket.list().prefix(prefix).execute().await?;
+            let keys: Vec<String> = page.objects().iter().map(|o| o.key()).collect();
+            if keys.is_empty() {
+                return Ok(());
+            }
+            bucket.delete_multiple(keys).await?;
+            if !page.truncated() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn get(&self, twin_id: &str, document_id: &str) -> worker::Result<Option<Document>> {
+        let rows: Vec<Value> = self.db.rows(
+            &format!("{DOCUMENT_ROW} WHERE d.id = ?"),
+            vec![text(document_id)],
+        )?;
+        Ok(rows.first().map(|r| document(twin_id, r)))
+    }
+
+    fn set_state(&self, d: &Document) -> worker::Result<()> {
+        let error = d.error.as_ref().map(Value::to_string);
+        self.db.run(
+            "INSERT OR REPLACE INTO document_state \
+             (id, status, error, kind, format, filename, pages) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            vec![
+                text(&d.id),
+                text(&d.status),
+                opt_text(error.as_deref()),
+                text(&d.kind),
+                opt_text(d.format.as_deref()),
+                opt_text(d.filename.as_deref()),
+                opt_int(d.pages.map(|p| p as i64)),
+            ],
+        )
+    }
+
+    fn drop_passages(&self, document_id: &str) -> worker::Result<()> {
+        let id = vec![text(document_id)];
+        for table in ["fts WHERE rowid", "passage_places WHERE id"] {
+            self.db.run(
+                &format!("DELETE FROM {table} IN (SELECT id FROM passages WHERE document_id = ?)"),
+                id.clone(),
+            )?;
+        }
+        self.db
+            .run("DELETE FROM passages WHERE document_id = ?", id)
+    }
+
+    /// A document's new passages, content and state, in one synchronous run: a search sees its
+    /// old passages or its new ones, never half of them.
+    fn replace(
         &self,
         d: &Document,
-        passages: impl Iterator<Item = (&'a str, String)>,
+        placed: Vec<Placed>,
+        content: Option<&str>,
     ) -> worker::Result<()> {
+        self.drop_passages(&d.id)?;
+        self.db
+            .run("DELETE FROM documents WHERE id = ?", vec![text(&d.id)])?;
+        self.db
+            .run("DELETE FROM contents WHERE id = ?", vec![text(&d.id)])?;
+        self.add(d, placed.into_iter())?;
+        self.set_state(d)?;
+        if let Some(content) = content {
+            self.db.run(
+                "INSERT INTO contents (id, content) VALUES (?, ?)",
+                vec![text(&d.id), text(content)],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The document is `failed` with `error` and has no passages; answers it.
+    async fn fail(&self, twin_id: &str, mut d: Document, error: Value) -> worker::Result<String> {
+        d.status = "failed".to_owned();
+        d.error = Some(error);
+        d.chars = 0;
+        d.chunk_count = 0;
+        d.pages = None;
+        self.replace(&d, Vec::new(), None)?;
+        self.publish_totals(twin_id).await?;
+        Ok(serde_json::to_string(&d)?)
+    }
+
+    /// The twin's D1 row learns its totals after a document finished processing (off the
+    /// request: the API set them when it was added or deleted).
+    async fn publish_totals(&self, twin_id: &str) -> worker::Result<()> {
+        let t = self.totals()?;
+        Store::new(&self.env)?
+            .run(
+                "UPDATE twins SET knowledge_docs = ?2, knowledge_chars = ?3 WHERE id = ?1",
+                &params![twin_id, int(&t, "documents"), int(&t, "chars")],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A document and its passages, with their index entries and places.
+    fn add(&self, d: &Document, passages: impl Iterator<Item = Placed>) -> worker::Result<()> {
         self.db.run(
             &format!("INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"),
             vec![
@@ -250,16 +465,26 @@ impl TwinKnowledge {
             .db
             .rows("SELECT COALESCE(MAX(id), 0) AS n FROM passages", vec![])?;
         let first = next.first().map_or(0, |r| int(r, "n")) + 1;
-        for (seq, (passage, body)) in passages.enumerate() {
+        for (seq, p) in passages.enumerate() {
             let id = first + seq as i64;
             self.db.run(
                 "INSERT INTO passages (id, document_id, seq, text) VALUES (?, ?, ?, ?)",
-                vec![id.into(), text(&d.id), (seq as i64).into(), text(passage)],
+                vec![id.into(), text(&d.id), (seq as i64).into(), text(&p.text)],
             )?;
             self.db.run(
                 "INSERT INTO fts (rowid, body) VALUES (?, ?)",
-                vec![id.into(), text(&body)],
+                vec![id.into(), text(&p.body)],
             )?;
+            if p.page.is_some() || p.section.is_some() {
+                self.db.run(
+                    "INSERT INTO passage_places (id, page, section) VALUES (?, ?, ?)",
+                    vec![
+                        id.into(),
+                        opt_int(p.page.map(|n| n as i64)),
+                        opt_text(p.section.as_deref()),
+                    ],
+                )?;
+            }
         }
         Ok(())
     }
@@ -306,7 +531,12 @@ impl TwinKnowledge {
                 .filter(|p| string(p, "document_id") == d.id)
                 .map(|p| {
                     let passage = string(p, "text");
-                    (passage, fold(&format!("{}\n{passage}", d.title)))
+                    Placed {
+                        text: passage.to_owned(),
+                        body: fold(&format!("{}\n{passage}", d.title)),
+                        page: None,
+                        section: None,
+                    }
                 });
             self.add(&d, own)?;
         }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::knowledge::model::Document;
+use crate::knowledge::model::{Block, Document};
 
 /// Every op names its twin: the object learns which twin it is from it (to carry over what
 /// the twin had in D1 before it had an object).
@@ -21,12 +21,47 @@ pub enum Op {
     /// Add a document and its passages (`(text, searchable text)`), unless the twin already has
     /// `max_docs` documents. Answers the twin's `{"documents": n, "chars": n}` after it
     /// (`null`: full).
+    /// A file or page waiting for the ingest worker comes as `processing` with no passages
+    /// (or `failed`, when refused at once); `content` is kept for `Get`.
     #[serde(rename_all = "camelCase")]
     Add {
-        document: Document,
+        document: Box<Document>,
         passages: Vec<(String, String)>,
         max_docs: u64,
+        #[serde(default)]
+        content: Option<String>,
     },
+    /// One document with its content. Answers `{"document": Document, "content": text|null}`
+    /// (`null`: no such document).
+    #[serde(rename_all = "camelCase")]
+    Get { document_id: String },
+    /// The ingest worker extracted a `processing` document: its blocks become its content and
+    /// passages (replacing a refreshed page's), and it is `ready`. Answers the document
+    /// (`null`: deleted meanwhile, or not processing).
+    #[serde(rename_all = "camelCase")]
+    Ingested {
+        document_id: String,
+        blocks: Vec<Block>,
+        #[serde(default)]
+        pages: Option<u64>,
+        /// The page's own title, for an imported page given none.
+        #[serde(default)]
+        title: Option<String>,
+        /// The characters the account may still hold: more fails the document `TOO_LARGE`.
+        max_chars: u64,
+    },
+    /// The ingest worker could not extract it: `failed` with `error` (`{code, message}`), and
+    /// no passages. Answers the document (`null`: deleted meanwhile).
+    #[serde(rename_all = "camelCase")]
+    Failed {
+        document_id: String,
+        error: serde_json::Value,
+    },
+    /// An imported page is to be fetched again: `processing` until the ingest worker is done
+    /// (its passages are retrieved meanwhile). Answers the document, `{"refused": why}`, or
+    /// `null` (no such document).
+    #[serde(rename_all = "camelCase")]
+    Refresh { document_id: String },
     /// A page of documents, newest first, by number or from a cursor. Answers `{"documents":
     /// [Document], "total": n, "more": bool|null}`, or `{"unknownCursor": true}`.
     List(crate::http::cursor::PageRequest),

@@ -12,6 +12,7 @@ mod docs_and_examples;
 mod foundation;
 mod hardening;
 mod idempotency;
+mod ingest;
 mod knowledge;
 mod messages;
 mod openai_compat;

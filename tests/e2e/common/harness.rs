@@ -153,13 +153,15 @@ impl TestApp {
         let mut args: Vec<String> = vec![
             "dev".into(),
             // The API first (it takes the port), then the cells worker whose objects it
-            // binds, then the docs site it forwards to.
+            // binds, the docs site it forwards to, and the ingest worker it hands files to.
             "-c".into(),
             "wrangler.toml".into(),
             "-c".into(),
             "src/cells/wrangler.toml".into(),
             "-c".into(),
             "src/site/wrangler.toml".into(),
+            "-c".into(),
+            "src/ingest/wrangler.toml".into(),
             "--ip".into(),
             "127.0.0.1".into(),
             "--port".into(),
@@ -254,6 +256,17 @@ impl TestApp {
             .status()
             .unwrap();
         assert!(status.success(), "d1 execute failed: {sql}");
+    }
+
+    /// Whether this app's local R2 bucket `bucket` holds `key`.
+    pub fn r2_has(&self, bucket: &str, key: &str) -> bool {
+        let out = command(bin("wrangler"))
+            .args(["r2", "object", "get", &format!("{bucket}/{key}"), "--pipe"])
+            .args(["--local", "--persist-to"])
+            .arg(self.state_dir.join("wrangler"))
+            .output()
+            .unwrap();
+        out.status.success() && !out.stdout.is_empty()
     }
 
     /// Runs a query against this app's local D1 and returns its rows.
