@@ -1,5 +1,7 @@
 // The developer console in headless Chromium, as a new user would use it: sign up, create a
-// key (shown once; it works with curl), create a twin, give it a document, ask it in the
+// key (shown once; it works with curl), create a twin, give it documents (a Markdown file, a
+// PDF, a refused file, a web page: each shown processing, then ready or failed with its
+// reason), search them, ask it in the
 // playground and see the citation, see the usage chart count it, rate the reply, add a
 // webhook, revoke the key (curl gets 401). Every page: axe-core (no serious or critical
 // violation) and screenshots at 360 px and 1280 px. The session token never reaches
@@ -12,6 +14,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const [base, out] = process.argv.slice(2);
+const fixtures = fileURLToPath(new URL("../fixtures/knowledge", import.meta.url));
 // Evaluated through the DevTools protocol: the console's CSP (script-src 'self') rightly
 // refuses an injected <script>.
 const axeSource = readFileSync(fileURLToPath(new URL("../../node_modules/axe-core/axe.min.js", import.meta.url)), "utf8");
@@ -86,9 +89,27 @@ try {
     name: "non-la.md", mimeType: "text/markdown",
     buffer: Buffer.from("# Nón lá\n\nNón bài thơ Huế được làm từ lá cọ non, phơi sương rồi ủi phẳng."),
   });
-  await page.waitForFunction(() => document.querySelector("input[name=title]").value === "non-la");
-  await page.click("form:nth-of-type(1) button[type=submit] >> nth=-1");
-  await page.waitForSelector("#documents td:has-text('non-la')");
+  await page.click("#add-document button[type=submit]");
+  // Uploaded files are processed off the request: the list shows each one's status until it
+  // settles, without a reload.
+  await page.waitForSelector("#documents tr:has-text('non-la') .state.ready", { timeout: 60_000 });
+  await page.setInputFiles("input[type=file]", `${fixtures}/runner-guide.pdf`);
+  await page.click("#add-document button[type=submit]");
+  await page.waitForSelector("#documents tr:has-text('runner-guide') .state.ready", { timeout: 60_000 });
+  assert.match(await page.textContent("#documents tr:has-text('runner-guide')"), /pdf · 3 pages/);
+  await page.setInputFiles("input[type=file]", `${fixtures}/installer.pdf`);
+  await page.click("#add-document button[type=submit]");
+  await page.waitForSelector("#documents tr:has-text('installer') .state.failed", { timeout: 60_000 });
+  assert.match(await page.textContent("#documents tr:has-text('installer')"), /Windows executable/);
+  // A web page: this server's own docs page, titled by the page, with its status shown.
+  await page.fill("input[name=url]", `${base}/docs/`);
+  await page.click("#add-document button[type=submit]");
+  await page.waitForSelector(`#documents tr:has(a[href='${base}/docs/']) .state.ready`, { timeout: 60_000 });
+  await page.waitForSelector(`#documents tr:has(a[href='${base}/docs/']) button:has-text('Fetch again')`);
+  // What a turn would find, with the PDF page it is on.
+  await page.fill("input[name=query]", "marathon tinh bot moi gio");
+  await page.click("form:has(input[name=query]) button[type=submit]");
+  await page.waitForSelector("#search-results li:has-text('runner-guide › page 3')");
   await check("twin");
   await go("#/twins");
   await check("twins");

@@ -22,7 +22,10 @@
       "twins.title": "Twins", "twins.create": "Tạo twin", persona: "Persona (system prompt)", visibility: "Hiển thị",
       model: "Model", language: "Ngôn ngữ", private: "Riêng tư", public: "Công khai", edit: "Sửa", open: "Mở",
       "knowledge.title": "Kiến thức", "knowledge.add": "Thêm tài liệu", title: "Tiêu đề", content: "Nội dung",
-      file: "Hoặc chọn tệp văn bản (.txt, .md)", delete: "Xóa", chars: "Ký tự", chunks: "Đoạn",
+      file: "Hoặc tải lên tệp (PDF, DOCX, HTML, Markdown, văn bản; tối đa 10 MB)", delete: "Xóa", chars: "Ký tự", chunks: "Đoạn",
+      pageUrl: "Hoặc nhập trang web (https://…)", "st.processing": "Đang xử lý", "st.ready": "Sẵn sàng", "st.failed": "Lỗi",
+      refresh: "Tải lại trang", pages: "trang", "search.title": "Thử tìm kiếm trong kiến thức", query: "Câu hỏi", search: "Tìm",
+      "search.none": "Không tìm thấy đoạn nào.", page: "trang", format: "Định dạng",
       "feedback.title": "Phản hồi (30 ngày)", positive: "Hữu ích", negative: "Chưa hữu ích",
       "play.title": "Thử nghiệm", message: "Tin nhắn", send: "Gửi", newConv: "Cuộc trò chuyện mới",
       sources: "Nguồn", next: "Gợi ý câu hỏi", "conv.title": "Cuộc trò chuyện", messages: "Tin nhắn",
@@ -46,7 +49,10 @@
       "twins.title": "Twins", "twins.create": "Create a twin", persona: "Persona (system prompt)", visibility: "Visibility",
       model: "Model", language: "Language", private: "Private", public: "Public", edit: "Edit", open: "Open",
       "knowledge.title": "Knowledge", "knowledge.add": "Add a document", title: "Title", content: "Content",
-      file: "Or pick a text file (.txt, .md)", delete: "Delete", chars: "Characters", chunks: "Passages",
+      file: "Or upload a file (PDF, DOCX, HTML, Markdown, text; at most 10 MB)", delete: "Delete", chars: "Characters", chunks: "Passages",
+      pageUrl: "Or import a web page (https://…)", "st.processing": "Processing", "st.ready": "Ready", "st.failed": "Failed",
+      refresh: "Fetch again", pages: "pages", "search.title": "Try a search of the knowledge", query: "Question", search: "Search",
+      "search.none": "No passage found.", page: "page", format: "Format",
       "feedback.title": "Feedback (30 days)", positive: "Helpful", negative: "Not helpful",
       "play.title": "Playground", message: "Message", send: "Send", newConv: "New conversation",
       sources: "Sources", next: "You could ask", "conv.title": "Conversations", messages: "Messages",
@@ -95,8 +101,10 @@
   async function call(method, path, body) {
     const headers = {};
     if (session.token) headers.Authorization = `Bearer ${session.token}`;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const r = await fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    // FormData sets its own multipart Content-Type (with the boundary).
+    const form = body instanceof FormData;
+    if (body !== undefined && !form) headers["Content-Type"] = "application/json";
+    const r = await fetch(API + path, { method, headers, body: body === undefined || form ? body : JSON.stringify(body) });
     const json = await r.json().catch(() => ({}));
     if (r.status === 401 && session.token && !path.startsWith("/auth/login")) {
       session.token = null;
@@ -265,36 +273,71 @@
     let twin;
     try { twin = (await call("GET", `/twins/${id}`)).data; } catch (err) { return fail(err); }
     const docs = scroller(t("knowledge.title"), { id: "documents" });
-    const title = h("input", { name: "title", required: true });
+    const title = h("input", { name: "title" });
     const content = h("textarea", { name: "content" });
-    const file = h("input", { type: "file", accept: ".txt,.md,.markdown,text/plain,text/markdown", onchange: async () => {
-      const f = file.files[0];
-      if (!f) return;
-      content.value = await f.text();
-      if (!title.value) title.value = f.name.replace(/\.[^.]+$/, "");
-    } });
-    const add = h("form", { onsubmit: async (e) => {
+    // Files go up as they are (multipart); the ingest worker reads them off the request.
+    const file = h("input", { type: "file", name: "file", accept: ".pdf,.docx,.html,.htm,.md,.markdown,.txt,application/pdf,text/html,text/markdown,text/plain" });
+    const url = h("input", { type: "url", name: "url", placeholder: "https://", inputMode: "url" });
+    const add = h("form", { id: "add-document", onsubmit: async (e) => {
       e.preventDefault();
       try {
-        await call("POST", `/twins/${id}/knowledge`, { title: title.value, content: content.value });
-        title.value = ""; content.value = ""; file.value = "";
+        if (file.files[0]) {
+          const form = new FormData();
+          form.append("file", file.files[0]);
+          if (title.value.trim()) form.append("title", title.value.trim());
+          await call("POST", `/twins/${id}/knowledge`, form);
+        } else if (url.value.trim()) {
+          await call("POST", `/twins/${id}/knowledge`, { url: url.value.trim(), ...(title.value.trim() ? { title: title.value.trim() } : {}) });
+        } else {
+          await call("POST", `/twins/${id}/knowledge`, { title: title.value, content: content.value });
+        }
+        title.value = ""; content.value = ""; file.value = ""; url.value = "";
         loadDocs();
       } catch (err) { fail(err); }
-    } }, field(t("title"), title), field(t("file"), file), field(t("content"), content, true), h("button.primary", { type: "submit" }, t("knowledge.add")));
+    } }, field(t("title"), title), field(t("file"), file), field(t("pageUrl"), url), field(t("content"), content, true),
+      h("button.primary", { type: "submit" }, t("knowledge.add")));
     const feedback = h("div");
+    let polling = null;
+    const status = (d) => {
+      const cell = h("td", { class: "status" }, h(`span.state.${d.status}`, {}, t(`st.${d.status}`)));
+      if (d.error) cell.append(h("div.bad", {}, d.error.message));
+      return cell;
+    };
+    const about = (d) => [d.format ?? d.kind, d.pages ? `${d.pages} ${t("pages")}` : null].filter(Boolean).join(" · ");
     async function loadDocs() {
+      clearTimeout(polling);
       try {
         const r = await call("GET", `/twins/${id}/knowledge?limit=100`);
-        docs.replaceChildren(h("table", {}, h("thead", {}, h("tr", {}, [t("title"), t("chars"), t("chunks"), t("created"), ""].map((c) => h("th", { scope: "col" }, c)))),
-          h("tbody", {}, r.data.map((d) => h("tr", {}, h("td", {}, d.title), h("td.num", {}, String(d.chars)), h("td.num", {}, String(d.chunkCount)),
+        docs.replaceChildren(h("table", {}, h("thead", {}, h("tr", {}, [t("title"), t("status"), t("format"), t("chars"), t("chunks"), t("created"), ""].map((c) => h("th", { scope: "col" }, c)))),
+          h("tbody", {}, r.data.map((d) => h("tr", { "data-id": d.id }, h("td", {}, d.sourceUrl ? h("a", { href: d.sourceUrl, rel: "noopener noreferrer", target: "_blank" }, d.title) : d.title),
+            status(d), h("td", {}, about(d)), h("td.num", {}, String(d.chars)), h("td.num", {}, String(d.chunkCount)),
             h("td", {}, d.createdAt.slice(0, 16).replace("T", " ")),
-            h("td", {}, h("button.danger", { type: "button", onclick: async () => {
-              try { await call("DELETE", `/twins/${id}/knowledge/${d.id}`); loadDocs(); } catch (err) { fail(err); }
-            } }, t("delete"))))))));
+            h("td", {}, h("div.row", {},
+              d.kind === "url" && d.status !== "processing" ? h("button.secondary", { type: "button", onclick: async () => {
+                try { await call("POST", `/twins/${id}/knowledge/${d.id}/refresh`, {}); loadDocs(); } catch (err) { fail(err); }
+              } }, t("refresh")) : null,
+              h("button.danger", { type: "button", onclick: async () => {
+                try { await call("DELETE", `/twins/${id}/knowledge/${d.id}`); loadDocs(); } catch (err) { fail(err); }
+              } }, t("delete")))))))));
+        // Processing happens off the request: look again until every document is settled,
+        // as long as this page is shown.
+        if (r.data.some((d) => d.status === "processing") && document.contains(docs)) polling = setTimeout(loadDocs, 1000);
       } catch (err) { fail(err); }
     }
+    const query = h("input", { name: "query", required: true });
+    const found = h("ol", { id: "search-results", class: "card-list" });
+    const search = h("form", { onsubmit: async (e) => {
+      e.preventDefault();
+      try {
+        const r = await call("POST", `/twins/${id}/knowledge/search`, { query: query.value });
+        found.replaceChildren(...(r.data.length ? r.data.map((p) => h("li", {},
+          h("strong", {}, [p.title, p.section, p.page ? `${t("page")} ${p.page}` : null].filter(Boolean).join(" › ")),
+          h("div.muted", {}, p.text))) : [h("li", {}, t("search.none"))]));
+      } catch (err) { fail(err); }
+    } }, field(t("query"), query), h("button.primary", { type: "submit" }, t("search")));
     page(twin.name, h("section", {}, h("h2", {}, t("edit")), twinForm(twin, () => {})),
       h("section", {}, h("h2", {}, t("knowledge.title")), add, docs),
+      h("section", {}, h("h2", {}, t("search.title")), search, found),
       h("section", {}, h("h2", {}, t("feedback.title")), feedback));
     loadDocs();
     try {
