@@ -67,6 +67,7 @@ if (mode === "quality") {
     name: `Recall ${Date.now()}`, systemPrompt: "Bạn là chuyên gia đa lĩnh vực.", visibility: "private",
   });
   const byFile = new Map();
+  const started = Date.now();
   for (const url of files) {
     const name = url.pathname.split("/").pop();
     const form = new FormData();
@@ -92,6 +93,8 @@ if (mode === "quality") {
       break;
     }
   }
+  // Upload to the last `ready`: the queue takes one document at a time.
+  const processedMs = Date.now() - started;
   const flat = (s) => s.replace(/\s+/g, " ").trim();
   let hits = 0;
   let notSubstrings = 0;
@@ -109,7 +112,7 @@ if (mode === "quality") {
   const formats = [...docs.values()].reduce((m, d) => ({ ...m, [d.format]: (m[d.format] || 0) + 1 }), {});
   const questions = spec.questions.length;
   console.log(JSON.stringify({
-    recallAt5: hits / questions, hits, questions, documents: docs.size, withoutDiacritics, formats, notSubstrings,
+    recallAt5: hits / questions, hits, questions, documents: docs.size, withoutDiacritics, formats, notSubstrings, processedMs,
   }));
 } else if (mode === "fill") {
   const [twin, count] = rest;

@@ -56,7 +56,11 @@ async function accept(request, env) {
     if (answer === null) return json(404, { message: "Document not found" });
     if (answer.refused) return json(409, { message: answer.refused });
     // What the page holds now is given back before it is counted again.
-    await env.JOBS.send({ ...job, charsLeft: job.charsLeft + answer.chars, url: answer.sourceUrl, titleGiven: true });
+    const refresh = { ...job, charsLeft: job.charsLeft + answer.chars, url: answer.sourceUrl, titleGiven: true };
+    await env.JOBS.send(refresh).catch(async (e) => {
+      await fail(env, at, "INTERNAL", "It could not be queued for processing; refresh it again");
+      throw e;
+    });
     return json(202, { document: answer });
   }
 
@@ -121,7 +125,15 @@ async function accept(request, env) {
     if (original) await env.ORIGINALS.delete(originalKey(at.twinId, at.documentId));
     return json(409, { message: `This twin already has its maximum of ${h("x-max-docs")} documents; delete one first` });
   }
-  if (document.status === "processing") await env.JOBS.send({ ...job, format: document.format ?? null });
+  if (document.status === "processing") {
+    try {
+      await env.JOBS.send({ ...job, format: document.format ?? null });
+    } catch (e) {
+      // Never left `processing` with no job to end it.
+      await fail(env, at, "INTERNAL", "It could not be queued for processing; upload it again");
+      throw e;
+    }
+  }
   return json(202, { document, totals });
 }
 
@@ -222,6 +234,7 @@ async function ingest(job, env) {
   if (done === null) await env.ORIGINALS.delete(key);
 }
 
+/** The document (`{twinId, documentId}`) is `failed` with why. */
 async function fail(env, job, code, message) {
   const done = await op(env, job.twinId, { failed: { documentId: job.documentId, error: { code, message } } });
   console.log(JSON.stringify({ event: "ingest.failed", documentId: job.documentId, code }));

@@ -316,12 +316,14 @@ impl TwinKnowledge {
         let (beyond, order, binds) = cursor::local_keyset(&KEYS, "documents", cursor.before());
         let mut args = vec![text(cursor.id()); binds];
         args.push(((limit + 1) as i64).into());
-        // The keyset names `documents`' columns: it picks the rows there; the outer ORDER BY's
-        // names are the result's columns (SQLite reads an ORDER BY name as an output alias).
+        // The keyset names `documents`' columns, unqualified: it picks the rows there; the
+        // join then orders them by `d`'s (`id` alone would be ambiguous beside the state's).
+        let outer: Vec<String> = order.split(", ").map(|term| format!("d.{term}")).collect();
         let rows = self.db.rows(
             &format!(
                 "{DOCUMENT_ROW} WHERE d.id IN (SELECT id FROM documents WHERE {beyond} \
-                 ORDER BY {order} LIMIT ?) ORDER BY {order}"
+                 ORDER BY {order} LIMIT ?) ORDER BY {}",
+                outer.join(", ")
             ),
             args,
         )?;

@@ -66,6 +66,8 @@ try {
   await page.fill("input[name=password]", "correct horse battery staple");
   await page.click("#auth button[type=submit]");
   await page.waitForFunction(() => location.hash === "#/keys" && document.body.dataset.ready === "true");
+  // The keys page itself, not the sign-up form it replaces (both have a `name` field).
+  await page.waitForSelector("#new-key", { state: "attached" });
 
   // A key, shown once, works with curl.
   await page.fill("input[name=name]", "curl key");

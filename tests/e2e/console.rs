@@ -5,7 +5,10 @@
 use crate::common::{browser_script, screenshot_dir};
 
 // The page imported in the console is this server's own docs page, on 127.0.0.1.
-crate::common::app!(AuthAttemptsPerMinute = "1000", WebhookAllowHttpHosts = "127.0.0.1");
+crate::common::app!(
+    AuthAttemptsPerMinute = "1000",
+    WebhookAllowHttpHosts = "127.0.0.1"
+);
 
 #[test]
 fn a_new_user_does_everything_from_the_console() {
