@@ -53,10 +53,17 @@ fn upload(o: &Owner, parts: &[(&str, Option<&str>, &[u8])]) -> crate::common::Re
     body.extend(format!("--{B}--\r\n").bytes());
     let auth = format!("Bearer {}", o.jwt);
     let content_type = format!("multipart/form-data; boundary={B}");
+    // An Idempotency-Key does not get in an upload's way (uploads are not deduplicated by it:
+    // docs/knowledge.md).
+    let key = format!("upload-{}", body.len());
     app().raw(
         "POST",
         &format!("/api/v1/twins/{}/knowledge", o.twin),
-        &[("Authorization", &auth), ("Content-Type", &content_type)],
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", &content_type),
+            ("Idempotency-Key", &key),
+        ],
         &body,
     )
 }
