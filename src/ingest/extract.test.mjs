@@ -1,4 +1,4 @@
-// Unit tests of the ingest worker's pure parts (`node --test src/ingest/`, run by .ci/test);
+// Unit tests of the ingest worker's pure parts (`node --test src/ingest/extract.test.mjs`, run by .ci/test);
 // the whole path, queue and objects included, is tested end to end in tests/e2e/ingest.rs.
 import assert from "node:assert/strict";
 import { test } from "node:test";
