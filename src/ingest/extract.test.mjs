@@ -58,3 +58,36 @@ test("imports reach public https hosts only, unless a host is allowed for local 
   assert.equal(refuse("http://127.0.0.1:9000/page", local), null);
   assert.notEqual(refuse("http://127.0.0.1:9001/page", local), null);
 });
+
+/** The worker's queue consumer against fakes of its bindings: the ops it sends the twin's
+ * object, and what it does with each message. */
+async function consume(queue, job, { original = null } = {}) {
+  const { default: worker } = await import("./index.mjs");
+  const ops = [];
+  const env = {
+    TWIN_KNOWLEDGE: {
+      idFromName: (name) => name,
+      get: () => ({ call: async (json) => { ops.push(JSON.parse(json)); return "{}"; } }),
+    },
+    ORIGINALS: { get: async () => original, put: async () => {}, delete: async () => {} },
+  };
+  const outcome = [];
+  const message = { body: job, attempts: 1, ack: () => outcome.push("ack"), retry: () => outcome.push("retry") };
+  await worker.queue({ queue, messages: [message] }, env);
+  return { ops, outcome };
+}
+
+test("a job that cannot be read fails its document at once; a dead letter fails it too", async () => {
+  const job = { twinId: "twn_1", documentId: "doc_1", charsLeft: 100, allow: "" };
+  const page = await consume("twinexpert-ingest", { ...job, url: "https://10.0.0.1/x" });
+  assert.deepEqual(page.outcome, ["ack"]);
+  assert.equal(page.ops[0].op.failed.error.code, "FETCH_FAILED");
+  const exe = new Uint8Array([0x4d, 0x5a, 0, 1, 0xff]);
+  const file = await consume("twinexpert-ingest", { ...job, format: "pdf" }, { original: { arrayBuffer: async () => exe.buffer } });
+  assert.deepEqual(file.outcome, ["ack"]);
+  assert.equal(file.ops[0].op.failed.error.code, "UNREADABLE");
+  const dead = await consume("twinexpert-ingest-dead", job);
+  assert.deepEqual(dead.outcome, ["ack"]);
+  assert.deepEqual([dead.ops[0].twinId, dead.ops[0].op.failed.documentId], ["twn_1", "doc_1"]);
+  assert.match(dead.ops[0].op.failed.error.message, /too long or too much memory/);
+});

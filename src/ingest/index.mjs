@@ -12,6 +12,8 @@ const MAX_REDIRECTS = 5;
 // A body past this is not read at all (the file inside may be at most MAX_FILE_BYTES).
 const MAX_UPLOAD_BYTES = 40 * 1024 * 1024;
 const TITLE_MAX = 200;
+// wrangler.toml: where the queue puts a job after its last retry.
+const DEAD_LETTERS = "twinexpert-ingest-dead";
 
 const json = (status, body) =>
   new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
@@ -248,6 +250,16 @@ export default {
   },
 
   async queue(batch, env) {
+    if (batch.queue === DEAD_LETTERS) {
+      // Jobs whose every attempt ended without an answer — the invocation itself was stopped
+      // (out of CPU time or memory on a pathological file): their documents fail, never stay
+      // `processing`.
+      for (const message of batch.messages) {
+        await fail(env, message.body, "UNREADABLE", "This document could not be processed: reading it took too long or too much memory. Try a smaller or simpler file");
+        message.ack();
+      }
+      return;
+    }
     for (const message of batch.messages) {
       const job = message.body;
       try {

@@ -6,6 +6,7 @@ use crate::common::{browser_script, screenshot_dir};
 
 // The page imported in the console is this server's own docs page, on 127.0.0.1.
 crate::common::app!(
+    ingest;
     AuthAttemptsPerMinute = "1000",
     WebhookAllowHttpHosts = "127.0.0.1"
 );

@@ -384,6 +384,7 @@ fn a_crashed_runtime_leaves_the_reply_incomplete_not_generating() {
             (Var::MaxConcurrentGenerations, "1".into()),
         ],
         state_dir: Some(state_dir.clone()),
+        ..Default::default()
     };
     let mut first = TestApp::spawn_with(opts());
     let (_, key, conv) = setup(&first);

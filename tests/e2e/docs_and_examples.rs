@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 #[rustfmt::skip]
-crate::common::app!(AuthAttemptsPerMinute = "100000", RateLimitFullAccessHourly = "1000000", RateLimitFullAccessBurst = "1000000", UpstreamFirstByteTimeoutMs = "3000", UpstreamIdleTimeoutMs = "3000");
+// With the ingest worker: schemathesis also sends the multipart uploads the OpenAPI describes.
+crate::common::app!(ingest; AuthAttemptsPerMinute = "100000", RateLimitFullAccessHourly = "1000000", RateLimitFullAccessBurst = "1000000", UpstreamFirstByteTimeoutMs = "3000", UpstreamIdleTimeoutMs = "3000");
 
 struct Fixture {
     jwt: String,

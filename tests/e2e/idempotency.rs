@@ -314,6 +314,7 @@ fn a_turn_cut_off_before_its_answer_was_remembered_is_replayed_never_run_twice()
     let opts = || Options {
         vars: vec![(Var::AuthAttemptsPerMinute, "1000".into())],
         state_dir: Some(state_dir.clone()),
+        ..Default::default()
     };
     let mut first = TestApp::spawn_with(opts());
     let (_, key, _, conv) = setup_on(&first);

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 #[rustfmt::skip]
-crate::common::app!(AuthAttemptsPerMinute = "1000", RateLimitFullAccessHourly = "100000", RateLimitFullAccessBurst = "100000", WebhookAllowHttpHosts = "127.0.0.1");
+crate::common::app!(ingest; AuthAttemptsPerMinute = "1000", RateLimitFullAccessHourly = "100000", RateLimitFullAccessBurst = "100000", WebhookAllowHttpHosts = "127.0.0.1");
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/knowledge");
 

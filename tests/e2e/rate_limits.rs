@@ -154,6 +154,7 @@ fn small_hourly(state_dir: Option<std::path::PathBuf>) -> TestApp {
             (Var::AuthAttemptsPerMinute, "3".into()),
         ],
         state_dir,
+        ..Default::default()
     })
 }
 

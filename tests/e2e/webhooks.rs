@@ -16,7 +16,7 @@ const VARS: [(Var, &str); 3] = [
 
 fn app() -> &'static TestApp {
     static APP: std::sync::OnceLock<TestApp> = std::sync::OnceLock::new();
-    crate::common::shared_app(&APP, &VARS)
+    crate::common::shared_app(&APP, options())
 }
 
 fn options() -> Options {

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -103,6 +103,9 @@ pub struct Options {
     pub vars: Vec<(Var, String)>,
     /// Reuse this state folder (to test that state survives a restart).
     pub state_dir: Option<PathBuf>,
+    /// Also run the ingest worker (files and pages, SPEC §17). Only the servers of tests that
+    /// upload start it: its 4 MB bundle costs every start a second or two of CPU.
+    pub ingest: bool,
 }
 
 impl TestApp {
@@ -149,19 +152,58 @@ impl TestApp {
             .unwrap();
         assert!(status.success(), "migrations failed");
 
+        // Ports are picked free, then bound by wrangler a moment later: another test server
+        // starting at once can take one first ("Address already in use"). Then this one starts
+        // again on fresh ports.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (port, log_path, mut worker) =
+                Self::start_worker(&opts, &persist, &state_dir, &model_url);
+            let base = format!("http://127.0.0.1:{port}");
+            match wait_ready(&base, &log_path) {
+                Ok(()) => {
+                    return TestApp {
+                        base,
+                        model_url,
+                        state_dir,
+                        log_path,
+                        worker,
+                        model,
+                    }
+                }
+                Err(log) if attempt < 3 && log.contains("Address already in use") => {
+                    drop(worker.stdin.take());
+                    let _ = worker.wait();
+                }
+                Err(log) => {
+                    drop(worker.stdin.take());
+                    let _ = worker.wait();
+                    panic!("worker not ready in 120 s; log:\n{log}");
+                }
+            }
+        }
+    }
+
+    /// Starts `wrangler dev` with every worker on fresh ports: its port, log and process.
+    fn start_worker(
+        opts: &Options,
+        persist: &Path,
+        state_dir: &Path,
+        model_url: &str,
+    ) -> (u16, PathBuf, Child) {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let port = free_port();
         let mut args: Vec<String> = vec![
             "dev".into(),
             // The API first (it takes the port), then the cells worker whose objects it
-            // binds, the docs site it forwards to, and the ingest worker it hands files to.
+            // binds, the docs site it forwards to (and below, the ingest worker).
             "-c".into(),
             "wrangler.toml".into(),
             "-c".into(),
             "src/cells/wrangler.toml".into(),
             "-c".into(),
             "src/site/wrangler.toml".into(),
-            "-c".into(),
-            "src/ingest/wrangler.toml".into(),
             "--ip".into(),
             "127.0.0.1".into(),
             "--port".into(),
@@ -173,6 +215,9 @@ impl TestApp {
             "--log-level".into(),
             "log".into(),
         ];
+        if opts.ingest {
+            args.extend(["-c".into(), "src/ingest/wrangler.toml".into()]);
+        }
         let mut vars = vec![
             (Var::JwtSecret, JWT_SECRET.to_owned()),
             (Var::UpstreamApiKey, UPSTREAM_KEY.to_owned()),
@@ -191,40 +236,7 @@ impl TestApp {
         }
         let log_path = state_dir.join(format!("worker-{n}.log"));
         let worker = spawn_guarded(&bin("wrangler"), &args, Some(&log_path));
-        let app = TestApp {
-            base: format!("http://127.0.0.1:{port}"),
-            model_url,
-            state_dir,
-            log_path,
-            worker,
-            model,
-        };
-        app.wait_ready();
-        app
-    }
-
-    fn wait_ready(&self) {
-        // Generous: on 2 busy cores a first start (migrations, bundling) has taken over 60 s.
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
-            // The worker answers: 200, or its own 500 envelope when its configuration is
-            // refused (a test of that starts it on purpose).
-            let answered = match ureq::get(&format!("{}/api/v1/health", self.base))
-                .timeout(Duration::from_secs(2))
-                .call()
-            {
-                Ok(r) => r.status() == 200,
-                Err(ureq::Error::Status(500, r)) => {
-                    r.into_string().is_ok_and(|t| t.contains("INTERNAL_ERROR"))
-                }
-                Err(_) => false,
-            };
-            if answered {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("worker not ready in 120 s; log:\n{}", self.log());
+        (port, log_path, worker)
     }
 
     pub fn log(&self) -> String {
@@ -366,6 +378,36 @@ print(n)
     }
 }
 
+/// Waits until the worker at `base` answers; `Err(its log)` after 120 s, or at once when it
+/// could not bind its ports.
+fn wait_ready(base: &str, log_path: &Path) -> Result<(), String> {
+    // Generous: on 2 busy cores a first start (migrations, bundling) has taken over 60 s.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let log = || std::fs::read_to_string(log_path).unwrap_or_default();
+    while Instant::now() < deadline {
+        // The worker answers: 200, or its own 500 envelope when its configuration is
+        // refused (a test of that starts it on purpose).
+        let answered = match ureq::get(&format!("{base}/api/v1/health"))
+            .timeout(Duration::from_secs(2))
+            .call()
+        {
+            Ok(r) => r.status() == 200,
+            Err(ureq::Error::Status(500, r)) => {
+                r.into_string().is_ok_and(|t| t.contains("INTERNAL_ERROR"))
+            }
+            Err(_) => false,
+        };
+        if answered {
+            return Ok(());
+        }
+        if log().contains("Address already in use") {
+            return Err(log());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(log())
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Closing stdin tells each watchdog to stop its process group.
@@ -398,6 +440,12 @@ impl Options {
         }
     }
 
+    /// With the ingest worker.
+    pub fn ingest(mut self) -> Options {
+        self.ingest = true;
+        self
+    }
+
     /// Reuses a state folder (to test what survives a restart).
     pub fn state_dir(mut self, dir: PathBuf) -> Options {
         self.state_dir = Some(dir);
@@ -406,6 +454,6 @@ impl Options {
 }
 
 /// The app a test module shares, started on first use with `vars` over the defaults.
-pub fn shared_app(cell: &'static OnceLock<TestApp>, vars: &[(Var, &str)]) -> &'static TestApp {
-    cell.get_or_init(|| TestApp::spawn_with(Options::with(vars)))
+pub fn shared_app(cell: &'static OnceLock<TestApp>, opts: Options) -> &'static TestApp {
+    cell.get_or_init(|| TestApp::spawn_with(opts))
 }

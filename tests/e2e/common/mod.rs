@@ -21,10 +21,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Declares `app()`, the app a test module shares, with these vars over the defaults:
 /// `app!(AuthAttemptsPerMinute = "1000", MaxOutputTokens = "64");`.
 macro_rules! app {
+    // `app!(ingest; …)`: with the ingest worker too.
+    (ingest; $($var:ident = $value:expr),* $(,)?) => {
+        fn app() -> &'static $crate::common::TestApp {
+            static APP: std::sync::OnceLock<$crate::common::TestApp> = std::sync::OnceLock::new();
+            let opts = $crate::common::Options::with(&[$(($crate::common::Var::$var, $value)),*]);
+            $crate::common::shared_app(&APP, opts.ingest())
+        }
+    };
     ($($var:ident = $value:expr),* $(,)?) => {
         fn app() -> &'static $crate::common::TestApp {
             static APP: std::sync::OnceLock<$crate::common::TestApp> = std::sync::OnceLock::new();
-            $crate::common::shared_app(&APP, &[$(($crate::common::Var::$var, $value)),*])
+            let opts = $crate::common::Options::with(&[$(($crate::common::Var::$var, $value)),*]);
+            $crate::common::shared_app(&APP, opts)
         }
     };
 }
