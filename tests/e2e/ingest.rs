@@ -320,8 +320,17 @@ fn a_web_page_is_imported_cited_with_its_url_and_refreshed() {
     let id = r.data()["id"].as_str().unwrap().to_owned();
     let doc = settled(&o, &id);
     assert_eq!(doc["status"], "ready", "{doc}");
-    // Titled by the page, since the owner gave none.
+    // Titled by the page, since the owner gave none; its navigation and footer are not kept.
     assert_eq!(doc["title"], "Trồng rau thơm trên ban công");
+    let content = doc["content"].as_str().unwrap();
+    assert!(content.contains("Tưới vào buổi sáng sớm"), "{content:?}");
+    for noise in [
+        "Cửa hàng hạt giống",
+        "Bài viết phổ biến",
+        "ads@vuonnha.example",
+    ] {
+        assert!(!content.contains(noise), "{noise:?} kept in {content:?}");
+    }
     assert_eq!(doc["sourceUrl"], format!("{site}/article"));
     let water = passages_of(&o, &doc, "tuoi rau vao buoi nao");
     assert_eq!(water[0]["sourceUrl"], format!("{site}/article"));
