@@ -192,6 +192,8 @@ pub async fn search(
         .and_then(serde_json::Value::as_str)
         .filter(|q| (1..=4000).contains(&q.chars().count()))
         .ok_or_else(|| ApiError::field("query", "must be a string of 1 to 4000 characters"))?;
+    // `retrieve` skips the object for a twin whose D1 row counts no documents; a search asks
+    // it anyway (the owner may be checking a document that is still processing).
     let documents = owned(ctx, caller, id).await.map(|_| 1)?;
     Reply::ok(knowledge::retrieve(&ctx.env, id, documents, query).await?)
 }

@@ -60,7 +60,7 @@ impl NewDocument {
         split(&self.content, PASSAGE_CHARS, OVERLAP_CHARS)
             .into_iter()
             .map(|p| {
-                let body = fold(&format!("{}\n{}", self.title, p.text));
+                let body = searchable(&self.title, None, &p.text);
                 (p.text, body)
             })
             .collect()
@@ -146,10 +146,9 @@ pub fn assemble(title: &str, blocks: &[Block]) -> (String, Vec<Placed>) {
             content.push_str("\n\n");
         }
         content.push_str(text);
-        let heading = b.section.as_deref().unwrap_or("");
         for p in split(text, PASSAGE_CHARS, OVERLAP_CHARS) {
             placed.push(Placed {
-                body: fold(&format!("{title}\n{heading}\n{}", p.text)),
+                body: searchable(title, b.section.as_deref(), &p.text),
                 text: p.text,
                 page: b.page,
                 section: b.section.clone(),
@@ -281,6 +280,15 @@ pub fn split(content: &str, target: usize, overlap: usize) -> Vec<Passage> {
         };
     }
     out
+}
+
+/// A passage's searchable text: its document's title, its heading path if it has one, and the
+/// passage, folded.
+pub fn searchable(title: &str, section: Option<&str>, passage: &str) -> String {
+    match section {
+        Some(section) => fold(&format!("{title}\n{section}\n{passage}")),
+        None => fold(&format!("{title}\n{passage}")),
+    }
 }
 
 /// Text as it is indexed and searched: lower case, with `đ`/`Đ` read as `d` (the FTS5

@@ -9,7 +9,7 @@ use worker::{durable_object, Env, Request, Response, State};
 use crate::feedback::cell as feedback;
 use crate::http::cursor::{self, Key, PageRequest};
 use crate::knowledge::model::{
-    assemble, fold, Document, Placed, Source, MAX_EXTRACTED_CHARS, MAX_SOURCES, TITLE,
+    assemble, searchable, Document, Placed, Source, MAX_EXTRACTED_CHARS, MAX_SOURCES, TITLE,
 };
 use crate::knowledge::protocol::{self as protocol, Op};
 use crate::platform::d1::{params, Store};
@@ -127,24 +127,13 @@ impl TwinKnowledge {
                 content,
             } => {
                 if self.documents()? < max_docs {
-                    self.add(
-                        &document,
-                        passages.into_iter().map(|(text, body)| Placed {
-                            text,
-                            body,
-                            page: None,
-                            section: None,
-                        }),
-                    )?;
-                    if document.kind != "text" {
-                        self.set_state(&document)?;
-                    }
-                    if let Some(content) = content {
-                        self.db.run(
-                            "INSERT INTO contents (id, content) VALUES (?, ?)",
-                            vec![text(&document.id), text(&content)],
-                        )?;
-                    }
+                    let placed = passages.into_iter().map(|(text, body)| Placed {
+                        text,
+                        body,
+                        page: None,
+                        section: None,
+                    });
+                    self.replace(&document, placed.collect(), content.as_deref())?;
                     self.totals()?.to_string()
                 } else {
                     "null".to_owned()
@@ -237,12 +226,7 @@ impl TwinKnowledge {
                         self.drop_originals(&format!("{twin_id}/{document_id}"))
                             .await?;
                     }
-                    let id = vec![text(&document_id)];
-                    self.drop_passages(&document_id)?;
-                    for table in ["documents", "document_state", "contents"] {
-                        self.db
-                            .run(&format!("DELETE FROM {table} WHERE id = ?"), id.clone())?;
-                    }
+                    self.remove(&document_id)?;
                     self.totals()?.to_string()
                 } else {
                     "null".to_owned()
@@ -389,33 +373,42 @@ impl TwinKnowledge {
         )
     }
 
-    fn drop_passages(&self, document_id: &str) -> worker::Result<()> {
+    /// A document and everything of it: its passages, their index entries and places, its
+    /// state and its content.
+    fn remove(&self, document_id: &str) -> worker::Result<()> {
         let id = vec![text(document_id)];
-        for table in ["fts WHERE rowid", "passage_places WHERE id"] {
+        for (table, key) in [("fts", "rowid"), ("passage_places", "id")] {
             self.db.run(
-                &format!("DELETE FROM {table} IN (SELECT id FROM passages WHERE document_id = ?)"),
+                &format!(
+                    "DELETE FROM {table} WHERE {key} IN \
+                     (SELECT id FROM passages WHERE document_id = ?)"
+                ),
                 id.clone(),
             )?;
         }
         self.db
-            .run("DELETE FROM passages WHERE document_id = ?", id)
+            .run("DELETE FROM passages WHERE document_id = ?", id.clone())?;
+        for table in ["documents", "document_state", "contents"] {
+            self.db
+                .run(&format!("DELETE FROM {table} WHERE id = ?"), id.clone())?;
+        }
+        Ok(())
     }
 
-    /// A document's new passages, content and state, in one synchronous run: a search sees its
-    /// old passages or its new ones, never half of them.
+    /// A document — new, or replacing what it was — with its passages, state (a file's or a
+    /// page's; JSON text has none) and content, in one synchronous run: a search sees its old
+    /// passages or its new ones, never half of them.
     fn replace(
         &self,
         d: &Document,
         placed: Vec<Placed>,
         content: Option<&str>,
     ) -> worker::Result<()> {
-        self.drop_passages(&d.id)?;
-        self.db
-            .run("DELETE FROM documents WHERE id = ?", vec![text(&d.id)])?;
-        self.db
-            .run("DELETE FROM contents WHERE id = ?", vec![text(&d.id)])?;
+        self.remove(&d.id)?;
         self.add(d, placed.into_iter())?;
-        self.set_state(d)?;
+        if d.kind != "text" {
+            self.set_state(d)?;
+        }
         if let Some(content) = content {
             self.db.run(
                 "INSERT INTO contents (id, content) VALUES (?, ?)",
@@ -535,7 +528,7 @@ impl TwinKnowledge {
                     let passage = string(p, "text");
                     Placed {
                         text: passage.to_owned(),
-                        body: fold(&format!("{}\n{passage}", d.title)),
+                        body: searchable(&d.title, None, passage),
                         page: None,
                         section: None,
                     }
