@@ -59,10 +59,7 @@ async function accept(request, env) {
     if (answer.refused) return json(409, { message: answer.refused });
     // What the page holds now is given back before it is counted again.
     const refresh = { ...job, charsLeft: job.charsLeft + answer.chars, url: answer.sourceUrl, titleGiven: true };
-    await env.JOBS.send(refresh).catch(async (e) => {
-      await fail(env, at, "INTERNAL", "It could not be queued for processing; refresh it again");
-      throw e;
-    });
+    await enqueue(env, refresh, "refresh it again");
     return json(202, { document: answer });
   }
 
@@ -127,16 +124,19 @@ async function accept(request, env) {
     if (original) await env.ORIGINALS.delete(originalKey(at.twinId, at.documentId));
     return json(409, { message: `This twin already has its maximum of ${h("x-max-docs")} documents; delete one first` });
   }
-  if (document.status === "processing") {
-    try {
-      await env.JOBS.send({ ...job, format: document.format ?? null });
-    } catch (e) {
-      // Never left `processing` with no job to end it.
-      await fail(env, at, "INTERNAL", "It could not be queued for processing; upload it again");
-      throw e;
-    }
-  }
+  if (document.status === "processing") await enqueue(env, { ...job, format: document.format ?? null }, "upload it again");
   return json(202, { document, totals });
+}
+
+/** Queues `job`; if that fails, its document fails too (`retry`: what the owner can do), so
+ * none is left `processing` with no job to end it. */
+async function enqueue(env, job, retry) {
+  try {
+    await env.JOBS.send(job);
+  } catch (e) {
+    await fail(env, job, "INTERNAL", `It could not be queued for processing; ${retry}`);
+    throw e;
+  }
 }
 
 /** The page at `url`, following at most five redirects, each one checked; within 10 s and

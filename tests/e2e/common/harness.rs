@@ -172,14 +172,14 @@ impl TestApp {
                         model,
                     }
                 }
-                Err(log) if attempt < 3 && log.contains("Address already in use") => {
-                    drop(worker.stdin.take());
-                    let _ = worker.wait();
-                }
                 Err(log) => {
                     drop(worker.stdin.take());
                     let _ = worker.wait();
-                    panic!("worker not ready in 120 s; log:\n{log}");
+                    let port_taken = log.contains("Address already in use");
+                    assert!(
+                        attempt < 3 && port_taken,
+                        "worker not ready in 120 s; log:\n{log}"
+                    );
                 }
             }
         }
