@@ -260,14 +260,36 @@ impl TestApp {
     /// Runs SQL against this app's local D1 (for states the API cannot reach quickly,
     /// such as an expired key).
     pub fn d1(&self, sql: &str) {
-        let status = command(bin("wrangler"))
-            .args(["d1", "execute", "DB", "--local", "--persist-to"])
-            .arg(self.state_dir.join("wrangler"))
-            .args(["--command", sql])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "d1 execute failed: {sql}");
+        self.d1_execute(sql, false);
+    }
+
+    /// `wrangler d1 execute` on this app's local D1. It starts a runtime of its own on the
+    /// SQLite file the running worker writes, and once in a few hundred runs under a full
+    /// suite it fails (a busy file, a runtime that did not start). It runs the statements as
+    /// one batch, all or none, so a failed run is simply tried again.
+    fn d1_execute(&self, sql: &str, json: bool) -> Vec<u8> {
+        for attempt in 1.. {
+            let mut cmd = command(bin("wrangler"));
+            cmd.args(["d1", "execute", "DB", "--local", "--persist-to"])
+                .arg(self.state_dir.join("wrangler"))
+                .args(["--command", sql]);
+            if json {
+                cmd.arg("--json");
+            }
+            let out = cmd.output().unwrap();
+            if out.status.success() {
+                return out.stdout;
+            }
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(attempt < 4, "d1 execute failed: {sql}\n{said}");
+            eprintln!("d1 execute failed (attempt {attempt}), trying again: {said}");
+            std::thread::sleep(Duration::from_millis(200 * attempt));
+        }
+        unreachable!()
     }
 
     /// Whether this app's local R2 bucket `bucket` holds `key`.
@@ -283,14 +305,7 @@ impl TestApp {
 
     /// Runs a query against this app's local D1 and returns its rows.
     pub fn d1_rows(&self, sql: &str) -> Vec<Value> {
-        let out = command(bin("wrangler"))
-            .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
-            .arg(self.state_dir.join("wrangler"))
-            .args(["--command", sql])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "d1 execute failed: {sql}");
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v: Value = serde_json::from_slice(&self.d1_execute(sql, true)).unwrap();
         v[0]["results"].as_array().cloned().unwrap_or_default()
     }
 
