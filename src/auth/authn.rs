@@ -166,7 +166,7 @@ async fn verify_key(ctx: &Ctx, key: &str, ip: &str) -> Result<Admission, ApiErro
 
 thread_local! {
     /// The caller each key hash was last admitted as by this isolate. Only a hint: it lets a
-    /// plain read start while the key's object verifies the request (`pipeline::read_ahead`),
+    /// read or a generation start while the key's object verifies the request (`pipeline::ahead`),
     /// and is never an admission by itself.
     static CALLERS: RefCell<HashMap<String, Principal>> = RefCell::new(HashMap::new());
 }

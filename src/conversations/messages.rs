@@ -10,7 +10,7 @@ use crate::conversations::client::ConversationObject;
 use crate::conversations::model::{
     self as conversation, Message, NewMessage, Op, TurnAccount, TurnRequest, TurnSettings,
 };
-use crate::http::context::{Ctx, Principal};
+use crate::http::context::{Call, Ctx, Principal};
 use crate::http::error::ApiError;
 use crate::http::reply::Reply;
 use crate::platform::d1::near_then_primary;
@@ -23,13 +23,16 @@ use crate::spend::gate;
 use crate::conversations::handlers::owned_object;
 
 /// Validates the message, reads what the model needs and applies the spend limits (`gate`);
-/// nothing is stored yet.
+/// nothing is stored yet. The conversation's row is read first, even before the caller's
+/// verdict has come back (`Call::verified`); after it, the account's object admits the turn
+/// while the twin's object finds its passages: with the conversation's object after them,
+/// three round trips in a row before the model is called.
 async fn turn(
     ctx: &Ctx,
     caller: &Principal,
+    call: &Call,
     id: &str,
     req: &mut Request,
-    idempotency_key: Option<&str>,
     stream: bool,
 ) -> Result<(TurnRequest, bool), ApiError> {
     let NewMessage {
@@ -44,30 +47,20 @@ async fn turn(
     }
     let user_id = caller.user_id();
     let spend = &ctx.config.spend;
-    // The conversation's row (D1, the nearest replica), then the twin's passages (its object),
-    // while the account's object admits the turn.
-    let read = async {
-        let chat = near_then_primary(&ctx.env, |store| async move {
-            store.chat_context(user_id, id).await
-        });
-        let Some(chat) = chat
-            .await?
-            .filter(|c| caller.may_use(id, &c.twin_id, c.end_user_id.as_deref()))
-        else {
-            return Ok::<_, ApiError>(None);
-        };
-        let sources =
-            knowledge::retrieve(&ctx.env, &chat.twin_id, chat.knowledge_docs, &content).await?;
-        Ok(Some((chat, sources)))
-    };
+    // The conversation's row (D1, the nearest replica): its owner, twin and persona.
+    let chat = near_then_primary(&ctx.env, |store| async move {
+        store.chat_context(user_id, id).await
+    })
+    .await?
+    .filter(|c| caller.may_use(id, &c.twin_id, c.end_user_id.as_deref()))
+    .ok_or(ApiError::NotFound("Conversation"))?;
+    call.verified().await?;
+    let read = knowledge::retrieve(&ctx.env, &chat.twin_id, chat.knowledge_docs, &content);
     let gate::Admitted {
-        context: (chat, sources),
+        context: sources,
         model,
         lease,
-    } = gate::admit(ctx, user_id, spend, "Conversation", read, |(c, _)| {
-        c.model.clone()
-    })
-    .await?;
+    } = gate::admit(ctx, user_id, spend, chat.model.clone(), read).await?;
     // The key's limits for this end user (only keys that set them pay for the check).
     gate::end_user(ctx, caller, chat.end_user_id.as_deref(), &lease).await?;
     let turn = TurnRequest {
@@ -86,7 +79,7 @@ async fn turn(
         },
         lease_id: Some(lease),
         sources,
-        idempotency_key: idempotency_key.map(str::to_owned),
+        idempotency_key: call.idempotency_key.clone(),
         settings: TurnSettings {
             upstream: ctx.config.upstream.clone(),
             upstream_key: crate::config::env::upstream_key(&ctx.env),
@@ -106,11 +99,11 @@ pub async fn send(
     ctx: &Ctx,
     caller: &Principal,
     id: &str,
+    call: &Call,
     req: &mut Request,
     stream: bool,
-    idempotency_key: Option<&str>,
 ) -> Result<Reply, ApiError> {
-    let (turn, background) = turn(ctx, caller, id, req, idempotency_key, stream).await?;
+    let (turn, background) = turn(ctx, caller, call, id, req, stream).await?;
     let object = ConversationObject::get(&ctx.env, id)?;
     let lease = turn.lease_id.clone();
     let op = Op::Start {

@@ -2,6 +2,8 @@
 //! request id and time; and what the pipeline learned of the call (the caller, the path's ids).
 
 use crate::platform::request::Request;
+use futures::channel::oneshot;
+use std::cell::RefCell;
 use std::rc::Rc;
 use worker::Env;
 
@@ -32,6 +34,39 @@ pub struct Call {
     pub params: PathParams,
     /// The request's `Idempotency-Key` once claimed, as `usr_…:key` (a turn binds it).
     pub idempotency_key: Option<String>,
+    /// Set when the handler was started alongside the caller's verification
+    /// (`http::pipeline::ahead`): `verified` waits for it.
+    pub verdict: Option<Verdict>,
+}
+
+/// The verification a handler started ahead of it waits for before it stores anything: true
+/// when it admitted the very caller the handler runs for (same principal, within its limits
+/// and scope).
+#[derive(Clone)]
+pub struct Verdict(Rc<RefCell<Option<oneshot::Receiver<bool>>>>);
+
+impl Verdict {
+    pub fn new(rx: oneshot::Receiver<bool>) -> Verdict {
+        Verdict(Rc::new(RefCell::new(Some(rx))))
+    }
+}
+
+impl Call {
+    /// Returns once the caller is verified. A handler started ahead of the verdict reads
+    /// until here and writes only after; if the verdict is anything but this caller admitted,
+    /// it stops (having stored nothing) and the pipeline answers the verdict, or runs the
+    /// handler again for the caller it found.
+    pub async fn verified(&self) -> Result<(), ApiError> {
+        let Some(Verdict(pending)) = &self.verdict else {
+            return Ok(());
+        };
+        let rx = pending.borrow_mut().take();
+        let admitted = match rx {
+            Some(rx) => rx.await == Ok(true),
+            None => false,
+        };
+        admitted.then_some(()).ok_or(ApiError::Unauthorized)
+    }
 }
 
 impl Ctx {

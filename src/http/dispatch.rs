@@ -78,28 +78,8 @@ pub async fn dispatch(
         UpdateConversation => conversations::rename(ctx, caller, path_id()?, req).await,
         DeleteConversation => conversations::delete(ctx, caller, path_id()?).await,
         ListMessages => conversations::messages(ctx, caller, path_id()?, req).await,
-        SendMessage => {
-            messages::send(
-                ctx,
-                caller,
-                path_id()?,
-                req,
-                false,
-                call.idempotency_key.as_deref(),
-            )
-            .await
-        }
-        StreamMessage => {
-            messages::send(
-                ctx,
-                caller,
-                path_id()?,
-                req,
-                true,
-                call.idempotency_key.as_deref(),
-            )
-            .await
-        }
+        SendMessage => messages::send(ctx, caller, path_id()?, call, req, false).await,
+        StreamMessage => messages::send(ctx, caller, path_id()?, call, req, true).await,
         ResumeMessageStream => messages::resume(ctx, caller, path_id()?, child_id()?, req).await,
         CancelMessage => messages::cancel(ctx, caller, path_id()?, child_id()?).await,
         RateMessage => feedback::rate(ctx, caller, path_id()?, child_id()?, req).await,
@@ -107,7 +87,7 @@ pub async fn dispatch(
         TwinFeedback => feedback::report(ctx, caller, path_id()?, req).await,
         EraseEndUser => erasure::erase(ctx, caller, path_id()?).await,
         Usage => usage::report(ctx, caller, req).await,
-        ChatCompletions => openai::chat_completions(ctx, caller, req).await,
+        ChatCompletions => openai::chat_completions(ctx, caller, call, req).await,
         ListModels => openai::list_models(ctx, caller).await,
         GetModel => openai::get_model(ctx, caller, path_id()?).await,
         ListWebhooks

@@ -2,6 +2,7 @@
 //! scope (403) → handler (400/413/415/404) → envelope, headers and one log line.
 
 use crate::platform::request::Request;
+use futures::channel::oneshot;
 use std::rc::Rc;
 use worker::worker_sys::web_sys;
 use worker::{Date, Env, Response};
@@ -11,13 +12,13 @@ use crate::config::Config;
 use crate::http::envelope::RequestMeta;
 use crate::http::error::ApiError;
 use crate::http::request_id;
-use crate::http::routes::{self, Access, Effect, Resolved, Route, Shape};
+use crate::http::routes::{self, Access, Effect, Resolved, Route, RouteId, Shape};
 use crate::idempotency::model as idempotency;
 use crate::platform::time;
 
 use crate::auth::authn;
 use crate::config::env as config;
-use crate::http::context::{Call, Ctx, Principal};
+use crate::http::context::{Call, Ctx, Principal, Verdict};
 use crate::http::dispatch::dispatch;
 use crate::http::reply::Reply;
 use crate::limits::client as limits;
@@ -185,9 +186,9 @@ async fn run(
             access::limit_refusal(&decision)?;
         }
         Access::Scoped(_) | Access::SessionOnly => {
-            if route.effect == Effect::Read && matches!(route.access, Access::Scoped(_)) {
+            if starts_ahead(route, req) {
                 if let Some(likely) = authn::likely_caller(req) {
-                    return read_ahead(route, ctx, call, flags, req, likely).await;
+                    return ahead(route, ctx, call, flags, req, likely).await;
                 }
             }
             let admission = authn::authenticate(ctx, req).await?;
@@ -218,11 +219,24 @@ fn admit(
     access::authorize(route.id, route.access, &admission.principal)
 }
 
-/// A plain read with an API key this isolate admitted before: the read runs while the key's
+/// Whether the route may start before its caller's verification returns: a plain read (its
+/// answer is only used for the caller the verdict admits), and a generation without an
+/// `Idempotency-Key` (whose claim is a write): its handler reads its context, then waits for the
+/// verdict (`Call::verified`) before it admits, stores or calls anything.
+fn starts_ahead(route: &Route, req: &Request) -> bool {
+    let generation =
+        matches!(route.effect, Effect::Turn { .. }) || route.id == RouteId::ChatCompletions;
+    matches!(route.access, Access::Scoped(_))
+        && (route.effect == Effect::Read
+            || (generation && header(req, idempotency::HEADER).is_none()))
+}
+
+/// A request with an API key this isolate admitted before: its handler runs while the key's
 /// object verifies and counts the request — two round trips at once instead of one after the
-/// other. Its answer is used only if the verdict admits the same caller; a refusal is answered
-/// as usual, and a different verdict (the key's record changed) runs the read again for it.
-async fn read_ahead(
+/// other (issue 27: a turn's context read beside the verdict). Its answer is used only if the
+/// verdict admits the same caller; a refusal is answered as usual, and a different verdict
+/// (the key's record changed) runs the handler again for it.
+async fn ahead(
     route: &'static Route,
     ctx: &Ctx,
     call: &mut Call,
@@ -230,17 +244,36 @@ async fn read_ahead(
     req: &mut Request,
     likely: Principal,
 ) -> Result<Reply, ApiError> {
-    let ahead = Call {
-        principal: Some(likely),
+    // A read never reads its body; a generation reads a copy, so a second run has it whole.
+    let copy = match route.effect {
+        Effect::Read => Some(req.alias()),
+        _ => req.try_clone(),
+    };
+    let Some(mut copy) = copy else {
+        let admission = authn::authenticate(ctx, req).await?;
+        admit(route, call, flags, admission)?;
+        return dispatch(route.id, ctx, call, req).await;
+    };
+    let (tx, rx) = oneshot::channel();
+    let early = Call {
+        principal: Some(likely.clone()),
+        verdict: Some(Verdict::new(rx)),
         ..call.clone()
     };
-    let mut alias = req.alias();
-    let (admission, answer) = futures::join!(
-        authn::authenticate(ctx, req),
-        dispatch(route.id, ctx, &ahead, &mut alias),
-    );
+    let verdict = async {
+        let admission = authn::authenticate(ctx, req).await;
+        if let Ok(a) = &admission {
+            let _ = tx.send(
+                a.principal == likely
+                    && access::limit_refusal(&a.decision).is_ok()
+                    && access::authorize(route.id, route.access, &a.principal).is_ok(),
+            );
+        }
+        admission
+    };
+    let (admission, answer) = futures::join!(verdict, dispatch(route.id, ctx, &early, &mut copy));
     admit(route, call, flags, admission?)?;
-    if call.principal == ahead.principal {
+    if call.principal == early.principal {
         return answer;
     }
     dispatch(route.id, ctx, call, req).await

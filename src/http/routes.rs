@@ -60,7 +60,7 @@ pub enum RouteId {
 pub enum Effect {
     /// Its only effect is its JSON answer (no stream): the pipeline may start it before the
     /// caller's verification returns, since the answer is dropped unless the verdict admits
-    /// that same caller (`http::pipeline::read_ahead`).
+    /// that same caller (`http::pipeline::ahead`).
     Read,
     /// A read that streams (a resumed reply).
     Stream,

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::conversations::model::{prompt_estimate, MessageUsage, TurnAccount};
-use crate::http::context::{Ctx, Principal};
+use crate::http::context::{Call, Ctx, Principal};
 use crate::http::error::ApiError;
 use crate::http::reply::Reply;
 use crate::knowledge::client as knowledge_client;
@@ -135,10 +135,11 @@ impl Completion {
 pub async fn chat_completions(
     ctx: &Ctx,
     caller: &Principal,
+    call: &Call,
     req: &mut Request,
 ) -> Result<Reply, ApiError> {
     let request = ChatRequest::parse(&json_body(req).await?)?;
-    let completion = prepare(ctx, caller, &request).await?;
+    let completion = prepare(ctx, caller, call, &request).await?;
     // The generation runs in `waitUntil`, not in the request: on the platform a request whose
     // client leaves is cancelled and runs no more code, while `waitUntil` work goes on (~30 s),
     // long enough to see the abort through, count the usage and give the slot back. Past
@@ -154,33 +155,34 @@ pub async fn chat_completions(
     }
 }
 
-/// Reads the twin (with its sources) and passes the spend gate.
+/// Reads the twin (with its sources) and passes the spend gate; the caller's verdict is waited
+/// for before the gate (`Call::verified`).
 async fn prepare(
     ctx: &Ctx,
     caller: &Principal,
+    call: &Call,
     request: &ChatRequest,
 ) -> Result<Completion, ApiError> {
     let config = ctx.config.clone();
     let spend = &config.spend;
     let user_id = caller.user_id();
     let day = spend::utc_day(ctx.now_ms);
-    let read = async {
-        let persona = near_then_primary(&ctx.env, |store| async move {
-            store.twin_persona(user_id, &request.model).await
-        });
-        let Some(persona) = persona.await? else {
-            return Ok::<_, ApiError>(None);
-        };
-        let (twin, docs) = (&request.model, persona.knowledge_docs);
-        let sources =
-            knowledge_client::retrieve(&ctx.env, twin, docs, request.last_user_text()).await?;
-        Ok(Some((persona, sources)))
-    };
+    // The twin's persona (D1, the nearest replica), even before the caller's verdict is back;
+    // after it, the account's object admits the completion while the twin's object finds its
+    // passages: two round trips in a row before the model is called.
+    let persona = near_then_primary(&ctx.env, |store| async move {
+        store.twin_persona(user_id, &request.model).await
+    })
+    .await?
+    .ok_or(ApiError::NotFound("Model"))?;
+    call.verified().await?;
+    let (twin, docs) = (&request.model, persona.knowledge_docs);
+    let read = knowledge_client::retrieve(&ctx.env, twin, docs, request.last_user_text());
     let gate::Admitted {
-        context: (persona, sources),
+        context: sources,
         model: upstream_model,
         lease,
-    } = gate::admit(ctx, user_id, spend, "Model", read, |(p, _)| p.model.clone()).await?;
+    } = gate::admit(ctx, user_id, spend, persona.model.clone(), read).await?;
     gate::end_user(ctx, caller, request.user.as_deref(), &lease).await?;
     let system = knowledge::prompt_with_sources(&persona.system_prompt, &sources);
     let user_hash = spend::upstream_user(user_id, request.user.as_deref());

@@ -1,6 +1,6 @@
 //! The spend checks every generation passes, a conversation turn or a stateless completion
 //! (docs/usage.md): the account's object takes a concurrency slot and checks the daily quota
-//! while the turn's D1 read runs (in parallel); a refused generation gives its slot back, and
+//! while the twin's passages are found (in parallel); a refused generation gives its slot back, and
 //! an ended one gives it back and adds its usage, in one call to the account's object.
 
 use std::future::Future;
@@ -22,7 +22,7 @@ use crate::platform::crypto::random_bytes;
 use crate::platform::instance::Instance;
 
 pub struct Admitted<T> {
-    /// What the read found (a persona, a conversation's context).
+    /// What the read found (the twin's passages).
     pub context: T,
     /// The model the generation calls, checked against `ALLOWED_MODELS` (`spend::turn_model`).
     pub model: String,
@@ -30,16 +30,15 @@ pub struct Admitted<T> {
     pub lease: String,
 }
 
-/// `read` gives the generation's context, or `None` (404 naming `missing`); `model_of` the
-/// twin's own model in that context. The account's object takes the slot and checks the day's
-/// tokens in the same round trip, in parallel with the read.
-pub async fn admit<T, E: Into<ApiError>>(
+/// Admits a generation whose caller is verified and whose twin (with its own `model`, if it
+/// names one) was found: the account's object takes the slot and checks the day's tokens in
+/// one round trip, while `read` runs beside it.
+pub async fn admit<T>(
     ctx: &Ctx,
     user_id: &str,
     spend: &Spend,
-    missing: &'static str,
-    read: impl Future<Output = Result<Option<T>, E>>,
-    model_of: impl FnOnce(&T) -> Option<String>,
+    model: Option<String>,
+    read: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<Admitted<T>, ApiError> {
     let lease = ids::prefixed("gen", &random_bytes::<16>());
     let day = spend::utc_day(ctx.now_ms);
@@ -54,11 +53,7 @@ pub async fn admit<T, E: Into<ApiError>>(
     let (read, admission) = futures::join!(read, admission);
     let admitted = matches!(admission, Ok(Admission::Admitted));
     let checked = (|| {
-        // The order of faults: the object (404), then concurrency, then the quota, then the
-        // twin's model (409).
-        let context = read
-            .map_err(Into::into)?
-            .ok_or(ApiError::NotFound(missing))?;
+        // The order of faults: concurrency, then the quota, then the twin's model (409).
         match admission? {
             Admission::Admitted => {}
             Admission::Busy { retry_after } => {
@@ -74,8 +69,7 @@ pub async fn admit<T, E: Into<ApiError>>(
                 })
             }
         }
-        let model = spend::turn_model(model_of(&context), spend)?;
-        Ok((context, model))
+        Ok((read?, spend::turn_model(model, spend)?))
     })();
     match checked {
         Ok((context, model)) => Ok(Admitted {

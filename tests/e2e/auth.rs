@@ -1,7 +1,7 @@
 //! Accounts, JWTs and the API-key lifecycle against the real worker.
 
 use crate::common::{eventually, Auth, Scope, TestKey, TestUser, JWT_SECRET};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 use twinexpert::auth::api_key;
 use twinexpert::auth::token;
@@ -310,4 +310,105 @@ fn logs_never_contain_passwords_keys_or_tokens() {
     ] {
         assert!(!log.contains(secret), "a secret reached the log");
     }
+}
+
+/// A generation starts while its key's object is still deciding (issue 27: the conversation's
+/// row, or the twin's persona, is read beside the verdict). It stores, counts and spends
+/// nothing unless the verdict admits the very caller it was started for. A key this worker
+/// admitted before and that then changed, or was revoked, is where the early start guessed
+/// wrong: a changed key's request runs again, once and whole, for its new record; a revoked
+/// key's is refused with nothing kept.
+#[test]
+fn a_generation_started_before_its_keys_verdict_acts_only_on_that_verdict() {
+    let jwt = app().user().jwt;
+    let key = app().key(&jwt, Scope::FullAccess);
+    let twin = app().post(
+        "/api/v1/twins",
+        Auth::Bearer(&jwt),
+        json!({"name": format!("Lan {}", &key.id[4..12]), "systemPrompt": "Bạn là Lan.", "language": "vi"}),
+    );
+    let twin = twin.data()["id"].as_str().unwrap().to_owned();
+    let conv = app().post(
+        "/api/v1/conversations",
+        Auth::Bearer(&key.secret),
+        json!({"twinId": twin}),
+    );
+    let conv = conv.data()["id"].as_str().unwrap().to_owned();
+    let turn = || {
+        app().post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            Auth::Bearer(&key.secret),
+            json!({"content": "Chào [[words:3]]"}),
+        )
+    };
+    let stored = || {
+        let r = app().get(
+            &format!("/api/v1/conversations/{conv}/messages?limit=100"),
+            Auth::Bearer(&jwt),
+        );
+        r.data().as_array().unwrap().len()
+    };
+    let limit = |limits: Value| {
+        let r = app().patch(
+            &format!("/api/v1/auth/api-keys/{}", key.id),
+            Auth::Bearer(&jwt),
+            json!({ "endUserLimits": limits }),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+    };
+    let complete = || {
+        app().chat_completion(
+            &key.secret,
+            json!({"model": twin, "user": "eu-1", "messages": [{"role": "user", "content": "Chào [[words:3]]"}]}),
+        )
+    };
+    // The worker learns the key.
+    assert_eq!(turn().status, 201);
+    assert_eq!(stored(), 2);
+
+    // The key's record changes: the turn started for the old one runs again for the new one,
+    // with its body whole, and is stored once.
+    limit(json!({"messagesPerHour": 2}));
+    let again = turn();
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(stored(), 4);
+    // The same for a completion: the early start counted nothing against the end user's
+    // limit, so the run that counts is the second of the hour, and the next is refused.
+    assert_eq!(complete().status, 200);
+    limit(json!({"messagesPerHour": 2, "tokensPerDay": 100000}));
+    let second = complete();
+    assert_eq!(second.status, 200, "{}", second.text);
+    let third = complete();
+    assert_eq!(third.status, 429, "{}", third.text);
+    assert_eq!(third.body["error"]["code"], "END_USER_LIMIT_EXCEEDED");
+
+    // Revoked: refused, and nothing of the turn or the completion is kept.
+    let revoked = app().delete(
+        &format!("/api/v1/auth/api-keys/{}", key.id),
+        Auth::Bearer(&jwt),
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    turn().assert_error(401, "INVALID_API_KEY");
+    let streamed = app()
+        .try_stream(
+            "POST",
+            &format!("/api/v1/conversations/{conv}/messages/stream"),
+            Auth::Bearer(&key.secret),
+            &[],
+            Some(json!({"content": "Chào"})),
+        )
+        .err()
+        .expect("a revoked key's stream is refused before it opens");
+    streamed.assert_error(401, "INVALID_API_KEY");
+    assert_eq!(complete().status, 401);
+    assert_eq!(stored(), 4);
+    // Two turns and two completions, each counted once.
+    eventually(
+        "the usage of 4 generations",
+        Duration::from_secs(10),
+        || {
+            let usage = app().get("/api/v1/usage", Auth::Bearer(&jwt));
+            (usage.body["meta"]["totals"]["requests"] == 4).then_some(())
+        },
+    );
 }
