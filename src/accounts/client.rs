@@ -18,13 +18,13 @@ async fn call<T: serde::de::DeserializeOwned>(
         .await
 }
 
-/// Takes a generation slot for `lease` if one is free and the account's tokens on `day` are
-/// under `quota`.
+/// Takes (or with `hold`, holds: `Op::Admit`) a generation slot for `lease` if one is free and
+/// the account's tokens on `day` are under `quota`.
 pub async fn admit(
     env: &Env,
     user_id: &str,
     lease: &str,
-    (max, ttl_ms): (u64, i64),
+    (max, ttl_ms, hold): (u64, i64, bool),
     day: &str,
     quota: u64,
 ) -> Result<Admission, ApiError> {
@@ -35,8 +35,18 @@ pub async fn admit(
         ttl_ms,
         day: day.to_owned(),
         quota,
+        hold,
     };
     call(env, user_id, &op).await
+}
+
+/// See `Op::Confirm`.
+pub async fn confirm(env: &Env, user_id: &str, lease: &str, ttl_ms: i64) -> Result<(), ApiError> {
+    let op = Op::Confirm {
+        lease: lease.to_owned(),
+        ttl_ms,
+    };
+    call::<bool>(env, user_id, &op).await.map(|_| ())
 }
 
 /// See `Op::EndUserAdmit`.

@@ -11,6 +11,8 @@ use crate::spend::model::{TurnUsage, UsageDelta, UsageQuery};
 pub enum Op {
     /// Take one of `max` generation slots for `ttl_ms` (a lease: a slot whose release is lost
     /// frees itself), if the account's tokens on `day` are under `quota` (0: no quota).
+    /// `hold`: taken before the caller's verdict is known, so only held in the object's memory
+    /// (nothing stored) until `Confirm`; a `Release` or its short `ttl_ms` frees it.
     #[serde(rename_all = "camelCase")]
     Admit {
         user_id: String,
@@ -19,7 +21,13 @@ pub enum Op {
         ttl_ms: i64,
         day: String,
         quota: u64,
+        #[serde(default)]
+        hold: bool,
     },
+    /// A held slot's generation started: keep it for `ttl_ms`, stored. A slot no longer held
+    /// (its generation already ended, or the object restarted) is left alone.
+    #[serde(rename_all = "camelCase")]
+    Confirm { lease: String, ttl_ms: i64 },
     /// Give a slot back.
     Release { lease: String },
     /// Add `delta` to the usage group of `usage` on `day` (a reservation at admission, or a

@@ -114,6 +114,7 @@ impl Account {
                 ttl_ms,
                 day,
                 quota,
+                hold,
             } => {
                 self.import(&user_id).await?;
                 self.keep_quota(quota)?;
@@ -122,15 +123,17 @@ impl Account {
                     quota,
                 };
                 let admission = self.with_slots(|s| s.admit(&lease, max, ttl_ms, day, now))?;
-                self.db
-                    .run("DELETE FROM slots WHERE expires_ms <= ?", vec![now.into()])?;
-                if admission == Admission::Admitted {
-                    self.db.run(
-                        "INSERT OR REPLACE INTO slots (lease, expires_ms) VALUES (?, ?)",
-                        vec![text(&lease), (now + ttl_ms).into()],
-                    )?;
+                if admission == Admission::Admitted && !hold {
+                    self.store_slot(&lease, now + ttl_ms)?;
                 }
                 serde_json::to_string(&admission)?
+            }
+            Op::Confirm { lease, ttl_ms } => {
+                let held = self.with_slots(|s| s.confirm(&lease, ttl_ms, now))?;
+                if held {
+                    self.store_slot(&lease, now + ttl_ms)?;
+                }
+                held.to_string()
             }
             Op::Release { lease } => {
                 self.release(&lease)?;
@@ -369,6 +372,17 @@ impl Account {
     }
 
     /// A generation ended or was refused: its slot and its end user's hold go.
+    /// Writes a slot through to storage (and drops the expired ones there).
+    fn store_slot(&self, lease: &str, expires_ms: i64) -> worker::Result<()> {
+        let now = Date::now().as_millis() as i64;
+        self.db
+            .run("DELETE FROM slots WHERE expires_ms <= ?", vec![now.into()])?;
+        self.db.run(
+            "INSERT OR REPLACE INTO slots (lease, expires_ms) VALUES (?, ?)",
+            vec![text(lease), expires_ms.into()],
+        )
+    }
+
     fn release(&self, lease: &str) -> worker::Result<()> {
         self.with_slots(|s| s.release(lease))?;
         self.db

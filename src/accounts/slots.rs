@@ -46,6 +46,18 @@ impl Slots {
         Admission::Admitted
     }
 
+    /// Keeps a slot that is still held for `ttl_ms` more; false when it is not (released or
+    /// expired), which then stays free.
+    pub fn confirm(&mut self, lease: &str, ttl_ms: i64, now: i64) -> bool {
+        match self.leases.get_mut(lease) {
+            Some(expires) if *expires > now => {
+                *expires = now + ttl_ms;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Gives a slot back (a lease already gone is no error: release is idempotent).
     pub fn release(&mut self, lease: &str) {
         self.leases.remove(lease);
@@ -83,6 +95,36 @@ mod tests {
             slots.admit("e", 2, 60_000, OPEN, 60_501),
             Admission::Admitted
         );
+    }
+
+    #[test]
+    fn a_held_slot_counts_at_once_and_is_kept_only_while_still_held() {
+        let mut slots = Slots::default();
+        // Held for 30 s before the caller's verdict: the last slot is taken.
+        assert_eq!(slots.admit("a", 1, 30_000, OPEN, 0), Admission::Admitted);
+        assert!(matches!(
+            slots.admit("b", 1, 60_000, OPEN, 10),
+            Admission::Busy { .. }
+        ));
+        // Confirmed as its generation starts: kept past the hold's end.
+        assert!(slots.confirm("a", 600_000, 20));
+        assert!(matches!(
+            slots.admit("b", 1, 60_000, OPEN, 31_000),
+            Admission::Busy { .. }
+        ));
+        // A generation that ended (released) before its confirmation stays released.
+        slots.release("a");
+        assert!(!slots.confirm("a", 600_000, 31_000));
+        assert_eq!(
+            slots.admit("b", 1, 60_000, OPEN, 31_000),
+            Admission::Admitted
+        );
+        // Nor is an expired hold brought back.
+        assert_eq!(
+            slots.admit("c", 2, 30_000, OPEN, 31_000),
+            Admission::Admitted
+        );
+        assert!(!slots.confirm("c", 600_000, 61_001));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! (`GET …/stream`) and cancelled (`POST …/cancel`). The guide is docs/streaming.md.
 
 use crate::platform::request::Request;
+use std::cell::RefCell;
 
 use crate::conversations::client::ConversationObject;
 use crate::conversations::model::{
@@ -22,11 +23,23 @@ use crate::spend::gate;
 
 use crate::conversations::handlers::owned_object;
 
+thread_local! {
+    /// The twin of each of the last conversations this isolate started a turn in whose twin
+    /// had documents. A conversation's twin never changes, so the next turn here asks the
+    /// twin's object for passages beside the conversation's row instead of after it. Only a
+    /// hint: the row read beside it decides.
+    static TWINS: RefCell<Vec<(String, String)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most conversations remembered per isolate (a scan of them costs nothing beside a turn).
+const MAX_TWINS: usize = 256;
+
 /// Validates the message, reads what the model needs and applies the spend limits (`gate`);
-/// nothing is stored yet. The conversation's row is read first, even before the caller's
-/// verdict has come back (`Call::verified`); after it, the account's object admits the turn
-/// while the twin's object finds its passages: with the conversation's object after them,
-/// three round trips in a row before the model is called.
+/// nothing is stored yet. With a key this isolate admitted before, everything here runs beside
+/// the key's verdict (`Call::verified`): the conversation's row (D1), the twin's passages (its
+/// object, for a conversation seen here before) and the account's slot, held only in its
+/// object's memory until the turn starts. The conversation's object is then the second and
+/// last round trip before the model is called.
 async fn turn(
     ctx: &Ctx,
     caller: &Principal,
@@ -47,20 +60,57 @@ async fn turn(
     }
     let user_id = caller.user_id();
     let spend = &ctx.config.spend;
-    // The conversation's row (D1, the nearest replica): its owner, twin and persona.
-    let chat = near_then_primary(&ctx.env, |store| async move {
-        store.chat_context(user_id, id).await
-    })
-    .await?
-    .filter(|c| caller.may_use(id, &c.twin_id, c.end_user_id.as_deref()))
-    .ok_or(ApiError::NotFound("Conversation"))?;
-    call.verified().await?;
-    let read = knowledge::retrieve(&ctx.env, &chat.twin_id, chat.knowledge_docs, &content);
+    let hint = TWINS.with(|t| {
+        let t = t.borrow();
+        t.iter()
+            .find(|(c, _)| c == id)
+            .map(|(_, twin)| twin.clone())
+    });
+    let early = async {
+        match &hint {
+            Some(twin) => knowledge::retrieve(&ctx.env, twin, 1, &content)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    };
+    let read = async {
+        // The conversation's row (D1, the nearest replica): its owner, twin and persona.
+        let row = near_then_primary(&ctx.env, |store| async move {
+            store.chat_context(user_id, id).await
+        });
+        let (row, early) = futures::join!(row, early);
+        let Some(chat) = row?.filter(|c| caller.may_use(id, &c.twin_id, c.end_user_id.as_deref()))
+        else {
+            return Ok(None);
+        };
+        TWINS.with(|t| {
+            let mut t = t.borrow_mut();
+            t.retain(|(c, _)| c != id);
+            if chat.knowledge_docs > 0 {
+                if t.len() >= MAX_TWINS {
+                    t.remove(0);
+                }
+                t.push((id.to_owned(), chat.twin_id.clone()));
+            }
+        });
+        let sources = match early? {
+            Some(s) if hint.as_ref() == Some(&chat.twin_id) => s,
+            _ => {
+                knowledge::retrieve(&ctx.env, &chat.twin_id, chat.knowledge_docs, &content).await?
+            }
+        };
+        Ok(Some((chat, sources)))
+    };
     let gate::Admitted {
-        context: sources,
+        context: (chat, sources),
         model,
         lease,
-    } = gate::admit(ctx, user_id, spend, chat.model.clone(), read).await?;
+        held,
+    } = gate::admit(ctx, call, true, ("Conversation", read), |(c, _)| {
+        c.model.clone()
+    })
+    .await?;
     // The key's limits for this end user (only keys that set them pay for the check).
     gate::end_user(ctx, caller, chat.end_user_id.as_deref(), &lease).await?;
     let turn = TurnRequest {
@@ -78,6 +128,7 @@ async fn turn(
             end_user_id: chat.end_user_id,
         },
         lease_id: Some(lease),
+        confirm_lease_ms: held,
         sources,
         idempotency_key: call.idempotency_key.clone(),
         settings: TurnSettings {

@@ -443,6 +443,10 @@ pub struct TurnRequest {
     pub account: TurnAccount,
     /// The account's concurrency slot this turn holds; released when it ends, however.
     pub lease_id: Option<String>,
+    /// Set when that slot was only held (taken beside the caller's verdict, `spend::gate`):
+    /// the object confirms it for this long once the turn has started.
+    #[serde(default)]
+    pub confirm_lease_ms: Option<i64>,
     /// The twin's passages retrieved for this message, numbered from 1 in the prompt.
     #[serde(default)]
     pub sources: Vec<crate::knowledge::model::Source>,

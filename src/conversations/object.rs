@@ -252,6 +252,16 @@ impl Turns {
             Ok(started) => started,
             Err(refusal) => return answer::<()>(Err(refusal)),
         };
+        // The turn started: its slot, held by the account's object since before the caller's
+        // verdict, is kept (off the path to the first token; a generation that ends first has
+        // released it, and the confirmation then leaves it free).
+        if let (Some(ttl_ms), Some(lease)) = (turn.confirm_lease_ms, turn.lease_id.clone()) {
+            let env = turns.env.clone();
+            let user = turn.account.user_id.clone();
+            spawn_local(async move {
+                let _ = crate::accounts::client::confirm(&env, &user, &lease, ttl_ms).await;
+            });
+        }
         // The heartbeat is armed in the same storage commit as the turn's rows (a separate
         // write would hold the model call until it, too, is confirmed).
         let heartbeat = Rc::clone(turns);

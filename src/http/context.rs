@@ -3,7 +3,7 @@
 
 use crate::platform::request::Request;
 use futures::channel::oneshot;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use worker::Env;
 
@@ -43,11 +43,17 @@ pub struct Call {
 /// when it admitted the very caller the handler runs for (same principal, within its limits
 /// and scope).
 #[derive(Clone)]
-pub struct Verdict(Rc<RefCell<Option<oneshot::Receiver<bool>>>>);
+pub struct Verdict {
+    pending: Rc<RefCell<Option<oneshot::Receiver<bool>>>>,
+    known: Rc<Cell<Option<bool>>>,
+}
 
 impl Verdict {
     pub fn new(rx: oneshot::Receiver<bool>) -> Verdict {
-        Verdict(Rc::new(RefCell::new(Some(rx))))
+        Verdict {
+            pending: Rc::new(RefCell::new(Some(rx))),
+            known: Rc::default(),
+        }
     }
 }
 
@@ -57,13 +63,20 @@ impl Call {
     /// it stops (having stored nothing) and the pipeline answers the verdict, or runs the
     /// handler again for the caller it found.
     pub async fn verified(&self) -> Result<(), ApiError> {
-        let Some(Verdict(pending)) = &self.verdict else {
+        let Some(v) = &self.verdict else {
             return Ok(());
         };
-        let rx = pending.borrow_mut().take();
-        let admitted = match rx {
-            Some(rx) => rx.await == Ok(true),
-            None => false,
+        let admitted = match v.known.get() {
+            Some(known) => known,
+            None => {
+                let rx = v.pending.borrow_mut().take();
+                let admitted = match rx {
+                    Some(rx) => rx.await == Ok(true),
+                    None => false,
+                };
+                v.known.set(Some(admitted));
+                admitted
+            }
         };
         admitted.then_some(()).ok_or(ApiError::Unauthorized)
     }

@@ -5,7 +5,7 @@ use worker::Env;
 
 use crate::http::cursor::{self, PageRequest};
 use crate::http::error::ApiError;
-use crate::knowledge::model::{self as knowledge, Document, Source};
+use crate::knowledge::model::{Document, Source};
 use crate::knowledge::protocol::{Knowledge, Op, Request};
 use crate::platform::instance::Instance;
 use crate::platform::object::DoClient;
@@ -38,23 +38,23 @@ pub fn totals(answer: &Value) -> Option<Totals> {
     })
 }
 
-/// Adds the document unless the twin has `max_docs`; the twin's totals after it, `None` when it
-/// was full.
+/// Adds the document (split into passages by the twin's object) unless the twin has
+/// `max_docs`; the twin's totals and the document's passages after it, `None` when it was full.
 pub async fn add(
     env: &Env,
     document: Document,
-    passages: Vec<(String, String)>,
     max_docs: u64,
     content: String,
-) -> Result<Option<Totals>, ApiError> {
+) -> Result<Option<(Totals, u64)>, ApiError> {
     let twin_id = document.twin_id.clone();
     let op = Op::Add {
         document: Box::new(document),
-        passages,
+        passages: Vec::new(),
         max_docs,
         content: Some(content),
     };
-    Ok(totals(&call::<Value>(env, &twin_id, op).await?))
+    let answer = call::<Value>(env, &twin_id, op).await?;
+    Ok(totals(&answer).map(|t| (t, answer["passages"].as_u64().unwrap_or(0))))
 }
 
 /// A page of the twin's documents (as the API shows them), how many it has, and (a cursor
@@ -85,18 +85,21 @@ pub async fn delete(
     Ok(totals(&call::<Value>(env, twin_id, op).await?))
 }
 
-/// The twin's best passages for `message` (none when the twin has no documents or the
-/// message no searchable words: then the object is not called).
+/// The twin's best passages for `message` (none when the twin has no documents: then the
+/// object is not called).
 pub async fn retrieve(
     env: &Env,
     twin_id: &str,
     documents: u64,
     message: &str,
 ) -> Result<Vec<Source>, ApiError> {
-    match knowledge::fts_query(message) {
-        Some(query) if documents > 0 => call(env, twin_id, Op::Retrieve { query }).await,
-        _ => Ok(Vec::new()),
+    if documents == 0 {
+        return Ok(Vec::new());
     }
+    let op = Op::Retrieve {
+        text: message.to_owned(),
+    };
+    call(env, twin_id, op).await
 }
 
 /// Empties the twin's object (the twin was deleted).

@@ -77,12 +77,11 @@ pub async fn create(
              delete documents first"
         )));
     }
-    let passages = input.passages();
-    let doc = Document {
+    let mut doc = Document {
         id: new_id(),
         twin_id: id.to_owned(),
         chars,
-        chunk_count: passages.len() as u64,
+        chunk_count: 0,
         title: input.title,
         source_url: input.source_url,
         status: "ready".to_owned(),
@@ -94,8 +93,9 @@ pub async fn create(
         created_at: time::rfc3339_ms(ctx.now_ms),
     };
     let max = ctx.config.max_knowledge_docs;
-    match knowledge::add(&ctx.env, doc.clone(), passages, max, input.content).await? {
-        Some(totals) => {
+    match knowledge::add(&ctx.env, doc.clone(), max, input.content).await? {
+        Some((totals, passages)) => {
+            doc.chunk_count = passages;
             // The document is stored: it is answered 201 whatever D1 says (a 500 here would
             // have the client add it twice). A count left stale is set by the next add or
             // delete; it is tried twice first.

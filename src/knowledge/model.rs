@@ -53,18 +53,18 @@ impl NewDocument {
             _ => Err(ApiError::internal("validated fields missing")),
         }
     }
+}
 
-    /// The passages to store, each with its searchable text (the title and the passage,
-    /// folded).
-    pub fn passages(&self) -> Vec<(String, String)> {
-        split(&self.content, PASSAGE_CHARS, OVERLAP_CHARS)
-            .into_iter()
-            .map(|p| {
-                let body = searchable(&self.title, None, &p.text);
-                (p.text, body)
-            })
-            .collect()
-    }
+/// A text document's passages to store, each with its searchable text (the title and the
+/// passage, folded).
+pub fn passages(title: &str, content: &str) -> Vec<(String, String)> {
+    split(content, PASSAGE_CHARS, OVERLAP_CHARS)
+        .into_iter()
+        .map(|p| {
+            let body = searchable(title, None, &p.text);
+            (p.text, body)
+        })
+        .collect()
 }
 
 /// A document as the API shows it (never its content). A document given as JSON text is
@@ -456,7 +456,7 @@ mod tests {
             "title": "Đạm", "content": DOC, "sourceUrl": "https://ha.example/dam"
         })))
         .unwrap();
-        let passages = doc.passages();
+        let passages = passages(&doc.title, &doc.content);
         assert!(passages.iter().all(|(text, _)| DOC.contains(text.as_str())));
         assert!(
             passages[0].1.starts_with("dạm\nbữa sáng"),

@@ -9,7 +9,8 @@ use worker::{durable_object, Env, Request, Response, State};
 use crate::feedback::cell as feedback;
 use crate::http::cursor::{self, Key, PageRequest};
 use crate::knowledge::model::{
-    assemble, searchable, Document, Placed, Source, MAX_EXTRACTED_CHARS, MAX_SOURCES, TITLE,
+    self as model, assemble, searchable, Document, Placed, Source, MAX_EXTRACTED_CHARS,
+    MAX_SOURCES, TITLE,
 };
 use crate::knowledge::protocol::{self as protocol, Op};
 use crate::platform::d1::{params, Store};
@@ -121,12 +122,18 @@ impl TwinKnowledge {
         self.import(&twin_id).await?;
         let answer = match op {
             Op::Add {
-                document,
-                passages,
+                mut document,
+                mut passages,
                 max_docs,
                 content,
             } => {
                 if self.documents()? < max_docs {
+                    // The object splits a text document itself (the API's wasm carries no
+                    // splitting or folding); passages sent along are from an older API.
+                    if let (true, Some(content)) = (passages.is_empty(), &content) {
+                        passages = model::passages(&document.title, content);
+                    }
+                    document.chunk_count = passages.len() as u64;
                     let placed = passages.into_iter().map(|(text, body)| Placed {
                         text,
                         body,
@@ -134,7 +141,9 @@ impl TwinKnowledge {
                         section: None,
                     });
                     self.replace(&document, placed.collect(), content.as_deref())?;
-                    self.totals()?.to_string()
+                    let mut totals = self.totals()?;
+                    totals["passages"] = document.chunk_count.into();
+                    totals.to_string()
                 } else {
                     "null".to_owned()
                 }
@@ -244,7 +253,10 @@ impl TwinKnowledge {
                 feedback::forget(&self.db, feedback::Whose::Conversation(&conversation_id))?
                     .to_string()
             }
-            Op::Retrieve { query } => {
+            Op::Retrieve { text: asked } => {
+                let Some(query) = model::fts_query(&asked) else {
+                    return Ok("[]".to_owned());
+                };
                 let rows: Vec<Value> = self.db.rows(
                     &format!(
                         "SELECT d.id AS document_id, d.title, d.source_url, p.text, \

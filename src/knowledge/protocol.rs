@@ -26,6 +26,8 @@ pub enum Op {
     #[serde(rename_all = "camelCase")]
     Add {
         document: Box<Document>,
+        /// Empty: the object splits `content` (older APIs sent them split).
+        #[serde(default)]
         passages: Vec<(String, String)>,
         max_docs: u64,
         #[serde(default)]
@@ -69,9 +71,12 @@ pub enum Op {
     /// `{"documents": n, "chars": n}` after it (`null`: no such document).
     #[serde(rename_all = "camelCase")]
     Delete { document_id: String },
-    /// The best passages for an FTS5 query (`knowledge::model::fts_query`). Answers
-    /// `Vec<Source>`.
-    Retrieve { query: String },
+    /// The best passages for a user's text (searched as `knowledge::model::fts_query` makes
+    /// it; nothing when no word is searchable). Answers `Vec<Source>`.
+    Retrieve {
+        #[serde(alias = "query")]
+        text: String,
+    },
     /// Everything goes: the twin was deleted.
     Purge,
     /// A reply's latest rating (`feedback::cell::record`). Answers `true`.
@@ -109,13 +114,13 @@ mod tests {
         let r = Request {
             twin_id: "twn_1".into(),
             op: Op::Retrieve {
-                query: "\"pho\"".into(),
+                text: "phở".into()
             },
         };
         let text = serde_json::to_string(&r).unwrap();
         assert_eq!(
             text,
-            r#"{"twinId":"twn_1","op":{"retrieve":{"query":"\"pho\""}}}"#
+            r#"{"twinId":"twn_1","op":{"retrieve":{"text":"phở"}}}"#
         );
         let back: Request = serde_json::from_str(&text).unwrap();
         assert!(matches!(back.op, Op::Retrieve { .. }));

@@ -167,22 +167,27 @@ async fn prepare(
     let spend = &config.spend;
     let user_id = caller.user_id();
     let day = spend::utc_day(ctx.now_ms);
-    // The twin's persona (D1, the nearest replica), even before the caller's verdict is back;
-    // after it, the account's object admits the completion while the twin's object finds its
-    // passages: two round trips in a row before the model is called.
-    let persona = near_then_primary(&ctx.env, |store| async move {
-        store.twin_persona(user_id, &request.model).await
-    })
-    .await?
-    .ok_or(ApiError::NotFound("Model"))?;
-    call.verified().await?;
-    let (twin, docs) = (&request.model, persona.knowledge_docs);
-    let read = knowledge_client::retrieve(&ctx.env, twin, docs, request.last_user_text());
+    // The twin's persona (D1, the nearest replica) and then its passages (its object), beside
+    // the caller's verdict; after the verdict, the account's object admits the completion:
+    // two round trips in a row before the model is called.
+    let read = async {
+        let persona = near_then_primary(&ctx.env, |store| async move {
+            store.twin_persona(user_id, &request.model).await
+        });
+        let Some(persona) = persona.await? else {
+            return Ok(None);
+        };
+        let (twin, docs) = (&request.model, persona.knowledge_docs);
+        let sources =
+            knowledge_client::retrieve(&ctx.env, twin, docs, request.last_user_text()).await?;
+        Ok(Some((persona, sources)))
+    };
     let gate::Admitted {
-        context: sources,
+        context: (persona, sources),
         model: upstream_model,
         lease,
-    } = gate::admit(ctx, user_id, spend, persona.model.clone(), read).await?;
+        ..
+    } = gate::admit(ctx, call, false, ("Model", read), |(p, _)| p.model.clone()).await?;
     gate::end_user(ctx, caller, request.user.as_deref(), &lease).await?;
     let system = knowledge::prompt_with_sources(&persona.system_prompt, &sources);
     let user_hash = spend::upstream_user(user_id, request.user.as_deref());

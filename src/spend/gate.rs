@@ -14,8 +14,7 @@ use crate::spend::model::TurnUsage;
 
 use crate::accounts::client as accounts;
 use crate::accounts::model::{Admission, Op};
-use crate::config::Spend;
-use crate::http::context::{Ctx, Principal};
+use crate::http::context::{Call, Ctx, Principal};
 use crate::limits::client as limits;
 use crate::limits::rate_limit::Policy;
 use crate::platform::crypto::random_bytes;
@@ -28,32 +27,68 @@ pub struct Admitted<T> {
     pub model: String,
     /// The slot this generation holds until it ends.
     pub lease: String,
+    /// Set when the slot is only held (taken before the verdict): the generation's owner
+    /// confirms it for this long as the generation starts.
+    pub held: Option<i64>,
 }
 
-/// Admits a generation whose caller is verified and whose twin (with its own `model`, if it
-/// names one) was found: the account's object takes the slot and checks the day's tokens in
-/// one round trip, while `read` runs beside it.
+/// How long a slot taken before the caller's verdict is held (in the account object's memory
+/// only) for its generation to start and confirm it, which takes one round trip; a request cut
+/// off in between frees it then.
+pub const HOLD_MS: i64 = 10_000;
+
+/// Admits a generation: `read` gives its context (a conversation's row, a twin's persona), or
+/// `None` (404 naming `missing`); `model_of` the twin's own model in it. The account's object
+/// takes the slot and checks the day's tokens in one round trip, beside the read.
+///
+/// A handler started ahead of its caller's verdict (`Call::verified`) with `hold` takes the
+/// slot beside the verdict too, but only held in the object's memory: the admission and the
+/// read are one round trip together with the verification, and the caller of `admit` confirms
+/// the slot (`Admitted::held`) once the generation starts; a refused verdict gives it back at
+/// once. Without `hold` the slot is taken only after the verdict, beside the rest of the read.
 pub async fn admit<T>(
     ctx: &Ctx,
-    user_id: &str,
-    spend: &Spend,
-    model: Option<String>,
-    read: impl Future<Output = Result<T, ApiError>>,
+    call: &Call,
+    hold: bool,
+    (missing, read): (
+        &'static str,
+        impl Future<Output = Result<Option<T>, ApiError>>,
+    ),
+    model_of: impl FnOnce(&T) -> Option<String>,
 ) -> Result<Admitted<T>, ApiError> {
+    let user_id = call
+        .principal
+        .as_ref()
+        .ok_or(ApiError::Unauthorized)?
+        .user_id();
+    let spend = &ctx.config.spend;
+    let hold = hold && call.verdict.is_some();
     let lease = ids::prefixed("gen", &random_bytes::<16>());
     let day = spend::utc_day(ctx.now_ms);
-    let admission = accounts::admit(
-        &ctx.env,
-        user_id,
-        &lease,
-        (spend.max_concurrent_generations, spend.lease_ms()),
-        &day,
-        spend.daily_token_quota,
-    );
+    let admission = async {
+        if !hold {
+            call.verified().await?;
+        }
+        let ttl_ms = if hold { HOLD_MS } else { spend.lease_ms() };
+        let slots = (spend.max_concurrent_generations, ttl_ms, hold);
+        accounts::admit(
+            &ctx.env,
+            user_id,
+            &lease,
+            slots,
+            &day,
+            spend.daily_token_quota,
+        )
+        .await
+    };
     let (read, admission) = futures::join!(read, admission);
+    let verified = call.verified().await;
     let admitted = matches!(admission, Ok(Admission::Admitted));
     let checked = (|| {
-        // The order of faults: concurrency, then the quota, then the twin's model (409).
+        // The order of faults: the verdict (the pipeline answers it), the object (404), then
+        // concurrency, then the quota, then the twin's model (409).
+        verified?;
+        let context = read?.ok_or(ApiError::NotFound(missing))?;
         match admission? {
             Admission::Admitted => {}
             Admission::Busy { retry_after } => {
@@ -69,13 +104,15 @@ pub async fn admit<T>(
                 })
             }
         }
-        Ok((read?, spend::turn_model(model, spend)?))
+        let model = spend::turn_model(model_of(&context), spend)?;
+        Ok((context, model))
     })();
     match checked {
         Ok((context, model)) => Ok(Admitted {
             context,
             model,
             lease,
+            held: hold.then(|| spend.lease_ms()),
         }),
         Err(e) => {
             if admitted {

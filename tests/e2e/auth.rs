@@ -2,11 +2,16 @@
 
 use crate::common::{eventually, Auth, Scope, TestKey, TestUser, JWT_SECRET};
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use twinexpert::auth::api_key;
 use twinexpert::auth::token;
 
-crate::common::app!(AuthAttemptsPerMinute = "1000", KeyRecordTtlSecs = "0");
+// One generation at a time per account: the slot a turn takes beside its key's verdict is seen.
+crate::common::app!(
+    AuthAttemptsPerMinute = "1000",
+    KeyRecordTtlSecs = "0",
+    MaxConcurrentGenerations = "1"
+);
 
 #[test]
 fn register_returns_user_and_token_and_email_is_unique_ignoring_case() {
@@ -411,4 +416,71 @@ fn a_generation_started_before_its_keys_verdict_acts_only_on_that_verdict() {
             (usage.body["meta"]["totals"]["requests"] == 4).then_some(())
         },
     );
+}
+
+/// The account's slot for a turn started beside its key's verdict is only held, in the account
+/// object's memory, until the turn starts (`spend::gate::HOLD_MS`, 10 s); the conversation's
+/// object then confirms it for the whole generation. A refused verdict gives the hold back at
+/// once. (One generation at a time per account in this app.)
+#[test]
+fn a_slot_taken_beside_the_verdict_is_kept_for_the_generation_and_freed_by_a_refusal() {
+    let jwt = app().user().jwt;
+    let (key, other) = (
+        app().key(&jwt, Scope::FullAccess),
+        app().key(&jwt, Scope::FullAccess),
+    );
+    let twin = app().post(
+        "/api/v1/twins",
+        Auth::Bearer(&jwt),
+        json!({"name": format!("Minh {}", &key.id[4..12]), "systemPrompt": "Bạn là Minh."}),
+    );
+    let twin = twin.data()["id"].as_str().unwrap().to_owned();
+    let conv = || {
+        let c = app().post(
+            "/api/v1/conversations",
+            Auth::Bearer(&key.secret),
+            json!({"twinId": twin}),
+        );
+        c.data()["id"].as_str().unwrap().to_owned()
+    };
+    let (first, second) = (conv(), conv());
+    let say = |key: &str, conv: &str| {
+        app().post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            Auth::Bearer(key),
+            json!({"content": "Chào [[words:2]]"}),
+        )
+    };
+    // The worker learns both keys.
+    assert_eq!(say(&key.secret, &first).status, 201);
+    assert_eq!(say(&other.secret, &first).status, 201);
+
+    // A generation of about 12 s outlives its hold, and still has the account's one slot.
+    let started = Instant::now();
+    let long = app().open_stream(
+        &format!("/api/v1/conversations/{first}/messages/stream"),
+        Auth::Bearer(&key.secret),
+        json!({"content": "Dài [[pace:800]] [[words:15]]"}),
+    );
+    assert_eq!(long.status, 200);
+    std::thread::sleep(Duration::from_millis(11_000).saturating_sub(started.elapsed()));
+    say(&key.secret, &second).assert_error(429, "CONCURRENCY_LIMIT_EXCEEDED");
+    let (_, text) = long.collect();
+    assert!(!text.is_empty());
+    eventually(
+        "the slot back after the generation",
+        Duration::from_secs(5),
+        || (say(&key.secret, &second).status == 201).then_some(()),
+    );
+
+    // The other key is revoked; its turn, started before its verdict, held the slot and gave
+    // it back with the refusal: the next turn of the account runs at once.
+    let revoked = app().delete(
+        &format!("/api/v1/auth/api-keys/{}", other.id),
+        Auth::Bearer(&jwt),
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    say(&other.secret, &second).assert_error(401, "INVALID_API_KEY");
+    let next = say(&key.secret, &second);
+    assert_eq!(next.status, 201, "{}", next.text);
 }
