@@ -124,14 +124,14 @@ impl Account {
                 };
                 let admission = self.with_slots(|s| s.admit(&lease, max, ttl_ms, day, now))?;
                 if admission == Admission::Admitted && !hold {
-                    self.store_slot(&lease, now + ttl_ms)?;
+                    self.store_slot(&lease, now, ttl_ms)?;
                 }
                 serde_json::to_string(&admission)?
             }
             Op::Confirm { lease, ttl_ms } => {
                 let held = self.with_slots(|s| s.confirm(&lease, ttl_ms, now))?;
                 if held {
-                    self.store_slot(&lease, now + ttl_ms)?;
+                    self.store_slot(&lease, now, ttl_ms)?;
                 }
                 held.to_string()
             }
@@ -371,18 +371,18 @@ impl Account {
         Ok(f(slots.as_mut().expect("loaded above")))
     }
 
-    /// A generation ended or was refused: its slot and its end user's hold go.
-    /// Writes a slot through to storage (and drops the expired ones there).
-    fn store_slot(&self, lease: &str, expires_ms: i64) -> worker::Result<()> {
-        let now = Date::now().as_millis() as i64;
+    /// Writes a slot through to storage, kept for `ttl_ms` from `now` (and drops the expired
+    /// ones there).
+    fn store_slot(&self, lease: &str, now: i64, ttl_ms: i64) -> worker::Result<()> {
         self.db
             .run("DELETE FROM slots WHERE expires_ms <= ?", vec![now.into()])?;
         self.db.run(
             "INSERT OR REPLACE INTO slots (lease, expires_ms) VALUES (?, ?)",
-            vec![text(lease), expires_ms.into()],
+            vec![text(lease), (now + ttl_ms).into()],
         )
     }
 
+    /// A generation ended or was refused: its slot and its end user's hold go.
     fn release(&self, lease: &str) -> worker::Result<()> {
         self.with_slots(|s| s.release(lease))?;
         self.db

@@ -21,7 +21,7 @@ use crate::platform::crypto::random_bytes;
 use crate::platform::instance::Instance;
 
 pub struct Admitted<T> {
-    /// What the read found (the twin's passages).
+    /// What the read found (a conversation's row or a twin's persona, with the passages).
     pub context: T,
     /// The model the generation calls, checked against `ALLOWED_MODELS` (`spend::turn_model`).
     pub model: String,
