@@ -186,10 +186,8 @@ async fn run(
             access::limit_refusal(&decision)?;
         }
         Access::Scoped(_) | Access::SessionOnly => {
-            if starts_ahead(route, req) {
-                if let Some(likely) = authn::likely_caller(req) {
-                    return ahead(route, ctx, call, flags, req, likely).await;
-                }
+            if let Some((likely, copy)) = ahead_of_verdict(route, req) {
+                return ahead(route, ctx, call, flags, req, likely, copy).await;
             }
             let admission = authn::authenticate(ctx, req).await?;
             admit(route, call, flags, admission)?;
@@ -219,16 +217,23 @@ fn admit(
     access::authorize(route.id, route.access, &admission.principal)
 }
 
-/// Whether the route may start before its caller's verification returns: a plain read (its
-/// answer is only used for the caller the verdict admits), and a generation without an
-/// `Idempotency-Key` (whose claim is a write): its handler reads its context, then waits for the
-/// verdict (`Call::verified`) before it admits, stores or calls anything.
-fn starts_ahead(route: &Route, req: &Request) -> bool {
-    let generation =
-        matches!(route.effect, Effect::Turn { .. }) || route.id == RouteId::ChatCompletions;
-    matches!(route.access, Access::Scoped(_))
-        && (route.effect == Effect::Read
-            || (generation && header(req, idempotency::HEADER).is_none()))
+/// Whether the handler may start before its caller's verification returns, and then for whom
+/// and on which copy of the request: a plain read (its answer is only used for the caller the
+/// verdict admits; it never reads its body), and a generation without an `Idempotency-Key`
+/// (whose claim is a write), which reads its context, then waits for the verdict
+/// (`Call::verified`) before it admits, stores or calls anything. It reads a copy of the body,
+/// so a second run has it whole. Only for an API key this isolate admitted before.
+fn ahead_of_verdict(route: &Route, req: &Request) -> Option<(Principal, Request)> {
+    let read = route.effect == Effect::Read;
+    let generation = (matches!(route.effect, Effect::Turn { .. })
+        || route.id == RouteId::ChatCompletions)
+        && header(req, idempotency::HEADER).is_none();
+    if !matches!(route.access, Access::Scoped(_)) || !(read || generation) {
+        return None;
+    }
+    let likely = authn::likely_caller(req)?;
+    let copy = if read { req.alias() } else { req.try_clone()? };
+    Some((likely, copy))
 }
 
 /// A request with an API key this isolate admitted before: its handler runs while the key's
@@ -243,17 +248,8 @@ async fn ahead(
     flags: &mut Flags,
     req: &mut Request,
     likely: Principal,
+    mut copy: Request,
 ) -> Result<Reply, ApiError> {
-    // A read never reads its body; a generation reads a copy, so a second run has it whole.
-    let copy = match route.effect {
-        Effect::Read => Some(req.alias()),
-        _ => req.try_clone(),
-    };
-    let Some(mut copy) = copy else {
-        let admission = authn::authenticate(ctx, req).await?;
-        admit(route, call, flags, admission)?;
-        return dispatch(route.id, ctx, call, req).await;
-    };
     let (tx, rx) = oneshot::channel();
     let early = Call {
         principal: Some(likely.clone()),
