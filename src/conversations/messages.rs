@@ -48,16 +48,6 @@ async fn turn(
     req: &mut Request,
     stream: bool,
 ) -> Result<(TurnRequest, bool), ApiError> {
-    let NewMessage {
-        content,
-        background,
-    } = NewMessage::try_from(&json_body(req).await?)?;
-    if background && stream {
-        return Err(ApiError::field(
-            "background",
-            "is for POST …/messages: a streamed reply is generated whatever the client does",
-        ));
-    }
     let user_id = caller.user_id();
     let spend = &ctx.config.spend;
     let hint = TWINS.with(|t| {
@@ -66,20 +56,31 @@ async fn turn(
             .find(|(c, _)| c == id)
             .map(|(_, twin)| twin.clone())
     });
-    let early = async {
-        match &hint {
-            Some(twin) => knowledge::retrieve(&ctx.env, twin, 1, &content)
+    // The message, then (for a conversation seen here) the passages for it.
+    let message = async {
+        let message = NewMessage::try_from(&json_body(req).await?)?;
+        if message.background && stream {
+            return Err(ApiError::field(
+                "background",
+                "is for POST …/messages: a streamed reply is generated whatever the client does",
+            ));
+        }
+        let early = match &hint {
+            Some(twin) => knowledge::retrieve(&ctx.env, twin, 1, &message.content)
                 .await
                 .map(Some),
             None => Ok(None),
-        }
+        };
+        Ok((message, early))
     };
     let read = async {
-        // The conversation's row (D1, the nearest replica): its owner, twin and persona.
+        // The conversation's row (D1, the nearest replica): its owner, twin and persona; beside
+        // the message's body, which the row does not need.
         let row = near_then_primary(&ctx.env, |store| async move {
             store.chat_context(user_id, id).await
         });
-        let (row, early) = futures::join!(row, early);
+        let (row, message) = futures::join!(row, message);
+        let (message, early) = message?;
         let Some(chat) = row?.filter(|c| caller.may_use(id, &c.twin_id, c.end_user_id.as_deref()))
         else {
             return Ok(None);
@@ -97,17 +98,26 @@ async fn turn(
         let sources = match early? {
             Some(s) if hint.as_ref() == Some(&chat.twin_id) => s,
             _ => {
-                knowledge::retrieve(&ctx.env, &chat.twin_id, chat.knowledge_docs, &content).await?
+                let content = &message.content;
+                knowledge::retrieve(&ctx.env, &chat.twin_id, chat.knowledge_docs, content).await?
             }
         };
-        Ok(Some((chat, sources)))
+        Ok(Some((chat, sources, message)))
     };
     let gate::Admitted {
-        context: (chat, sources),
+        context:
+            (
+                chat,
+                sources,
+                NewMessage {
+                    content,
+                    background,
+                },
+            ),
         model,
         lease,
         held,
-    } = gate::admit(ctx, call, true, ("Conversation", read), |(c, _)| {
+    } = gate::admit(ctx, call, true, ("Conversation", read), |(c, ..)| {
         c.model.clone()
     })
     .await?;
