@@ -473,6 +473,16 @@ fn a_slot_taken_beside_the_verdict_is_kept_for_the_generation_and_freed_by_a_ref
         || (say(&key.secret, &second).status == 201).then_some(()),
     );
 
+    // A message refused for its body (read beside the slot's hold) gives the slot back too.
+    let bad = app().post(
+        &format!("/api/v1/conversations/{second}/messages"),
+        Auth::Bearer(&key.secret),
+        json!({"content": ""}),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    let next = say(&key.secret, &second);
+    assert_eq!(next.status, 201, "{}", next.text);
+
     // The other key is revoked; its turn, started before its verdict, held the slot and gave
     // it back with the refusal: the next turn of the account runs at once.
     let revoked = app().delete(
