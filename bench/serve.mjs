@@ -1,8 +1,9 @@
-// Serves one worker for bench/run the way `wrangler dev` does (same config, local D1 and
-// Durable Objects, Miniflare on workerd), but with no DevTools inspector attached: wrangler dev
-// always attaches one and forwards every console.log through it, which on this machine costs
-// more than the trivial worker's whole request (bench/run's notes, BENCHMARKS.md). A deployed
-// worker has no inspector attached; its log lines still go to the runtime's structured log.
+// Serves one worker for bench/run (the trivial worker, the TypeScript peer, the floor) and
+// bench/scale the way `wrangler dev` does (same config, local D1 and Durable Objects, Miniflare
+// on workerd), but with no DevTools inspector attached: when this was written, wrangler dev
+// forwarded every console.log through it at a cost above the trivial worker's whole request
+// (BENCHMARKS.md); a deployed worker has none. One config only: the API with its cells is
+// served by bench/run's serve_stack, in one runtime.
 // Usage: node bench/serve.mjs CONFIG PORT PERSIST_DIR [NAME=VALUE ...]   (vars and secrets)
 import { join } from "node:path";
 import { unstable_startWorker } from "wrangler";
