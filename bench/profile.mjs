@@ -6,6 +6,10 @@ import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 
 const [port, url, seconds, auth, out] = process.argv.slice(2);
+if (typeof WebSocket === "undefined") {
+  console.error("bench/profile.mjs needs a Node with WebSocket (22+): bench/profile runs wrangler's own");
+  process.exit(2);
+}
 const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, {
   headers: { Origin: "https://devtools.devprod.cloudflare.dev" },
 });
@@ -14,13 +18,17 @@ let next = 1;
 const pending = new Map();
 ws.addEventListener("message", (e) => {
   const msg = JSON.parse(e.data);
-  pending.get(msg.id)?.(msg.result);
+  // (Only answers: an inspector may echo a request it does not handle.)
+  if ("result" in msg || "error" in msg) pending.get(msg.id)?.(msg.result);
 });
+// A method the inspector does not answer fails the run instead of hanging it (2026-12-07:
+// workerd's inspector behind this wrangler answered Runtime.enable but not Profiler.enable).
 const call = (method, params = {}) =>
-  new Promise((resolve) => {
+  new Promise((resolve, reject) => {
     const id = next++;
     pending.set(id, resolve);
     ws.send(JSON.stringify({ id, method, params }));
+    setTimeout(() => reject(new Error(`the inspector did not answer ${method}`)), 10_000).unref();
   });
 
 await call("Profiler.enable");
