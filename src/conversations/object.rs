@@ -19,8 +19,9 @@ use serde::Serialize;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 use worker::wasm_bindgen_futures::spawn_local;
-use worker::{durable_object, AbortController, Date, Env, Request, Response, State};
+use worker::{durable_object, AbortController, Date, Delay, Env, Request, Response, State};
 
 use crate::conversations::export;
 use crate::conversations::model::{
@@ -47,6 +48,9 @@ use crate::platform::event_stream::{self as readers, Ignore, Readers};
 
 /// The heartbeat while a generation runs, and the watchdog's delay after a restart.
 const HEARTBEAT_MS: i64 = 5_000;
+/// The latest a started turn's slot is confirmed, answer or not: well inside the hold
+/// (`spend::gate::HOLD_MS`), which would otherwise lapse under a slow model.
+const CONFIRM_BY_MS: u64 = 5_000;
 /// The text of a running reply is written to its row at least this often…
 const FLUSH_EVERY_MS: i64 = 250;
 /// …or once this many bytes have arrived since the last write.
@@ -75,6 +79,8 @@ struct Live {
     unflushed_bytes: usize,
     /// Keeps the suggestions block out of the reply's text as it streams.
     split: Splitter,
+    /// Told when the model's answer begins: the slot's confirmation waits for it.
+    begun: Option<oneshot::Sender<()>>,
 }
 
 #[durable_object]
@@ -253,12 +259,21 @@ impl Turns {
             Err(refusal) => return answer::<()>(Err(refusal)),
         };
         // The turn started: its slot, held by the account's object since before the caller's
-        // verdict, is kept (off the path to the first token; a generation that ends first has
-        // released it, and the confirmation then leaves it free).
+        // verdict, is kept. Confirmed once the model's answer begins (or after `CONFIRM_BY_MS`),
+        // not now: the confirmation is a write in the account's object, and locally that
+        // object's commit shares the thread the model call leaves from (A/B: the first token
+        // 3–4 ms sooner). A generation that ends first has released the slot, and the
+        // confirmation then leaves it free.
         if let (Some(ttl_ms), Some(lease)) = (turn.confirm_lease_ms, turn.lease_id.clone()) {
             let env = turns.env.clone();
             let user = turn.account.user_id.clone();
+            let (begun, answered) = oneshot::channel();
+            if let Some(live) = turns.live.borrow_mut().as_mut() {
+                live.begun = Some(begun);
+            }
             spawn_local(async move {
+                let by = Delay::from(Duration::from_millis(CONFIRM_BY_MS));
+                let _ = futures::future::select(answered, by).await;
                 let _ = crate::accounts::client::confirm(&env, &user, &lease, ttl_ms).await;
             });
         }
@@ -380,6 +395,7 @@ impl Turns {
             flushed_ms: now,
             unflushed_bytes: 0,
             split: Splitter::default(),
+            begun: None,
         });
         Ok((id, body))
     }
@@ -433,6 +449,9 @@ impl Turns {
     fn on_progress(&self, message_id: &str, p: Progress) {
         self.with_live(message_id, |live| match p {
             Progress::Generating => {
+                if let Some(begun) = live.begun.take() {
+                    let _ = begun.send(());
+                }
                 let data = conv::progress("generating", &live.user.id, &live.reply.id);
                 self.emit(live, "progress", &data);
             }

@@ -494,3 +494,59 @@ fn a_slot_taken_beside_the_verdict_is_kept_for_the_generation_and_freed_by_a_ref
     let next = say(&key.secret, &second);
     assert_eq!(next.status, 201, "{}", next.text);
 }
+
+/// The conversation's object confirms a turn's slot once the model's answer begins, or after
+/// 5 s without one: a model that has not answered when the 10 s hold would lapse still holds
+/// the account's one slot, until the turn is cancelled.
+#[test]
+fn a_slot_is_kept_while_the_model_has_not_answered_yet() {
+    let jwt = app().user().jwt;
+    let key = app().key(&jwt, Scope::FullAccess);
+    let twin = app().post(
+        "/api/v1/twins",
+        Auth::Bearer(&jwt),
+        json!({"name": format!("Lan {}", &key.id[4..12]), "systemPrompt": "Bạn là Lan."}),
+    );
+    let twin = twin.data()["id"].as_str().unwrap().to_owned();
+    let conv = || {
+        let c = app().post(
+            "/api/v1/conversations",
+            Auth::Bearer(&key.secret),
+            json!({"twinId": twin}),
+        );
+        c.data()["id"].as_str().unwrap().to_owned()
+    };
+    let (first, second) = (conv(), conv());
+    let say = |conv: &str| {
+        app().post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            Auth::Bearer(&key.secret),
+            json!({"content": "Chào [[words:2]]"}),
+        )
+    };
+    // The worker learns the key: its next turn takes its slot beside the verdict.
+    assert_eq!(say(&first).status, 201);
+
+    let started = Instant::now();
+    let stalled = app().open_stream(
+        &format!("/api/v1/conversations/{first}/messages/stream"),
+        Auth::Bearer(&key.secret),
+        json!({"content": "Chờ [[stall:0]]"}),
+    );
+    assert_eq!(stalled.status, 200);
+    let reply = stalled.message_id.clone().expect("X-Message-Id");
+    std::thread::sleep(Duration::from_millis(11_000).saturating_sub(started.elapsed()));
+    say(&second).assert_error(429, "CONCURRENCY_LIMIT_EXCEEDED");
+
+    let cancel = app().post(
+        &format!("/api/v1/conversations/{first}/messages/{reply}/cancel"),
+        Auth::Bearer(&key.secret),
+        json!({}),
+    );
+    assert_eq!(cancel.status, 200, "{}", cancel.text);
+    eventually(
+        "the slot back after the cancel",
+        Duration::from_secs(5),
+        || (say(&second).status == 201).then_some(()),
+    );
+}
