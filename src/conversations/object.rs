@@ -534,6 +534,9 @@ impl Turns {
                 Some(err) => Err(Refusal::from(err)),
             });
         }
+        // The next turn's history, read now (everyone answered) rather than on its way to the
+        // model.
+        let _ = self.storage.history(HISTORY_ROWS);
     }
 
     /// A reply left `generating` by an instance that died becomes `incomplete` (or `failed`)

@@ -4,6 +4,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::cell::RefCell;
 use worker::SqlStorageValue;
 
 use crate::http::cursor::{self, Listed, PageRequest};
@@ -152,6 +153,10 @@ impl From<Row> for Stored {
 
 pub struct Storage {
     db: Sqlite,
+    /// The last `history` read, while no message has changed since: the object is the only
+    /// writer of its messages, so its memory is exact, and a turn reads it instead of its
+    /// rows on the way to the model (refreshed as a turn ends, off that way).
+    history: RefCell<Option<(u64, Vec<Turn>)>>,
 }
 
 /// The marker `wipe` leaves.
@@ -161,6 +166,7 @@ impl Storage {
     pub fn new(storage: worker::Storage) -> Self {
         Storage {
             db: Sqlite::new(storage, &SCHEMA),
+            history: RefCell::new(None),
         }
     }
 
@@ -177,6 +183,7 @@ impl Storage {
     }
 
     pub fn insert(&self, m: &Message, prompt_estimate: i64) -> worker::Result<()> {
+        self.history.take();
         let citations = serde_json::to_string(&m.citations)?;
         self.run(
             &format!(
@@ -202,6 +209,7 @@ impl Storage {
 
     /// Writes what a reply has become: its text, status, usage and latency.
     pub fn update_reply(&self, m: &Message) -> worker::Result<()> {
+        self.history.take();
         let u = m.usage;
         self.run(
             "UPDATE messages SET content = ?, status = ?, prompt_tokens = ?, completion_tokens = ?, \
@@ -241,7 +249,8 @@ impl Storage {
         )
     }
 
-    /// The text of a reply still being generated, as it stands.
+    /// The text of a reply still being generated, as it stands (a `generating` reply is in
+    /// no history, so the history kept stays exact).
     pub fn update_text(&self, id: &str, content: &str) -> worker::Result<()> {
         self.run(
             "UPDATE messages SET content = ? WHERE id = ?",
@@ -322,6 +331,11 @@ impl Storage {
     /// The most recent `rows` finished turns, oldest first: what the model sees as history.
     /// Failed replies carry nothing; a reply being generated is not history yet.
     pub fn history(&self, rows: u64) -> worker::Result<Vec<Turn>> {
+        if let Some((n, kept)) = self.history.borrow().as_ref() {
+            if *n == rows {
+                return Ok(kept.clone());
+            }
+        }
         #[derive(Deserialize)]
         struct H {
             role: String,
@@ -340,6 +354,7 @@ impl Storage {
             })
             .collect();
         turns.reverse();
+        *self.history.borrow_mut() = Some((rows, turns.clone()));
         Ok(turns)
     }
 
@@ -525,6 +540,7 @@ impl Storage {
     /// deletion (or from a replica that has not seen it yet) and arrives after it is refused
     /// instead of starting the conversation again in an object nothing leads to.
     pub async fn wipe(&self) -> worker::Result<()> {
+        self.history.take();
         self.db.wipe().await?;
         self.db.mark(DELETED)
     }

@@ -182,6 +182,64 @@ fn one_turn_at_a_time_and_history_alternates() {
     assert_eq!(c.data()["messageCount"], 4);
 }
 
+/// The model gets the conversation so far, oldest first, then the new question: every question
+/// and every reply that produced text (a reply that failed before its first word is left out),
+/// plain and streamed turns alike, turn after turn (the object keeps the history it read; a
+/// turn's end refreshes it).
+#[test]
+fn the_model_gets_the_conversation_so_far() {
+    let (_, key, conv) = setup(app());
+    let tag = &conv[5..13];
+    let say = |content: &str| {
+        let r = app().post(
+            &format!("/api/v1/conversations/{conv}/messages"),
+            Auth::Bearer(&key),
+            json!({ "content": content }),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.data()["message"]["content"].as_str().unwrap().to_owned()
+    };
+    let sent = |question: &str| -> Vec<(String, String)> {
+        let stats = app().model_stats();
+        let messages = stats["byQuestion"][question]["lastRequest"]["messages"]
+            .as_array()
+            .unwrap_or_else(|| panic!("the model saw no {question:?}"))
+            .clone();
+        assert_eq!(messages[0]["role"], "system");
+        messages[1..]
+            .iter()
+            .map(|m| {
+                let text = |k: &str| m[k].as_str().unwrap().to_owned();
+                (text("role"), text("content"))
+            })
+            .collect()
+    };
+    let turn = |role: &str, content: &str| (role.to_owned(), content.to_owned());
+
+    let q1 = format!("Một {tag} [[words:3]]");
+    let a1 = say(&q1);
+    assert_eq!(sent(&q1), [turn("user", &q1)]);
+    let q2 = format!("Hai {tag} [[cut:0]]");
+    let (events, _) = start(app(), &key, &conv, &q2).collect();
+    assert_eq!(events.last().unwrap().event, "error");
+    let q3 = format!("Ba {tag} [[words:2]]");
+    let (events, _) = start(app(), &key, &conv, &q3).collect();
+    let a3 = deltas(&events);
+    let q4 = format!("Bốn {tag} [[words:2]]");
+    say(&q4);
+    assert_eq!(
+        sent(&q4),
+        [
+            turn("user", &q1),
+            turn("assistant", &a1),
+            turn("user", &q2),
+            turn("user", &q3),
+            turn("assistant", &a3),
+            turn("user", &q4),
+        ]
+    );
+}
+
 #[test]
 fn the_reply_is_persisted_while_it_is_generated() {
     let (_, key, conv) = setup(app());
