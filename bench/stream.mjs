@@ -98,10 +98,27 @@ if (knowledgeConversation) results.knowledge = [];
 if (floorTurnUrl) results.floor = [];
 const baseline = process.env.BASELINE_TURN?.split(" ");
 if (baseline) results.baseline = [];
-const paths = [["direct", direct], ["api", () => viaApi()]];
-if (knowledgeConversation) paths.push(["knowledge", () => viaApi(knowledgeConversation)]);
-if (floorTurnUrl) paths.push(["floor", floor]);
-if (baseline) paths.push(["baseline", () => viaApi(baseline[2], baseline[0], baseline[1])]);
+// Each measured request follows an untimed one to the same server: on this VM any request after
+// ~1 s idle takes 10–45 ms more (curl to a plain /health: 1–3 ms back to back, 9–40 ms after
+// `sleep 1`; the floor's keyed read 6.7 → 49.9 ms), and each path here waits that long while
+// the others run. That wake-up is the machine's, not a worker's.
+const wake = (url) => fetch(url).then((r) => r.arrayBuffer()).catch(() => {});
+const warm = (url, run) => async () => {
+  await wake(url);
+  return run();
+};
+const paths = [
+  ["direct", warm(`${modelBase}/health`, direct)],
+  ["api", warm(`${apiBase}/api/v1/health`, () => viaApi())],
+];
+if (knowledgeConversation) {
+  paths.push(["knowledge", warm(`${apiBase}/api/v1/health`, () => viaApi(knowledgeConversation))]);
+}
+if (floorTurnUrl) paths.push(["floor", warm(new URL("/", floorTurnUrl).href, floor)]);
+if (baseline) {
+  const [base, key, conv] = baseline;
+  paths.push(["baseline", warm(`${base}/api/v1/health`, () => viaApi(conv, base, key))]);
+}
 for (let i = 0; i < runs; i++) {
   // Interleaved, so all see the same machine state, in an order that rotates each round: a
   // fixed order made each path always follow the same one (in one run the API's first token
