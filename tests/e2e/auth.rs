@@ -1,6 +1,6 @@
 //! Accounts, JWTs and the API-key lifecycle against the real worker.
 
-use crate::common::{eventually, Auth, Scope, TestKey, TestUser, JWT_SECRET};
+use crate::common::{eventually, Auth, Reply, Scope, TestKey, TestUser, JWT_SECRET};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use twinexpert::auth::api_key;
@@ -418,6 +418,34 @@ fn a_generation_started_before_its_keys_verdict_acts_only_on_that_verdict() {
     );
 }
 
+/// Two conversations, opened with `key`, with a new twin of the account `jwt` signs in.
+fn two_conversations(jwt: &str, key: &str, name: &str) -> (String, String) {
+    let twin = app().post(
+        "/api/v1/twins",
+        Auth::Bearer(jwt),
+        json!({"name": format!("{name} {}", &key[3..11]), "systemPrompt": format!("Bạn là {name}.")}),
+    );
+    let twin = twin.data()["id"].as_str().unwrap().to_owned();
+    let conv = || {
+        let c = app().post(
+            "/api/v1/conversations",
+            Auth::Bearer(key),
+            json!({"twinId": twin}),
+        );
+        c.data()["id"].as_str().unwrap().to_owned()
+    };
+    (conv(), conv())
+}
+
+/// A short plain turn.
+fn say(key: &str, conv: &str) -> Reply {
+    app().post(
+        &format!("/api/v1/conversations/{conv}/messages"),
+        Auth::Bearer(key),
+        json!({"content": "Chào [[words:2]]"}),
+    )
+}
+
 /// The account's slot for a turn started beside its key's verdict is only held, in the account
 /// object's memory, until the turn starts (`spend::gate::HOLD_MS`, 10 s); the conversation's
 /// object then confirms it for the whole generation. A refused verdict gives the hold back at
@@ -429,28 +457,7 @@ fn a_slot_taken_beside_the_verdict_is_kept_for_the_generation_and_freed_by_a_ref
         app().key(&jwt, Scope::FullAccess),
         app().key(&jwt, Scope::FullAccess),
     );
-    let twin = app().post(
-        "/api/v1/twins",
-        Auth::Bearer(&jwt),
-        json!({"name": format!("Minh {}", &key.id[4..12]), "systemPrompt": "Bạn là Minh."}),
-    );
-    let twin = twin.data()["id"].as_str().unwrap().to_owned();
-    let conv = || {
-        let c = app().post(
-            "/api/v1/conversations",
-            Auth::Bearer(&key.secret),
-            json!({"twinId": twin}),
-        );
-        c.data()["id"].as_str().unwrap().to_owned()
-    };
-    let (first, second) = (conv(), conv());
-    let say = |key: &str, conv: &str| {
-        app().post(
-            &format!("/api/v1/conversations/{conv}/messages"),
-            Auth::Bearer(key),
-            json!({"content": "Chào [[words:2]]"}),
-        )
-    };
+    let (first, second) = two_conversations(&jwt, &key.secret, "Minh");
     // The worker learns both keys.
     assert_eq!(say(&key.secret, &first).status, 201);
     assert_eq!(say(&other.secret, &first).status, 201);
@@ -502,28 +509,8 @@ fn a_slot_taken_beside_the_verdict_is_kept_for_the_generation_and_freed_by_a_ref
 fn a_slot_is_kept_while_the_model_has_not_answered_yet() {
     let jwt = app().user().jwt;
     let key = app().key(&jwt, Scope::FullAccess);
-    let twin = app().post(
-        "/api/v1/twins",
-        Auth::Bearer(&jwt),
-        json!({"name": format!("Lan {}", &key.id[4..12]), "systemPrompt": "Bạn là Lan."}),
-    );
-    let twin = twin.data()["id"].as_str().unwrap().to_owned();
-    let conv = || {
-        let c = app().post(
-            "/api/v1/conversations",
-            Auth::Bearer(&key.secret),
-            json!({"twinId": twin}),
-        );
-        c.data()["id"].as_str().unwrap().to_owned()
-    };
-    let (first, second) = (conv(), conv());
-    let say = |conv: &str| {
-        app().post(
-            &format!("/api/v1/conversations/{conv}/messages"),
-            Auth::Bearer(&key.secret),
-            json!({"content": "Chào [[words:2]]"}),
-        )
-    };
+    let (first, second) = two_conversations(&jwt, &key.secret, "Lan");
+    let say = |conv: &str| say(&key.secret, conv);
     // The worker learns the key: its next turn takes its slot beside the verdict.
     assert_eq!(say(&first).status, 201);
 
