@@ -111,7 +111,8 @@ build_one() {
   # (~170 KB raw). Drop it: panics still report file:line, only frame names are lost.
   # KEEP_NAMES=1 (bench/profile) keeps them, so a CPU profile names Rust functions.
   local strip=(--strip-debug --strip-producers)
-  [ -n "${KEEP_NAMES:-}" ] && strip=(--strip-producers)
+  # (wasm-opt writes the names section only when told to: -g.)
+  [ -n "${KEEP_NAMES:-}" ] && strip=(-g --strip-producers)
   wasm-opt "$next/index_bg.wasm" -o "$next/index_bg.wasm" "${strip[@]}" \
     --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int --enable-bulk-memory \
     --enable-multivalue --enable-reference-types --enable-exception-handling
