@@ -64,6 +64,10 @@ pub struct Account {
     /// The daily token quota the API last admitted a turn under (kept in `meta` too), for
     /// the `quota.reached` webhook event.
     quota: Cell<Option<u64>>,
+    /// A day's total tokens, summed from its usage rows once per instance and kept in step
+    /// with every record here (the object is their only writer): a turn's admission checks
+    /// the quota without a query.
+    day_tokens: RefCell<Option<(String, u64)>>,
 }
 
 impl worker::DurableObject for Account {
@@ -73,6 +77,7 @@ impl worker::DurableObject for Account {
             env,
             slots: RefCell::new(None),
             quota: Cell::new(None),
+            day_tokens: RefCell::new(None),
         }
     }
 
@@ -297,6 +302,8 @@ impl Account {
             "DELETE FROM usage WHERE end_user_id = ?",
             vec![text(end_user_id)],
         )?;
+        // The rows moved, their sums did not; read again all the same.
+        self.day_tokens.borrow_mut().take();
         // What names them: their conversations' ids, and their id as events carry it.
         let mut marks: Vec<String> = conversation_ids.to_vec();
         marks.push(format!("\"endUserId\":{}", Value::from(end_user_id)));
@@ -394,11 +401,16 @@ impl Account {
     }
 
     fn tokens_on(&self, day: &str) -> worker::Result<u64> {
+        if let Some((_, n)) = self.day_tokens.borrow().as_ref().filter(|(d, _)| d == day) {
+            return Ok(*n);
+        }
         let rows: Vec<Value> = self.db.rows(
             "SELECT SUM(total_tokens) AS n FROM usage WHERE day = ?",
             vec![text(day)],
         )?;
-        Ok(rows.first().map_or(0, |r| int(r, "n")).max(0) as u64)
+        let n = rows.first().map_or(0, |r| int(r, "n")).max(0) as u64;
+        *self.day_tokens.borrow_mut() = Some((day.to_owned(), n));
+        Ok(n)
     }
 
     fn add(&self, day: &str, t: &TurnUsage, d: UsageDelta) -> worker::Result<()> {
@@ -431,7 +443,13 @@ impl Account {
                 spend::ADD_COUNTS
             ),
             args,
-        )
+        )?;
+        if let Some((day, n)) = self.day_tokens.borrow_mut().as_mut() {
+            if day == group[0] {
+                *n = (*n as i64 + total).max(0) as u64;
+            }
+        }
+        Ok(())
     }
 
     fn report(&self, api_key_id: Option<&str>, q: &UsageQuery) -> worker::Result<Value> {

@@ -17,7 +17,7 @@
 use futures::channel::oneshot;
 use serde::Serialize;
 use serde_json::Value;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 use worker::wasm_bindgen_futures::spawn_local;
@@ -94,6 +94,8 @@ struct Turns {
     storage: Storage,
     live: RefCell<Option<Live>>,
     ignore: Ignore,
+    /// Whether this instance has settled what a dead one left `generating`.
+    interrupted_settled: Cell<bool>,
 }
 
 impl From<worker::Error> for Refusal {
@@ -132,6 +134,7 @@ impl worker::DurableObject for Conversation {
                 storage: Storage::new(state.storage()),
                 live: RefCell::new(None),
                 ignore: Ignore::default(),
+                interrupted_settled: Cell::new(false),
             }),
         }
     }
@@ -149,6 +152,7 @@ impl worker::DurableObject for Conversation {
     /// the compaction of finished logs past their replay window.
     async fn alarm(&self) -> worker::Result<Response> {
         let turns = &self.turns;
+        turns.storage.alarm_fired();
         let now = now_ms();
         let mut next: Option<i64> = None;
         if turns.is_running() {
@@ -170,7 +174,8 @@ impl worker::DurableObject for Conversation {
             next = Some(next.map_or(due, |n| n.min(due)));
         }
         if let Some(at) = next {
-            turns.storage.set_alarm((at - now_ms()).max(1000)).await?;
+            let now = now_ms();
+            turns.storage.set_alarm(now, (at - now).max(1000)).await?;
         }
         Response::ok("")
     }
@@ -278,10 +283,11 @@ impl Turns {
             });
         }
         // The heartbeat is armed in the same storage commit as the turn's rows (a separate
-        // write would hold the model call until it, too, is confirmed).
+        // write would hold the model call until it, too, is confirmed), unless the one a turn
+        // just before armed fires soon enough.
         let heartbeat = Rc::clone(turns);
         spawn_local(async move {
-            let _ = heartbeat.storage.set_alarm(HEARTBEAT_MS).await;
+            let _ = heartbeat.storage.arm_within(now_ms(), HEARTBEAT_MS).await;
         });
         // The model is called as soon as this request yields; the caller is attached first.
         spawn_local(Rc::clone(turns).generate(started.clone(), body, turn.settings));
@@ -513,7 +519,10 @@ impl Turns {
         live.reply.citations = knowledge::citations(&live.reply.content, &live.meta.sources);
         live.reply.usage = Some(usage);
         live.reply.latency_ms = Some(now_ms() - live.started_ms);
-        let _ = self.storage.update_reply(&live.reply);
+        if self.storage.update_reply(&live.reply).is_err() {
+            // Still `generating` in storage: the next look settles it as interrupted.
+            self.interrupted_settled.set(false);
+        }
         let _ = self
             .storage
             .set_suggestions(&live.reply.id, &live.reply.suggestions);
@@ -542,7 +551,9 @@ impl Turns {
     /// A reply left `generating` by an instance that died becomes `incomplete` (or `failed`)
     /// with the text its log holds, and its log ends with `GENERATION_INTERRUPTED`.
     fn settle_interrupted(&self) -> Result<(), Refusal> {
-        if self.is_running() {
+        // Only an instance that died leaves one: once this instance has looked, every reply
+        // left `generating` is one of its own, settled by its own generation.
+        if self.is_running() || self.interrupted_settled.get() {
             return Ok(());
         }
         for stored in self.storage.generating()? {
@@ -569,6 +580,7 @@ impl Turns {
                 self.turn_ended(&reply, &meta);
             }
         }
+        self.interrupted_settled.set(true);
         Ok(())
     }
 

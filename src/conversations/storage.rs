@@ -4,7 +4,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use worker::SqlStorageValue;
 
 use crate::http::cursor::{self, Listed, PageRequest};
@@ -157,6 +157,11 @@ pub struct Storage {
     /// writer of its messages, so its memory is exact, and a turn reads it instead of its
     /// rows on the way to the model (refreshed as a turn ends, off that way).
     history: RefCell<Option<(u64, Vec<Turn>)>>,
+    /// What this instance knows of its own rows and alarm, for the same reason: the replay
+    /// window last stored and when the alarm it armed fires. Each saves a write on a turn's way
+    /// to the model (the alarm's is a second commit, locally).
+    compaction_after_ms: Cell<Option<i64>>,
+    alarm_at: Cell<Option<i64>>,
 }
 
 /// The marker `wipe` leaves.
@@ -167,6 +172,8 @@ impl Storage {
         Storage {
             db: Sqlite::new(storage, &SCHEMA),
             history: RefCell::new(None),
+            compaction_after_ms: Cell::new(None),
+            alarm_at: Cell::new(None),
         }
     }
 
@@ -450,10 +457,15 @@ impl Storage {
     /// How long after a reply starts its log may be compacted (`Config::compaction_after_ms`,
     /// sent with each turn), kept for the alarm, which has no turn to read it from.
     pub fn set_compaction_after(&self, ms: i64) -> worker::Result<()> {
+        if self.compaction_after_ms.get() == Some(ms) {
+            return Ok(());
+        }
         self.run(
             "INSERT OR REPLACE INTO meta (k, v) VALUES ('compaction_after_ms', ?)",
             vec![ms.into()],
-        )
+        )?;
+        self.compaction_after_ms.set(Some(ms));
+        Ok(())
     }
 
     pub fn compaction_after(&self) -> worker::Result<Option<i64>> {
@@ -531,8 +543,26 @@ impl Storage {
     }
 
     /// Arms the object's alarm `in_ms` from now (the heartbeat and watchdog).
-    pub async fn set_alarm(&self, in_ms: i64) -> worker::Result<()> {
-        self.db.storage().set_alarm(in_ms).await
+    pub async fn set_alarm(&self, now: i64, in_ms: i64) -> worker::Result<()> {
+        // Cleared first: if the write fails, the next call arms it again.
+        self.alarm_at.set(None);
+        self.db.storage().set_alarm(in_ms).await?;
+        self.alarm_at.set(Some(now + in_ms));
+        Ok(())
+    }
+
+    /// Arms the alarm to fire within `in_ms` unless this instance armed it to fire by then
+    /// already (a turn right after another keeps the first one's heartbeat).
+    pub async fn arm_within(&self, now: i64, in_ms: i64) -> worker::Result<()> {
+        if matches!(self.alarm_at.get(), Some(at) if at > now && at <= now + in_ms) {
+            return Ok(());
+        }
+        self.set_alarm(now, in_ms).await
+    }
+
+    /// The alarm fired: none is armed until the handler arms the next.
+    pub fn alarm_fired(&self) {
+        self.alarm_at.set(None);
     }
 
     /// Everything goes: the conversation is being deleted.
@@ -541,6 +571,8 @@ impl Storage {
     /// instead of starting the conversation again in an object nothing leads to.
     pub async fn wipe(&self) -> worker::Result<()> {
         self.history.take();
+        self.compaction_after_ms.set(None);
+        self.alarm_at.set(None);
         self.db.wipe().await?;
         self.db.mark(DELETED)
     }

@@ -232,7 +232,7 @@ fn ahead_of_verdict(route: &Route, req: &Request) -> Option<(Principal, Request)
         return None;
     }
     let likely = authn::likely_caller(req)?;
-    let copy = if read { req.alias() } else { req.try_clone()? };
+    let copy = if read { req.alias() } else { req.share() };
     Some((likely, copy))
 }
 

@@ -23,7 +23,7 @@ use crate::platform::request::{body_bytes, header};
 /// The body as the handler will read it; `None` when it will refuse it (too large, not JSON):
 /// such a request runs without the key, and its 4xx is not remembered anyway.
 async fn peek_body(req: &Request) -> Option<Value> {
-    let bytes = body_bytes(&mut req.try_clone()?).await.ok()?;
+    let bytes = body_bytes(&mut req.share()).await.ok()?;
     let content_type = header(req, "Content-Type");
     body::parse_object(content_type.as_deref(), &bytes)
         .ok()

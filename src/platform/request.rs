@@ -3,6 +3,10 @@
 
 use futures::StreamExt;
 use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::js_sys::Uint8Array;
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::web_sys;
 use worker::ByteStream;
 
@@ -20,7 +24,19 @@ use crate::http::reply::Reply;
 pub struct Request {
     raw: web_sys::Request,
     path: String,
-    body_used: bool,
+    /// The body once read, shared with this request's `share`d copies: a second reader (the
+    /// idempotency fingerprint, a handler run again for another verdict) gets the same bytes
+    /// without the runtime teeing the stream.
+    body: Rc<RefCell<Body>>,
+}
+
+enum Body {
+    Unread,
+    Read(Rc<[u8]>),
+    /// Read and refused: every reader gets the same error.
+    Failed(ApiError),
+    /// An `alias`, which never reads it: absent.
+    Gone,
 }
 
 impl Request {
@@ -29,7 +45,7 @@ impl Request {
         Request {
             raw,
             path,
-            body_used: false,
+            body: Rc::new(RefCell::new(Body::Unread)),
         }
     }
 
@@ -61,21 +77,17 @@ impl Request {
         Request {
             raw: Clone::clone(&self.raw),
             path: self.path.clone(),
-            body_used: true,
+            body: Rc::new(RefCell::new(Body::Gone)),
         }
     }
 
-    /// A copy whose body can be read while this one's is read too (the idempotency fingerprint).
-    pub fn try_clone(&self) -> Option<Request> {
-        self.raw.clone().ok().map(Request::new)
-    }
-
-    /// The body, once; `None` when there is none or it was read.
-    fn stream(&mut self) -> Option<ByteStream> {
-        if std::mem::replace(&mut self.body_used, true) {
-            return None;
+    /// The same request for a second reader of the same body (see `body`).
+    pub fn share(&self) -> Request {
+        Request {
+            raw: Clone::clone(&self.raw),
+            path: self.path.clone(),
+            body: Rc::clone(&self.body),
         }
-        self.raw.body().map(ByteStream::from)
     }
 }
 
@@ -178,20 +190,53 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
 
 /// The request body, refused with 413 as soon as it passes the size limit — also when it
 /// comes chunked, without `Content-Length`: it is read as a stream, never buffered whole first.
-pub async fn body_bytes(req: &mut Request) -> Result<Vec<u8>, ApiError> {
-    if let Some(len) = header(req, "Content-Length").and_then(|l| l.parse::<usize>().ok()) {
+pub async fn body_bytes(req: &mut Request) -> Result<Rc<[u8]>, ApiError> {
+    let length = header(req, "Content-Length").and_then(|l| l.parse::<usize>().ok());
+    if let Some(len) = length {
         body::check_length(len)?;
     }
-    let Some(mut stream) = req.stream() else {
-        return Ok(Vec::new()); // no body at all
-    };
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::InvalidJson(format!("unreadable body: {e}")))?;
-        body::check_length(bytes.len() + chunk.len())?;
-        bytes.extend_from_slice(&chunk);
+    match &*req.body.borrow() {
+        Body::Read(bytes) => return Ok(Rc::clone(bytes)),
+        Body::Failed(e) => return Err(e.clone()),
+        Body::Gone => return Ok(Rc::from(Vec::new())),
+        Body::Unread => {}
     }
-    Ok(bytes)
+    let read = read_body(req, length).await;
+    *req.body.borrow_mut() = match &read {
+        Ok(bytes) => Body::Read(Rc::clone(bytes)),
+        Err(e) => Body::Failed(e.clone()),
+    };
+    read
+}
+
+async fn read_body(req: &Request, length: Option<usize>) -> Result<Rc<[u8]>, ApiError> {
+    let Some(raw) = req.raw.body() else {
+        return Ok(Rc::from(Vec::new())); // no body at all
+    };
+    Ok(match length {
+        // Its length known and allowed (the runtime holds the body to it): one read.
+        Some(_) => {
+            let read = req.raw.array_buffer().map(JsFuture::from);
+            let buffer = match read {
+                Ok(read) => read.await,
+                Err(e) => Err(e),
+            }
+            .map_err(|e| ApiError::InvalidJson(format!("unreadable body: {e:?}")))?;
+            Rc::from(Uint8Array::new(&buffer).to_vec())
+        }
+        // Chunked: read piece by piece, so an endless body is refused at the limit.
+        None => {
+            let mut stream = ByteStream::from(raw);
+            let mut bytes = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                let chunk =
+                    chunk.map_err(|e| ApiError::InvalidJson(format!("unreadable body: {e}")))?;
+                body::check_length(bytes.len() + chunk.len())?;
+                bytes.extend_from_slice(&chunk);
+            }
+            Rc::from(bytes)
+        }
+    })
 }
 
 /// Reads the body as a JSON object, applying the size and media-type rules (README, Conventions).

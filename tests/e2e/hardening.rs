@@ -231,30 +231,91 @@ fn a_ten_megabyte_upstream_line_ends_the_reply_as_an_upstream_error() {
     assert_eq!(h.data()[1]["status"], "failed");
 }
 
-#[test]
-fn a_chunked_body_over_the_limit_is_refused_while_it_is_still_being_sent() {
-    let jwt = app().user().jwt;
+/// Opens a connection and sends a request's head with a chunked body (no Content-Length).
+fn chunked_request(path: &str, headers: &str) -> TcpStream {
     let addr = app().base.trim_start_matches("http://").to_owned();
     let mut s = TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         s,
-        "POST /api/v1/conversations HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {jwt}\r\n\
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}\
          Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
     .unwrap();
-    // 512 KiB of a 1 MiB body, then wait: the answer must come before the rest is sent.
-    let piece = vec![b' '; 64 * 1024];
-    for _ in 0..8 {
-        write!(s, "{:x}\r\n", piece.len()).unwrap();
-        s.write_all(&piece).unwrap();
-        s.write_all(b"\r\n").unwrap();
+    s
+}
+
+fn send_chunk(s: &mut TcpStream, piece: &[u8]) {
+    write!(s, "{:x}\r\n", piece.len()).unwrap();
+    s.write_all(piece).unwrap();
+    s.write_all(b"\r\n").unwrap();
+}
+
+#[test]
+fn a_chunked_body_over_the_limit_is_refused_while_it_is_still_being_sent() {
+    let jwt = app().user().jwt;
+    // Also under an Idempotency-Key, whose fingerprint reads the body before the handler
+    // does: both get the same refusal.
+    for (n, extra) in ["", "Idempotency-Key: chunked-over-the-limit\r\n"]
+        .iter()
+        .enumerate()
+    {
+        let headers = format!("Authorization: Bearer {jwt}\r\n{extra}");
+        let mut s = chunked_request("/api/v1/conversations", &headers);
+        // 512 KiB of a 1 MiB body, then wait: the answer must come before the rest is sent.
+        let piece = vec![b' '; 64 * 1024];
+        for _ in 0..8 {
+            send_chunk(&mut s, &piece);
+        }
+        s.flush().unwrap();
+        let mut head = [0u8; 64];
+        let n_read = s.read(&mut head).expect("an answer before the body ends");
+        let head = String::from_utf8_lossy(&head[..n_read]);
+        assert!(head.starts_with("HTTP/1.1 413"), "request {n}: {head}");
     }
-    s.flush().unwrap();
-    let mut head = [0u8; 64];
-    let n = s.read(&mut head).expect("an answer before the body ends");
-    let head = String::from_utf8_lossy(&head[..n]);
-    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+}
+
+/// A turn's body read by the handler started beside the key's verdict (a key this isolate
+/// admitted before), sent in pieces without a length: the question is stored whole.
+#[test]
+fn a_turn_sent_in_chunks_beside_the_verdict_is_stored_whole() {
+    let jwt = app().user().jwt;
+    let key = app().key(&jwt, Scope::FullAccess).secret;
+    let twin = app().post(
+        "/api/v1/twins",
+        Auth::Bearer(&jwt),
+        json!({"name": "Chunks", "systemPrompt": "x"}),
+    );
+    let conv = app().post(
+        "/api/v1/conversations",
+        Auth::Bearer(&key),
+        json!({"twinId": twin.data()["id"]}),
+    );
+    let conv = conv.data()["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/conversations/{conv}/messages");
+    let mut s = chunked_request(&path, &format!("Authorization: Bearer {key}\r\n"));
+    for piece in [
+        &br#"{"content": "first half, "#[..],
+        br#"second half [[words:2]]"}"#,
+    ] {
+        send_chunk(&mut s, piece);
+        s.flush().unwrap();
+        // Apart, so the worker reads the body in two pieces (not waiting for anything).
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.write_all(b"0\r\n\r\n").unwrap();
+    let mut head = [0u8; 16];
+    s.read_exact(&mut head).expect("an answer");
+    assert!(
+        head.starts_with(b"HTTP/1.1 201"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let messages = app().get(&path, Auth::Bearer(&key));
+    assert_eq!(
+        messages.data()[0]["content"],
+        "first half, second half [[words:2]]"
+    );
 }
 
 /// Each key-object instance in the app's local state: its name (miniflare records it) and
