@@ -204,20 +204,25 @@ fn deep_pages_over_rows_are_refused_and_pages_past_the_end_are_empty() {
     assert_eq!(beyond.data(), &json!([]));
 }
 
-#[test]
-fn a_ten_megabyte_upstream_line_ends_the_reply_as_an_upstream_error() {
-    let jwt = app().user().jwt;
+/// A new twin of the user behind `jwt`, and a conversation with it opened with `auth`.
+fn conversation(jwt: &str, auth: &str) -> String {
     let twin = app().post(
         "/api/v1/twins",
-        Auth::Bearer(&jwt),
-        json!({"name": "Long", "systemPrompt": "x"}),
+        Auth::Bearer(jwt),
+        json!({"name": "Twin", "systemPrompt": "x"}),
     );
     let conv = app().post(
         "/api/v1/conversations",
-        Auth::Bearer(&jwt),
+        Auth::Bearer(auth),
         json!({"twinId": twin.data()["id"]}),
     );
-    let conv = conv.data()["id"].as_str().unwrap().to_owned();
+    conv.data()["id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_ten_megabyte_upstream_line_ends_the_reply_as_an_upstream_error() {
+    let jwt = app().user().jwt;
+    let conv = conversation(&jwt, &jwt);
     let r = app().post(
         &format!("/api/v1/conversations/{conv}/messages"),
         Auth::Bearer(&jwt),
@@ -281,17 +286,7 @@ fn a_chunked_body_over_the_limit_is_refused_while_it_is_still_being_sent() {
 fn a_turn_sent_in_chunks_beside_the_verdict_is_stored_whole() {
     let jwt = app().user().jwt;
     let key = app().key(&jwt, Scope::FullAccess).secret;
-    let twin = app().post(
-        "/api/v1/twins",
-        Auth::Bearer(&jwt),
-        json!({"name": "Chunks", "systemPrompt": "x"}),
-    );
-    let conv = app().post(
-        "/api/v1/conversations",
-        Auth::Bearer(&key),
-        json!({"twinId": twin.data()["id"]}),
-    );
-    let conv = conv.data()["id"].as_str().unwrap().to_owned();
+    let conv = conversation(&jwt, &key);
     let path = format!("/api/v1/conversations/{conv}/messages");
     let mut s = chunked_request(&path, &format!("Authorization: Bearer {key}\r\n"));
     for piece in [
