@@ -129,9 +129,9 @@ build_one() {
 # default in this wrangler, absent from a deployed worker) wrap every Durable Object class and
 # stream every invocation — each request and each object call — to a collector worker. That
 # cost falls on each hop, so it weighed more on a route with more of them. Off for every worker
-# bench/run and bench/scale measure (ours, the baseline, the peer, the floor), as the inspector
-# is (bench/serve.mjs). Side by side, 2 × 30 turns: our /health 4.9 → 2.6 ms, a keyed read
-# 16 → 10 ms, the floor's 8.2 → 5.2 ms.
+# bench/run, bench/scale and bench/profile measure (ours, the baseline, the peer, the floor),
+# as the inspector is (bench/serve.mjs). Side by side, 2 × 30 turns: our /health 4.9 → 2.6 ms,
+# a keyed read 16 → 10 ms, the floor's 8.2 → 5.2 ms.
 bench_runtime() {
   export X_LOCAL_OBSERVABILITY=false X_LOCAL_EXPLORER=false
 }
