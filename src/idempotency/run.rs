@@ -23,8 +23,18 @@ use crate::platform::request::{body_bytes, header};
 /// The body as the handler will read it; `None` when it will refuse it (too large, not JSON):
 /// such a request runs without the key, and its 4xx is not remembered anyway.
 async fn peek_body(req: &Request) -> Option<Value> {
-    let bytes = body_bytes(&mut req.share()).await.ok()?;
     let content_type = header(req, "Content-Type");
+    // A JSON body is read once for both; any other (an upload, passed on as it came) through
+    // a copy of its own.
+    let mut copy = if content_type
+        .as_deref()
+        .is_some_and(body::is_json_media_type)
+    {
+        req.share()
+    } else {
+        req.try_clone()?
+    };
+    let bytes = body_bytes(&mut copy).await.ok()?;
     body::parse_object(content_type.as_deref(), &bytes)
         .ok()
         .map(Value::Object)

@@ -81,6 +81,12 @@ impl Request {
         }
     }
 
+    /// A copy with a body of its own (the runtime tees the stream), for a reader that must
+    /// leave this one's body unread: a body another Worker is given as it came (an upload).
+    pub fn try_clone(&self) -> Option<Request> {
+        self.raw.clone().ok().map(Request::new)
+    }
+
     /// The same request for a second reader of the same body (see `body`).
     pub fn share(&self) -> Request {
         Request {
