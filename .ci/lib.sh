@@ -136,6 +136,39 @@ bench_runtime() {
   export X_LOCAL_OBSERVABILITY=false X_LOCAL_EXPLORER=false
 }
 
+# A free TCP port on 127.0.0.1.
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+
+# For the benchmarks: wrangler's port is a proxy (a workerd of its own) in front of the
+# runtime's workerd, which listens on a port it picked (`entry=127.0.0.1:0`); the proxy's cost is
+# not the worker's (measured: it roughly halves req/s), so measure the runtime's socket.
+# runtime_workerd PATH TEXT [ANCESTOR]: prints "pid port" of the runtime workerd whose socket
+# answers PATH with a body containing TEXT (and, given ANCESTOR, that descends from that
+# process: the API and its baseline answer alike); fails when none does.
+descends_from() { # pid ancestor
+  local p=$1
+  while [ -n "$p" ] && [ "$p" -gt 1 ]; do
+    [ "$p" = "$2" ] && return 0
+    p=$(awk '{ print $4 }' "/proc/$p/stat" 2>/dev/null)
+  done
+  return 1
+}
+runtime_workerd() {
+  local pid p
+  for pid in $(pgrep -x workerd); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- '--socket-addr=entry=127.0.0.1:0 ' || continue
+    [ -z "${3:-}" ] || descends_from "$pid" "$3" || continue
+    for p in $(ss -ltnpH 2>/dev/null | awk -v pid="pid=$pid," 'index($0, pid) { n = split($4, a, ":"); print a[n] }'); do
+      if node -e "fetch('http://127.0.0.1:$p$1').then(r=>r.text()).then(t=>process.exit(t.includes(process.argv[1])?0:1)).catch(()=>process.exit(1))" "$2" 2>/dev/null; then
+        echo "$pid $p"
+        return
+      fi
+    done
+  done
+  echo "no runtime socket answers $1 with $2" >&2
+  return 1
+}
+
 build_model_server() {
   cargo build --quiet -p model-server
 }
