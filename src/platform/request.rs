@@ -194,8 +194,9 @@ pub fn header(req: &Request, name: &str) -> Option<String> {
     req.raw.headers().get(name).ok().flatten()
 }
 
-/// The request body, refused with 413 as soon as it passes the size limit — also when it
-/// comes chunked, without `Content-Length`: it is read as a stream, never buffered whole first.
+/// The request body, refused with 413 as soon as it passes the size limit: a declared
+/// `Content-Length` is checked before anything is read, and a chunked body (without one) is
+/// read as a stream, never buffered whole first.
 pub async fn body_bytes(req: &mut Request) -> Result<Rc<[u8]>, ApiError> {
     let length = header(req, "Content-Length").and_then(|l| l.parse::<usize>().ok());
     if let Some(len) = length {
@@ -222,9 +223,8 @@ async fn read_body(req: &Request, length: Option<usize>) -> Result<Rc<[u8]>, Api
     Ok(match length {
         // Its length known and allowed (the runtime holds the body to it): one read.
         Some(_) => {
-            let read = req.raw.array_buffer().map(JsFuture::from);
-            let buffer = match read {
-                Ok(read) => read.await,
+            let buffer = match req.raw.array_buffer() {
+                Ok(read) => JsFuture::from(read).await,
                 Err(e) => Err(e),
             }
             .map_err(|e| ApiError::InvalidJson(format!("unreadable body: {e:?}")))?;
