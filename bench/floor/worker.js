@@ -4,13 +4,26 @@
 // conversation's object before the model is called).
 import { DurableObject } from "cloudflare:workers";
 
-// Exact per-key counting: one SQLite write per request, like the limits object.
+// Exact per-key counting in the one instance's memory, written at most once a second, as the
+// limits object does (FLOOR_EAGER_COUNT=1: written on every request, as it did before).
 export class Counter extends DurableObject {
   count() {
     const sql = this.ctx.storage.sql;
-    sql.exec("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)");
-    this.n = (this.n ?? 0) + 1;
-    sql.exec("INSERT OR REPLACE INTO kv (k, v) VALUES ('n', ?)", this.n);
+    if (this.n === undefined) {
+      sql.exec("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL)");
+      this.n = sql.exec("SELECT v FROM kv WHERE k = 'n'").toArray()[0]?.v ?? 0;
+    }
+    this.n += 1;
+    const save = () => sql.exec("INSERT OR REPLACE INTO kv (k, v) VALUES ('n', ?)", this.n);
+    if (this.env.FLOOR_EAGER_COUNT === "1") {
+      save();
+    } else if (!this.saving) {
+      this.saving = true;
+      setTimeout(() => {
+        this.saving = false;
+        save();
+      }, 1000);
+    }
     return this.n;
   }
 }

@@ -2,13 +2,16 @@
 //! user, per client IP or per login email. It holds the counters of `limits::rate_limit`; for
 //! a key also the key's verification record (in memory only, so an unknown key writes nothing),
 //! so a warm keyed request costs one Durable Object round trip and no D1 read. Idle state is
-//! deleted by an alarm once its window is over. The runtime runs one event at a time per instance, and counting uses the
-//! synchronous SQL API with no await inside, so counts are exact under concurrency.
+//! deleted by an alarm once its window is over. The runtime runs one event at a time per
+//! instance, and counting has no await inside, so counts are exact under concurrency. A key's
+//! counts are written at most once a second (`SAVE_AFTER_MS`), every other instance's at once.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
-use worker::{durable_object, Date, Env, Request, Response, SqlStorageValue, State};
+use std::rc::Rc;
+use std::time::Duration;
+use worker::{durable_object, Date, Env, Request, Response, SqlStorage, SqlStorageValue, State};
 
 use crate::auth::api_key::KeyRecord;
 use crate::auth::credentials::Scope;
@@ -23,6 +26,15 @@ const COUNTERS: &str = "rate";
 /// How often `lastUsedAt` is written to D1 per key (SPEC §14: a key's first use shows at once,
 /// then at most one D1 write an hour, however busy the key).
 const LAST_USED_EVERY_MS: i64 = 3_600_000;
+/// How long a key's counts may wait in memory before they are written. One instance counts
+/// every request of its key, so memory is exact (SPEC §4); storage is for an instance that
+/// starts again. Writing at most this often keeps a write off every keyed request: its commit
+/// and, on Cloudflare, the output gate that holds the answer until the write is confirmed. A
+/// busy key writes once a second. The price: an instance that crashes or is redeployed forgets
+/// at most the last second of its key's counts. (Other instances write at once: `save_now`.)
+const SAVE_AFTER_MS: u64 = 1000;
+const SAVE_COUNTERS: &str = "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)";
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)";
 
 #[derive(Clone)]
 struct CachedRecord {
@@ -36,9 +48,10 @@ pub struct RateLimiter {
     state: State,
     env: Env,
     table_ready: Cell<bool>,
-    // Storage is read once per instance lifetime and written on every change; these copies
-    // spare a storage read on each request.
-    counters: RefCell<Option<Counters>>,
+    // Storage is read once per instance lifetime and written within `SAVE_AFTER_MS` of a
+    // change; memory is what decides.
+    counters: Rc<RefCell<Option<Counters>>>,
+    save_pending: Rc<Cell<bool>>,
     record: RefCell<Cache<CachedRecord>>,
     cleanup_armed: Cell<bool>,
 }
@@ -57,7 +70,8 @@ impl worker::DurableObject for RateLimiter {
             state,
             env,
             table_ready: Cell::new(false),
-            counters: RefCell::new(None),
+            counters: Rc::default(),
+            save_pending: Rc::default(),
             record: RefCell::new(Cache::default()),
             cleanup_armed: Cell::new(false),
         }
@@ -95,6 +109,7 @@ impl RateLimiter {
         match serde_json::from_str::<Op>(op)? {
             Op::Limit { policy } => {
                 let decision = self.count(&policy, now)?;
+                self.save_now()?;
                 self.arm_cleanup(&policy).await?;
                 to_json(&decision)
             }
@@ -108,8 +123,8 @@ impl RateLimiter {
                         state: rate_limit::refund(&policy, current.state),
                         ..current
                     };
-                    self.save(COUNTERS, &saved)?;
                     self.counters.replace(Some(saved));
+                    self.save_now()?;
                 }
                 to_json(&true)
             }
@@ -132,6 +147,7 @@ impl RateLimiter {
                             read_only
                         };
                         let decision = self.count(&policy, now)?;
+                        self.save_soon();
                         self.arm_cleanup(&policy).await?;
                         Some(decision)
                     }
@@ -160,11 +176,8 @@ impl RateLimiter {
     ) -> worker::Result<Vec<T>> {
         let sql = self.state.storage().sql();
         if !self.table_ready.get() {
-            sql.exec(
-                "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
-                None,
-            )?
-            .to_array::<serde_json::Value>()?;
+            sql.exec(CREATE_TABLE, None)?
+                .to_array::<serde_json::Value>()?;
             self.table_ready.set(true);
         }
         sql.exec(query, args)?.to_array()
@@ -192,16 +205,40 @@ impl RateLimiter {
         Ok(rows.first().and_then(|r| serde_json::from_str(&r.v).ok()))
     }
 
-    fn save<T: Serialize>(&self, key: &str, value: &T) -> worker::Result<()> {
-        let json = serde_json::to_string(value)?;
-        self.sql::<serde_json::Value>(
-            "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)",
-            vec![key.into(), json.into()],
-        )?;
+    /// Writes the counters now: a session user's, an IP's or an email's (rare, and a block
+    /// for failed attempts must hold through a restart).
+    fn save_now(&self) -> worker::Result<()> {
+        let Some(saved) = *self.counters.borrow() else {
+            return Ok(());
+        };
+        self.sql::<serde_json::Value>(SAVE_COUNTERS, counters_row(&saved)?)?;
         Ok(())
     }
 
-    /// Synchronous from start to end: nothing else runs in this instance meanwhile.
+    /// A key's counters, written within `SAVE_AFTER_MS`: one write however many requests change
+    /// them meanwhile, made after their answers.
+    fn save_soon(&self) {
+        if self.save_pending.replace(true) {
+            return;
+        }
+        let (pending, counters) = (self.save_pending.clone(), self.counters.clone());
+        let sql = self.state.storage().sql();
+        worker::wasm_bindgen_futures::spawn_local(async move {
+            worker::Delay::from(Duration::from_millis(SAVE_AFTER_MS)).await;
+            pending.set(false);
+            // None: the idle alarm deleted them meanwhile.
+            let Some(saved) = *counters.borrow() else {
+                return;
+            };
+            if let Err(e) = write_counters(&sql, &saved) {
+                // Still in memory: the next count schedules another write.
+                worker::console_error!("limits object: counters not written: {e}");
+            }
+        });
+    }
+
+    /// Synchronous from start to end: nothing else runs in this instance meanwhile. Counts in
+    /// memory; the caller writes them (`save_now`, `save_soon`).
     fn count(&self, policy: &Policy, now: i64) -> worker::Result<Decision> {
         let current = self.counters_now()?.unwrap_or_default();
         let (decision, next) = rate_limit::check(policy, current.state, now);
@@ -210,7 +247,6 @@ impl RateLimiter {
             state: next,
             idle_at_ms,
         };
-        self.save(COUNTERS, &saved)?;
         self.counters.replace(Some(saved));
         Ok(decision)
     }
@@ -277,6 +313,19 @@ impl RateLimiter {
         }
         Ok(Some(cached.record))
     }
+}
+
+fn counters_row(saved: &Counters) -> worker::Result<Vec<SqlStorageValue>> {
+    Ok(vec![COUNTERS.into(), serde_json::to_string(saved)?.into()])
+}
+
+/// A deferred write: the table may be gone since (the idle alarm deletes all).
+fn write_counters(sql: &SqlStorage, saved: &Counters) -> worker::Result<()> {
+    sql.exec(CREATE_TABLE, None)?
+        .to_array::<serde_json::Value>()?;
+    sql.exec(SAVE_COUNTERS, counters_row(saved)?)?
+        .to_array::<serde_json::Value>()?;
+    Ok(())
 }
 
 fn to_json<T: Serialize>(value: &T) -> worker::Result<String> {

@@ -456,7 +456,12 @@ fn idle_limiter_state_is_removed() {
             .find(|(n, _)| *n == instance)
             .is_some_and(|(_, ours)| ours)
     };
-    assert!(holds_state(), "the key's counters are stored");
+    // A key's counters are written within a second (limits::object::SAVE_AFTER_MS).
+    crate::common::eventually(
+        "the key's counters to be stored",
+        Duration::from_secs(5),
+        || holds_state().then_some(()),
+    );
     // Window and bucket are 2 s: the alarm then deletes the instance's storage.
     crate::common::eventually(
         "idle counters to be deleted",

@@ -1,8 +1,9 @@
 // The TypeScript peer: /api/v1/health and the keyed GET /api/v1/twins/{id}, written the way a
 // team would with Hono on Workers. It mirrors the Rust worker's work for these routes: request
 // id, key format and checksum, SHA-256 key hash, the key's Durable Object (verification record
-// cached from D1, counters in its SQLite, one round trip), the same D1 query, the envelope, the
-// rate-limit headers and one JSON log line after the response.
+// cached from D1, counters in memory written to its SQLite at most once a second, one round
+// trip), the same D1 query, the envelope, the rate-limit headers and one JSON log line after
+// the response.
 import { Hono } from "hono";
 import { DurableObject } from "cloudflare:workers";
 
@@ -99,6 +100,7 @@ function check(p: Policy, s: Counters, nowMs: number): [Decision, Counters] {
 export class RateLimiter extends DurableObject<Env> {
   private record: { value: KeyRecord | null; loadedMs: number } | null = null;
   private counters: Counters | null = null;
+  private saving = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -126,7 +128,14 @@ export class RateLimiter extends DurableObject<Env> {
     }
     const [decision, next] = check(record.scope === "full_access" ? fullAccess : readOnly, this.counters!, now);
     this.counters = next;
-    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO kv (k, v) VALUES ('rate', ?)", JSON.stringify(next));
+    // Counted in memory, written at most once a second, as the Rust object does.
+    if (!this.saving) {
+      this.saving = true;
+      setTimeout(() => {
+        this.saving = false;
+        this.ctx.storage.sql.exec("INSERT OR REPLACE INTO kv (k, v) VALUES ('rate', ?)", JSON.stringify(this.counters));
+      }, 1000);
+    }
     return { record, decision };
   }
 }
