@@ -96,16 +96,17 @@ build_worker() {
 # Builds one worker of the crate into ./$1 (extra arguments go to cargo: the cells' feature).
 # Built beside the live build, then swapped in with one rename of the symlink: a running
 # `wrangler dev` never loads a half-written wasm.
+# CRATE_DIR: a crate other than the API's (bench/floor-rs); $link is then a path under $ROOT.
 build_one() {
   local link=$1 config=$2 name next
   shift 2
-  name="$(date +%s%N)-$link"
+  name="$(date +%s%N)-${link//\//-}"
   next="$ROOT/target/worker-builds/$name"
   mkdir -p "$ROOT/target/worker-builds"
   # KEEP_NAMES=1 (bench/profile): optimised, with the names a CPU profile shows.
   local mode=--release
   [ -n "${KEEP_NAMES:-}" ] && mode=--profiling
-  worker-build "$mode" --out-dir "target/worker-builds/$name" . "$@" >"$ROOT/target/worker-build.log" 2>&1 \
+  worker-build "$mode" --out-dir "$next" "${CRATE_DIR:-.}" "$@" >"$ROOT/target/worker-build.log" 2>&1 \
     || { cat "$ROOT/target/worker-build.log"; return 1; }
   # worker-build runs wasm-opt with --debuginfo, which keeps the function-names section
   # (~170 KB raw). Drop it: panics still report file:line, only frame names are lost.
@@ -123,7 +124,7 @@ build_one() {
   if [ -d "$ROOT/$link" ] && [ ! -L "$ROOT/$link" ]; then rm -rf "$ROOT/$link"; fi
   ln -sfn "$next" "$ROOT/$link.next" && mv -T "$ROOT/$link.next" "$ROOT/$link"
   # Keep the live build and the one before it (a dev server may still be reading it).
-  ls -1dt "$ROOT"/target/worker-builds/*-"$link" | tail -n +3 | xargs -r rm -rf
+  ls -1dt "$ROOT"/target/worker-builds/*-"${link//\//-}" | tail -n +3 | xargs -r rm -rf
 }
 
 # For the benchmarks: wrangler's local explorer and local observability (dev-time UIs on by

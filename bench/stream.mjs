@@ -5,6 +5,8 @@
 // With FLOOR_TURN_URL (bench/floor's /turns/…), also the runtime's floor for a streamed turn:
 // the round trips alone (count ∥ read, then the conversation's object stores the question and
 // passes the model's bytes through), in the same run.
+// With RUST_FLOOR_TURN_URL (bench/floor-rs's /turns/…), also that floor written in Rust with the
+// API's stack: what the stack adds to the same round trips.
 // With BASELINE_TURN (API base, key and conversation id, space-separated: bench/run's
 // BASELINE), also the API worker built from another revision, in the same interleaved runs.
 // Usage: node bench/stream.mjs API_BASE MODEL_BASE API_KEY UPSTREAM_KEY CONVERSATION_ID [runs]
@@ -54,11 +56,9 @@ async function measure(open, isToken) {
 const floorTurnUrl = process.env.FLOOR_TURN_URL;
 const isModelToken = (_, data) => data !== "[DONE]" && Boolean(JSON.parse(data).choices?.[0]?.delta?.content);
 
-const floor = () =>
-  measure(
-    () => fetch(floorTurnUrl, { method: "POST", body: JSON.stringify({ content: question }) }),
-    isModelToken,
-  );
+const rustFloorTurnUrl = process.env.RUST_FLOOR_TURN_URL;
+const floor = (url = floorTurnUrl) =>
+  measure(() => fetch(url, { method: "POST", body: JSON.stringify({ content: question }) }), isModelToken);
 
 const direct = () =>
   measure(
@@ -96,6 +96,7 @@ const f = (x) => x.toFixed(1);
 const results = { direct: [], api: [] };
 if (knowledgeConversation) results.knowledge = [];
 if (floorTurnUrl) results.floor = [];
+if (rustFloorTurnUrl) results.rustFloor = [];
 const baseline = process.env.BASELINE_TURN?.split(" ");
 if (baseline) results.baseline = [];
 // Each measured request follows an untimed one to the same server: on this VM any request after
@@ -114,7 +115,10 @@ const paths = [
 if (knowledgeConversation) {
   paths.push(["knowledge", warm(`${apiBase}/api/v1/health`, () => viaApi(knowledgeConversation))]);
 }
-if (floorTurnUrl) paths.push(["floor", warm(new URL("/", floorTurnUrl).href, floor)]);
+if (floorTurnUrl) paths.push(["floor", warm(new URL("/", floorTurnUrl).href, () => floor())]);
+if (rustFloorTurnUrl) {
+  paths.push(["rustFloor", warm(new URL("/", rustFloorTurnUrl).href, () => floor(rustFloorTurnUrl))]);
+}
 if (baseline) {
   const [base, key, conv] = baseline;
   paths.push(["baseline", warm(`${base}/api/v1/health`, () => viaApi(conv, base, key))]);
@@ -148,6 +152,7 @@ console.log("|---|---:|---:|---:|---:|---:|");
 const shown = [["model server directly", d], ["API SSE stream", a]];
 if (summary.knowledge) shown.push(["API SSE stream, twin with 200 documents", summary.knowledge]);
 if (summary.floor) shown.push(["floor: the turn's round trips alone (bench/floor)", summary.floor]);
+if (summary.rustFloor) shown.push(["floor in Rust: the same round trips (bench/floor-rs)", summary.rustFloor]);
 if (summary.baseline) shown.push([`API SSE stream, baseline ${process.env.BASELINE_NAME ?? ""}`.trim(), summary.baseline]);
 for (const [name, s] of shown) {
   console.log(`| ${name} | ${f(s.first50)} ms | ${f(s.ttft50)} ms | ${f(s.ttft95)} ms | ${f(s.gapMin)} / ${f(s.gap50)} / ${f(s.gap99)} ms | ${s.tokens} |`);
@@ -156,6 +161,10 @@ console.log(`\nadded time to first token (median): ${f(a.ttft50 - d.ttft50)} ms;
 if (summary.floor) {
   const fl = summary.floor.ttft50 - d.ttft50;
   console.log(`floor: added time to first token (median): ${f(fl)} ms; ours above the floor: ${f(a.ttft50 - d.ttft50 - fl)} ms`);
+}
+if (summary.rustFloor) {
+  const rf = summary.rustFloor.ttft50 - d.ttft50;
+  console.log(`floor in Rust: added time to first token (median): ${f(rf)} ms; ours above it: ${f(a.ttft50 - d.ttft50 - rf)} ms`);
 }
 if (summary.baseline) {
   console.log(`baseline: added time to first token (median): ${f(summary.baseline.ttft50 - d.ttft50)} ms (this build: ${f(a.ttft50 - d.ttft50)} ms)`);
