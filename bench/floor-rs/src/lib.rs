@@ -149,16 +149,15 @@ fn counted(env: &Env) -> worker::Result<Promise> {
     Ok(stub.count())
 }
 
-/// The twin's row, decoded through one `JSON.stringify` (as the API's store does: far fewer calls
-/// across the boundary than workers-rs walking the object field by field).
-async fn twin(env: &Env, id: &str) -> worker::Result<serde_json::Value> {
+/// The twin's row as JSON text, from one `JSON.stringify` (as the API's store reads rows: far
+/// fewer calls across the boundary than workers-rs walking the object field by field).
+async fn twin(env: &Env, id: &str) -> worker::Result<String> {
     let stmt = env
         .d1("DB")?
         .prepare("SELECT * FROM twins WHERE id = ?")
         .bind(&[id.into()])?;
     let row = JsFuture::from(stmt.inner().first(None)?).await?;
-    let text: String = worker::js_sys::JSON::stringify(&row)?.into();
-    Ok(serde_json::from_str(&text)?)
+    Ok(worker::js_sys::JSON::stringify(&row)?.into())
 }
 
 const LOOPBACK: [&str; 3] = ["127.0.0.1", "localhost", "[::1]"];
@@ -183,7 +182,11 @@ async fn fetch(
     let id = &path[path.rfind('/').map_or(0, |i| i + 1)..];
     if path.starts_with("/twins/") {
         let (n, row) = futures::join!(JsFuture::from(counted(&env)?), twin(&env, id));
-        return Response::from_json(&json!({ "n": n?.as_f64(), "twin": row? }));
+        // The row's text as it came: neither parsed nor written again.
+        let body = format!(r#"{{"n":{},"twin":{}}}"#, n?.as_f64().unwrap_or(0.0), row?);
+        let headers = Headers::new();
+        headers.set("content-type", "application/json")?;
+        return Ok(Response::from_bytes(body.into_bytes())?.with_headers(headers));
     }
     if path.starts_with("/turns/") {
         let twin_id = url
@@ -200,7 +203,7 @@ async fn fetch(
         n?;
         let asked: serde_json::Value =
             serde_json::from_str(&asked?.as_string().unwrap_or_default())?;
-        let row = row?;
+        let row: serde_json::Value = serde_json::from_str(&row?)?;
         let mut init = RequestInit::new();
         let body = json!({ "prompt": row["system_prompt"], "content": asked["content"] });
         init.with_method(Method::Post)
