@@ -47,7 +47,8 @@ struct CachedRecord {
 pub struct RateLimiter {
     state: State,
     env: Env,
-    table_ready: Cell<bool>,
+    // Shared with the deferred write (`save_soon`): the idle alarm drops the table.
+    table_ready: Rc<Cell<bool>>,
     // Storage is read once per instance lifetime and written within `SAVE_AFTER_MS` of a
     // change; memory is what decides.
     counters: Rc<RefCell<Option<Counters>>>,
@@ -69,7 +70,7 @@ impl worker::DurableObject for RateLimiter {
         RateLimiter {
             state,
             env,
-            table_ready: Cell::new(false),
+            table_ready: Rc::default(),
             counters: Rc::default(),
             save_pending: Rc::default(),
             record: RefCell::new(Cache::default()),
@@ -175,11 +176,7 @@ impl RateLimiter {
         args: Vec<SqlStorageValue>,
     ) -> worker::Result<Vec<T>> {
         let sql = self.state.storage().sql();
-        if !self.table_ready.get() {
-            sql.exec(CREATE_TABLE, None)?
-                .to_array::<serde_json::Value>()?;
-            self.table_ready.set(true);
-        }
+        ensure_table(&sql, &self.table_ready)?;
         sql.exec(query, args)?.to_array()
     }
 
@@ -211,8 +208,7 @@ impl RateLimiter {
         let Some(saved) = *self.counters.borrow() else {
             return Ok(());
         };
-        self.sql::<serde_json::Value>(SAVE_COUNTERS, counters_row(&saved)?)?;
-        Ok(())
+        write_counters(&self.state.storage().sql(), &self.table_ready, &saved)
     }
 
     /// A key's counters, written within `SAVE_AFTER_MS`: one write however many requests change
@@ -222,7 +218,7 @@ impl RateLimiter {
             return;
         }
         let (pending, counters) = (self.save_pending.clone(), self.counters.clone());
-        let sql = self.state.storage().sql();
+        let (sql, table_ready) = (self.state.storage().sql(), self.table_ready.clone());
         worker::wasm_bindgen_futures::spawn_local(async move {
             worker::Delay::from(Duration::from_millis(SAVE_AFTER_MS)).await;
             pending.set(false);
@@ -230,7 +226,7 @@ impl RateLimiter {
             let Some(saved) = *counters.borrow() else {
                 return;
             };
-            if let Err(e) = write_counters(&sql, &saved) {
+            if let Err(e) = write_counters(&sql, &table_ready, &saved) {
                 // Still in memory: the next count schedules another write.
                 worker::console_error!("limits object: counters not written: {e}");
             }
@@ -315,15 +311,26 @@ impl RateLimiter {
     }
 }
 
-fn counters_row(saved: &Counters) -> worker::Result<Vec<SqlStorageValue>> {
-    Ok(vec![COUNTERS.into(), serde_json::to_string(saved)?.into()])
+/// Creates the instance's table unless it is known to exist (the idle alarm drops it and clears
+/// `ready`).
+fn ensure_table(sql: &SqlStorage, ready: &Cell<bool>) -> worker::Result<()> {
+    if !ready.get() {
+        sql.exec(CREATE_TABLE, None)?
+            .to_array::<serde_json::Value>()?;
+        ready.set(true);
+    }
+    Ok(())
 }
 
-/// A deferred write: the table may be gone since (the idle alarm deletes all).
-fn write_counters(sql: &SqlStorage, saved: &Counters) -> worker::Result<()> {
-    sql.exec(CREATE_TABLE, None)?
-        .to_array::<serde_json::Value>()?;
-    sql.exec(SAVE_COUNTERS, counters_row(saved)?)?
+/// The counters' one row, written at once (`save_now`) or later (`save_soon`).
+fn write_counters(
+    sql: &SqlStorage,
+    table_ready: &Cell<bool>,
+    saved: &Counters,
+) -> worker::Result<()> {
+    ensure_table(sql, table_ready)?;
+    let row = vec![COUNTERS.into(), serde_json::to_string(saved)?.into()];
+    sql.exec(SAVE_COUNTERS, row)?
         .to_array::<serde_json::Value>()?;
     Ok(())
 }

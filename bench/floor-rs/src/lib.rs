@@ -128,9 +128,8 @@ impl worker::DurableObject for Turn {
             .with_body(Some(body.to_string().into()));
         let base = self.env.var("UPSTREAM_BASE_URL")?.to_string();
         let upstream = Request::new_with_init(&format!("{base}/chat/completions"), &init)?;
-        let mut answer = Fetch::Request(upstream).send().await?;
-        let stream: worker::web_sys::Response =
-            std::mem::replace(&mut answer, Response::empty()?).into();
+        let answer = Fetch::Request(upstream).send().await?;
+        let stream: worker::web_sys::Response = answer.into();
         let out = Headers::new();
         out.set("content-type", "text/event-stream")?;
         Ok(Response::from_body(match stream.body() {
